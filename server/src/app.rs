@@ -1,0 +1,156 @@
+//! Wiring: `Hub::build` prepares everything (database, migrations, TLS, bound listener) and
+//! `run_until_stopped` serves until the shutdown future resolves, then stops cleanly.
+use crate::{
+    auth,
+    config::ServeArgs,
+    db,
+    embedded_pg::EmbeddedPg,
+    graphql, http, notify, reaper,
+    state::{AppState, Timing},
+    tls,
+};
+use std::{future::Future, net::SocketAddr, time::Duration};
+use tokio::net::TcpListener;
+
+pub struct Hub {
+    state: AppState,
+    stop_tx: tokio::sync::watch::Sender<bool>,
+    listener: TcpListener,
+    tls: Option<tls::Tls>,
+    pg: Option<EmbeddedPg>,
+    args: ServeArgs,
+}
+
+impl Hub {
+    pub async fn build(args: ServeArgs) -> anyhow::Result<Hub> {
+        let (url, pg) = match &args.db.database_url {
+            Some(u) => (u.0.clone(), None),
+            None => {
+                let pg = EmbeddedPg::start(&args.db.data_dir, 0, 200).await?;
+                (pg.url("faultline"), Some(pg))
+            }
+        };
+        let pool = db::connect(&url, args.db.db_max_connections).await?;
+        db::migrate(&pool).await?;
+        if let Some(token) = auth::bootstrap_admin(&pool).await? {
+            // Printed once, on purpose not through tracing (logs are often shipped elsewhere).
+            println!("admin token: {token}");
+            println!("(shown only now; the hub stores only its hash)");
+        }
+        let tls = if args.insecure_http {
+            tracing::warn!(
+                "--insecure-http: serving plain HTTP; only do this behind a TLS-terminating proxy"
+            );
+            None
+        } else {
+            std::fs::create_dir_all(&args.db.data_dir)?;
+            Some(tls::load_or_generate(
+                args.tls_cert.as_deref(),
+                args.tls_key.as_deref(),
+                &args.db.data_dir,
+                &args.tls_sans,
+            )?)
+        };
+        let listener = TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("failed to bind {}: {e}", args.listen))?;
+        let replica = args.replica_id.clone().unwrap_or_else(|| {
+            let host = nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_default();
+            format!(
+                "{host}-{}-{:04x}",
+                std::process::id(),
+                rand::random::<u16>()
+            )
+        });
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let state = AppState {
+            pool,
+            replica,
+            hub: notify::Hub::new(),
+            timing: Timing {
+                heartbeat: args.heartbeat_interval.0,
+                poll: args.poll_interval.0,
+            },
+            stop,
+        };
+        Ok(Hub {
+            state,
+            stop_tx,
+            listener,
+            tls,
+            pg,
+            args,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let addr = self.local_addr();
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        if let Some(t) = &self.tls {
+            tracing::info!(fingerprint = %t.fingerprint, ca = ?t.ca_path, "tls ready");
+            if let Some(ca) = &t.ca_path {
+                println!("faultline ca {}", ca.display());
+            }
+            println!("faultline fingerprint {}", t.fingerprint);
+        }
+        println!("faultline listening on {scheme}://{addr}");
+        tracing::info!(%addr, replica = %self.state.replica, "hub listening");
+
+        let listen = tokio::spawn(
+            self.state
+                .hub
+                .clone()
+                .listen(self.state.pool.clone(), self.state.stop.clone()),
+        );
+        let timeouts = reaper::Timeouts {
+            pending: self.args.pending_timeout,
+            dead_man: self.args.dead_man_timeout,
+            abort: self.args.abort_timeout,
+            redispatch: faultline_spec::Dur::secs(30),
+            overdue_grace: faultline_spec::Dur::secs(120),
+        };
+        let reap = tokio::spawn(reaper::run(
+            self.state.pool.clone(),
+            timeouts,
+            Duration::from_secs(2),
+            self.state.stop.clone(),
+        ));
+        let router = http::router(
+            self.state.clone(),
+            graphql::schema(Some(self.state.clone())),
+        );
+        let stop_tx = self.stop_tx;
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
+        http::serve(
+            self.listener,
+            self.tls.map(|t| t.config),
+            router,
+            shutdown,
+            self.args.shutdown_grace.0,
+        )
+        .await;
+        let _ = tokio::join!(listen, reap);
+        self.state.pool.close().await;
+        if let Some(pg) = self.pg {
+            pg.stop().await;
+        }
+        tracing::info!("hub stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,118 @@
+//! Command line and environment configuration of the hub (clap, `FAULTLINE_*` variables).
+use clap::{Args, Parser, Subcommand};
+use faultline_spec::Dur;
+use std::{fmt, net::SocketAddr, path::PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(name = "faultline", version, about = "Faultline chaos-engineering hub")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the hub: HTTPS, GraphQL, dashboard and the delegate gRPC endpoint on one port.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(DbArgs),
+    /// Print a schema.
+    Schema {
+        #[command(subcommand)]
+        what: SchemaWhat,
+    },
+    /// Run a private PostgreSQL cluster in the foreground (what `serve` embeds), printing its URL.
+    Postgres(PostgresArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SchemaWhat {
+    /// The GraphQL SDL.
+    Graphql,
+}
+
+/// A value that must not show up in logs or `Debug` output.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DbArgs {
+    /// PostgreSQL URL. When unset, the hub runs a private cluster in its data directory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<Secret>,
+    /// Where the hub keeps its TLS material and, without DATABASE_URL, its Postgres cluster.
+    #[arg(long, env = "FAULTLINE_DATA_DIR", default_value = ".faultline")]
+    pub data_dir: PathBuf,
+    /// Database connections this process may open.
+    #[arg(long, env = "FAULTLINE_DB_MAX_CONNECTIONS", default_value_t = 20)]
+    pub db_max_connections: u32,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Address for HTTPS (GraphQL, dashboard) and gRPC (delegates), multiplexed on one port.
+    #[arg(long, env = "FAULTLINE_LISTEN", default_value = "127.0.0.1:8443")]
+    pub listen: SocketAddr,
+    /// PEM certificate chain. Without it a self-signed CA and certificate are generated.
+    #[arg(long, env = "FAULTLINE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "FAULTLINE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Extra DNS names or IPs for the generated certificate (localhost and loopback are always in).
+    #[arg(long = "tls-san", env = "FAULTLINE_TLS_SANS", value_delimiter = ',')]
+    pub tls_sans: Vec<String>,
+    /// Serve plain HTTP (and h2c gRPC) instead of HTTPS. Only behind a TLS-terminating proxy.
+    #[arg(long, env = "FAULTLINE_INSECURE_HTTP")]
+    pub insecure_http: bool,
+    /// Name of this replica in logs and in `delegates.connected_replica`; random by default.
+    #[arg(long, env = "FAULTLINE_REPLICA_ID")]
+    pub replica_id: Option<String>,
+    /// A run no delegate has picked up after this long ends in ERROR.
+    #[arg(long, env = "FAULTLINE_PENDING_TIMEOUT", default_value = "10m")]
+    pub pending_timeout: Dur,
+    /// A delegate silent for this long is lost: its unfinished runs end in ERROR. Keep it longer
+    /// than the delegates' own dead-man timeout, so they have reverted by then.
+    #[arg(long, env = "FAULTLINE_DEAD_MAN_TIMEOUT", default_value = "90s")]
+    pub dead_man_timeout: Dur,
+    /// An abort the delegate has not confirmed after this long ends the run in ERROR.
+    #[arg(long, env = "FAULTLINE_ABORT_TIMEOUT", default_value = "30s")]
+    pub abort_timeout: Dur,
+    /// How often delegates send heartbeats (told to them when they connect).
+    #[arg(long, env = "FAULTLINE_HEARTBEAT_INTERVAL", default_value = "5s")]
+    pub heartbeat_interval: Dur,
+    /// How often each replica re-checks Postgres for work, in case a notification was missed.
+    #[arg(long, env = "FAULTLINE_POLL_INTERVAL", default_value = "2s")]
+    pub poll_interval: Dur,
+    /// How long in-flight requests may take to finish on shutdown.
+    #[arg(long, env = "FAULTLINE_SHUTDOWN_GRACE", default_value = "10s")]
+    pub shutdown_grace: Dur,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PostgresArgs {
+    /// Directory of the cluster (created and initialised when missing).
+    #[arg(long, env = "FAULTLINE_DATA_DIR", default_value = ".faultline")]
+    pub data_dir: PathBuf,
+    /// Also listen on this loopback TCP port (0 = unix socket only).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// max_connections of the cluster.
+    #[arg(long, default_value_t = 200)]
+    pub max_connections: u32,
+}

@@ -1,0 +1,231 @@
+//! Delegates: one-time registration tokens, registration, credentials, liveness and selection.
+use crate::auth::{hash_secret, new_secret};
+use crate::error::{ApiError, ApiResult};
+use chrono::{DateTime, Utc};
+use sqlx::{types::Json, PgPool};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct DelegateRow {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub name: String,
+    pub labels: Json<BTreeMap<String, String>>,
+    pub version: String,
+    pub capabilities: Json<serde_json::Value>,
+    pub connected_replica: Option<String>,
+    pub last_heartbeat_at: Option<DateTime<Utc>>,
+    /// Stream held somewhere and heartbeats fresh (within three intervals).
+    pub connected: bool,
+}
+
+const SELECT: &str = "SELECT id, project_id, name, labels, version, capabilities, connected_replica, last_heartbeat_at, \
+    (connected_replica IS NOT NULL AND last_heartbeat_at > now() - make_interval(secs => $1)) AS connected FROM delegates";
+
+/// Registration tokens are valid for a day and only once.
+pub async fn create_token(pool: &PgPool, project: Uuid) -> ApiResult<String> {
+    let token = new_secret("fl_reg");
+    sqlx::query("INSERT INTO delegate_tokens (id, project_id, hash, expires_at) VALUES ($1, $2, $3, now() + interval '24 hours')")
+        .bind(Uuid::new_v4())
+        .bind(project)
+        .bind(hash_secret(&token))
+        .execute(pool)
+        .await?;
+    Ok(token)
+}
+
+pub struct Registration {
+    pub delegate_id: Uuid,
+    pub credential: String,
+    pub project: String,
+}
+
+/// Spends a registration token. Re-registering an existing name in the project rotates its
+/// credential (the old one stops working).
+pub async fn register(
+    pool: &PgPool,
+    token: &str,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    version: &str,
+    caps: &serde_json::Value,
+) -> ApiResult<Registration> {
+    validate_name(name)?;
+    let mut tx = pool.begin().await?;
+    let row: Option<(Uuid, Uuid, String)> = sqlx::query_as(
+        "UPDATE delegate_tokens t SET used_at = now() FROM projects p \
+         WHERE t.hash = $1 AND p.id = t.project_id AND t.revoked_at IS NULL \
+           AND (t.expires_at IS NULL OR t.expires_at > now()) AND (t.used_at IS NULL OR t.reusable) \
+         RETURNING t.id, t.project_id, p.name",
+    )
+    .bind(hash_secret(token))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (_, project_id, project) = row.ok_or_else(|| {
+        ApiError::Unauthenticated("registration token is invalid, expired or already used".into())
+    })?;
+    let credential = new_secret("fl_dlg");
+    let (delegate_id,): (Uuid,) = sqlx::query_as(
+        "INSERT INTO delegates (id, project_id, name, labels, version, capabilities, credential_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (project_id, name) DO UPDATE SET labels = EXCLUDED.labels, version = EXCLUDED.version, \
+           capabilities = EXCLUDED.capabilities, credential_hash = EXCLUDED.credential_hash, revoked_at = NULL \
+         RETURNING id",
+    )
+    .bind(Uuid::new_v4())
+    .bind(project_id)
+    .bind(name)
+    .bind(Json(labels))
+    .bind(version)
+    .bind(Json(caps))
+    .bind(hash_secret(&credential))
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Registration {
+        delegate_id,
+        credential,
+        project,
+    })
+}
+
+fn validate_name(name: &str) -> ApiResult<()> {
+    if name.is_empty()
+        || name.len() > 63
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(ApiError::bad(
+            "name",
+            "must be 1-63 characters of letters, digits, '-', '_' or '.'",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a delegate's credential when its stream opens.
+pub async fn authenticate(pool: &PgPool, id: Uuid, credential: &str) -> ApiResult<Uuid> {
+    let row: Option<(Uuid,)> = sqlx::query_as("SELECT project_id FROM delegates WHERE id = $1 AND credential_hash = $2 AND revoked_at IS NULL")
+        .bind(id)
+        .bind(hash_secret(credential))
+        .fetch_optional(pool)
+        .await?;
+    row.map(|r| r.0)
+        .ok_or_else(|| ApiError::Unauthenticated("unknown delegate or bad credential".into()))
+}
+
+pub async fn mark_connected(
+    pool: &PgPool,
+    id: Uuid,
+    replica: &str,
+    labels: &BTreeMap<String, String>,
+    version: &str,
+    caps: &serde_json::Value,
+) -> ApiResult<()> {
+    sqlx::query(
+        "UPDATE delegates SET connected_replica = $2, last_heartbeat_at = now(), labels = $3, version = $4, capabilities = $5 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(replica)
+    .bind(Json(labels))
+    .bind(version)
+    .bind(Json(caps))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn heartbeat(pool: &PgPool, id: Uuid, replica: &str) -> ApiResult<()> {
+    sqlx::query(
+        "UPDATE delegates SET last_heartbeat_at = now(), connected_replica = $2 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(replica)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Only clears the replica if no newer stream (on another replica) has taken over.
+pub async fn mark_disconnected(pool: &PgPool, id: Uuid, replica: &str) -> ApiResult<()> {
+    sqlx::query(
+        "UPDATE delegates SET connected_replica = NULL WHERE id = $1 AND connected_replica = $2",
+    )
+    .bind(id)
+    .bind(replica)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn list(
+    pool: &PgPool,
+    scope: Option<Uuid>,
+    fresh_secs: f64,
+) -> ApiResult<Vec<DelegateRow>> {
+    Ok(sqlx::query_as::<_, DelegateRow>(&format!(
+        "{SELECT} WHERE revoked_at IS NULL AND ($2::uuid IS NULL OR project_id = $2) ORDER BY name"
+    ))
+    .bind(fresh_secs)
+    .bind(scope)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn get(pool: &PgPool, id: Uuid, fresh_secs: f64) -> ApiResult<DelegateRow> {
+    sqlx::query_as::<_, DelegateRow>(&format!("{SELECT} WHERE id = $2"))
+        .bind(fresh_secs)
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("delegate {id}")))
+}
+
+/// A delegate by exact name, or by a label selector `k=v[,k=v]` (connected ones first, then the
+/// most recently seen). A selector that matches nothing is an error naming the selector.
+pub async fn select(
+    pool: &PgPool,
+    project: Uuid,
+    selector: &str,
+    fresh_secs: f64,
+) -> ApiResult<DelegateRow> {
+    let all = list(pool, Some(project), fresh_secs).await?;
+    if !selector.contains('=') {
+        return all
+            .into_iter()
+            .find(|d| d.name == selector)
+            .ok_or_else(|| ApiError::NotFound(format!("delegate {selector:?} in this project")));
+    }
+    let wanted = parse_selector(selector)?;
+    select_by_labels(all, &wanted).ok_or_else(|| {
+        ApiError::NotFound(format!("delegate matching {selector:?} in this project"))
+    })
+}
+
+pub fn select_by_labels(
+    all: Vec<DelegateRow>,
+    wanted: &BTreeMap<String, String>,
+) -> Option<DelegateRow> {
+    let mut matching: Vec<DelegateRow> = all
+        .into_iter()
+        .filter(|d| wanted.iter().all(|(k, v)| d.labels.0.get(k) == Some(v)))
+        .collect();
+    matching.sort_by_key(|d| (!d.connected, std::cmp::Reverse(d.last_heartbeat_at)));
+    matching.into_iter().next()
+}
+
+pub fn parse_selector(s: &str) -> ApiResult<BTreeMap<String, String>> {
+    s.split(',')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                Ok((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => Err(ApiError::bad(
+                "delegate",
+                format!("{kv:?} is not a k=v label selector"),
+            )),
+        })
+        .collect()
+}

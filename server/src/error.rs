@@ -1,0 +1,110 @@
+//! One error type for the API boundary and the single table that maps it to GraphQL codes and
+//! gRPC statuses. Internal errors are logged in full and shown to users as a generic message.
+use faultline_spec::SpecErrors;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{field}: {message}")]
+    BadInput { field: String, message: String },
+    #[error("invalid template: {0}")]
+    InvalidTemplate(SpecErrors),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("authentication required: {0}")]
+    Unauthenticated(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::Internal(anyhow::Error::new(e))
+    }
+}
+
+impl ApiError {
+    pub fn bad(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::BadInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The stable machine-readable code (GraphQL `extensions.code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadInput { .. } => "BAD_USER_INPUT",
+            ApiError::InvalidTemplate(_) => "INVALID_TEMPLATE",
+            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
+            ApiError::Forbidden(_) => "FORBIDDEN",
+            ApiError::Conflict(_) => "CONFLICT",
+            ApiError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    pub fn grpc_code(&self) -> tonic::Code {
+        match self {
+            ApiError::BadInput { .. } | ApiError::InvalidTemplate(_) => {
+                tonic::Code::InvalidArgument
+            }
+            ApiError::NotFound(_) => tonic::Code::NotFound,
+            ApiError::Unauthenticated(_) => tonic::Code::Unauthenticated,
+            ApiError::Forbidden(_) => tonic::Code::PermissionDenied,
+            ApiError::Conflict(_) => tonic::Code::AlreadyExists,
+            ApiError::Internal(_) => tonic::Code::Internal,
+        }
+    }
+
+    fn log_internal(&self) {
+        if let ApiError::Internal(e) = self {
+            tracing::error!(error = ?e, "internal error");
+        }
+    }
+}
+
+impl ApiError {
+    /// Fills GraphQL `extensions` (code, field, line, column, errors) of an error whose source is
+    /// an `ApiError`. Called once for every response, by [`crate::graphql::ErrorCodes`].
+    pub fn annotate(err: &mut async_graphql::ServerError) {
+        let src = err.source.clone();
+        let Some(e) = src.as_deref().and_then(|s| s.downcast_ref::<ApiError>()) else {
+            return;
+        };
+        e.log_internal();
+        let mut ext = err.extensions.take().unwrap_or_default();
+        ext.set("code", e.code());
+        match e {
+            ApiError::BadInput { field, .. } => ext.set("field", field.as_str()),
+            ApiError::InvalidTemplate(errs) => {
+                if let Some(first) = errs.0.first() {
+                    ext.set("field", first.field.as_str());
+                    if let (Some(l), Some(c)) = (first.line, first.column) {
+                        ext.set("line", l as u64);
+                        ext.set("column", c as u64);
+                    }
+                }
+                let list = serde_json::to_value(&errs.0).unwrap_or_default();
+                ext.set(
+                    "errors",
+                    async_graphql::Value::from_json(list).unwrap_or_default(),
+                );
+            }
+            _ => {}
+        }
+        err.extensions = Some(ext);
+    }
+}
+
+impl From<ApiError> for tonic::Status {
+    fn from(e: ApiError) -> Self {
+        e.log_internal();
+        tonic::Status::new(e.grpc_code(), e.to_string())
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,300 @@
+//! GraphQL: runs, their events and probe results, and the `runEvents` subscription.
+use super::{ctx, delegates::Delegate, parse_id, templates::Template};
+use crate::{audit, runs::RunRow};
+use async_graphql::{Context, Enum, Object, Result, SimpleObject, Subscription, ID};
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use std::time::Duration;
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum RunStatus {
+    /// Waiting for its delegate to take it (queued in Postgres).
+    Pending,
+    /// Sent to the delegate, not yet accepted.
+    Dispatched,
+    Running,
+    /// Abort requested; waiting for the delegate to confirm every fault is reverted.
+    Aborting,
+    Passed,
+    Failed,
+    Aborted,
+    Error,
+}
+
+impl RunStatus {
+    fn parse(s: &str) -> RunStatus {
+        match s {
+            "PENDING" => RunStatus::Pending,
+            "DISPATCHED" => RunStatus::Dispatched,
+            "RUNNING" => RunStatus::Running,
+            "ABORTING" => RunStatus::Aborting,
+            "PASSED" => RunStatus::Passed,
+            "FAILED" => RunStatus::Failed,
+            "ABORTED" => RunStatus::Aborted,
+            _ => RunStatus::Error,
+        }
+    }
+}
+
+pub struct Run(pub RunRow);
+
+#[derive(SimpleObject)]
+pub struct RunEvent {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub payload: async_graphql::Json<serde_json::Value>,
+}
+
+impl From<crate::runs::EventRow> for RunEvent {
+    fn from(e: crate::runs::EventRow) -> Self {
+        RunEvent {
+            seq: e.seq,
+            at: e.at,
+            kind: e.kind,
+            payload: async_graphql::Json(e.payload.0),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct ProbeResult {
+    pub probe: String,
+    /// before, during or after the faults.
+    pub phase: String,
+    /// Index of the fault step the check counts for.
+    pub step: i32,
+    pub ok: bool,
+    pub latency_ms: f64,
+    pub at: DateTime<Utc>,
+    pub detail: String,
+}
+
+#[derive(SimpleObject)]
+pub struct ProbeTally {
+    pub passed: i32,
+    pub failed: i32,
+    pub total: i32,
+}
+
+#[Object]
+impl Run {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn status(&self) -> RunStatus {
+        RunStatus::parse(&self.0.state)
+    }
+    async fn template(&self, c: &Context<'_>) -> Result<Template> {
+        let (s, _) = ctx(c)?;
+        Ok(Template(
+            crate::templates::get(&s.pool, Some(self.0.project_id), self.0.template_id).await?,
+        ))
+    }
+    /// The template version this run is pinned to.
+    async fn template_version(&self) -> i32 {
+        self.0.template_version
+    }
+    async fn delegate(&self, c: &Context<'_>) -> Result<Delegate> {
+        let (s, _) = ctx(c)?;
+        Ok(Delegate(
+            crate::delegates::get(&s.pool, self.0.delegate_id, s.fresh_secs()).await?,
+        ))
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.0.started_at
+    }
+    async fn ended_at(&self) -> Option<DateTime<Utc>> {
+        self.0.ended_at
+    }
+    async fn abort_requested_at(&self) -> Option<DateTime<Utc>> {
+        self.0.abort_requested_at
+    }
+    /// Weighted probe success in percent (Litmus semantics), recomputed by the hub from the
+    /// stored checks.
+    async fn resilience_score(&self) -> Option<f64> {
+        self.0.score
+    }
+    /// The score the delegate computed; equal to `resilienceScore` unless something is wrong.
+    async fn delegate_score(&self) -> Option<f64> {
+        self.0.delegate_score
+    }
+    /// Time from the last fault's end until every probe passed again.
+    async fn recovery_ms(&self) -> Option<i64> {
+        self.0.recovery_ms
+    }
+    /// Why the run ended as it did.
+    async fn reason(&self) -> Option<&str> {
+        self.0.verdict_reason.as_deref()
+    }
+    async fn created_by(&self) -> &str {
+        &self.0.created_by
+    }
+    /// Events in order of `seq`, after `afterSeq` (exclusive).
+    async fn events(
+        &self,
+        c: &Context<'_>,
+        #[graphql(default = 0)] after_seq: i64,
+        #[graphql(default = 1000)] limit: i64,
+    ) -> Result<Vec<RunEvent>> {
+        let (s, _) = ctx(c)?;
+        Ok(crate::runs::events(&s.pool, self.0.id, after_seq, limit)
+            .await?
+            .into_iter()
+            .map(RunEvent::from)
+            .collect())
+    }
+    async fn probe_results(&self, c: &Context<'_>) -> Result<Vec<ProbeResult>> {
+        let (s, _) = ctx(c)?;
+        Ok(crate::runs::checks(&s.pool, self.0.id)
+            .await?
+            .into_iter()
+            .map(|r| ProbeResult {
+                probe: r.probe,
+                phase: r.phase,
+                step: r.step,
+                ok: r.ok,
+                latency_ms: r.latency_ms,
+                at: r.at,
+                detail: r.detail,
+            })
+            .collect())
+    }
+    async fn probe_tally(&self, c: &Context<'_>) -> Result<ProbeTally> {
+        let (s, _) = ctx(c)?;
+        let checks = crate::runs::checks(&s.pool, self.0.id).await?;
+        let passed = checks.iter().filter(|c| c.ok).count() as i32;
+        Ok(ProbeTally {
+            passed,
+            failed: checks.len() as i32 - passed,
+            total: checks.len() as i32,
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct RunQuery;
+
+#[Object]
+impl RunQuery {
+    async fn run(&self, c: &Context<'_>, id: ID) -> Result<Run> {
+        let (s, p) = ctx(c)?;
+        Ok(Run(crate::runs::get(
+            &s.pool,
+            p.project_id,
+            parse_id("id", &id)?,
+        )
+        .await?))
+    }
+
+    /// Most recent runs first.
+    async fn runs(&self, c: &Context<'_>, #[graphql(default = 50)] limit: i64) -> Result<Vec<Run>> {
+        let (s, p) = ctx(c)?;
+        Ok(crate::runs::list(&s.pool, p.project_id, limit)
+            .await?
+            .into_iter()
+            .map(Run)
+            .collect())
+    }
+}
+
+#[derive(Default)]
+pub struct RunMutation;
+
+#[Object]
+impl RunMutation {
+    /// Queues a run of the template's latest version on a delegate (a name or a `k=v,...` label
+    /// selector; default: the template's `target.delegate`). The delegate may be offline: the run
+    /// waits in Postgres until it connects or the pending timeout passes.
+    async fn start_run(
+        &self,
+        c: &Context<'_>,
+        template_id: ID,
+        delegate: Option<String>,
+    ) -> Result<Run> {
+        let (s, p) = ctx(c)?;
+        let tid = parse_id("templateId", &template_id)?;
+        let res = crate::runs::start(
+            &s.pool,
+            p.project_id,
+            tid,
+            delegate.as_deref(),
+            &p.actor(),
+            s.fresh_secs(),
+        )
+        .await;
+        audit::record(
+            &s.pool,
+            p,
+            res.as_ref().ok().map(|r| r.project_id),
+            "run.start",
+            template_id.to_string(),
+            &res,
+        )
+        .await;
+        Ok(Run(res?))
+    }
+
+    /// Aborts a run: its delegate reverts every fault at once. Repeating it is harmless.
+    async fn abort_run(&self, c: &Context<'_>, id: ID, reason: Option<String>) -> Result<Run> {
+        let (s, p) = ctx(c)?;
+        let reason = reason.unwrap_or_else(|| format!("aborted by {}", p.actor()));
+        let res = crate::runs::abort(&s.pool, p.project_id, parse_id("id", &id)?, &reason).await;
+        audit::record(
+            &s.pool,
+            p,
+            res.as_ref().ok().map(|r| r.project_id),
+            "run.abort",
+            id.to_string(),
+            &res,
+        )
+        .await;
+        Ok(Run(res?))
+    }
+}
+
+#[derive(Default)]
+pub struct RunSubscription;
+
+#[Subscription]
+impl RunSubscription {
+    /// Streams the run's events in order as they are stored (from `afterSeq`, exclusive), and
+    /// ends once the run has ended and every event was delivered.
+    async fn run_events(
+        &self,
+        c: &Context<'_>,
+        run_id: ID,
+        #[graphql(default = 0)] after_seq: i64,
+    ) -> Result<impl Stream<Item = RunEvent>> {
+        let (s, p) = ctx(c)?;
+        let run = crate::runs::get(&s.pool, p.project_id, parse_id("runId", &run_id)?).await?;
+        let (pool, mut rx, id) = (s.pool.clone(), s.hub.subscribe_events(), run.id);
+        Ok(async_stream::stream! {
+            let mut cursor = after_seq;
+            loop {
+                let Ok(batch) = crate::runs::events(&pool, id, cursor, 1000).await else { break };
+                let empty = batch.is_empty();
+                for e in batch {
+                    cursor = e.seq;
+                    yield RunEvent::from(e);
+                }
+                if empty {
+                    match crate::runs::get(&pool, None, id).await {
+                        Ok(r) if crate::runs::TERMINAL.contains(&r.state.as_str()) => {
+                            // One last look: events can land in the same instant the run ends.
+                            if crate::runs::events(&pool, id, cursor, 1).await.map(|v| v.is_empty()).unwrap_or(true) { break }
+                            continue;
+                        }
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                    let wait = async { loop { match rx.recv().await { Ok(r) if r == id => return, Ok(_) => {}, Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return, Err(_) => std::future::pending::<()>().await } } };
+                    let _ = tokio::time::timeout(Duration::from_secs(1), wait).await;
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,105 @@
+//! GraphQL: experiment templates.
+use super::{ctx, parse_id, scope};
+use crate::{audit, templates::TemplateRow};
+use async_graphql::{Context, Object, Result, ID};
+use chrono::{DateTime, Utc};
+
+pub struct Template(pub TemplateRow);
+
+#[Object]
+impl Template {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Latest version number; each update adds one.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    /// The YAML of the latest version, exactly as submitted.
+    async fn yaml(&self) -> &str {
+        &self.0.yaml
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+#[derive(Default)]
+pub struct TemplateQuery;
+
+#[Object]
+impl TemplateQuery {
+    /// Templates visible to the caller, optionally limited to one project.
+    async fn templates(&self, c: &Context<'_>, project: Option<String>) -> Result<Vec<Template>> {
+        let (s, p) = ctx(c)?;
+        let scope = scope(s, p, project.as_deref()).await?;
+        Ok(crate::templates::list(&s.pool, scope)
+            .await?
+            .into_iter()
+            .map(Template)
+            .collect())
+    }
+
+    async fn template(&self, c: &Context<'_>, id: ID) -> Result<Template> {
+        let (s, p) = ctx(c)?;
+        Ok(Template(
+            crate::templates::get(&s.pool, p.project_id, parse_id("id", &id)?).await?,
+        ))
+    }
+}
+
+#[derive(Default)]
+pub struct TemplateMutation;
+
+#[Object]
+impl TemplateMutation {
+    /// Validates and stores a new template. Errors name the line, column and field.
+    async fn create_template(
+        &self,
+        c: &Context<'_>,
+        #[graphql(default = "default")] project: String,
+        yaml: String,
+    ) -> Result<Template> {
+        let (s, p) = ctx(c)?;
+        let pid = scope(s, p, Some(&project))
+            .await?
+            .unwrap_or(crate::db::DEFAULT_PROJECT);
+        let res = crate::templates::create(&s.pool, pid, &yaml, &p.actor()).await;
+        audit::record(
+            &s.pool,
+            p,
+            Some(pid),
+            "template.create",
+            res.as_ref().map(|t| t.id.to_string()).unwrap_or_default(),
+            &res,
+        )
+        .await;
+        Ok(Template(res?))
+    }
+
+    /// Adds a version to a template; runs keep the version they started with.
+    async fn update_template(&self, c: &Context<'_>, id: ID, yaml: String) -> Result<Template> {
+        let (s, p) = ctx(c)?;
+        let res = crate::templates::update(
+            &s.pool,
+            p.project_id,
+            parse_id("id", &id)?,
+            &yaml,
+            &p.actor(),
+        )
+        .await;
+        audit::record(
+            &s.pool,
+            p,
+            res.as_ref().ok().map(|t| t.project_id),
+            "template.update",
+            id.to_string(),
+            &res,
+        )
+        .await;
+        Ok(Template(res?))
+    }
+}

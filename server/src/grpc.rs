@@ -1,0 +1,279 @@
+//! The delegate endpoint (tonic): registration, and the one long-lived stream per delegate.
+//! A session claims the delegate's pending runs from Postgres, forwards aborts, stores events and
+//! acknowledges them. It holds no state another replica would need.
+use crate::{delegates, error::ApiError, runs, state::AppState};
+use faultline_proto::v1::{self as pb, delegate_message::Msg as DMsg, hub_message::Msg as HMsg};
+use std::{collections::HashSet, pin::Pin, time::Duration, time::Instant};
+use tokio::sync::mpsc;
+use tokio_stream::{wrappers::ReceiverStream, Stream};
+use tonic::{Request, Response, Status, Streaming};
+use uuid::Uuid;
+
+/// Largest number of events accepted in one batch.
+const MAX_BATCH: usize = 2000;
+
+pub struct DelegateSvc {
+    state: AppState,
+}
+
+impl DelegateSvc {
+    pub fn server(state: AppState) -> pb::delegate_service_server::DelegateServiceServer<Self> {
+        pb::delegate_service_server::DelegateServiceServer::new(DelegateSvc { state })
+            .max_decoding_message_size(4 << 20)
+            .max_encoding_message_size(16 << 20)
+    }
+}
+
+fn capabilities_json(c: Option<&pb::Capabilities>) -> serde_json::Value {
+    let c = c.cloned().unwrap_or_default();
+    serde_json::json!({ "faults": c.faults, "probes": c.probes })
+}
+
+fn check_labels(labels: &std::collections::HashMap<String, String>) -> Result<(), Status> {
+    if labels.len() > 64
+        || labels
+            .iter()
+            .any(|(k, v)| k.is_empty() || k.len() > 63 || v.len() > 255)
+    {
+        return Err(Status::invalid_argument(
+            "labels: at most 64, keys 1-63 characters, values up to 255",
+        ));
+    }
+    Ok(())
+}
+
+/// `major.minor.patch` compared numerically; anything unparsable is too old.
+fn version_ok(v: &str) -> bool {
+    let parse = |s: &str| {
+        s.split('.')
+            .map(|p| p.parse::<u64>().ok())
+            .collect::<Option<Vec<_>>>()
+    };
+    match (parse(v), parse(faultline_proto::MIN_DELEGATE_VERSION)) {
+        (Some(a), Some(b)) => a >= b,
+        _ => false,
+    }
+}
+
+#[tonic::async_trait]
+impl pb::delegate_service_server::DelegateService for DelegateSvc {
+    async fn register(
+        &self,
+        req: Request<pb::RegisterRequest>,
+    ) -> Result<Response<pb::RegisterResponse>, Status> {
+        let r = req.into_inner();
+        if r.token.is_empty() || r.token.len() > 256 {
+            return Err(Status::unauthenticated("token: missing or too long"));
+        }
+        check_labels(&r.labels)?;
+        let labels = r.labels.into_iter().collect();
+        let reg = delegates::register(
+            &self.state.pool,
+            &r.token,
+            &r.name,
+            &labels,
+            &r.version,
+            &capabilities_json(r.capabilities.as_ref()),
+        )
+        .await?;
+        tracing::info!(delegate = %reg.delegate_id, name = %r.name, project = %reg.project, "delegate registered");
+        Ok(Response::new(pb::RegisterResponse {
+            delegate_id: reg.delegate_id.to_string(),
+            credential: reg.credential,
+            project: reg.project,
+        }))
+    }
+
+    type SessionStream = Pin<Box<dyn Stream<Item = Result<pb::HubMessage, Status>> + Send>>;
+
+    async fn session(
+        &self,
+        req: Request<Streaming<pb::DelegateMessage>>,
+    ) -> Result<Response<Self::SessionStream>, Status> {
+        let mut inbound = req.into_inner();
+        let first = tokio::time::timeout(Duration::from_secs(10), inbound.message())
+            .await
+            .map_err(|_| Status::deadline_exceeded("no Hello within 10s"))??;
+        let Some(pb::DelegateMessage {
+            msg: Some(DMsg::Hello(hello)),
+        }) = first
+        else {
+            return Err(Status::invalid_argument("the first message must be Hello"));
+        };
+        let id: Uuid = hello
+            .delegate_id
+            .parse()
+            .map_err(|_| Status::unauthenticated("delegate_id: not a UUID"))?;
+        delegates::authenticate(&self.state.pool, id, &hello.credential).await?;
+        if !version_ok(&hello.version) {
+            return Err(Status::failed_precondition(format!(
+                "delegate version {:?} is older than the minimum {}",
+                hello.version,
+                faultline_proto::MIN_DELEGATE_VERSION
+            )));
+        }
+        check_labels(&hello.labels)?;
+        let labels = hello.labels.clone().into_iter().collect();
+        delegates::mark_connected(
+            &self.state.pool,
+            id,
+            &self.state.replica,
+            &labels,
+            &hello.version,
+            &capabilities_json(hello.capabilities.as_ref()),
+        )
+        .await?;
+        let inflight: Vec<Uuid> = hello
+            .inflight_runs
+            .iter()
+            .filter_map(|r| r.parse().ok())
+            .collect();
+        runs::reconcile(&self.state.pool, id, &inflight).await?;
+        let (tx, rx) = mpsc::channel(256);
+        let welcome = pb::Welcome {
+            replica_id: self.state.replica.clone(),
+            min_delegate_version: faultline_proto::MIN_DELEGATE_VERSION.into(),
+            heartbeat_interval_ms: self.state.timing.heartbeat.as_millis() as u32,
+        };
+        let _ = tx.send(Ok(hub(HMsg::Welcome(welcome)))).await;
+        tracing::info!(delegate = %id, replica = %self.state.replica, inflight = inflight.len(), "delegate connected");
+        tokio::spawn(
+            Session {
+                state: self.state.clone(),
+                id,
+                tx,
+                sent_aborts: HashSet::new(),
+            }
+            .run(inbound),
+        );
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+fn hub(msg: HMsg) -> pb::HubMessage {
+    pb::HubMessage { msg: Some(msg) }
+}
+
+struct Session {
+    state: AppState,
+    id: Uuid,
+    tx: mpsc::Sender<Result<pb::HubMessage, Status>>,
+    /// Aborts already forwarded on this stream; a new stream forwards them again.
+    sent_aborts: HashSet<Uuid>,
+}
+
+impl Session {
+    async fn run(mut self, mut inbound: Streaming<pb::DelegateMessage>) {
+        let wake = self.state.hub.register_delegate(self.id);
+        let mut poll = tokio::time::interval(self.state.timing.poll);
+        let mut stop = self.state.stop.clone();
+        let silence = self.state.timing.heartbeat * 3;
+        let mut last_seen = Instant::now();
+        loop {
+            let step = tokio::select! {
+                _ = stop.changed() => break,
+                _ = wake.notified() => self.dispatch().await,
+                _ = poll.tick() => {
+                    if last_seen.elapsed() > silence {
+                        tracing::warn!(delegate = %self.id, "delegate silent for three heartbeat intervals; closing its stream");
+                        break;
+                    }
+                    self.dispatch().await
+                }
+                msg = inbound.message() => match msg {
+                    Ok(Some(m)) => { last_seen = Instant::now(); self.handle(m).await }
+                    Ok(None) => break,
+                    Err(status) => { tracing::info!(delegate = %self.id, %status, "delegate stream ended"); break }
+                },
+            };
+            if let Err(e) = step {
+                match e {
+                    ApiError::Internal(_) => {
+                        tracing::error!(delegate = %self.id, error = ?e, "delegate session failed");
+                    }
+                    other => {
+                        let _ = self.tx.send(Err(other.into())).await;
+                    }
+                }
+                break;
+            }
+        }
+        self.state.hub.unregister_delegate(self.id, &wake);
+        if let Err(e) =
+            delegates::mark_disconnected(&self.state.pool, self.id, &self.state.replica).await
+        {
+            tracing::warn!(delegate = %self.id, error = ?e, "failed to mark delegate disconnected");
+        }
+        tracing::info!(delegate = %self.id, "delegate disconnected");
+    }
+
+    /// Sends newly claimed runs and not-yet-forwarded aborts.
+    async fn dispatch(&mut self) -> Result<(), ApiError> {
+        for a in runs::claim(&self.state.pool, self.id).await? {
+            let msg = pb::AssignRun {
+                run_id: a.run_id.to_string(),
+                spec_json: serde_json::to_string(&a.spec).map_err(anyhow::Error::from)?,
+                template_name: a.template_name,
+                template_version: a.template_version as u32,
+            };
+            if self.tx.send(Ok(hub(HMsg::Assign(msg)))).await.is_err() {
+                runs::unclaim(&self.state.pool, a.run_id).await?;
+                return Ok(());
+            }
+            tracing::info!(delegate = %self.id, run = %a.run_id, "run dispatched");
+        }
+        for (run, reason) in runs::aborting(&self.state.pool, self.id).await? {
+            if self.sent_aborts.insert(run) {
+                let _ = self
+                    .tx
+                    .send(Ok(hub(HMsg::Abort(pb::AbortRun {
+                        run_id: run.to_string(),
+                        reason,
+                    }))))
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle(&mut self, m: pb::DelegateMessage) -> Result<(), ApiError> {
+        let pool = &self.state.pool;
+        let parse = |s: &str| {
+            s.parse::<Uuid>()
+                .map_err(|_| ApiError::bad("run_id", "not a UUID"))
+        };
+        match m.msg {
+            Some(DMsg::Heartbeat(_)) => {
+                delegates::heartbeat(pool, self.id, &self.state.replica).await?
+            }
+            Some(DMsg::Events(batch)) => {
+                if batch.events.len() > MAX_BATCH {
+                    return Err(ApiError::bad(
+                        "events",
+                        format!("at most {MAX_BATCH} events per batch"),
+                    ));
+                }
+                for (run, seq) in runs::ingest(pool, self.id, batch.events).await? {
+                    let _ = self
+                        .tx
+                        .send(Ok(hub(HMsg::Ack(pb::Ack {
+                            run_id: run.to_string(),
+                            seq,
+                        }))))
+                        .await;
+                }
+            }
+            Some(DMsg::RunAccepted(a)) => runs::accepted(pool, self.id, parse(&a.run_id)?).await?,
+            Some(DMsg::RunRejected(r)) => {
+                runs::rejected(pool, self.id, parse(&r.run_id)?, &r.reason).await?
+            }
+            Some(DMsg::Aborted(a)) => {
+                let run = parse(&a.run_id)?;
+                runs::aborted(pool, self.id, run).await?;
+                tracing::info!(delegate = %self.id, %run, "abort confirmed");
+            }
+            Some(DMsg::Hello(_)) | None => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,22 @@
+//! The Faultline hub as a library: `main.rs` only parses flags and calls into here, so tests and
+//! benchmarks can start a real hub in-process.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod delegates;
+pub mod embedded_pg;
+pub mod error;
+pub mod graphql;
+pub mod grpc;
+pub mod http;
+pub mod notify;
+pub mod reaper;
+pub mod runs;
+pub mod shutdown;
+pub mod state;
+pub mod templates;
+pub mod tls;

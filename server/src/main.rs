@@ -1,0 +1,67 @@
+//! `faultline`: the hub binary. Parses flags, sets up logging, hands over to the library.
+use clap::Parser;
+use faultline_hub::{
+    app::Hub,
+    config::{Cli, Command, SchemaWhat},
+    db, embedded_pg, graphql, shutdown,
+};
+
+fn init_tracing() {
+    use tracing_subscriber::{fmt, EnvFilter};
+    let filter = EnvFilter::try_from_env("FAULTLINE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,h2=warn,tower=warn,hyper=warn"));
+    let b = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("FAULTLINE_LOG_FORMAT").as_deref() == Ok("json") {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            Hub::build(args)
+                .await?
+                .run_until_stopped(shutdown::signal())
+                .await
+        }
+        Command::Migrate(args) => {
+            let url = args
+                .database_url
+                .map(|u| u.0)
+                .ok_or_else(|| anyhow::anyhow!("set DATABASE_URL (or --database-url)"))?;
+            db::migrate(&db::connect(&url, 2).await?).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Schema {
+            what: SchemaWhat::Graphql,
+        } => {
+            print!("{}", graphql::schema(None).sdl());
+            Ok(())
+        }
+        Command::Postgres(args) => {
+            let pg =
+                embedded_pg::EmbeddedPg::start(&args.data_dir, args.port, args.max_connections)
+                    .await?;
+            println!("postgres ready {}", pg.url("postgres"));
+            shutdown::signal().await;
+            pg.stop().await;
+            Ok(())
+        }
+    }
+}

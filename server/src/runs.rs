@@ -1,0 +1,503 @@
+//! Runs: starting, aborting, dispatch claims and event ingest. Postgres is the only source of
+//! truth, so any replica can take any call: state changes are single conditional UPDATEs and
+//! every event is stored exactly once under its (run_id, seq) key.
+use crate::error::{ApiError, ApiResult};
+use crate::{delegates, notify, templates};
+use chrono::{DateTime, TimeZone, Utc};
+use faultline_proto::v1 as pb;
+use faultline_spec::events::{self, ProbeCheck, RunFinished};
+use faultline_spec::Experiment;
+use sqlx::{types::Json, PgPool};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+pub const TERMINAL: &[&str] = &["PASSED", "FAILED", "ABORTED", "ERROR"];
+/// Largest event payload stored as sent; bigger ones are replaced by a marker.
+const MAX_PAYLOAD: usize = 64 * 1024;
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RunRow {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub template_id: Uuid,
+    pub template_version: i32,
+    pub delegate_id: Uuid,
+    pub state: String,
+    pub planned_ms: i64,
+    pub abort_requested_at: Option<DateTime<Utc>>,
+    pub score: Option<f64>,
+    pub delegate_score: Option<f64>,
+    pub recovery_ms: Option<i64>,
+    pub verdict_reason: Option<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, project_id, template_id, template_version, delegate_id, state, planned_ms, abort_requested_at, \
+    score, delegate_score, recovery_ms, verdict_reason, created_by, created_at, started_at, ended_at";
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct EventRow {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub payload: Json<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct CheckRow {
+    pub seq: i64,
+    pub probe: String,
+    pub step: i32,
+    pub phase: String,
+    pub at: DateTime<Utc>,
+    pub ok: bool,
+    pub latency_ms: f64,
+    pub detail: String,
+}
+
+/// Creates a PENDING run pinned to the template's latest version and wakes the replica holding
+/// the delegate's stream. `delegate` is a name or `k=v` selector; without it the template's
+/// `target.delegate` selector picks one.
+pub async fn start(
+    pool: &PgPool,
+    scope: Option<Uuid>,
+    template_id: Uuid,
+    delegate: Option<&str>,
+    actor: &str,
+    fresh_secs: f64,
+) -> ApiResult<RunRow> {
+    let tpl = templates::get(pool, scope, template_id).await?;
+    let spec = templates::spec(pool, tpl.id, tpl.version).await?;
+    let target = match delegate.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(sel) => delegates::select(pool, tpl.project_id, sel, fresh_secs).await?,
+        None if !spec.target.delegate.is_empty() => {
+            let all = delegates::list(pool, Some(tpl.project_id), fresh_secs).await?;
+            delegates::select_by_labels(all, &spec.target.delegate).ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "delegate matching the template's target.delegate {:?}",
+                    spec.target.delegate
+                ))
+            })?
+        }
+        None => {
+            return Err(ApiError::bad(
+                "delegate",
+                "name a delegate, or give the template a target.delegate selector",
+            ))
+        }
+    };
+    let planned_ms = spec.planned_duration().as_millis() as i64;
+    let mut tx = pool.begin().await?;
+    let run = sqlx::query_as::<_, RunRow>(&format!(
+        "INSERT INTO runs (id, project_id, template_id, template_version, delegate_id, state, planned_ms, created_by) \
+         VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7) RETURNING {COLUMNS}"
+    ))
+    .bind(Uuid::new_v4())
+    .bind(tpl.project_id)
+    .bind(tpl.id)
+    .bind(tpl.version)
+    .bind(target.id)
+    .bind(planned_ms)
+    .bind(actor)
+    .fetch_one(&mut *tx)
+    .await?;
+    notify::notify(&mut *tx, notify::WORK, target.id).await?;
+    tx.commit().await?;
+    tracing::info!(run = %run.id, delegate = %target.name, template = %tpl.name, "run started");
+    Ok(run)
+}
+
+/// Requests an abort. Idempotent: a PENDING run ends at once (nothing was applied), a dispatched
+/// or running one goes to ABORTING until the delegate confirms its revert; ended runs stay as
+/// they are.
+pub async fn abort(
+    pool: &PgPool,
+    scope: Option<Uuid>,
+    id: Uuid,
+    reason: &str,
+) -> ApiResult<RunRow> {
+    let mut tx = pool.begin().await?;
+    let run = sqlx::query_as::<_, RunRow>(&format!(
+        "UPDATE runs SET abort_requested_at = COALESCE(abort_requested_at, now()), abort_reason = COALESCE(abort_reason, $3), \
+           state = CASE WHEN state = 'PENDING' THEN 'ABORTED' WHEN state IN ('DISPATCHED', 'RUNNING') THEN 'ABORTING' ELSE state END, \
+           ended_at = CASE WHEN state = 'PENDING' THEN now() ELSE ended_at END, \
+           verdict_reason = CASE WHEN state = 'PENDING' THEN 'aborted before a delegate took it' ELSE verdict_reason END \
+         WHERE id = $1 AND ($2::uuid IS NULL OR project_id = $2) RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(scope)
+    .bind(reason)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("run {id}")))?;
+    notify::notify(&mut *tx, notify::WORK, run.delegate_id).await?;
+    notify::notify(&mut *tx, notify::EVENTS, run.id).await?;
+    tx.commit().await?;
+    Ok(run)
+}
+
+pub async fn get(pool: &PgPool, scope: Option<Uuid>, id: Uuid) -> ApiResult<RunRow> {
+    sqlx::query_as::<_, RunRow>(&format!(
+        "SELECT {COLUMNS} FROM runs WHERE id = $1 AND ($2::uuid IS NULL OR project_id = $2)"
+    ))
+    .bind(id)
+    .bind(scope)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("run {id}")))
+}
+
+pub async fn list(pool: &PgPool, scope: Option<Uuid>, limit: i64) -> ApiResult<Vec<RunRow>> {
+    Ok(sqlx::query_as::<_, RunRow>(&format!(
+        "SELECT {COLUMNS} FROM runs WHERE ($1::uuid IS NULL OR project_id = $1) ORDER BY created_at DESC LIMIT $2"
+    ))
+    .bind(scope)
+    .bind(limit.clamp(1, 1000))
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn events(
+    pool: &PgPool,
+    run: Uuid,
+    after_seq: i64,
+    limit: i64,
+) -> ApiResult<Vec<EventRow>> {
+    Ok(sqlx::query_as::<_, EventRow>("SELECT seq, at, kind, payload FROM run_events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
+        .bind(run)
+        .bind(after_seq)
+        .bind(limit.clamp(1, 10_000))
+        .fetch_all(pool)
+        .await?)
+}
+
+pub async fn checks(pool: &PgPool, run: Uuid) -> ApiResult<Vec<CheckRow>> {
+    Ok(sqlx::query_as::<_, CheckRow>(
+        "SELECT seq, probe, step, phase, at, ok, latency_ms, detail FROM probe_checks WHERE run_id = $1 ORDER BY seq",
+    )
+    .bind(run)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// One run handed to a delegate.
+pub struct Assignment {
+    pub run_id: Uuid,
+    pub spec: Experiment,
+    pub template_name: String,
+    pub template_version: i32,
+}
+
+/// Atomically claims the delegate's PENDING runs (oldest first). Exactly one replica wins each.
+pub async fn claim(pool: &PgPool, delegate: Uuid) -> ApiResult<Vec<Assignment>> {
+    let rows: Vec<(Uuid, Json<Experiment>, String, i32)> = sqlx::query_as(
+        "WITH claimed AS ( \
+           UPDATE runs SET state = 'DISPATCHED', dispatched_at = now() WHERE id IN ( \
+             SELECT id FROM runs WHERE delegate_id = $1 AND state = 'PENDING' ORDER BY created_at LIMIT 16 FOR UPDATE SKIP LOCKED) \
+           RETURNING id, template_id, template_version, created_at) \
+         SELECT c.id, v.spec, t.name, c.template_version FROM claimed c \
+           JOIN template_versions v ON v.template_id = c.template_id AND v.version = c.template_version \
+           JOIN templates t ON t.id = c.template_id ORDER BY c.created_at",
+    )
+    .bind(delegate)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(run_id, spec, template_name, template_version)| Assignment {
+                run_id,
+                spec: spec.0,
+                template_name,
+                template_version,
+            },
+        )
+        .collect())
+}
+
+/// Puts a claimed run back when the stream it was sent on failed.
+pub async fn unclaim(pool: &PgPool, run: Uuid) -> ApiResult<()> {
+    sqlx::query("UPDATE runs SET state = 'PENDING', dispatched_at = NULL WHERE id = $1 AND state = 'DISPATCHED'").bind(run).execute(pool).await?;
+    Ok(())
+}
+
+/// Runs of this delegate waiting for their abort to be confirmed.
+pub async fn aborting(pool: &PgPool, delegate: Uuid) -> ApiResult<Vec<(Uuid, String)>> {
+    Ok(sqlx::query_as("SELECT id, COALESCE(abort_reason, '') FROM runs WHERE delegate_id = $1 AND state = 'ABORTING'")
+        .bind(delegate)
+        .fetch_all(pool)
+        .await?)
+}
+
+/// Reconciles after a delegate (re)connects: assignments it never got are re-queued, and runs the
+/// hub thinks are running but the delegate no longer knows end in ERROR.
+pub async fn reconcile(pool: &PgPool, delegate: Uuid, inflight: &[Uuid]) -> ApiResult<()> {
+    sqlx::query("UPDATE runs SET state = 'PENDING', dispatched_at = NULL WHERE delegate_id = $1 AND state = 'DISPATCHED' AND id <> ALL($2)")
+        .bind(delegate)
+        .bind(inflight)
+        .execute(pool)
+        .await?;
+    let lost: Vec<(Uuid,)> = sqlx::query_as(
+        "UPDATE runs SET state = 'ERROR', ended_at = now(), verdict_reason = 'the delegate reconnected without this run (its state directory was lost)' \
+         WHERE delegate_id = $1 AND state IN ('RUNNING', 'ABORTING') AND id <> ALL($2) RETURNING id",
+    )
+    .bind(delegate)
+    .bind(inflight)
+    .fetch_all(pool)
+    .await?;
+    for (id,) in lost {
+        tracing::warn!(run = %id, "delegate no longer knows the run; marked ERROR");
+        notify::notify(pool, notify::EVENTS, id).await?;
+    }
+    Ok(())
+}
+
+pub async fn accepted(pool: &PgPool, delegate: Uuid, run: Uuid) -> ApiResult<()> {
+    sqlx::query("UPDATE runs SET state = 'RUNNING', started_at = COALESCE(started_at, now()) WHERE id = $1 AND delegate_id = $2 AND state = 'DISPATCHED'")
+        .bind(run)
+        .bind(delegate)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub async fn rejected(pool: &PgPool, delegate: Uuid, run: Uuid, reason: &str) -> ApiResult<()> {
+    end(
+        pool,
+        delegate,
+        run,
+        "ERROR",
+        &format!("the delegate rejected the run: {reason}"),
+    )
+    .await
+}
+
+pub async fn aborted(pool: &PgPool, delegate: Uuid, run: Uuid) -> ApiResult<()> {
+    end(
+        pool,
+        delegate,
+        run,
+        "ABORTED",
+        "aborted; the delegate confirmed every fault was reverted",
+    )
+    .await
+}
+
+async fn end(pool: &PgPool, delegate: Uuid, run: Uuid, state: &str, reason: &str) -> ApiResult<()> {
+    sqlx::query(
+        "UPDATE runs SET state = $3, ended_at = now(), verdict_reason = COALESCE(verdict_reason, $4) \
+         WHERE id = $1 AND delegate_id = $2 AND state <> ALL($5)",
+    )
+    .bind(run)
+    .bind(delegate)
+    .bind(state)
+    .bind(reason)
+    .bind(TERMINAL)
+    .execute(pool)
+    .await?;
+    notify::notify(pool, notify::EVENTS, run).await?;
+    Ok(())
+}
+
+/// Stores a batch of events from `delegate` exactly once each, applies the state changes of the
+/// newly stored ones, and returns for each run the highest seq up to which everything is stored.
+pub async fn ingest(
+    pool: &PgPool,
+    delegate: Uuid,
+    batch: Vec<pb::Event>,
+) -> ApiResult<Vec<(Uuid, u64)>> {
+    let mut by_run: BTreeMap<Uuid, Vec<pb::Event>> = BTreeMap::new();
+    for e in batch {
+        let run = e
+            .run_id
+            .parse::<Uuid>()
+            .map_err(|_| ApiError::bad("event.run_id", "not a UUID"))?;
+        if e.seq == 0 || e.seq > i64::MAX as u64 {
+            return Err(ApiError::bad("event.seq", "must count from 1"));
+        }
+        by_run.entry(run).or_default().push(e);
+    }
+    let mut acks = Vec::with_capacity(by_run.len());
+    for (run, mut evs) in by_run {
+        evs.sort_by_key(|e| e.seq);
+        acks.push((run, ingest_run(pool, delegate, run, evs).await?));
+    }
+    Ok(acks)
+}
+
+async fn ingest_run(
+    pool: &PgPool,
+    delegate: Uuid,
+    run: Uuid,
+    evs: Vec<pb::Event>,
+) -> ApiResult<u64> {
+    let mut tx = pool.begin().await?;
+    let owner: Option<(Uuid,)> = sqlx::query_as("SELECT delegate_id FROM runs WHERE id = $1")
+        .bind(run)
+        .fetch_optional(&mut *tx)
+        .await?;
+    match owner {
+        Some((d,)) if d == delegate => {}
+        _ => {
+            return Err(ApiError::Forbidden(format!(
+                "run {run} is not assigned to this delegate"
+            )))
+        }
+    }
+    let seqs: Vec<i64> = evs.iter().map(|e| e.seq as i64).collect();
+    let ats: Vec<DateTime<Utc>> = evs
+        .iter()
+        .map(|e| {
+            Utc.timestamp_millis_opt(e.at_ms)
+                .single()
+                .unwrap_or_else(Utc::now)
+        })
+        .collect();
+    let kinds: Vec<String> = evs
+        .iter()
+        .map(|e| e.kind.chars().take(64).collect())
+        .collect();
+    let payloads: Vec<serde_json::Value> = evs
+        .iter()
+        .map(|e| {
+            if e.payload_json.len() > MAX_PAYLOAD {
+                serde_json::json!({"truncated": true, "bytes": e.payload_json.len()})
+            } else {
+                serde_json::from_str(&e.payload_json)
+                    .unwrap_or_else(|_| serde_json::json!({"raw": e.payload_json}))
+            }
+        })
+        .collect();
+    let fresh: Vec<(i64, DateTime<Utc>, String, Json<serde_json::Value>)> = sqlx::query_as(
+        "INSERT INTO run_events (run_id, seq, at, kind, payload) \
+         SELECT $1, * FROM UNNEST($2::bigint[], $3::timestamptz[], $4::text[], $5::jsonb[]) \
+         ON CONFLICT DO NOTHING RETURNING seq, at, kind, payload",
+    )
+    .bind(run)
+    .bind(&seqs)
+    .bind(&ats)
+    .bind(&kinds)
+    .bind(payloads.iter().map(Json).collect::<Vec<_>>())
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut fresh = fresh;
+    fresh.sort_by_key(|f| f.0);
+    apply_effects(&mut tx, run, &fresh).await?;
+    let (acked,): (Option<i64>,) = sqlx::query_as(
+        "SELECT max(seq) FROM (SELECT seq, row_number() OVER (ORDER BY seq) AS rn FROM run_events WHERE run_id = $1) s WHERE seq = rn",
+    )
+    .bind(run)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !fresh.is_empty() {
+        notify::notify(&mut *tx, notify::EVENTS, run).await?;
+    }
+    tx.commit().await?;
+    Ok(acked.unwrap_or(0) as u64)
+}
+
+async fn apply_effects(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    run: Uuid,
+    fresh: &[(i64, DateTime<Utc>, String, Json<serde_json::Value>)],
+) -> ApiResult<()> {
+    let mut checks: Vec<(i64, DateTime<Utc>, ProbeCheck)> = Vec::new();
+    let mut finished = None;
+    for (seq, at, kind, payload) in fresh {
+        match kind.as_str() {
+            events::RUN_STARTED => {
+                sqlx::query("UPDATE runs SET state = 'RUNNING', started_at = COALESCE(started_at, $2) WHERE id = $1 AND state IN ('PENDING', 'DISPATCHED')")
+                    .bind(run)
+                    .bind(at)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            events::PROBE_CHECK => match serde_json::from_value::<ProbeCheck>(payload.0.clone()) {
+                Ok(c) => checks.push((*seq, *at, c)),
+                Err(e) => tracing::warn!(%run, seq, error = %e, "malformed probe.check payload"),
+            },
+            events::RUN_RECOVERED => {
+                let ms = payload.0.get("recoveryMs").and_then(|v| v.as_i64());
+                sqlx::query("UPDATE runs SET recovery_ms = $2 WHERE id = $1")
+                    .bind(run)
+                    .bind(ms)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            events::RUN_FINISHED => {
+                match serde_json::from_value::<RunFinished>(payload.0.clone()) {
+                    Ok(f) => finished = Some((*at, f)),
+                    Err(e) => {
+                        tracing::warn!(%run, seq, error = %e, "malformed run.finished payload")
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if !checks.is_empty() {
+        sqlx::query(
+            "INSERT INTO probe_checks (run_id, seq, probe, step, phase, at, ok, latency_ms, detail) \
+             SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::bool[], $8::float8[], $9::text[]) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(run)
+        .bind(checks.iter().map(|c| c.0).collect::<Vec<_>>())
+        .bind(checks.iter().map(|c| c.2.probe.clone()).collect::<Vec<_>>())
+        .bind(checks.iter().map(|c| c.2.step as i32).collect::<Vec<_>>())
+        .bind(checks.iter().map(|c| c.2.phase.as_str().to_string()).collect::<Vec<_>>())
+        .bind(checks.iter().map(|c| c.1).collect::<Vec<_>>())
+        .bind(checks.iter().map(|c| c.2.ok).collect::<Vec<_>>())
+        .bind(checks.iter().map(|c| c.2.latency_ms).collect::<Vec<_>>())
+        .bind(checks.iter().map(|c| c.2.detail.chars().take(1024).collect::<String>()).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    if let Some((at, f)) = finished {
+        let score = recompute_score(tx, run).await?;
+        if score != f.score {
+            tracing::error!(%run, hub = ?score, delegate = ?f.score, "score mismatch between hub and delegate");
+        }
+        sqlx::query(
+            "UPDATE runs SET state = $2, score = $3, delegate_score = $4, verdict_reason = $5, \
+               recovery_ms = COALESCE($6, recovery_ms), ended_at = $7 WHERE id = $1 AND state <> ALL($8)",
+        )
+        .bind(run)
+        .bind(f.verdict.as_str())
+        .bind(score)
+        .bind(f.score)
+        .bind(&f.reason)
+        .bind(f.recovery_ms.map(|m| m as i64))
+        .bind(at)
+        .bind(TERMINAL)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The hub's own score from the stored checks, by the same rules the delegate applies.
+async fn recompute_score(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    run: Uuid,
+) -> ApiResult<Option<f64>> {
+    let (spec,): (Json<Experiment>,) = sqlx::query_as(
+        "SELECT v.spec FROM runs r JOIN template_versions v ON v.template_id = r.template_id AND v.version = r.template_version WHERE r.id = $1",
+    )
+    .bind(run)
+    .fetch_one(&mut **tx)
+    .await?;
+    let checks: Vec<(i32, bool)> =
+        sqlx::query_as("SELECT step, ok FROM probe_checks WHERE run_id = $1")
+            .bind(run)
+            .fetch_all(&mut **tx)
+            .await?;
+    let weights: Vec<u8> = spec.0.steps.iter().map(|s| s.weight).collect();
+    Ok(faultline_spec::score::score(
+        &weights,
+        checks.into_iter().map(|(s, ok)| (s as usize, ok)),
+    ))
+}

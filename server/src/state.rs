@@ -1,0 +1,28 @@
+//! `AppState`: what every handler, resolver and delegate session shares in one replica.
+use crate::notify;
+use sqlx::PgPool;
+use std::{sync::Arc, time::Duration};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    /// This process's name in `delegates.connected_replica`.
+    pub replica: String,
+    pub hub: Arc<notify::Hub>,
+    pub timing: Timing,
+    /// Flips to true on shutdown; long-lived streams end so delegates move to another replica.
+    pub stop: tokio::sync::watch::Receiver<bool>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    pub heartbeat: Duration,
+    pub poll: Duration,
+}
+
+impl AppState {
+    /// A delegate counts as connected while its heartbeats are younger than this.
+    pub fn fresh_secs(&self) -> f64 {
+        (self.timing.heartbeat * 3).as_secs_f64()
+    }
+}

@@ -1,0 +1,132 @@
+//! Experiment templates and their versions: storage and lookup. Parsing and validation live in
+//! the `faultline-spec` crate; every stored version has passed it.
+use crate::error::{ApiError, ApiResult};
+use chrono::{DateTime, Utc};
+use faultline_spec::Experiment;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct TemplateRow {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub name: String,
+    pub version: i32,
+    pub yaml: String,
+    pub created_at: DateTime<Utc>,
+}
+
+const SELECT_LATEST: &str = "SELECT t.id, t.project_id, t.name, v.version, v.yaml, v.created_at \
+     FROM templates t JOIN LATERAL (SELECT version, yaml, created_at FROM template_versions \
+       WHERE template_id = t.id ORDER BY version DESC LIMIT 1) v ON true";
+
+fn parse(yaml: &str) -> ApiResult<Experiment> {
+    faultline_spec::parse_template(yaml).map_err(ApiError::InvalidTemplate)
+}
+
+/// Stores a new template (version 1). A name already used in the project is a conflict.
+pub async fn create(
+    pool: &PgPool,
+    project: Uuid,
+    yaml: &str,
+    actor: &str,
+) -> ApiResult<TemplateRow> {
+    let exp = parse(yaml)?;
+    let mut tx = pool.begin().await?;
+    let id = Uuid::new_v4();
+    let inserted = sqlx::query(
+        "INSERT INTO templates (id, project_id, name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(project)
+    .bind(&exp.metadata.name)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(ApiError::Conflict(format!(
+            "a template named {:?} already exists in this project; use updateTemplate to add a version",
+            exp.metadata.name
+        )));
+    }
+    insert_version(&mut tx, id, 1, yaml, &exp, actor).await?;
+    tx.commit().await?;
+    get(pool, Some(project), id).await
+}
+
+/// Adds a new version to an existing template; the name must stay the same.
+pub async fn update(
+    pool: &PgPool,
+    scope: Option<Uuid>,
+    id: Uuid,
+    yaml: &str,
+    actor: &str,
+) -> ApiResult<TemplateRow> {
+    let exp = parse(yaml)?;
+    let cur = get(pool, scope, id).await?;
+    if cur.name != exp.metadata.name {
+        return Err(ApiError::bad(
+            "metadata.name",
+            format!("must stay {:?}; create a new template to rename", cur.name),
+        ));
+    }
+    let mut tx = pool.begin().await?;
+    let (next,): (i32,) = sqlx::query_as("SELECT COALESCE(MAX(version), 0) + 1 FROM template_versions WHERE template_id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    insert_version(&mut tx, id, next, yaml, &exp, actor).await?;
+    tx.commit().await?;
+    get(pool, scope, id).await
+}
+
+async fn insert_version(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    id: Uuid,
+    version: i32,
+    yaml: &str,
+    exp: &Experiment,
+    actor: &str,
+) -> ApiResult<()> {
+    sqlx::query("INSERT INTO template_versions (template_id, version, yaml, spec, created_by) VALUES ($1, $2, $3, $4, $5)")
+        .bind(id)
+        .bind(version)
+        .bind(yaml)
+        .bind(sqlx::types::Json(exp))
+        .bind(actor)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn get(pool: &PgPool, scope: Option<Uuid>, id: Uuid) -> ApiResult<TemplateRow> {
+    sqlx::query_as::<_, TemplateRow>(&format!(
+        "{SELECT_LATEST} WHERE t.id = $1 AND ($2::uuid IS NULL OR t.project_id = $2)"
+    ))
+    .bind(id)
+    .bind(scope)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("template {id}")))
+}
+
+pub async fn list(pool: &PgPool, scope: Option<Uuid>) -> ApiResult<Vec<TemplateRow>> {
+    Ok(sqlx::query_as::<_, TemplateRow>(&format!(
+        "{SELECT_LATEST} WHERE t.archived_at IS NULL AND ($1::uuid IS NULL OR t.project_id = $1) ORDER BY t.name"
+    ))
+    .bind(scope)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The spec of one version, as validated when it was stored.
+pub async fn spec(pool: &PgPool, id: Uuid, version: i32) -> ApiResult<Experiment> {
+    let row: Option<(sqlx::types::Json<Experiment>,)> = sqlx::query_as(
+        "SELECT spec FROM template_versions WHERE template_id = $1 AND version = $2",
+    )
+    .bind(id)
+    .bind(version)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|r| r.0 .0)
+        .ok_or_else(|| ApiError::NotFound(format!("template {id} version {version}")))
+}

@@ -1,0 +1,161 @@
+//! Typed parameters of each fault kind. The delegate's fault implementations consume these; the
+//! hub uses them to reject a bad template before anything runs.
+use crate::{template::SpecError, template::Step, Dur};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::time::Duration;
+
+/// Fault kinds this version understands.
+pub const KINDS: &[&str] = &["process-kill", "process-pause"];
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum FaultSpec {
+    /// Send a signal (default KILL) to the target process; not revertible, so the step watches
+    /// for `restartWait` (or `duration`) while the supervisor brings it back.
+    ProcessKill {
+        target: ProcessTarget,
+        params: KillParams,
+    },
+    /// SIGSTOP the target for `duration`; revert is SIGCONT.
+    ProcessPause {
+        target: ProcessTarget,
+        params: PauseParams,
+    },
+}
+
+/// Which process: exactly one of `pidFile` or `name` (exact command name, as in /proc/PID/comm).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProcessTarget {
+    pub pid_file: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KillParams {
+    #[serde(default)]
+    pub signal: Signal,
+    /// Extra time to watch for the process to come back after the kill.
+    #[serde(default)]
+    pub restart_wait: Option<Dur>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PauseParams {}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Signal {
+    #[default]
+    #[serde(alias = "SIGKILL")]
+    Kill,
+    #[serde(alias = "SIGTERM")]
+    Term,
+    #[serde(alias = "SIGINT")]
+    Int,
+    #[serde(alias = "SIGHUP")]
+    Hup,
+    #[serde(alias = "SIGQUIT")]
+    Quit,
+    #[serde(alias = "SIGUSR1")]
+    Usr1,
+    #[serde(alias = "SIGUSR2")]
+    Usr2,
+}
+
+impl FaultSpec {
+    pub fn parse(index: usize, step: &Step) -> Result<FaultSpec, SpecError> {
+        let at = |f: &str| format!("steps[{index}].{f}");
+        let target: ProcessTarget = typed(&step.target, &at("target"))?;
+        match (&target.pid_file, &target.name) {
+            (Some(_), None) | (None, Some(_)) => {}
+            _ => {
+                return Err(SpecError::field(
+                    at("target"),
+                    "give exactly one of pidFile or name",
+                ))
+            }
+        }
+        if target
+            .name
+            .as_deref()
+            .is_some_and(|n| n.is_empty() || n.len() > 15)
+        {
+            return Err(SpecError::field(
+                at("target.name"),
+                "must be the exact command name (1-15 characters, as in /proc/PID/comm)",
+            ));
+        }
+        match step.fault.as_str() {
+            "process-kill" => Ok(FaultSpec::ProcessKill {
+                target,
+                params: typed(&step.params, &at("params"))?,
+            }),
+            "process-pause" => {
+                if step.duration.is_none() {
+                    return Err(SpecError::field(
+                        at("duration"),
+                        "process-pause needs a duration",
+                    ));
+                }
+                Ok(FaultSpec::ProcessPause {
+                    target,
+                    params: typed(&step.params, &at("params"))?,
+                })
+            }
+            other => Err(SpecError::field(
+                at("fault"),
+                format!(
+                    "unknown fault kind {other:?}; known kinds: {}",
+                    KINDS.join(", ")
+                ),
+            )),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FaultSpec::ProcessKill { .. } => "process-kill",
+            FaultSpec::ProcessPause { .. } => "process-pause",
+        }
+    }
+
+    /// Time the step takes beyond its `duration`.
+    pub fn extra_time(&self) -> Duration {
+        match self {
+            FaultSpec::ProcessKill { params, .. } => {
+                params.restart_wait.map(|d| d.0).unwrap_or_default()
+            }
+            FaultSpec::ProcessPause { .. } => Duration::ZERO,
+        }
+    }
+}
+
+/// Reads a JSON value (null = empty object) into `T`, naming the field on error.
+fn typed<T: DeserializeOwned>(v: &serde_json::Value, field: &str) -> Result<T, SpecError> {
+    let v = if v.is_null() {
+        serde_json::Value::Object(Default::default())
+    } else {
+        v.clone()
+    };
+    serde_json::from_value(v.clone()).map_err(|e| {
+        let msg = e.to_string();
+        let quoted = msg.split('`').nth(1).unwrap_or_default();
+        // serde_json gives no inner path: name the key that was unknown, or whose value was.
+        let key = if msg.starts_with("unknown field") {
+            Some(quoted.to_string())
+        } else {
+            v.as_object().and_then(|o| {
+                o.iter()
+                    .find(|(_, val)| val.as_str() == Some(quoted))
+                    .map(|(k, _)| k.clone())
+            })
+        };
+        let field = key
+            .map(|k| format!("{field}.{k}"))
+            .unwrap_or_else(|| field.to_string());
+        SpecError::field(field, msg)
+    })
+}
