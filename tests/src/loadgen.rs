@@ -1,0 +1,100 @@
+//! A load tool: many delegate streams from one process, each a registered delegate that says
+//! Hello and heartbeats like a real one (it accepts no work). Used by the benchmark to measure
+//! the hub's memory per connected delegate, and for scale work.
+use crate::Api;
+use anyhow::{Context, Result};
+use faultline_proto::v1::{self as pb, delegate_message::Msg};
+use futures::StreamExt;
+use std::{path::Path, time::Duration};
+use tokio::task::JoinSet;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+
+pub struct Streams {
+    tasks: JoinSet<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+    pub opened: usize,
+}
+
+impl Streams {
+    pub async fn close(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+pub async fn channel(hub_url: &str, ca: &Path) -> Result<Channel> {
+    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(std::fs::read(ca)?)).domain_name("localhost");
+    Ok(Endpoint::from_shared(hub_url.to_string())?.tls_config(tls)?.connect_timeout(Duration::from_secs(5)).connect().await?)
+}
+
+/// Registers `count` delegates named `{prefix}-N` and holds one stream for each, multiplexing
+/// `per_channel` streams on each HTTP/2 connection. Returns once every stream got its Welcome.
+pub async fn open(api: &Api, ca: &Path, prefix: &str, count: usize, per_channel: usize, heartbeat: Duration) -> Result<Streams> {
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let mut channels = Vec::new();
+    for _ in 0..count.div_ceil(per_channel.max(1)) {
+        channels.push(channel(&api.url, ca).await?);
+    }
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<Result<()>>(count.max(1));
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
+    for i in 0..count {
+        let (api, ch, ready, sem, mut stop) = (api.clone(), channels[i / per_channel.max(1)].clone(), ready_tx.clone(), sem.clone(), stop_rx.clone());
+        let name = format!("{prefix}-{i}");
+        tasks.spawn(async move {
+            let setup = async {
+                let _permit = sem.acquire().await?;
+                let token = api.delegate_token().await?;
+                let mut client = pb::delegate_service_client::DelegateServiceClient::new(ch);
+                let reg = client
+                    .register(pb::RegisterRequest { token, name, version: "0.1.0".into(), ..Default::default() })
+                    .await
+                    .context("register")?
+                    .into_inner();
+                let (tx, rx) = tokio::sync::mpsc::channel(4);
+                tx.send(pb::DelegateMessage {
+                    msg: Some(Msg::Hello(pb::Hello {
+                        delegate_id: reg.delegate_id,
+                        credential: reg.credential,
+                        version: "0.1.0".into(),
+                        ..Default::default()
+                    })),
+                })
+                .await?;
+                let mut inbound = client.session(tokio_stream::wrappers::ReceiverStream::new(rx)).await.context("session")?.into_inner();
+                inbound.next().await.context("stream closed before Welcome")??;
+                anyhow::Ok((tx, inbound))
+            };
+            let (tx, mut inbound) = match setup.await {
+                Ok(s) => {
+                    let _ = ready.send(Ok(())).await;
+                    s
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(e)).await;
+                    return;
+                }
+            };
+            let mut beat = tokio::time::interval(heartbeat);
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = beat.tick() => {
+                        if tx.send(pb::DelegateMessage { msg: Some(Msg::Heartbeat(pb::Heartbeat { at_ms: 0 })) }).await.is_err() { return }
+                    }
+                    m = inbound.next() => if !matches!(m, Some(Ok(_))) { return },
+                }
+            }
+        });
+    }
+    drop(ready_tx);
+    let mut opened = 0;
+    while let Some(r) = ready_rx.recv().await {
+        r?;
+        opened += 1;
+        if opened == count {
+            break;
+        }
+    }
+    Ok(Streams { tasks, stop, opened })
+}
