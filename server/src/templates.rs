@@ -70,7 +70,9 @@ pub async fn update(
         ));
     }
     let mut tx = pool.begin().await?;
-    let (next,): (i32,) = sqlx::query_as("SELECT COALESCE(MAX(version), 0) + 1 FROM template_versions WHERE template_id = $1 FOR UPDATE")
+    // Lock the template row so concurrent updates get consecutive versions.
+    sqlx::query("SELECT 1 FROM templates WHERE id = $1 FOR UPDATE").bind(id).execute(&mut *tx).await?;
+    let (next,): (i32,) = sqlx::query_as("SELECT COALESCE(MAX(version), 0) + 1 FROM template_versions WHERE template_id = $1")
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;

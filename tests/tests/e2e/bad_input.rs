@@ -53,3 +53,20 @@ async fn bad_input_gets_clear_errors() {
     let ok = w.api.http.get(format!("{}/readyz", w.hub.url)).send().await.unwrap();
     assert_eq!(ok.status().as_u16(), 200);
 }
+
+#[tokio::test]
+async fn update_template_adds_versions_and_keeps_the_name() {
+    let w = World::new().await.unwrap();
+    let v1 = faultline_e2e::template("versioned", "http://127.0.0.1:9/", "process-kill", "{name: nothing}", "{}", "1s");
+    let id = w.api.create_template(&v1).await.unwrap();
+    let update = "mutation($id: ID!, $y: String!) { updateTemplate(id: $id, yaml: $y) { version yaml } }";
+    let v2 = v1.replace("duration: 1s", "duration: 2s");
+    let d = w.api.gql(update, json!({"id": id, "y": v2})).await.unwrap();
+    assert_eq!(d["updateTemplate"]["version"], 2);
+    assert_eq!(d["updateTemplate"]["yaml"], v2.as_str());
+    let d = w.api.gql(update, json!({"id": id, "y": v2})).await.unwrap();
+    assert_eq!(d["updateTemplate"]["version"], 3);
+    let renamed = v2.replace("name: versioned", "name: other");
+    let e = w.api.try_gql(update, json!({"id": id, "y": renamed})).await.unwrap().unwrap_err();
+    assert_eq!(e.extensions["field"], "metadata.name", "{e}");
+}

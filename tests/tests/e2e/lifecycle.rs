@@ -72,3 +72,62 @@ async fn abort_reverts_at_once_and_is_idempotent() {
     let err = w.api.try_gql(q, serde_json::json!({"id": uuid::Uuid::new_v4().to_string()})).await.unwrap().unwrap_err();
     assert_eq!(err.extensions["code"], "NOT_FOUND", "{err}");
 }
+
+/// `runEvents` over WebSocket (graphql-transport-ws) delivers every event in order, then completes.
+#[tokio::test]
+async fn run_events_subscription_streams_every_event() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+
+    let w = World::new().await.unwrap();
+    let target = Target::start(w.dir.path()).await.unwrap();
+    let _d = w.delegate("edge-1", &[], &[]).await.unwrap();
+    let pf = format!("{{pidFile: {}}}", target.pid_file.display());
+    let tid = w.api.create_template(&template("sub-pause", &target.url(), "process-pause", &pf, "{}", "1s")).await.unwrap();
+    let run_id = w.api.start_run(&tid, "edge-1").await.unwrap();
+
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(&w.hub.ca).unwrap();
+    for c in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut req = format!("{}/graphql/ws", w.hub.url.replace("https://", "wss://")).into_client_request().unwrap();
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    let connector = tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(tls));
+    let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(req, None, false, Some(connector)).await.unwrap();
+    let send = |v: serde_json::Value| Message::Text(v.to_string().into());
+    ws.send(send(serde_json::json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", w.token)}}))).await.unwrap();
+    ws.send(send(serde_json::json!({"id": "1", "type": "subscribe", "payload": {
+        "query": "subscription($r: ID!) { runEvents(runId: $r) { seq kind } }", "variables": {"r": run_id}}})))
+        .await
+        .unwrap();
+    let mut seqs = Vec::new();
+    let mut kinds = Vec::new();
+    let collect = async {
+        while let Some(Ok(m)) = ws.next().await {
+            let Message::Text(t) = m else { continue };
+            let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+            match v["type"].as_str() {
+                Some("next") => {
+                    let e = &v["payload"]["data"]["runEvents"];
+                    seqs.push(e["seq"].as_i64().unwrap());
+                    kinds.push(e["kind"].as_str().unwrap().to_string());
+                }
+                Some("complete") => return,
+                Some("error") => panic!("subscription error: {v}"),
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), collect).await.expect("subscription completes when the run ends");
+    let run = w.api.run(&run_id).await.unwrap();
+    let stored: Vec<i64> = run["events"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, stored, "the subscription delivered exactly the stored events, in order");
+    assert_eq!(kinds.first().map(String::as_str), Some("run.started"));
+    assert_eq!(kinds.last().map(String::as_str), Some("run.finished"));
+}
