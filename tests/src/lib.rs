@@ -24,7 +24,10 @@ pub mod loadgen;
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("own binary path");
     let dir = exe.parent().expect("binary directory");
-    let candidates = [dir.join(name), dir.parent().map(|p| p.join(name)).unwrap_or_default()];
+    let candidates = [
+        dir.join(name),
+        dir.parent().map(|p| p.join(name)).unwrap_or_default(),
+    ];
     let found = candidates.iter().find(|p| p.is_file());
     found.cloned().unwrap_or_else(|| panic!("{name} is missing beside {}: build the binaries first (cargo build --workspace --bins)", dir.display()))
 }
@@ -35,15 +38,22 @@ pub async fn fresh_database() -> Result<String> {
         anyhow!("FAULTLINE_TEST_PG is not set: run the tests with ./scripts/test.sh, which starts a shared Postgres")
     })?;
     use sqlx::Connection;
-    let mut c = sqlx::PgConnection::connect(&admin).await.context("connect to FAULTLINE_TEST_PG")?;
+    let mut c = sqlx::PgConnection::connect(&admin)
+        .await
+        .context("connect to FAULTLINE_TEST_PG")?;
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut c)
+        .await?;
     Ok(with_database(&admin, &name))
 }
 
 /// Replaces the database name in a postgres URL.
 pub fn with_database(url: &str, db: &str) -> String {
-    let (head, query) = url.split_once('?').map(|(h, q)| (h, Some(q))).unwrap_or((url, None));
+    let (head, query) = url
+        .split_once('?')
+        .map(|(h, q)| (h, Some(q)))
+        .unwrap_or((url, None));
     let base = head.rsplit_once('/').map(|(b, _)| b).unwrap_or(head);
     match query {
         Some(q) => format!("{base}/{db}?{q}"),
@@ -62,8 +72,15 @@ pub struct Proc {
 
 impl Proc {
     pub async fn spawn(mut cmd: Command, log: PathBuf, tag: &str) -> Result<Proc> {
-        let stderr = if std::env::var_os("TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::from(std::fs::File::create(&log)?) };
-        cmd.stdout(Stdio::piped()).stderr(stderr).stdin(Stdio::null()).kill_on_drop(true);
+        let stderr = if std::env::var_os("TEST_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::from(std::fs::File::create(&log)?)
+        };
+        cmd.stdout(Stdio::piped())
+            .stderr(stderr)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
         let mut child = cmd.spawn().with_context(|| format!("spawn {tag}"))?;
         let out = child.stdout.take().expect("piped");
         let lines = Arc::new(Mutex::new(Vec::new()));
@@ -83,24 +100,43 @@ impl Proc {
                 let _ = tx.send(n);
             }
         });
-        Ok(Proc { child, lines, changed, log })
+        Ok(Proc {
+            child,
+            lines,
+            changed,
+            log,
+        })
     }
 
     /// Waits for a stdout line starting with `prefix`; returns the rest of the line.
     pub async fn wait_line(&mut self, prefix: &str, within: Duration) -> Result<String> {
         let deadline = Instant::now() + within;
         loop {
-            if let Some(l) = self.lines.lock().unwrap().iter().find(|l| l.starts_with(prefix)) {
+            if let Some(l) = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.starts_with(prefix))
+            {
                 return Ok(l[prefix.len()..].trim().to_string());
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                bail!("process exited ({status}) before printing {prefix:?}; log: {}", self.log.display());
+                bail!(
+                    "process exited ({status}) before printing {prefix:?}; log: {}",
+                    self.log.display()
+                );
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                bail!("no line {prefix:?} within {within:?}; log: {}", self.log.display());
+                bail!(
+                    "no line {prefix:?} within {within:?}; log: {}",
+                    self.log.display()
+                );
             }
-            let _ = tokio::time::timeout(left.min(Duration::from_millis(200)), self.changed.changed()).await;
+            let _ =
+                tokio::time::timeout(left.min(Duration::from_millis(200)), self.changed.changed())
+                    .await;
         }
     }
 
@@ -115,7 +151,9 @@ impl Proc {
     /// SIGTERM, then wait up to `within` for a clean exit; returns whether it exited with 0.
     pub async fn stop(&mut self, within: Duration) -> Result<bool> {
         self.signal(nix::sys::signal::Signal::SIGTERM);
-        let st = tokio::time::timeout(within, self.child.wait()).await.context("did not stop in time")??;
+        let st = tokio::time::timeout(within, self.child.wait())
+            .await
+            .context("did not stop in time")??;
         Ok(st.success())
     }
 }
@@ -139,7 +177,10 @@ pub struct HubOpts {
 
 impl Default for HubOpts {
     fn default() -> Self {
-        HubOpts { listen: "127.0.0.1:0".into(), extra: vec![] }
+        HubOpts {
+            listen: "127.0.0.1:0".into(),
+            extra: vec![],
+        }
     }
 }
 
@@ -151,17 +192,42 @@ impl Hub {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--listen", &opts.listen])
-            .args(["--heartbeat-interval", "1s", "--poll-interval", "500ms", "--shutdown-grace", "2s"])
+            .args([
+                "--heartbeat-interval",
+                "1s",
+                "--poll-interval",
+                "500ms",
+                "--shutdown-grace",
+                "2s",
+            ])
             .args(&opts.extra)
             .env("DATABASE_URL", database_url)
             .env_remove("FAULTLINE_LOG");
         let n = std::fs::read_dir(data_dir)?.count();
         let mut proc = Proc::spawn(cmd, data_dir.join(format!("hub-{n}.log")), "hub").await?;
-        let url = proc.wait_line("faultline listening on ", Duration::from_secs(60)).await?;
-        let ca = PathBuf::from(proc.wait_line("faultline ca ", Duration::from_secs(1)).await?);
-        let admin_token = proc.lines.lock().unwrap().iter().find_map(|l| l.strip_prefix("admin token: ").map(str::to_string));
+        let url = proc
+            .wait_line("faultline listening on ", Duration::from_secs(60))
+            .await?;
+        let ca = PathBuf::from(
+            proc.wait_line("faultline ca ", Duration::from_secs(1))
+                .await?,
+        );
+        let admin_token = proc
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .find_map(|l| l.strip_prefix("admin token: ").map(str::to_string));
         let addr = url.trim_start_matches("https://").to_string();
-        Ok(Hub { proc, url, addr, ca, data_dir: data_dir.to_path_buf(), admin_token, database_url: database_url.into() })
+        Ok(Hub {
+            proc,
+            url,
+            addr,
+            ca,
+            data_dir: data_dir.to_path_buf(),
+            admin_token,
+            database_url: database_url.into(),
+        })
     }
 
     pub fn client(&self, token: &str) -> Result<Api> {
@@ -187,15 +253,26 @@ pub struct GqlError {
 
 impl std::fmt::Display for GqlError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "HTTP {}: {} {}", self.status, self.message, self.extensions)
+        write!(
+            f,
+            "HTTP {}: {} {}",
+            self.status, self.message, self.extensions
+        )
     }
 }
 
 impl Api {
     pub fn new(url: &str, ca: &Path, token: &str) -> Result<Api> {
         let cert = reqwest::Certificate::from_pem(&std::fs::read(ca)?)?;
-        let http = reqwest::Client::builder().add_root_certificate(cert).timeout(Duration::from_secs(30)).build()?;
-        Ok(Api { http, url: url.into(), token: token.into() })
+        let http = reqwest::Client::builder()
+            .add_root_certificate(cert)
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Api {
+            http,
+            url: url.into(),
+            token: token.into(),
+        })
     }
 
     /// Runs a query; GraphQL errors come back as `Err(GqlError)`.
@@ -217,7 +294,11 @@ impl Api {
             }));
         }
         if status != 200 {
-            return Ok(Err(GqlError { status, message: body.to_string(), extensions: Value::Null }));
+            return Ok(Err(GqlError {
+                status,
+                message: body.to_string(),
+                extensions: Value::Null,
+            }));
         }
         Ok(Ok(body["data"].clone()))
     }
@@ -227,12 +308,25 @@ impl Api {
     }
 
     pub async fn delegate_token(&self) -> Result<String> {
-        Ok(self.gql("mutation { createDelegateToken }", json!({})).await?["createDelegateToken"].as_str().unwrap_or_default().to_string())
+        Ok(self
+            .gql("mutation { createDelegateToken }", json!({}))
+            .await?["createDelegateToken"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
     }
 
     pub async fn create_template(&self, yaml: &str) -> Result<String> {
-        let d = self.gql("mutation($y: String!) { createTemplate(yaml: $y) { id } }", json!({"y": yaml})).await?;
-        Ok(d["createTemplate"]["id"].as_str().unwrap_or_default().to_string())
+        let d = self
+            .gql(
+                "mutation($y: String!) { createTemplate(yaml: $y) { id } }",
+                json!({"y": yaml}),
+            )
+            .await?;
+        Ok(d["createTemplate"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
     }
 
     pub async fn start_run(&self, template: &str, delegate: &str) -> Result<String> {
@@ -274,7 +368,12 @@ impl Api {
         let deadline = Instant::now() + within;
         loop {
             let r = self.run(id).await?;
-            if r["events"].as_array().into_iter().flatten().any(|e| e["kind"] == kind) {
+            if r["events"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|e| e["kind"] == kind)
+            {
                 return Ok(r);
             }
             if Instant::now() > deadline {
@@ -294,7 +393,15 @@ pub struct Delegate {
 }
 
 impl Delegate {
-    pub async fn start(hub: &Hub, hub_url: &str, token: &str, name: &str, labels: &[&str], state_dir: &Path, extra: &[&str]) -> Result<Delegate> {
+    pub async fn start(
+        hub: &Hub,
+        hub_url: &str,
+        token: &str,
+        name: &str,
+        labels: &[&str],
+        state_dir: &Path,
+        extra: &[&str],
+    ) -> Result<Delegate> {
         std::fs::create_dir_all(state_dir)?;
         let mut cmd = Command::new(bin("faultline-delegate"));
         cmd.args(["--hub", hub_url])
@@ -311,8 +418,12 @@ impl Delegate {
         }
         let n = std::fs::read_dir(state_dir)?.count();
         let mut proc = Proc::spawn(cmd, state_dir.with_extension(format!("{n}.log")), name).await?;
-        proc.wait_line("faultline-delegate connected", Duration::from_secs(30)).await?;
-        Ok(Delegate { proc, state_dir: state_dir.to_path_buf() })
+        proc.wait_line("faultline-delegate connected", Duration::from_secs(30))
+            .await?;
+        Ok(Delegate {
+            proc,
+            state_dir: state_dir.to_path_buf(),
+        })
     }
 }
 
@@ -336,7 +447,13 @@ impl Target {
         tokio::spawn(async move {
             loop {
                 let mut c = match Command::new("python3")
-                    .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"])
+                    .args([
+                        "-m",
+                        "http.server",
+                        &port.to_string(),
+                        "--bind",
+                        "127.0.0.1",
+                    ])
                     .current_dir(&d)
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
@@ -354,7 +471,12 @@ impl Target {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
         });
-        let t = Target { port, pid_file, stop: Some(tx), restarts };
+        let t = Target {
+            port,
+            pid_file,
+            stop: Some(tx),
+            restarts,
+        };
         t.wait_up(Duration::from_secs(15)).await?;
         Ok(t)
     }
@@ -364,14 +486,25 @@ impl Target {
     }
 
     pub fn pid(&self) -> i32 {
-        std::fs::read_to_string(&self.pid_file).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+        std::fs::read_to_string(&self.pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     pub async fn wait_up(&self, within: Duration) -> Result<()> {
         let deadline = Instant::now() + within;
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(1)).build()?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(1))
+            .build()?;
         while Instant::now() < deadline {
-            if http.get(self.url()).send().await.map(|r| r.status().is_success()).unwrap_or(false) {
+            if http
+                .get(self.url())
+                .send()
+                .await
+                .map(|r| r.status().is_success())
+                .unwrap_or(false)
+            {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -391,11 +524,14 @@ impl Drop for Target {
 /// The one-letter state of a process from /proc/PID/stat ('T' = stopped), if it exists.
 pub fn proc_state(pid: i32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next())
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next())
 }
 
 pub fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Everything one test needs: a database, a temp dir, one hub, an admin API client.
@@ -409,12 +545,23 @@ pub struct World {
 
 impl World {
     pub async fn new() -> Result<World> {
-        let dir = tempfile::Builder::new().prefix("faultline-e2e-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("faultline-e2e-")
+            .tempdir()?;
         let db = fresh_database().await?;
         let hub = Hub::start(&db, &dir.path().join("hub"), HubOpts::default()).await?;
-        let token = hub.admin_token.clone().context("first hub prints the admin token")?;
+        let token = hub
+            .admin_token
+            .clone()
+            .context("first hub prints the admin token")?;
         let api = hub.client(&token)?;
-        Ok(World { dir, db, hub, api, token })
+        Ok(World {
+            dir,
+            db,
+            hub,
+            api,
+            token,
+        })
     }
 
     pub fn path(&self, p: &str) -> PathBuf {
@@ -423,12 +570,28 @@ impl World {
 
     pub async fn delegate(&self, name: &str, labels: &[&str], extra: &[&str]) -> Result<Delegate> {
         let token = self.api.delegate_token().await?;
-        Delegate::start(&self.hub, &self.hub.url, &token, name, labels, &self.path(&format!("delegate-{name}")), extra).await
+        Delegate::start(
+            &self.hub,
+            &self.hub.url,
+            &token,
+            name,
+            labels,
+            &self.path(&format!("delegate-{name}")),
+            extra,
+        )
+        .await
     }
 }
 
 /// A template: one http probe on `url`, one fault step.
-pub fn template(name: &str, url: &str, fault: &str, target: &str, params: &str, duration: &str) -> String {
+pub fn template(
+    name: &str,
+    url: &str,
+    fault: &str,
+    target: &str,
+    params: &str,
+    duration: &str,
+) -> String {
     format!(
         "apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata:\n  name: {name}\nhypothesis:\n  probes:\n    - name: web-ok\n      \
          http: {{url: \"{url}\", expect: {{status: 200}}}}\n      interval: 200ms\n      timeout: 500ms\n  recoverWithin: 15s\n\

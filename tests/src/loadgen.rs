@@ -23,13 +23,26 @@ impl Streams {
 }
 
 pub async fn channel(hub_url: &str, ca: &Path) -> Result<Channel> {
-    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(std::fs::read(ca)?)).domain_name("localhost");
-    Ok(Endpoint::from_shared(hub_url.to_string())?.tls_config(tls)?.connect_timeout(Duration::from_secs(5)).connect().await?)
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(std::fs::read(ca)?))
+        .domain_name("localhost");
+    Ok(Endpoint::from_shared(hub_url.to_string())?
+        .tls_config(tls)?
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await?)
 }
 
 /// Registers `count` delegates named `{prefix}-N` and holds one stream for each, multiplexing
 /// `per_channel` streams on each HTTP/2 connection. Returns once every stream got its Welcome.
-pub async fn open(api: &Api, ca: &Path, prefix: &str, count: usize, per_channel: usize, heartbeat: Duration) -> Result<Streams> {
+pub async fn open(
+    api: &Api,
+    ca: &Path,
+    prefix: &str,
+    count: usize,
+    per_channel: usize,
+    heartbeat: Duration,
+) -> Result<Streams> {
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = JoinSet::new();
     let mut channels = Vec::new();
@@ -39,7 +52,13 @@ pub async fn open(api: &Api, ca: &Path, prefix: &str, count: usize, per_channel:
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<Result<()>>(count.max(1));
     let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
     for i in 0..count {
-        let (api, ch, ready, sem, mut stop) = (api.clone(), channels[i / per_channel.max(1)].clone(), ready_tx.clone(), sem.clone(), stop_rx.clone());
+        let (api, ch, ready, sem, mut stop) = (
+            api.clone(),
+            channels[i / per_channel.max(1)].clone(),
+            ready_tx.clone(),
+            sem.clone(),
+            stop_rx.clone(),
+        );
         let name = format!("{prefix}-{i}");
         tasks.spawn(async move {
             let setup = async {
@@ -96,5 +115,9 @@ pub async fn open(api: &Api, ca: &Path, prefix: &str, count: usize, per_channel:
             break;
         }
     }
-    Ok(Streams { tasks, stop, opened })
+    Ok(Streams {
+        tasks,
+        stop,
+        opened,
+    })
 }

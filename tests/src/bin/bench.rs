@@ -14,24 +14,37 @@ use std::time::{Duration, Instant};
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn rss_kib(pid: i32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 * p).ceil() as usize).saturating_sub(1).min(sorted.len() - 1)]
+    sorted[((sorted.len() as f64 * p).ceil() as usize)
+        .saturating_sub(1)
+        .min(sorted.len() - 1)]
 }
 
 async fn wait_proc(pid: i32, stopped: bool, within: Duration) -> Result<()> {
     let deadline = Instant::now() + within;
     while (proc_state(pid) == Some('T')) != stopped {
-        anyhow::ensure!(Instant::now() < deadline, "process {pid} did not become stopped={stopped} within {within:?}");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "process {pid} did not become stopped={stopped} within {within:?}"
+        );
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
     Ok(())
@@ -42,12 +55,21 @@ async fn main() -> Result<()> {
     let runs = arg("--runs", 200);
     let streams = arg("--streams", 1000);
     let _pg = if std::env::var_os("FAULTLINE_TEST_PG").is_none() {
-        let dir = tempfile::Builder::new().prefix("faultline-bench-pg").tempdir()?;
-        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+        let dir = tempfile::Builder::new()
+            .prefix("faultline-bench-pg")
+            .tempdir()?;
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )?;
         let mut cmd = tokio::process::Command::new(bin("faultline"));
-        cmd.args(["postgres", "--max-connections", "300", "--data-dir"]).arg(dir.path()).env("FAULTLINE_PG_NOSYNC", "1");
+        cmd.args(["postgres", "--max-connections", "300", "--data-dir"])
+            .arg(dir.path())
+            .env("FAULTLINE_PG_NOSYNC", "1");
         let mut p = Proc::spawn(cmd, dir.path().join("pg.log"), "pg").await?;
-        let url = p.wait_line("postgres ready ", Duration::from_secs(60)).await?;
+        let url = p
+            .wait_line("postgres ready ", Duration::from_secs(60))
+            .await?;
         std::env::set_var("FAULTLINE_TEST_PG", url);
         Some((p, dir))
     } else {
@@ -61,20 +83,38 @@ async fn main() -> Result<()> {
     let delegate_rss = rss_kib(d.proc.pid());
 
     let pf = format!("{{pidFile: {}}}", target.pid_file.display());
-    let yaml = template("bench-pause", &target.url(), "process-pause", &pf, "{}", "60s");
+    let yaml = template(
+        "bench-pause",
+        &target.url(),
+        "process-pause",
+        &pf,
+        "{}",
+        "60s",
+    );
     let tid = w.api.create_template(&yaml).await?;
     let pid = target.pid();
     let (mut apply, mut revert) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
     for i in 0..runs {
         let t0 = Instant::now();
         let run = w.api.start_run(&tid, "bench").await?;
-        wait_proc(pid, true, Duration::from_secs(10)).await.with_context(|| format!("run {i} apply"))?;
+        wait_proc(pid, true, Duration::from_secs(10))
+            .await
+            .with_context(|| format!("run {i} apply"))?;
         apply.push(t0.elapsed().as_secs_f64() * 1000.0);
         let t1 = Instant::now();
-        w.api.gql("mutation($id: ID!) { abortRun(id: $id) { id } }", serde_json::json!({"id": run})).await?;
-        wait_proc(pid, false, Duration::from_secs(10)).await.with_context(|| format!("run {i} revert"))?;
+        w.api
+            .gql(
+                "mutation($id: ID!) { abortRun(id: $id) { id } }",
+                serde_json::json!({"id": run}),
+            )
+            .await?;
+        wait_proc(pid, false, Duration::from_secs(10))
+            .await
+            .with_context(|| format!("run {i} revert"))?;
         revert.push(t1.elapsed().as_secs_f64() * 1000.0);
-        w.api.wait_status(&run, &["ABORTED"], Duration::from_secs(10)).await?;
+        w.api
+            .wait_status(&run, &["ABORTED"], Duration::from_secs(10))
+            .await?;
     }
     apply.sort_by(f64::total_cmp);
     revert.sort_by(f64::total_cmp);
@@ -82,20 +122,40 @@ async fn main() -> Result<()> {
     let hub_pid = w.hub.proc.pid();
     let hub_before = rss_kib(hub_pid);
     let t = Instant::now();
-    let s = loadgen::open(&w.api, &w.hub.ca, "load", streams, 100, Duration::from_secs(5)).await?;
+    let s = loadgen::open(
+        &w.api,
+        &w.hub.ca,
+        "load",
+        streams,
+        100,
+        Duration::from_secs(5),
+    )
+    .await?;
     let open_secs = t.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let hub_after = rss_kib(hub_pid);
     let (connected,): (i64,) = {
         use sqlx::Connection;
         let mut c = sqlx::PgConnection::connect(&w.db).await?;
-        sqlx::query_as("SELECT count(*) FROM delegates WHERE connected_replica IS NOT NULL").fetch_one(&mut c).await?
+        sqlx::query_as("SELECT count(*) FROM delegates WHERE connected_replica IS NOT NULL")
+            .fetch_one(&mut c)
+            .await?
     };
     s.close().await;
 
     println!("faultline-bench ({runs} runs, loopback, process-pause fault)");
-    println!("startRun -> fault applied:  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms", pct(&apply, 0.5), pct(&apply, 0.99), apply[apply.len() - 1]);
-    println!("abortRun -> fault reverted: p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms", pct(&revert, 0.5), pct(&revert, 0.99), revert[revert.len() - 1]);
+    println!(
+        "startRun -> fault applied:  p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+        pct(&apply, 0.5),
+        pct(&apply, 0.99),
+        apply[apply.len() - 1]
+    );
+    println!(
+        "abortRun -> fault reverted: p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+        pct(&revert, 0.5),
+        pct(&revert, 0.99),
+        revert[revert.len() - 1]
+    );
     println!("delegate idle RSS: {:.1} MiB", delegate_rss as f64 / 1024.0);
     println!(
         "hub RSS: {:.1} MiB idle, {:.1} MiB with {streams} delegate streams ({connected} connected; opened in {open_secs:.1} s; {:.1} KiB per stream)",

@@ -8,58 +8,126 @@ async fn bad_input_gets_clear_errors() {
     let create = "mutation($y: String!) { createTemplate(yaml: $y) { id } }";
 
     // Malformed YAML: located.
-    let e = w.api.try_gql(create, json!({"y": "apiVersion: faultline.dev/v1\nkind: [oops\n"})).await.unwrap().unwrap_err();
+    let e = w
+        .api
+        .try_gql(
+            create,
+            json!({"y": "apiVersion: faultline.dev/v1\nkind: [oops\n"}),
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
     assert_eq!(e.extensions["code"], "INVALID_TEMPLATE", "{e}");
     assert!(e.extensions["line"].as_u64().is_some(), "{e}");
 
     // Unknown field: line, column and field.
     let y = "apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata:\n  name: x\n  colour: red\nhypothesis: {probes: []}\nsteps: []\n";
-    let e = w.api.try_gql(create, json!({"y": y})).await.unwrap().unwrap_err();
+    let e = w
+        .api
+        .try_gql(create, json!({"y": y}))
+        .await
+        .unwrap()
+        .unwrap_err();
     assert_eq!(e.extensions["field"], "metadata.colour", "{e}");
     assert_eq!(e.extensions["line"], 5, "{e}");
     assert_eq!(e.extensions["column"], 3, "{e}");
 
     // Unknown delegate.
-    let tpl = faultline_e2e::template("ok-template", "http://127.0.0.1:9/", "process-kill", "{name: nothing}", "{}", "1s");
+    let tpl = faultline_e2e::template(
+        "ok-template",
+        "http://127.0.0.1:9/",
+        "process-kill",
+        "{name: nothing}",
+        "{}",
+        "1s",
+    );
     let tid = w.api.create_template(&tpl).await.unwrap();
-    let e = w.api.try_gql("mutation($t: ID!) { startRun(templateId: $t, delegate: \"nobody\") { id } }", json!({"t": tid})).await.unwrap().unwrap_err();
+    let e = w
+        .api
+        .try_gql(
+            "mutation($t: ID!) { startRun(templateId: $t, delegate: \"nobody\") { id } }",
+            json!({"t": tid}),
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
     assert_eq!(e.extensions["code"], "NOT_FOUND", "{e}");
     assert!(e.message.contains("nobody"), "{e}");
 
     // Duplicate template name.
-    let e = w.api.try_gql(create, json!({"y": tpl})).await.unwrap().unwrap_err();
+    let e = w
+        .api
+        .try_gql(create, json!({"y": tpl}))
+        .await
+        .unwrap()
+        .unwrap_err();
     assert_eq!(e.extensions["code"], "CONFLICT", "{e}");
 
     // Wrong token.
     let bad = w.hub.client("fl_admin_wrong").unwrap();
-    let e = bad.try_gql("{ templates { id } }", json!({})).await.unwrap().unwrap_err();
+    let e = bad
+        .try_gql("{ templates { id } }", json!({}))
+        .await
+        .unwrap()
+        .unwrap_err();
     assert_eq!(e.status, 401);
     assert_eq!(e.extensions["code"], "UNAUTHENTICATED");
 
     // Oversized request: refused before it is read whole.
     let big = "x".repeat(2 << 20);
-    let resp = w.api.http.post(format!("{}/graphql", w.hub.url)).bearer_auth(&w.token).header("content-type", "application/json").body(big).send().await.unwrap();
+    let resp = w
+        .api
+        .http
+        .post(format!("{}/graphql", w.hub.url))
+        .bearer_auth(&w.token)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 413);
 
     // A delegate with a bad registration token exits with a clear message.
     let mut cmd = tokio::process::Command::new(faultline_e2e::bin("faultline-delegate"));
-    cmd.args(["--hub", &w.hub.url]).arg("--hub-ca").arg(&w.hub.ca).args(["--name", "x", "--token", "fl_reg_bogus"]).arg("--state-dir").arg(w.path("bogus"));
-    let out = tokio::time::timeout(std::time::Duration::from_secs(30), cmd.output()).await.unwrap().unwrap();
+    cmd.args(["--hub", &w.hub.url])
+        .arg("--hub-ca")
+        .arg(&w.hub.ca)
+        .args(["--name", "x", "--token", "fl_reg_bogus"])
+        .arg("--state-dir")
+        .arg(w.path("bogus"));
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("registration token"), "{err}");
 
     // The hub is still healthy after all that.
-    let ok = w.api.http.get(format!("{}/readyz", w.hub.url)).send().await.unwrap();
+    let ok = w
+        .api
+        .http
+        .get(format!("{}/readyz", w.hub.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status().as_u16(), 200);
 }
 
 #[tokio::test]
 async fn update_template_adds_versions_and_keeps_the_name() {
     let w = World::new().await.unwrap();
-    let v1 = faultline_e2e::template("versioned", "http://127.0.0.1:9/", "process-kill", "{name: nothing}", "{}", "1s");
+    let v1 = faultline_e2e::template(
+        "versioned",
+        "http://127.0.0.1:9/",
+        "process-kill",
+        "{name: nothing}",
+        "{}",
+        "1s",
+    );
     let id = w.api.create_template(&v1).await.unwrap();
-    let update = "mutation($id: ID!, $y: String!) { updateTemplate(id: $id, yaml: $y) { version yaml } }";
+    let update =
+        "mutation($id: ID!, $y: String!) { updateTemplate(id: $id, yaml: $y) { version yaml } }";
     let v2 = v1.replace("duration: 1s", "duration: 2s");
     let d = w.api.gql(update, json!({"id": id, "y": v2})).await.unwrap();
     assert_eq!(d["updateTemplate"]["version"], 2);
@@ -67,6 +135,11 @@ async fn update_template_adds_versions_and_keeps_the_name() {
     let d = w.api.gql(update, json!({"id": id, "y": v2})).await.unwrap();
     assert_eq!(d["updateTemplate"]["version"], 3);
     let renamed = v2.replace("name: versioned", "name: other");
-    let e = w.api.try_gql(update, json!({"id": id, "y": renamed})).await.unwrap().unwrap_err();
+    let e = w
+        .api
+        .try_gql(update, json!({"id": id, "y": renamed}))
+        .await
+        .unwrap()
+        .unwrap_err();
     assert_eq!(e.extensions["field"], "metadata.name", "{e}");
 }

@@ -19,20 +19,46 @@ async fn process_kill_run_end_to_end() {
     let tid = w.api.create_template(&yaml).await.unwrap();
     let before = target.pid();
     let run_id = w.api.start_run(&tid, "env=test").await.unwrap();
-    let run = w.api.wait_status(&run_id, TERMINAL, Duration::from_secs(60)).await.unwrap();
+    let run = w
+        .api
+        .wait_status(&run_id, TERMINAL, Duration::from_secs(60))
+        .await
+        .unwrap();
 
     assert_eq!(run["status"], "PASSED", "{run}");
     assert_eq!(run["delegate"]["name"], "edge-1");
     // The process was really killed, and its supervisor brought a new one.
-    assert!(proc_state(before).is_none(), "the original target process {before} still exists");
+    assert!(
+        proc_state(before).is_none(),
+        "the original target process {before} still exists"
+    );
     assert_ne!(target.pid(), before);
     assert!(*target.restarts.lock().unwrap() >= 1);
     // The probe saw the outage during the fault and the recovery after it.
     let checks = run["probeResults"].as_array().unwrap();
-    assert!(checks.iter().any(|c| c["phase"] == "before" && c["ok"] == true), "{run}");
-    assert!(checks.iter().any(|c| c["phase"] == "during" && c["ok"] == false), "no failed check during the fault: {run}");
-    assert_eq!(checks.last().unwrap()["ok"], true, "the last check must show recovery: {run}");
-    assert!(run["recoveryMs"].as_i64().is_some(), "{run}");
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["phase"] == "before" && c["ok"] == true),
+        "{run}"
+    );
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["phase"] == "during" && c["ok"] == false),
+        "no failed check during the fault: {run}"
+    );
+    assert_eq!(
+        checks.last().unwrap()["ok"],
+        true,
+        "the last check must show recovery: {run}"
+    );
+    // Recovery counts from the kill; the supervisor needs >= 300 ms to bring the target back.
+    let recovery = run["recoveryMs"].as_i64().unwrap();
+    assert!(
+        (250..15_000).contains(&recovery),
+        "recovery {recovery} ms: {run}"
+    );
     assert_complete(&run);
     // The score is what the tallies say, and hub and delegate agree on it.
     let score = run["resilienceScore"].as_f64().unwrap();
@@ -57,19 +83,63 @@ async fn abort_reverts_at_once_and_is_idempotent() {
     let tid = w.api.create_template(&yaml).await.unwrap();
     let pid = target.pid();
     let run_id = w.api.start_run(&tid, "edge-1").await.unwrap();
-    w.api.wait_event(&run_id, "fault.applied", Duration::from_secs(20)).await.unwrap();
-    assert_eq!(proc_state(pid), Some('T'), "the target should be stopped while the fault is active");
+    w.api
+        .wait_event(&run_id, "fault.applied", Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(
+        proc_state(pid),
+        Some('T'),
+        "the target should be stopped while the fault is active"
+    );
 
     let q = "mutation($id: ID!) { abortRun(id: $id) { status } }";
-    let first = w.api.gql(q, serde_json::json!({"id": run_id})).await.unwrap();
-    assert!(["ABORTING", "ABORTED"].contains(&first["abortRun"]["status"].as_str().unwrap()), "{first}");
-    let run = w.api.wait_status(&run_id, &["ABORTED"], Duration::from_secs(10)).await.unwrap();
-    assert_ne!(proc_state(pid), Some('T'), "the pause must be reverted after abort");
-    let again = w.api.gql(q, serde_json::json!({"id": run_id})).await.unwrap();
-    assert_eq!(again["abortRun"]["status"], "ABORTED", "a second abort changes nothing");
-    assert!(run["events"].as_array().unwrap().iter().any(|e| e["kind"] == "run.aborted"), "{run}");
+    let first = w
+        .api
+        .gql(q, serde_json::json!({"id": run_id}))
+        .await
+        .unwrap();
+    assert!(
+        ["ABORTING", "ABORTED"].contains(&first["abortRun"]["status"].as_str().unwrap()),
+        "{first}"
+    );
+    let run = w
+        .api
+        .wait_status(&run_id, &["ABORTED"], Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_ne!(
+        proc_state(pid),
+        Some('T'),
+        "the pause must be reverted after abort"
+    );
+    let again = w
+        .api
+        .gql(q, serde_json::json!({"id": run_id}))
+        .await
+        .unwrap();
+    assert_eq!(
+        again["abortRun"]["status"], "ABORTED",
+        "a second abort changes nothing"
+    );
+    assert!(
+        run["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "run.aborted"),
+        "{run}"
+    );
     // Aborting an unknown run is a clear error.
-    let err = w.api.try_gql(q, serde_json::json!({"id": uuid::Uuid::new_v4().to_string()})).await.unwrap().unwrap_err();
+    let err = w
+        .api
+        .try_gql(
+            q,
+            serde_json::json!({"id": uuid::Uuid::new_v4().to_string()}),
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
     assert_eq!(err.extensions["code"], "NOT_FOUND", "{err}");
 }
 
@@ -83,7 +153,18 @@ async fn run_events_subscription_streams_every_event() {
     let target = Target::start(w.dir.path()).await.unwrap();
     let _d = w.delegate("edge-1", &[], &[]).await.unwrap();
     let pf = format!("{{pidFile: {}}}", target.pid_file.display());
-    let tid = w.api.create_template(&template("sub-pause", &target.url(), "process-pause", &pf, "{}", "1s")).await.unwrap();
+    let tid = w
+        .api
+        .create_template(&template(
+            "sub-pause",
+            &target.url(),
+            "process-pause",
+            &pf,
+            "{}",
+            "1s",
+        ))
+        .await
+        .unwrap();
     let run_id = w.api.start_run(&tid, "edge-1").await.unwrap();
 
     let mut roots = rustls::RootCertStore::empty();
@@ -91,15 +172,25 @@ async fn run_events_subscription_streams_every_event() {
     for c in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
         roots.add(c.unwrap()).unwrap();
     }
-    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let mut req = format!("{}/graphql/ws", w.hub.url.replace("https://", "wss://")).into_client_request().unwrap();
-    req.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut req = format!("{}/graphql/ws", w.hub.url.replace("https://", "wss://"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
     let connector = tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(tls));
-    let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(req, None, false, Some(connector)).await.unwrap();
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_tls_with_config(req, None, false, Some(connector))
+            .await
+            .unwrap();
     let send = |v: serde_json::Value| Message::Text(v.to_string().into());
     ws.send(send(serde_json::json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", w.token)}}))).await.unwrap();
     ws.send(send(serde_json::json!({"id": "1", "type": "subscribe", "payload": {
@@ -124,10 +215,20 @@ async fn run_events_subscription_streams_every_event() {
             }
         }
     };
-    tokio::time::timeout(Duration::from_secs(60), collect).await.expect("subscription completes when the run ends");
+    tokio::time::timeout(Duration::from_secs(60), collect)
+        .await
+        .expect("subscription completes when the run ends");
     let run = w.api.run(&run_id).await.unwrap();
-    let stored: Vec<i64> = run["events"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
-    assert_eq!(seqs, stored, "the subscription delivered exactly the stored events, in order");
+    let stored: Vec<i64> = run["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs, stored,
+        "the subscription delivered exactly the stored events, in order"
+    );
     assert_eq!(kinds.first().map(String::as_str), Some("run.started"));
     assert_eq!(kinds.last().map(String::as_str), Some("run.finished"));
 }

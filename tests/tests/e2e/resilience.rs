@@ -9,42 +9,116 @@ async fn hub_restart_mid_run_loses_nothing() {
     let target = Target::start(w.dir.path()).await.unwrap();
     let _d = w.delegate("edge-1", &[], &[]).await.unwrap();
     let pf = format!("{{pidFile: {}}}", target.pid_file.display());
-    let tid = w.api.create_template(&template("pause-4s", &target.url(), "process-pause", &pf, "{}", "4s")).await.unwrap();
+    let tid = w
+        .api
+        .create_template(&template(
+            "pause-4s",
+            &target.url(),
+            "process-pause",
+            &pf,
+            "{}",
+            "4s",
+        ))
+        .await
+        .unwrap();
     let pid = target.pid();
     let run_id = w.api.start_run(&tid, "edge-1").await.unwrap();
-    w.api.wait_event(&run_id, "fault.applied", Duration::from_secs(20)).await.unwrap();
+    w.api
+        .wait_event(&run_id, "fault.applied", Duration::from_secs(20))
+        .await
+        .unwrap();
 
     // Kill the hub hard while the fault is active, keep it down a while, start it again.
     w.hub.proc.signal(nix::sys::signal::Signal::SIGKILL);
     let _ = w.hub.proc.child.wait().await;
-    assert_eq!(proc_state(pid), Some('T'), "the fault stays active while the hub is away");
+    assert_eq!(
+        proc_state(pid),
+        Some('T'),
+        "the fault stays active while the hub is away"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let addr = w.hub.addr.clone();
-    w.hub = Hub::start(&w.db, &w.hub.data_dir.clone(), HubOpts { listen: addr, ..Default::default() }).await.unwrap();
+    w.hub = Hub::start(
+        &w.db,
+        &w.hub.data_dir.clone(),
+        HubOpts {
+            listen: addr,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
 
-    let run = w.api.wait_status(&run_id, TERMINAL, Duration::from_secs(60)).await.unwrap();
+    let run = w
+        .api
+        .wait_status(&run_id, TERMINAL, Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(run["status"], "PASSED", "{run}");
     assert_complete(&run);
-    let kinds: Vec<&str> = run["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds.iter().filter(|k| **k == "fault.applied").count(), 1, "{kinds:?}");
-    assert_eq!(kinds.iter().filter(|k| **k == "fault.reverted").count(), 1, "{kinds:?}");
+    let kinds: Vec<&str> = run["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "fault.applied").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "fault.reverted").count(),
+        1,
+        "{kinds:?}"
+    );
     assert_ne!(proc_state(pid), Some('T'));
 }
 
 #[tokio::test]
 async fn run_started_on_one_replica_reaches_delegate_on_another() {
     let w = World::new().await.unwrap();
-    let b = Hub::start(&w.db, &w.path("hub-b"), HubOpts::default()).await.unwrap();
-    assert!(b.admin_token.is_none(), "only the first replica bootstraps the admin token");
+    let b = Hub::start(&w.db, &w.path("hub-b"), HubOpts::default())
+        .await
+        .unwrap();
+    assert!(
+        b.admin_token.is_none(),
+        "only the first replica bootstraps the admin token"
+    );
     let target = Target::start(w.dir.path()).await.unwrap();
     let token = w.api.delegate_token().await.unwrap();
-    let _d = Delegate::start(&b, &b.url, &token, "on-b", &[], &w.path("delegate-on-b"), &[]).await.unwrap();
+    let _d = Delegate::start(
+        &b,
+        &b.url,
+        &token,
+        "on-b",
+        &[],
+        &w.path("delegate-on-b"),
+        &[],
+    )
+    .await
+    .unwrap();
 
     let pf = format!("{{pidFile: {}}}", target.pid_file.display());
-    let tid = w.api.create_template(&template("pause-short", &target.url(), "process-pause", &pf, "{}", "1s")).await.unwrap();
+    let tid = w
+        .api
+        .create_template(&template(
+            "pause-short",
+            &target.url(),
+            "process-pause",
+            &pf,
+            "{}",
+            "1s",
+        ))
+        .await
+        .unwrap();
     let started = std::time::Instant::now();
     let run_id = w.api.start_run(&tid, "on-b").await.unwrap();
-    let run = w.api.wait_status(&run_id, TERMINAL, Duration::from_secs(30)).await.unwrap();
+    let run = w
+        .api
+        .wait_status(&run_id, TERMINAL, Duration::from_secs(30))
+        .await
+        .unwrap();
     assert_eq!(run["status"], "PASSED", "{run}");
     assert_complete(&run);
     // B's replica holds the stream; A's API sees the result.
@@ -59,17 +133,45 @@ async fn run_for_offline_delegate_waits_until_it_connects() {
     let w = World::new().await.unwrap();
     let target = Target::start(w.dir.path()).await.unwrap();
     let mut d = w.delegate("late", &[], &[]).await.unwrap();
-    assert!(d.proc.stop(Duration::from_secs(10)).await.unwrap(), "delegate exits cleanly on SIGTERM");
+    assert!(
+        d.proc.stop(Duration::from_secs(10)).await.unwrap(),
+        "delegate exits cleanly on SIGTERM"
+    );
 
     let pf = format!("{{pidFile: {}}}", target.pid_file.display());
-    let tid = w.api.create_template(&template("pause-late", &target.url(), "process-pause", &pf, "{}", "1s")).await.unwrap();
+    let tid = w
+        .api
+        .create_template(&template(
+            "pause-late",
+            &target.url(),
+            "process-pause",
+            &pf,
+            "{}",
+            "1s",
+        ))
+        .await
+        .unwrap();
     let run_id = w.api.start_run(&tid, "late").await.unwrap();
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(w.api.run(&run_id).await.unwrap()["status"], "PENDING");
 
     // Same state dir: the delegate reuses its credential; the token is not needed again.
-    let _d = Delegate::start(&w.hub, &w.hub.url, "spent-token", "late", &[], &d.state_dir, &[]).await.unwrap();
-    let run = w.api.wait_status(&run_id, TERMINAL, Duration::from_secs(30)).await.unwrap();
+    let _d = Delegate::start(
+        &w.hub,
+        &w.hub.url,
+        "spent-token",
+        "late",
+        &[],
+        &d.state_dir,
+        &[],
+    )
+    .await
+    .unwrap();
+    let run = w
+        .api
+        .wait_status(&run_id, TERMINAL, Duration::from_secs(30))
+        .await
+        .unwrap();
     assert_eq!(run["status"], "PASSED", "{run}");
     assert_complete(&run);
 }
@@ -78,16 +180,52 @@ async fn run_for_offline_delegate_waits_until_it_connects() {
 async fn pending_run_times_out_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let db = faultline_e2e::fresh_database().await.unwrap();
-    let hub = Hub::start(&db, &dir.path().join("hub"), HubOpts { extra: vec!["--pending-timeout".into(), "2s".into()], ..Default::default() })
-        .await
-        .unwrap();
+    let hub = Hub::start(
+        &db,
+        &dir.path().join("hub"),
+        HubOpts {
+            extra: vec!["--pending-timeout".into(), "2s".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let api = hub.client(hub.admin_token.as_deref().unwrap()).unwrap();
     let token = api.delegate_token().await.unwrap();
-    let mut d = Delegate::start(&hub, &hub.url, &token, "gone", &[], &dir.path().join("d"), &[]).await.unwrap();
+    let mut d = Delegate::start(
+        &hub,
+        &hub.url,
+        &token,
+        "gone",
+        &[],
+        &dir.path().join("d"),
+        &[],
+    )
+    .await
+    .unwrap();
     d.proc.stop(Duration::from_secs(10)).await.unwrap();
-    let tid = api.create_template(&template("never", "http://127.0.0.1:9/", "process-kill", "{name: nothing}", "{}", "1s")).await.unwrap();
+    let tid = api
+        .create_template(&template(
+            "never",
+            "http://127.0.0.1:9/",
+            "process-kill",
+            "{name: nothing}",
+            "{}",
+            "1s",
+        ))
+        .await
+        .unwrap();
     let run_id = api.start_run(&tid, "gone").await.unwrap();
-    let run = api.wait_status(&run_id, TERMINAL, Duration::from_secs(20)).await.unwrap();
+    let run = api
+        .wait_status(&run_id, TERMINAL, Duration::from_secs(20))
+        .await
+        .unwrap();
     assert_eq!(run["status"], "ERROR");
-    assert!(run["reason"].as_str().unwrap().contains("no delegate took the run"), "{run}");
+    assert!(
+        run["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no delegate took the run"),
+        "{run}"
+    );
 }

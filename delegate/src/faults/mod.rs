@@ -1,0 +1,161 @@
+//! Fault injection: the [`Fault`] trait every fault kind implements, the serializable [`Applied`]
+//! record the journal stores, and the [`Faults`] registry from kind name to implementation.
+//!
+//! Adding a kind means one new file here and one line in [`Faults::new`]. The registry also
+//! enforces the one ordering rule that matters: a fault is journaled (fsynced) before it is
+//! applied, and its journal entry goes only once it is reverted.
+use crate::journal::Journal;
+use faultline_spec::faults::FaultSpec;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+mod process;
+pub mod process_kill;
+pub mod process_pause;
+
+pub use process::ProcRef;
+
+/// Which run and step a fault belongs to.
+#[derive(Clone, Copy, Debug)]
+pub struct RunCtx<'a> {
+    pub run_id: &'a str,
+    pub step: usize,
+}
+
+/// A fault as resolved and applied: everything a revert needs, even after a restart.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Applied {
+    pub run_id: String,
+    pub step: usize,
+    /// Fault kind, e.g. `process-pause`; picks the implementation that reverts it.
+    pub kind: String,
+    /// One line for humans, used as the `fault.applied` detail.
+    pub detail: String,
+    /// Target processes, with start times so a reused pid is never signalled by mistake.
+    #[serde(default)]
+    pub processes: Vec<ProcRef>,
+    /// Signal name for process faults, e.g. `SIGKILL`.
+    #[serde(default)]
+    pub signal: Option<String>,
+    pub at_ms: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FaultError {
+    #[error("no process named {0}")]
+    NoProcessNamed(String),
+    #[error("pid file {path}: {reason}")]
+    PidFile { path: String, reason: String },
+    #[error("no process with pid {0}")]
+    NoSuchPid(i32),
+    #[error("refusing to target pid {pid} ({why})")]
+    Forbidden { pid: i32, why: &'static str },
+    #[error("cannot send {signal} to pid {pid}: {errno}")]
+    Signal {
+        pid: i32,
+        signal: &'static str,
+        errno: nix::errno::Errno,
+    },
+    #[error("fault kind {0} is not supported by this delegate")]
+    Unsupported(String),
+    #[error("{kind} cannot act on a {given} spec")]
+    WrongSpec {
+        kind: &'static str,
+        given: &'static str,
+    },
+    #[error("cannot write the fault journal: {0:#}")]
+    Journal(anyhow::Error),
+}
+
+/// One fault kind. Implementations are synchronous: they only read /proc and send signals, which
+/// also means an applied fault can never be half-recorded by a cancelled task.
+pub trait Fault: Send + Sync {
+    fn kind(&self) -> &'static str;
+
+    /// Whether `revert` undoes anything (a kill cannot be undone; the step watches for recovery).
+    fn revertible(&self) -> bool;
+
+    /// Resolves the targets. Nothing changes yet: the result is journaled before [`Fault::apply`].
+    fn plan(&self, spec: &FaultSpec, ctx: RunCtx<'_>) -> Result<Applied, FaultError>;
+
+    fn apply(&self, plan: &Applied) -> Result<(), FaultError>;
+
+    /// Undoes `apply` and says what it did; must succeed when the targets are already gone.
+    fn revert(&self, applied: &Applied) -> Result<String, FaultError>;
+}
+
+/// Kind name -> implementation.
+pub struct Faults {
+    kinds: BTreeMap<&'static str, Box<dyn Fault>>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Faults {
+    pub fn new() -> Self {
+        let mut f = Faults {
+            kinds: BTreeMap::new(),
+        };
+        f.register(process_kill::ProcessKill);
+        f.register(process_pause::ProcessPause);
+        f
+    }
+
+    fn register(&mut self, fault: impl Fault + 'static) {
+        self.kinds.insert(fault.kind(), Box::new(fault));
+    }
+
+    /// Fault kinds this delegate supports, as advertised to the hub.
+    pub fn capabilities(&self) -> Vec<String> {
+        self.kinds.keys().map(|k| k.to_string()).collect()
+    }
+
+    pub fn get(&self, kind: &str) -> Result<&dyn Fault, FaultError> {
+        self.kinds
+            .get(kind)
+            .map(|f| f.as_ref())
+            .ok_or_else(|| FaultError::Unsupported(kind.to_string()))
+    }
+
+    /// Plans, journals, then applies. If applying fails, whatever may have been applied is
+    /// reverted and the journal entry removed before the error is returned.
+    pub fn inject(
+        &self,
+        journal: &Journal,
+        spec: &FaultSpec,
+        ctx: RunCtx<'_>,
+    ) -> Result<Applied, FaultError> {
+        let fault = self.get(spec.kind())?;
+        let plan = fault.plan(spec, ctx)?;
+        journal.record(&plan).map_err(FaultError::Journal)?;
+        if let Err(e) = fault.apply(&plan) {
+            match fault.revert(&plan) {
+                Ok(_) => {
+                    if let Err(je) = journal.remove(&plan.run_id, plan.step) {
+                        tracing::warn!(run = %plan.run_id, step = plan.step, error = %je, "failed to remove journal entry");
+                    }
+                }
+                Err(re) => {
+                    tracing::error!(run = %plan.run_id, step = plan.step, error = %re, "revert after a failed apply failed; the journal keeps the entry")
+                }
+            }
+            return Err(e);
+        }
+        Ok(plan)
+    }
+
+    /// Reverts and forgets the journal entry; returns what the revert did. On failure the entry
+    /// stays, so the next start retries.
+    pub fn revert(&self, journal: &Journal, applied: &Applied) -> Result<String, FaultError> {
+        let detail = self.get(&applied.kind)?.revert(applied)?;
+        journal
+            .remove(&applied.run_id, applied.step)
+            .map_err(FaultError::Journal)?;
+        Ok(detail)
+    }
+}

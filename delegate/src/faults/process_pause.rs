@@ -1,0 +1,74 @@
+//! `process-pause`: SIGSTOP every process matching the target for the step's duration; revert
+//! sends SIGCONT (a process that has exited meanwhile is fine).
+use super::{process, Applied, Fault, FaultError, RunCtx};
+use faultline_spec::faults::FaultSpec;
+use nix::sys::signal::Signal;
+
+pub struct ProcessPause;
+
+impl Fault for ProcessPause {
+    fn kind(&self) -> &'static str {
+        "process-pause"
+    }
+
+    fn revertible(&self) -> bool {
+        true
+    }
+
+    fn plan(&self, spec: &FaultSpec, ctx: RunCtx<'_>) -> Result<Applied, FaultError> {
+        let FaultSpec::ProcessPause { target, .. } = spec else {
+            return Err(FaultError::WrongSpec {
+                kind: self.kind(),
+                given: spec.kind(),
+            });
+        };
+        let (processes, what) = process::resolve(target)?;
+        Ok(Applied {
+            run_id: ctx.run_id.to_string(),
+            step: ctx.step,
+            kind: self.kind().into(),
+            detail: format!("paused {what} with SIGSTOP"),
+            processes,
+            signal: Some(Signal::SIGSTOP.as_str().into()),
+            at_ms: crate::now_ms(),
+        })
+    }
+
+    fn apply(&self, plan: &Applied) -> Result<(), FaultError> {
+        let mut sent = 0;
+        for p in &plan.processes {
+            if process::signal(p, Signal::SIGSTOP)? {
+                sent += 1;
+            }
+        }
+        if sent == 0 {
+            return Err(FaultError::NoSuchPid(
+                plan.processes.first().map(|p| p.pid).unwrap_or(0),
+            ));
+        }
+        Ok(())
+    }
+
+    fn revert(&self, applied: &Applied) -> Result<String, FaultError> {
+        let mut first_err = None;
+        let mut resumed = Vec::new();
+        for p in &applied.processes {
+            // Keep going: one stubborn process must not leave the others stopped.
+            match process::signal(p, Signal::SIGCONT) {
+                Ok(true) => resumed.push(p.pid.to_string()),
+                Ok(false) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        Ok(if resumed.is_empty() {
+            "nothing to resume: the paused processes are gone".into()
+        } else {
+            format!("sent SIGCONT to pid {}", resumed.join(", "))
+        })
+    }
+}

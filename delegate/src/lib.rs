@@ -1,0 +1,145 @@
+//! The Faultline delegate as a library: `main` only parses flags and sets up logging, [`run`]
+//! wires the parts together, and each part lives in its own module:
+//!
+//! - [`config`]: flags and environment;
+//! - [`state`]: the state directory and the credential;
+//! - [`journal`]: applied faults, durable until reverted;
+//! - [`faults`] and [`probes`]: one file per kind behind one trait each;
+//! - [`outbox`]: numbered, persisted run events until the hub acknowledges them;
+//! - [`executor`]: one task per run;
+//! - [`link`]: the stream to the hub; [`deadman`]: what happens when it is gone too long;
+//! - [`shutdown`]: the signals that stop it.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod deadman;
+pub mod executor;
+pub mod faults;
+pub mod journal;
+pub mod link;
+pub mod outbox;
+pub mod probes;
+pub mod shutdown;
+pub mod state;
+
+use anyhow::Context;
+use executor::{Executor, Stop};
+use faultline_proto::v1 as pb;
+use link::{Fatal, Link, LinkConfig};
+use std::{future::Future, sync::Arc};
+use tokio::{
+    sync::{mpsc, watch},
+    time::Instant,
+};
+
+/// Runs the delegate until `shutdown` resolves (Ok, after reverting every fault) or something
+/// fatal happens (Err, also after reverting every fault).
+pub async fn run(
+    cfg: config::Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let hub_ca = match &cfg.hub_ca {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("failed to read the hub CA {}", path.display()))?;
+            anyhow::ensure!(
+                String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----"),
+                "{} holds no PEM certificate",
+                path.display()
+            );
+            Some(pem)
+        }
+        None => None,
+    };
+    let state = Arc::new(state::StateDir::open(&cfg.state_dir)?);
+    if cfg.token.is_none() && state.load_credential()?.is_none() {
+        return Err(Fatal::NoToken.into());
+    }
+    let faults = Arc::new(faults::Faults::new());
+    let journal = Arc::new(journal::Journal::open(&state.journal_dir())?);
+    // Before anything else, and before the hub: undo what a previous process left applied.
+    let reverted = journal.recover(&faults)?;
+    if reverted > 0 {
+        tracing::warn!(
+            reverted,
+            "reverted faults left applied by a previous run of the delegate"
+        );
+    }
+    let outbox = Arc::new(outbox::Outbox::open(&state.runs_dir())?);
+    let probes = Arc::new(probes::Probes::new()?);
+    let (to_hub, from_exec) = mpsc::unbounded_channel();
+    let exec = Executor::new(
+        outbox.clone(),
+        journal,
+        faults.clone(),
+        probes.clone(),
+        to_hub,
+    );
+    exec.finish_interrupted()
+        .context("failed to finish runs interrupted by a restart")?;
+
+    let link_cfg = LinkConfig {
+        hub: cfg.hub.clone(),
+        hub_ca,
+        token: cfg.token.clone(),
+        name: cfg.delegate_name(),
+        labels: cfg.label_map(),
+        heartbeat: cfg.heartbeat_interval.0,
+        capabilities: pb::Capabilities {
+            faults: faults.capabilities(),
+            probes: probes.capabilities(),
+        },
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let (down_tx, down_rx) = watch::channel(Some(Instant::now()));
+    let watchdog = tokio::spawn(deadman::watch(exec.clone(), down_rx, cfg.dead_man_timeout));
+    let result = match Link::new(
+        link_cfg,
+        state.clone(),
+        exec.clone(),
+        outbox.clone(),
+        from_exec,
+        down_tx,
+    ) {
+        Ok(link) => link.run(stop_rx).await,
+        Err(e) => Err(e),
+    };
+    watchdog.abort();
+    match result {
+        Ok(()) => {
+            exec.stop_all(Stop::Shutdown).await;
+            tracing::info!(undelivered_events = outbox.unacked(), "delegate stopped");
+            Ok(())
+        }
+        Err(fatal) => {
+            let revoked = matches!(fatal, Fatal::Revoked(_));
+            let stop = if revoked || matches!(fatal, Fatal::CredentialRejected(_)) {
+                Stop::Revoked
+            } else {
+                Stop::Shutdown
+            };
+            exec.stop_all(stop).await;
+            if revoked {
+                if let Err(e) = state.delete_credential() {
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "failed to delete the revoked credential"
+                    );
+                }
+            }
+            Err(fatal.into())
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (wall clock), for records and events.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}

@@ -1,0 +1,46 @@
+//! `faultline-delegate`: parses flags, sets up logging, hands over to the library.
+use clap::Parser;
+use faultline_delegate::{config::Config, shutdown};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cfg = Config::parse();
+    init_tracing();
+    // One thread is plenty for a few probes and one stream, and keeps the idle footprint small.
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(faultline_delegate::run(cfg, shutdown::signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr (stdout carries only the "connected" line), filtered by `FAULTLINE_LOG`;
+/// `FAULTLINE_LOG_FORMAT=json` for machine-readable lines. Colour only on a terminal.
+fn init_tracing() {
+    use std::io::IsTerminal;
+    use tracing_subscriber::{fmt, EnvFilter};
+    let filter = EnvFilter::try_from_env("FAULTLINE_LOG").unwrap_or_else(|_| {
+        EnvFilter::new("info,h2=warn,tower=warn,hyper=warn,hyper_util=warn,reqwest=warn")
+    });
+    let b = fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
+    if std::env::var("FAULTLINE_LOG_FORMAT").as_deref() == Ok("json") {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
