@@ -53,6 +53,8 @@ CREATE TABLE delegates (
     capabilities       jsonb NOT NULL DEFAULT '{}',
     credential_hash    text NOT NULL UNIQUE,
     connected_replica  text,
+    -- The live stream; a newer stream replaces it and the older one ends.
+    session_id         uuid,
     last_heartbeat_at  timestamptz,
     created_at         timestamptz NOT NULL DEFAULT now(),
     revoked_at         timestamptz,
@@ -94,6 +96,8 @@ CREATE TABLE runs (
     score               double precision,
     delegate_score      double precision,
     recovery_ms         bigint,
+    -- Highest seq up to which every event is stored (what the hub acknowledges).
+    acked_seq           bigint NOT NULL DEFAULT 0,
     verdict_reason      text,
     created_by          text NOT NULL,
     created_at          timestamptz NOT NULL DEFAULT now(),

@@ -115,6 +115,11 @@ impl Hub {
                 .clone()
                 .listen(self.state.pool.clone(), self.state.stop.clone()),
         );
+        let poll = tokio::spawn(self.state.hub.clone().poll_loop(
+            self.state.pool.clone(),
+            self.state.timing.poll,
+            self.state.stop.clone(),
+        ));
         let timeouts = reaper::Timeouts {
             pending: self.args.pending_timeout,
             dead_man: self.args.dead_man_timeout,
@@ -145,7 +150,7 @@ impl Hub {
             self.args.shutdown_grace.0,
         )
         .await;
-        let _ = tokio::join!(listen, reap);
+        let _ = tokio::join!(listen, poll, reap);
         self.state.pool.close().await;
         if let Some(pg) = self.pg {
             pg.stop().await;

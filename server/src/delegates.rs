@@ -66,12 +66,14 @@ pub async fn register(
         ApiError::Unauthenticated("registration token is invalid, expired or already used".into())
     })?;
     let credential = new_secret("fl_dlg");
+    // Re-registering a name rotates its credential (the old stream ends at its next heartbeat);
+    // a revoked delegate stays revoked.
     let (delegate_id,): (Uuid,) = sqlx::query_as(
         "INSERT INTO delegates (id, project_id, name, labels, version, capabilities, credential_hash) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (project_id, name) DO UPDATE SET labels = EXCLUDED.labels, version = EXCLUDED.version, \
-           capabilities = EXCLUDED.capabilities, credential_hash = EXCLUDED.credential_hash, revoked_at = NULL \
-         RETURNING id",
+           capabilities = EXCLUDED.capabilities, credential_hash = EXCLUDED.credential_hash, session_id = NULL \
+         WHERE delegates.revoked_at IS NULL RETURNING id",
     )
     .bind(Uuid::new_v4())
     .bind(project_id)
@@ -80,8 +82,9 @@ pub async fn register(
     .bind(version)
     .bind(Json(caps))
     .bind(hash_secret(&credential))
-    .fetch_one(&mut *tx)
-    .await?;
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| ApiError::Forbidden(format!("delegate {name:?} was revoked; register under another name")))?;
     tx.commit().await?;
     Ok(Registration {
         delegate_id,
@@ -116,45 +119,52 @@ pub async fn authenticate(pool: &PgPool, id: Uuid, credential: &str) -> ApiResul
         .ok_or_else(|| ApiError::Unauthenticated("unknown delegate or bad credential".into()))
 }
 
+/// Records a new stream as the delegate's only live one; an older stream notices on its next
+/// heartbeat (see [`heartbeat`]) and ends.
 pub async fn mark_connected(
     pool: &PgPool,
     id: Uuid,
+    session: Uuid,
     replica: &str,
     labels: &BTreeMap<String, String>,
     version: &str,
     caps: &serde_json::Value,
 ) -> ApiResult<()> {
     sqlx::query(
-        "UPDATE delegates SET connected_replica = $2, last_heartbeat_at = now(), labels = $3, version = $4, capabilities = $5 WHERE id = $1",
+        "UPDATE delegates SET connected_replica = $2, last_heartbeat_at = now(), labels = $3, version = $4, \
+           capabilities = $5, session_id = $6 WHERE id = $1",
     )
     .bind(id)
     .bind(replica)
     .bind(Json(labels))
     .bind(version)
     .bind(Json(caps))
+    .bind(session)
     .execute(pool)
     .await?;
     Ok(())
 }
 
-pub async fn heartbeat(pool: &PgPool, id: Uuid, replica: &str) -> ApiResult<()> {
-    sqlx::query(
-        "UPDATE delegates SET last_heartbeat_at = now(), connected_replica = $2 WHERE id = $1",
+/// Refreshes liveness. `false` when this stream is no longer the delegate's live one (a newer
+/// stream took over, or the delegate was re-registered or revoked): the caller ends it.
+pub async fn heartbeat(pool: &PgPool, id: Uuid, session: Uuid) -> ApiResult<bool> {
+    let r = sqlx::query(
+        "UPDATE delegates SET last_heartbeat_at = now() WHERE id = $1 AND session_id = $2 AND revoked_at IS NULL",
     )
     .bind(id)
-    .bind(replica)
+    .bind(session)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(r.rows_affected() == 1)
 }
 
-/// Only clears the replica if no newer stream (on another replica) has taken over.
-pub async fn mark_disconnected(pool: &PgPool, id: Uuid, replica: &str) -> ApiResult<()> {
+/// Clears the stream only if no newer one has taken over.
+pub async fn mark_disconnected(pool: &PgPool, id: Uuid, session: Uuid) -> ApiResult<()> {
     sqlx::query(
-        "UPDATE delegates SET connected_replica = NULL WHERE id = $1 AND connected_replica = $2",
+        "UPDATE delegates SET connected_replica = NULL, session_id = NULL WHERE id = $1 AND session_id = $2",
     )
     .bind(id)
-    .bind(replica)
+    .bind(session)
     .execute(pool)
     .await?;
     Ok(())

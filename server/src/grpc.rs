@@ -114,12 +114,14 @@ impl pb::delegate_service_server::DelegateService for DelegateSvc {
         }
         check_labels(&hello.labels)?;
         let labels = hello.labels.clone().into_iter().collect();
+        let session = Uuid::new_v4();
         delegates::mark_connected(
             &self.state.pool,
             id,
+            session,
             &self.state.replica,
             &labels,
-            &hello.version,
+            &hello.version.chars().take(64).collect::<String>(),
             &capabilities_json(hello.capabilities.as_ref()),
         )
         .await?;
@@ -128,7 +130,8 @@ impl pb::delegate_service_server::DelegateService for DelegateSvc {
             .iter()
             .filter_map(|r| r.parse().ok())
             .collect();
-        runs::reconcile(&self.state.pool, id, &inflight).await?;
+        // Runs the delegate still executes but the hub has already ended get stopped now.
+        let stale = runs::reconcile(&self.state.pool, id, &inflight).await?;
         let (tx, rx) = mpsc::channel(256);
         let welcome = pb::Welcome {
             replica_id: self.state.replica.clone(),
@@ -136,13 +139,21 @@ impl pb::delegate_service_server::DelegateService for DelegateSvc {
             heartbeat_interval_ms: self.state.timing.heartbeat.as_millis() as u32,
         };
         let _ = tx.send(Ok(hub(HMsg::Welcome(welcome)))).await;
+        for run in &stale {
+            let abort = pb::AbortRun {
+                run_id: run.to_string(),
+                reason: "the hub already ended this run".into(),
+            };
+            let _ = tx.send(Ok(hub(HMsg::Abort(abort)))).await;
+        }
         tracing::info!(delegate = %id, replica = %self.state.replica, inflight = inflight.len(), "delegate connected");
         tokio::spawn(
             Session {
                 state: self.state.clone(),
                 id,
+                session,
                 tx,
-                sent_aborts: HashSet::new(),
+                sent_aborts: stale.into_iter().collect(),
             }
             .run(inbound),
         );
@@ -157,6 +168,8 @@ fn hub(msg: HMsg) -> pb::HubMessage {
 struct Session {
     state: AppState,
     id: Uuid,
+    /// This stream's id in `delegates.session_id`; a newer stream replaces it.
+    session: Uuid,
     tx: mpsc::Sender<Result<pb::HubMessage, Status>>,
     /// Aborts already forwarded on this stream; a new stream forwards them again.
     sent_aborts: HashSet<Uuid>,
@@ -164,21 +177,30 @@ struct Session {
 
 impl Session {
     async fn run(mut self, mut inbound: Streaming<pb::DelegateMessage>) {
-        let wake = self.state.hub.register_delegate(self.id);
-        let mut poll = tokio::time::interval(self.state.timing.poll);
+        let local = self.state.hub.register_delegate(self.id);
+        // Work arrives through `local.wake` (NOTIFY or the replica's poll); this tick only
+        // watches for a silent delegate.
+        let mut tick = tokio::time::interval(self.state.timing.heartbeat);
         let mut stop = self.state.stop.clone();
         let silence = self.state.timing.heartbeat * 3;
         let mut last_seen = Instant::now();
+        local.wake.notify_one();
         loop {
             let step = tokio::select! {
                 _ = stop.changed() => break,
-                _ = wake.notified() => self.dispatch().await,
-                _ = poll.tick() => {
+                _ = local.wake.notified() => {
+                    if local.superseded() {
+                        tracing::info!(delegate = %self.id, "a newer stream of this delegate connected; closing this one");
+                        break;
+                    }
+                    self.dispatch().await
+                }
+                _ = tick.tick() => {
                     if last_seen.elapsed() > silence {
                         tracing::warn!(delegate = %self.id, "delegate silent for three heartbeat intervals; closing its stream");
                         break;
                     }
-                    self.dispatch().await
+                    Ok(true)
                 }
                 msg = inbound.message() => match msg {
                     Ok(Some(m)) => { last_seen = Instant::now(); self.handle(m).await }
@@ -186,21 +208,25 @@ impl Session {
                     Err(status) => { tracing::info!(delegate = %self.id, %status, "delegate stream ended"); break }
                 },
             };
-            if let Err(e) = step {
-                match e {
-                    ApiError::Internal(_) => {
-                        tracing::error!(delegate = %self.id, error = ?e, "delegate session failed");
-                    }
-                    other => {
-                        let _ = self.tx.send(Err(other.into())).await;
-                    }
+            match step {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(delegate = %self.id, "closing the stream (superseded, revoked, or events could not be stored)");
+                    break;
                 }
-                break;
+                // A database hiccup must not drop every stream: log it and carry on; the poll
+                // retries the work, and unacknowledged events are resent by the delegate.
+                Err(ApiError::Internal(e)) => {
+                    tracing::error!(delegate = %self.id, error = ?e, "delegate session step failed");
+                }
+                Err(other) => {
+                    let _ = self.tx.send(Err(other.into())).await;
+                    break;
+                }
             }
         }
-        self.state.hub.unregister_delegate(self.id, &wake);
-        if let Err(e) =
-            delegates::mark_disconnected(&self.state.pool, self.id, &self.state.replica).await
+        self.state.hub.unregister_delegate(self.id, &local);
+        if let Err(e) = delegates::mark_disconnected(&self.state.pool, self.id, self.session).await
         {
             tracing::warn!(delegate = %self.id, error = ?e, "failed to mark delegate disconnected");
         }
@@ -208,8 +234,10 @@ impl Session {
     }
 
     /// Sends newly claimed runs and not-yet-forwarded aborts.
-    async fn dispatch(&mut self) -> Result<(), ApiError> {
-        for a in runs::claim(&self.state.pool, self.id).await? {
+    async fn dispatch(&mut self) -> Result<bool, ApiError> {
+        let claimed = runs::claim(&self.state.pool, self.id, self.session).await?;
+        let mut claimed = claimed.into_iter();
+        while let Some(a) = claimed.next() {
             let msg = pb::AssignRun {
                 run_id: a.run_id.to_string(),
                 spec_json: serde_json::to_string(&a.spec).map_err(anyhow::Error::from)?,
@@ -217,8 +245,11 @@ impl Session {
                 template_version: a.template_version as u32,
             };
             if self.tx.send(Ok(hub(HMsg::Assign(msg)))).await.is_err() {
-                runs::unclaim(&self.state.pool, a.run_id).await?;
-                return Ok(());
+                // The stream is gone: hand this run and the rest of the batch back.
+                for run in std::iter::once(a.run_id).chain(claimed.map(|c| c.run_id)) {
+                    runs::unclaim(&self.state.pool, run).await?;
+                }
+                return Ok(false);
             }
             tracing::info!(delegate = %self.id, run = %a.run_id, "run dispatched");
         }
@@ -233,10 +264,11 @@ impl Session {
                     .await;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
-    async fn handle(&mut self, m: pb::DelegateMessage) -> Result<(), ApiError> {
+    /// Handles one message; `Ok(false)` ends the stream (it was superseded).
+    async fn handle(&mut self, m: pb::DelegateMessage) -> Result<bool, ApiError> {
         let pool = &self.state.pool;
         let parse = |s: &str| {
             s.parse::<Uuid>()
@@ -244,7 +276,7 @@ impl Session {
         };
         match m.msg {
             Some(DMsg::Heartbeat(_)) => {
-                delegates::heartbeat(pool, self.id, &self.state.replica).await?
+                return delegates::heartbeat(pool, self.id, self.session).await
             }
             Some(DMsg::Events(batch)) => {
                 if batch.events.len() > MAX_BATCH {
@@ -253,7 +285,16 @@ impl Session {
                         format!("at most {MAX_BATCH} events per batch"),
                     ));
                 }
-                for (run, seq) in runs::ingest(pool, self.id, batch.events).await? {
+                let acks = match runs::ingest(pool, self.id, batch.events).await {
+                    Ok(a) => a,
+                    // Unstored events stay unacknowledged; reconnecting makes the delegate resend.
+                    Err(ApiError::Internal(e)) => {
+                        tracing::error!(delegate = %self.id, error = ?e, "failed to store events; closing the stream");
+                        return Ok(false);
+                    }
+                    Err(e) => return Err(e),
+                };
+                for (run, seq) in acks {
                     let _ = self
                         .tx
                         .send(Ok(hub(HMsg::Ack(pb::Ack {
@@ -265,7 +306,8 @@ impl Session {
             }
             Some(DMsg::RunAccepted(a)) => runs::accepted(pool, self.id, parse(&a.run_id)?).await?,
             Some(DMsg::RunRejected(r)) => {
-                runs::rejected(pool, self.id, parse(&r.run_id)?, &r.reason).await?
+                let reason: String = r.reason.chars().take(1024).collect();
+                runs::rejected(pool, self.id, parse(&r.run_id)?, &reason).await?
             }
             Some(DMsg::Aborted(a)) => {
                 let run = parse(&a.run_id)?;
@@ -274,6 +316,6 @@ impl Session {
             }
             Some(DMsg::Hello(_)) | None => {}
         }
-        Ok(())
+        Ok(true)
     }
 }

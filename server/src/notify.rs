@@ -1,51 +1,79 @@
 //! Cross-replica wake-ups through Postgres LISTEN/NOTIFY, so any replica can serve any request:
 //! `faultline_work` (payload: delegate id) wakes the replica holding that delegate's stream, and
 //! `faultline_events` (payload: run id) wakes `runEvents` subscribers. Notifications are only
-//! hints: every consumer also polls, so a lost one delays work but never loses it.
+//! hints: one poll per replica ([`Hub::poll`]) finds work a lost notification would have
+//! announced, so a lost one delays work but never loses it.
 use sqlx::{postgres::PgListener, PgExecutor, PgPool};
-use std::{collections::HashMap, sync::Arc, sync::Mutex, time::Duration};
-use tokio::sync::{broadcast, Notify};
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+use tokio::sync::{broadcast, watch, Notify};
 use uuid::Uuid;
 
 pub const WORK: &str = "faultline_work";
 pub const EVENTS: &str = "faultline_events";
 
+/// One delegate stream held by this replica.
 #[derive(Default)]
+pub struct LocalStream {
+    pub wake: Notify,
+    /// Set when a newer stream of the same delegate connected here; the old one then ends.
+    superseded: AtomicBool,
+}
+
+impl LocalStream {
+    pub fn superseded(&self) -> bool {
+        self.superseded.load(Ordering::Relaxed)
+    }
+}
+
 pub struct Hub {
-    /// One wake-up per delegate stream held by this replica.
-    delegates: Mutex<HashMap<Uuid, Arc<Notify>>>,
-    events: std::sync::OnceLock<broadcast::Sender<Uuid>>,
+    streams: Mutex<HashMap<Uuid, Arc<LocalStream>>>,
+    events: broadcast::Sender<Uuid>,
 }
 
 impl Hub {
     pub fn new() -> Arc<Self> {
-        let hub = Hub::default();
-        let _ = hub.events.set(broadcast::channel(1024).0);
-        Arc::new(hub)
+        Arc::new(Hub {
+            streams: Mutex::default(),
+            events: broadcast::channel(1024).0,
+        })
     }
 
-    pub fn register_delegate(&self, id: Uuid) -> Arc<Notify> {
-        self.delegates
-            .lock()
-            .unwrap()
-            .entry(id)
-            .or_default()
-            .clone()
+    /// Registers a new stream for `id`, superseding (and waking) any older one.
+    pub fn register_delegate(&self, id: Uuid) -> Arc<LocalStream> {
+        let new = Arc::new(LocalStream::default());
+        if let Some(old) = self.streams.lock().unwrap().insert(id, new.clone()) {
+            old.superseded.store(true, Ordering::Relaxed);
+            old.wake.notify_one();
+        }
+        new
     }
 
-    pub fn unregister_delegate(&self, id: Uuid, n: &Arc<Notify>) {
-        let mut map = self.delegates.lock().unwrap();
-        if map.get(&id).is_some_and(|cur| Arc::ptr_eq(cur, n)) {
+    pub fn unregister_delegate(&self, id: Uuid, s: &Arc<LocalStream>) {
+        let mut map = self.streams.lock().unwrap();
+        if map.get(&id).is_some_and(|cur| Arc::ptr_eq(cur, s)) {
             map.remove(&id);
         }
     }
 
     pub fn connected_here(&self) -> usize {
-        self.delegates.lock().unwrap().len()
+        self.streams.lock().unwrap().len()
     }
 
     pub fn subscribe_events(&self) -> broadcast::Receiver<Uuid> {
-        self.events.get().expect("set in new").subscribe()
+        self.events.subscribe()
+    }
+
+    fn wake(&self, id: Uuid) {
+        if let Some(s) = self.streams.lock().unwrap().get(&id) {
+            s.wake.notify_one();
+        }
     }
 
     fn dispatch(&self, channel: &str, payload: &str) {
@@ -53,31 +81,55 @@ impl Hub {
             return;
         };
         match channel {
-            WORK => {
-                if let Some(n) = self.delegates.lock().unwrap().get(&id) {
-                    n.notify_one();
-                }
-            }
+            WORK => self.wake(id),
             EVENTS => {
-                let _ = self.events.get().expect("set in new").send(id);
+                let _ = self.events.send(id);
             }
             _ => {}
         }
     }
 
-    fn wake_all(&self) {
-        for n in self.delegates.lock().unwrap().values() {
-            n.notify_one();
+    /// One query for all local streams: wakes those whose delegate has work waiting (pending
+    /// runs, aborts to forward, runs the hub ended that the delegate may still be executing).
+    pub async fn poll(&self, pool: &PgPool) -> sqlx::Result<()> {
+        let local: Vec<Uuid> = self.streams.lock().unwrap().keys().copied().collect();
+        if local.is_empty() {
+            return Ok(());
+        }
+        let busy: Vec<(Uuid,)> = sqlx::query_as(
+            "SELECT DISTINCT delegate_id FROM runs WHERE delegate_id = ANY($1) AND (state IN ('PENDING', 'ABORTING') \
+               OR (state = 'ERROR' AND abort_requested_at IS NOT NULL AND ended_at > now() - interval '2 minutes'))",
+        )
+        .bind(&local)
+        .fetch_all(pool)
+        .await?;
+        for (id,) in busy {
+            self.wake(id);
+        }
+        Ok(())
+    }
+
+    /// Polls every `every` until `stop` fires.
+    pub async fn poll_loop(
+        self: Arc<Self>,
+        pool: PgPool,
+        every: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => if let Err(e) = self.poll(&pool).await {
+                    tracing::warn!(error = %e, "work poll failed");
+                },
+                _ = stop.changed() => return,
+            }
         }
     }
 
-    /// Listens until `stop` fires, reconnecting on errors; after a reconnect every local stream
-    /// re-polls, since notifications may have been missed meanwhile.
-    pub async fn listen(
-        self: Arc<Self>,
-        pool: PgPool,
-        mut stop: tokio::sync::watch::Receiver<bool>,
-    ) {
+    /// Listens until `stop` fires, reconnecting on errors; after a reconnect it polls at once,
+    /// since notifications may have been missed meanwhile.
+    pub async fn listen(self: Arc<Self>, pool: PgPool, mut stop: watch::Receiver<bool>) {
         loop {
             let mut listener = match PgListener::connect_with(&pool).await {
                 Ok(l) => l,
@@ -88,16 +140,15 @@ impl Hub {
             };
             if let Err(e) = listener.listen_all([WORK, EVENTS]).await {
                 tracing::warn!(error = %e, "LISTEN failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
+                tokio::select! { _ = tokio::time::sleep(Duration::from_secs(1)) => continue, _ = stop.changed() => return }
             }
-            self.wake_all();
+            let _ = self.poll(&pool).await;
             loop {
                 tokio::select! {
                     _ = stop.changed() => return,
                     msg = listener.try_recv() => match msg {
                         Ok(Some(n)) => self.dispatch(n.channel(), n.payload()),
-                        Ok(None) => { tracing::warn!("listen connection lost; reconnecting"); self.wake_all(); }
+                        Ok(None) => { tracing::warn!("listen connection lost; reconnecting"); let _ = self.poll(&pool).await; }
                         Err(e) => { tracing::warn!(error = %e, "listen failed; reconnecting"); break; }
                     }
                 }

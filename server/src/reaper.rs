@@ -1,6 +1,7 @@
 //! Resolves runs that would otherwise hang: no run stays PENDING, DISPATCHED, RUNNING or ABORTING
 //! forever. Every replica runs it; each rule is one idempotent conditional UPDATE, so replicas
-//! never conflict.
+//! never conflict. Rules that end a run the delegate may still be executing also set
+//! `abort_requested_at`, so the delegate's stream forwards an `AbortRun` (see `runs::aborting`).
 use crate::notify;
 use faultline_spec::Dur;
 use sqlx::PgPool;
@@ -25,11 +26,11 @@ pub async fn sweep(pool: &PgPool, t: &Timeouts) -> sqlx::Result<usize> {
         (
             "UPDATE runs SET state = 'ERROR', ended_at = now(), verdict_reason = \
                format('no delegate took the run within %s s (is the delegate connected?)', $1::float8::text) \
-             WHERE state = 'PENDING' AND created_at < now() - make_interval(secs => $1) RETURNING id",
+             WHERE state = 'PENDING' AND COALESCE(dispatched_at, created_at) < now() - make_interval(secs => $1) RETURNING id",
             secs(t.pending),
         ),
         (
-            "UPDATE runs r SET state = 'ERROR', ended_at = now(), verdict_reason = \
+            "UPDATE runs r SET state = 'ERROR', ended_at = now(), abort_requested_at = COALESCE(r.abort_requested_at, now()), verdict_reason = \
                format('delegate lost: no heartbeat for %s s; it reverts its faults on its own dead-man timeout', $1::float8::text) \
              FROM delegates d WHERE d.id = r.delegate_id AND r.state IN ('DISPATCHED', 'RUNNING', 'ABORTING') \
                AND COALESCE(d.last_heartbeat_at, r.created_at) < now() - make_interval(secs => $1) RETURNING r.id",
@@ -42,7 +43,8 @@ pub async fn sweep(pool: &PgPool, t: &Timeouts) -> sqlx::Result<usize> {
             secs(t.abort),
         ),
         (
-            "UPDATE runs SET state = 'ERROR', ended_at = now(), verdict_reason = 'run overdue: it took far longer than planned' \
+            "UPDATE runs SET state = 'ERROR', ended_at = now(), abort_requested_at = COALESCE(abort_requested_at, now()), \
+               verdict_reason = 'run overdue: it took far longer than planned' \
              WHERE state = 'RUNNING' AND started_at < now() - make_interval(secs => planned_ms / 1000.0 + $1) RETURNING id",
             secs(t.overdue_grace),
         ),
@@ -57,7 +59,7 @@ pub async fn sweep(pool: &PgPool, t: &Timeouts) -> sqlx::Result<usize> {
         n += ids.len();
     }
     let requeued: Vec<(Uuid,)> = sqlx::query_as(
-        "UPDATE runs SET state = 'PENDING', dispatched_at = NULL WHERE state = 'DISPATCHED' \
+        "UPDATE runs SET state = 'PENDING' WHERE state = 'DISPATCHED' \
            AND dispatched_at < now() - make_interval(secs => $1) RETURNING delegate_id",
     )
     .bind(secs(t.redispatch))

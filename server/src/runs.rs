@@ -14,6 +14,12 @@ use uuid::Uuid;
 pub const TERMINAL: &[&str] = &["PASSED", "FAILED", "ABORTED", "ERROR"];
 /// Largest event payload stored as sent; bigger ones are replaced by a marker.
 const MAX_PAYLOAD: usize = 64 * 1024;
+const MAX_SEQ: u64 = i64::MAX as u64;
+
+/// Postgres text and jsonb cannot hold NUL.
+fn clean(s: &str, max_chars: usize) -> String {
+    s.chars().filter(|c| *c != '\0').take(max_chars).collect()
+}
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct RunRow {
@@ -121,7 +127,8 @@ pub async fn abort(
 ) -> ApiResult<RunRow> {
     let mut tx = pool.begin().await?;
     let run = sqlx::query_as::<_, RunRow>(&format!(
-        "UPDATE runs SET abort_requested_at = COALESCE(abort_requested_at, now()), abort_reason = COALESCE(abort_reason, $3), \
+        "UPDATE runs SET abort_requested_at = CASE WHEN ended_at IS NULL THEN COALESCE(abort_requested_at, now()) ELSE abort_requested_at END, \
+           abort_reason = CASE WHEN ended_at IS NULL THEN COALESCE(abort_reason, $3) ELSE abort_reason END, \
            state = CASE WHEN state = 'PENDING' THEN 'ABORTED' WHEN state IN ('DISPATCHED', 'RUNNING') THEN 'ABORTING' ELSE state END, \
            ended_at = CASE WHEN state = 'PENDING' THEN now() ELSE ended_at END, \
            verdict_reason = CASE WHEN state = 'PENDING' THEN 'aborted before a delegate took it' ELSE verdict_reason END \
@@ -192,17 +199,21 @@ pub struct Assignment {
 }
 
 /// Atomically claims the delegate's PENDING runs (oldest first). Exactly one replica wins each.
-pub async fn claim(pool: &PgPool, delegate: Uuid) -> ApiResult<Vec<Assignment>> {
+/// Only the delegate's live stream (`session`) may claim, so a stale stream never takes work.
+pub async fn claim(pool: &PgPool, delegate: Uuid, session: Uuid) -> ApiResult<Vec<Assignment>> {
     let rows: Vec<(Uuid, Json<Experiment>, String, i32)> = sqlx::query_as(
         "WITH claimed AS ( \
            UPDATE runs SET state = 'DISPATCHED', dispatched_at = now() WHERE id IN ( \
-             SELECT id FROM runs WHERE delegate_id = $1 AND state = 'PENDING' ORDER BY created_at LIMIT 16 FOR UPDATE SKIP LOCKED) \
+             SELECT id FROM runs WHERE delegate_id = $1 AND state = 'PENDING' \
+               AND EXISTS (SELECT 1 FROM delegates WHERE id = $1 AND session_id = $2) \
+             ORDER BY created_at LIMIT 16 FOR UPDATE SKIP LOCKED) \
            RETURNING id, template_id, template_version, created_at) \
          SELECT c.id, v.spec, t.name, c.template_version FROM claimed c \
            JOIN template_versions v ON v.template_id = c.template_id AND v.version = c.template_version \
            JOIN templates t ON t.id = c.template_id ORDER BY c.created_at",
     )
     .bind(delegate)
+    .bind(session)
     .fetch_all(pool)
     .await?;
     Ok(rows
@@ -220,13 +231,17 @@ pub async fn claim(pool: &PgPool, delegate: Uuid) -> ApiResult<Vec<Assignment>> 
 
 /// Puts a claimed run back when the stream it was sent on failed.
 pub async fn unclaim(pool: &PgPool, run: Uuid) -> ApiResult<()> {
-    sqlx::query("UPDATE runs SET state = 'PENDING', dispatched_at = NULL WHERE id = $1 AND state = 'DISPATCHED'").bind(run).execute(pool).await?;
+    sqlx::query("UPDATE runs SET state = 'PENDING' WHERE id = $1 AND state = 'DISPATCHED'")
+        .bind(run)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 
 /// Runs of this delegate waiting for their abort to be confirmed.
 pub async fn aborting(pool: &PgPool, delegate: Uuid) -> ApiResult<Vec<(Uuid, String)>> {
-    Ok(sqlx::query_as("SELECT id, COALESCE(abort_reason, '') FROM runs WHERE delegate_id = $1 AND state = 'ABORTING'")
+    Ok(sqlx::query_as("SELECT id, COALESCE(abort_reason, '') FROM runs WHERE delegate_id = $1 AND (state = 'ABORTING' \
+           OR (state = 'ERROR' AND abort_requested_at IS NOT NULL AND ended_at > now() - interval '2 minutes'))")
         .bind(delegate)
         .fetch_all(pool)
         .await?)
@@ -234,12 +249,21 @@ pub async fn aborting(pool: &PgPool, delegate: Uuid) -> ApiResult<Vec<(Uuid, Str
 
 /// Reconciles after a delegate (re)connects: assignments it never got are re-queued, and runs the
 /// hub thinks are running but the delegate no longer knows end in ERROR.
-pub async fn reconcile(pool: &PgPool, delegate: Uuid, inflight: &[Uuid]) -> ApiResult<()> {
-    sqlx::query("UPDATE runs SET state = 'PENDING', dispatched_at = NULL WHERE delegate_id = $1 AND state = 'DISPATCHED' AND id <> ALL($2)")
+pub async fn reconcile(pool: &PgPool, delegate: Uuid, inflight: &[Uuid]) -> ApiResult<Vec<Uuid>> {
+    sqlx::query("UPDATE runs SET state = 'PENDING' WHERE delegate_id = $1 AND state = 'DISPATCHED' AND id <> ALL($2)")
         .bind(delegate)
         .bind(inflight)
         .execute(pool)
         .await?;
+    // Aborted before the delegate ever started it: nothing was applied.
+    let never_started: Vec<(Uuid,)> = sqlx::query_as(
+        "UPDATE runs SET state = 'ABORTED', ended_at = now(), verdict_reason = 'aborted before the delegate started it' \
+         WHERE delegate_id = $1 AND state = 'ABORTING' AND started_at IS NULL AND id <> ALL($2) RETURNING id",
+    )
+    .bind(delegate)
+    .bind(inflight)
+    .fetch_all(pool)
+    .await?;
     let lost: Vec<(Uuid,)> = sqlx::query_as(
         "UPDATE runs SET state = 'ERROR', ended_at = now(), verdict_reason = 'the delegate reconnected without this run (its state directory was lost)' \
          WHERE delegate_id = $1 AND state IN ('RUNNING', 'ABORTING') AND id <> ALL($2) RETURNING id",
@@ -248,11 +272,20 @@ pub async fn reconcile(pool: &PgPool, delegate: Uuid, inflight: &[Uuid]) -> ApiR
     .bind(inflight)
     .fetch_all(pool)
     .await?;
-    for (id,) in lost {
-        tracing::warn!(run = %id, "delegate no longer knows the run; marked ERROR");
-        notify::notify(pool, notify::EVENTS, id).await?;
+    for (id,) in never_started.iter().chain(&lost) {
+        tracing::warn!(run = %id, "run resolved on reconnect");
+        notify::notify(pool, notify::EVENTS, *id).await?;
     }
-    Ok(())
+    // Runs the delegate still has but the hub ended on its own (lost delegate, overdue, abort
+    // timeout): the caller tells the delegate to stop them.
+    let stale: Vec<(Uuid,)> = sqlx::query_as(
+        "SELECT id FROM runs WHERE delegate_id = $1 AND state = 'ERROR' AND id = ANY($2)",
+    )
+    .bind(delegate)
+    .bind(inflight)
+    .fetch_all(pool)
+    .await?;
+    Ok(stale.into_iter().map(|r| r.0).collect())
 }
 
 pub async fn accepted(pool: &PgPool, delegate: Uuid, run: Uuid) -> ApiResult<()> {
@@ -311,14 +344,14 @@ pub async fn ingest(
 ) -> ApiResult<Vec<(Uuid, u64)>> {
     let mut by_run: BTreeMap<Uuid, Vec<pb::Event>> = BTreeMap::new();
     for e in batch {
-        let run = e
-            .run_id
-            .parse::<Uuid>()
-            .map_err(|_| ApiError::bad("event.run_id", "not a UUID"))?;
-        if e.seq == 0 || e.seq > i64::MAX as u64 {
-            return Err(ApiError::bad("event.seq", "must count from 1"));
+        // A malformed event is dropped (and logged) rather than failing the batch: resending it
+        // would fail the same way forever and stall every run of the delegate.
+        match (e.run_id.parse::<Uuid>(), e.seq) {
+            (Ok(run), 1..=MAX_SEQ) => by_run.entry(run).or_default().push(e),
+            _ => {
+                tracing::warn!(%delegate, run = %e.run_id, seq = e.seq, "dropping a malformed event")
+            }
         }
-        by_run.entry(run).or_default().push(e);
     }
     let mut acks = Vec::with_capacity(by_run.len());
     for (run, mut evs) in by_run {
@@ -348,26 +381,27 @@ async fn ingest_run(
         }
     }
     let seqs: Vec<i64> = evs.iter().map(|e| e.seq as i64).collect();
+    // The delegate's clock is informational; one that is off by more than a day is replaced.
+    let now = Utc::now();
     let ats: Vec<DateTime<Utc>> = evs
         .iter()
         .map(|e| {
             Utc.timestamp_millis_opt(e.at_ms)
                 .single()
-                .unwrap_or_else(Utc::now)
+                .filter(|t| (*t - now).num_hours().abs() < 24)
+                .unwrap_or(now)
         })
         .collect();
-    let kinds: Vec<String> = evs
-        .iter()
-        .map(|e| e.kind.chars().take(64).collect())
-        .collect();
+    let kinds: Vec<String> = evs.iter().map(|e| clean(&e.kind, 64)).collect();
     let payloads: Vec<serde_json::Value> = evs
         .iter()
         .map(|e| {
             if e.payload_json.len() > MAX_PAYLOAD {
                 serde_json::json!({"truncated": true, "bytes": e.payload_json.len()})
             } else {
-                serde_json::from_str(&e.payload_json)
-                    .unwrap_or_else(|_| serde_json::json!({"raw": e.payload_json}))
+                let text = e.payload_json.replace("\\u0000", "");
+                serde_json::from_str(&text)
+                    .unwrap_or_else(|_| serde_json::json!({"raw": clean(&text, MAX_PAYLOAD)}))
             }
         })
         .collect();
@@ -386,17 +420,35 @@ async fn ingest_run(
     let mut fresh = fresh;
     fresh.sort_by_key(|f| f.0);
     apply_effects(&mut tx, run, &fresh).await?;
-    let (acked,): (Option<i64>,) = sqlx::query_as(
-        "SELECT max(seq) FROM (SELECT seq, row_number() OVER (ORDER BY seq) AS rn FROM run_events WHERE run_id = $1) s WHERE seq = rn",
+    // Extend the contiguous prefix from where it stood; the row lock orders concurrent ingests.
+    let (mut acked,): (i64,) =
+        sqlx::query_as("SELECT acked_seq FROM runs WHERE id = $1 FOR UPDATE")
+            .bind(run)
+            .fetch_one(&mut *tx)
+            .await?;
+    let above: Vec<(i64,)> = sqlx::query_as(
+        "SELECT seq FROM run_events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT 100000",
     )
     .bind(run)
-    .fetch_one(&mut *tx)
+    .bind(acked)
+    .fetch_all(&mut *tx)
     .await?;
+    for (seq,) in above {
+        if seq != acked + 1 {
+            break;
+        }
+        acked = seq;
+    }
+    sqlx::query("UPDATE runs SET acked_seq = $2 WHERE id = $1")
+        .bind(run)
+        .bind(acked)
+        .execute(&mut *tx)
+        .await?;
     if !fresh.is_empty() {
         notify::notify(&mut *tx, notify::EVENTS, run).await?;
     }
     tx.commit().await?;
-    Ok(acked.unwrap_or(0) as u64)
+    Ok(acked as u64)
 }
 
 async fn apply_effects(
@@ -409,9 +461,8 @@ async fn apply_effects(
     for (seq, at, kind, payload) in fresh {
         match kind.as_str() {
             events::RUN_STARTED => {
-                sqlx::query("UPDATE runs SET state = 'RUNNING', started_at = COALESCE(started_at, $2) WHERE id = $1 AND state IN ('PENDING', 'DISPATCHED')")
+                sqlx::query("UPDATE runs SET state = 'RUNNING', started_at = COALESCE(started_at, now()) WHERE id = $1 AND state IN ('PENDING', 'DISPATCHED')")
                     .bind(run)
-                    .bind(at)
                     .execute(&mut **tx)
                     .await?;
             }
@@ -421,17 +472,26 @@ async fn apply_effects(
             },
             events::RUN_RECOVERED => {
                 let ms = payload.0.get("recoveryMs").and_then(|v| v.as_i64());
-                sqlx::query("UPDATE runs SET recovery_ms = $2 WHERE id = $1")
+                sqlx::query("UPDATE runs SET recovery_ms = $2 WHERE id = $1 AND state <> ALL($3)")
                     .bind(run)
                     .bind(ms)
+                    .bind(TERMINAL)
                     .execute(&mut **tx)
                     .await?;
             }
             events::RUN_FINISHED => {
                 match serde_json::from_value::<RunFinished>(payload.0.clone()) {
-                    Ok(f) => finished = Some((*at, f)),
+                    Ok(f) => finished = Some(f),
                     Err(e) => {
-                        tracing::warn!(%run, seq, error = %e, "malformed run.finished payload")
+                        tracing::warn!(%run, seq, error = %e, "malformed run.finished payload");
+                        finished = Some(RunFinished {
+                            verdict: events::Verdict::Error,
+                            score: None,
+                            reason: format!("the delegate sent a malformed final event: {e}"),
+                            checks_passed: 0,
+                            checks_total: 0,
+                            recovery_ms: None,
+                        });
                     }
                 }
             }
@@ -446,32 +506,31 @@ async fn apply_effects(
         )
         .bind(run)
         .bind(checks.iter().map(|c| c.0).collect::<Vec<_>>())
-        .bind(checks.iter().map(|c| c.2.probe.clone()).collect::<Vec<_>>())
+        .bind(checks.iter().map(|c| clean(&c.2.probe, 256)).collect::<Vec<_>>())
         .bind(checks.iter().map(|c| c.2.step as i32).collect::<Vec<_>>())
         .bind(checks.iter().map(|c| c.2.phase.as_str().to_string()).collect::<Vec<_>>())
         .bind(checks.iter().map(|c| c.1).collect::<Vec<_>>())
         .bind(checks.iter().map(|c| c.2.ok).collect::<Vec<_>>())
         .bind(checks.iter().map(|c| c.2.latency_ms).collect::<Vec<_>>())
-        .bind(checks.iter().map(|c| c.2.detail.chars().take(1024).collect::<String>()).collect::<Vec<_>>())
+        .bind(checks.iter().map(|c| clean(&c.2.detail, 1024)).collect::<Vec<_>>())
         .execute(&mut **tx)
         .await?;
     }
-    if let Some((at, f)) = finished {
+    if let Some(f) = finished {
         let score = recompute_score(tx, run).await?;
         if score != f.score {
             tracing::error!(%run, hub = ?score, delegate = ?f.score, "score mismatch between hub and delegate");
         }
         sqlx::query(
             "UPDATE runs SET state = $2, score = $3, delegate_score = $4, verdict_reason = $5, \
-               recovery_ms = COALESCE($6, recovery_ms), ended_at = $7 WHERE id = $1 AND state <> ALL($8)",
+               recovery_ms = COALESCE($6, recovery_ms), ended_at = now() WHERE id = $1 AND state <> ALL($7)",
         )
         .bind(run)
         .bind(f.verdict.as_str())
         .bind(score)
         .bind(f.score)
-        .bind(&f.reason)
+        .bind(clean(&f.reason, 2048))
         .bind(f.recovery_ms.map(|m| m as i64))
-        .bind(at)
         .bind(TERMINAL)
         .execute(&mut **tx)
         .await?;

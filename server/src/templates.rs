@@ -71,11 +71,16 @@ pub async fn update(
     }
     let mut tx = pool.begin().await?;
     // Lock the template row so concurrent updates get consecutive versions.
-    sqlx::query("SELECT 1 FROM templates WHERE id = $1 FOR UPDATE").bind(id).execute(&mut *tx).await?;
-    let (next,): (i32,) = sqlx::query_as("SELECT COALESCE(MAX(version), 0) + 1 FROM template_versions WHERE template_id = $1")
+    sqlx::query("SELECT 1 FROM templates WHERE id = $1 FOR UPDATE")
         .bind(id)
-        .fetch_one(&mut *tx)
+        .execute(&mut *tx)
         .await?;
+    let (next,): (i32,) = sqlx::query_as(
+        "SELECT COALESCE(MAX(version), 0) + 1 FROM template_versions WHERE template_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
     insert_version(&mut tx, id, next, yaml, &exp, actor).await?;
     tx.commit().await?;
     get(pool, scope, id).await

@@ -133,7 +133,8 @@ impl Run {
     async fn created_by(&self) -> &str {
         &self.0.created_by
     }
-    /// Events in order of `seq`, after `afterSeq` (exclusive).
+    /// Events in order of `seq`, after `afterSeq` (exclusive); at most `limit` (≤ 10,000).
+    #[graphql(complexity = "limit.clamp(1, 10_000) as usize / 100 * child_complexity + 1")]
     async fn events(
         &self,
         c: &Context<'_>,
@@ -190,7 +191,8 @@ impl RunQuery {
         .await?))
     }
 
-    /// Most recent runs first.
+    /// Most recent runs first (at most 1,000).
+    #[graphql(complexity = "limit.clamp(1, 1000) as usize * child_complexity")]
     async fn runs(&self, c: &Context<'_>, #[graphql(default = 50)] limit: i64) -> Result<Vec<Run>> {
         let (s, p) = ctx(c)?;
         Ok(crate::runs::list(&s.pool, p.project_id, limit)

@@ -229,3 +229,86 @@ async fn pending_run_times_out_with_a_reason() {
         "{run}"
     );
 }
+
+/// A delegate killed hard mid-run: the hub resolves the run (ERROR, delegate lost) after its
+/// dead-man timeout, and the restarted delegate reverts the journalled fault and replays the
+/// run's final events. No fault outlives its run; no run stays RUNNING.
+#[tokio::test]
+async fn delegate_killed_mid_run_is_resolved_and_its_fault_reverted_on_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = faultline_e2e::fresh_database().await.unwrap();
+    let opts = HubOpts {
+        extra: vec!["--dead-man-timeout".into(), "4s".into()],
+        ..Default::default()
+    };
+    let hub = Hub::start(&db, &dir.path().join("hub"), opts)
+        .await
+        .unwrap();
+    let api = hub.client(hub.admin_token.as_deref().unwrap()).unwrap();
+    let target = Target::start(dir.path()).await.unwrap();
+    let token = api.delegate_token().await.unwrap();
+    let state = dir.path().join("d");
+    let d = Delegate::start(
+        &hub,
+        &hub.url,
+        &token,
+        "doomed",
+        &[],
+        &state,
+        &["--dead-man-timeout", "2s"],
+    )
+    .await
+    .unwrap();
+    let pf = format!("{{pidFile: {}}}", target.pid_file.display());
+    let tid = api
+        .create_template(&template(
+            "pause-long",
+            &target.url(),
+            "process-pause",
+            &pf,
+            "{}",
+            "60s",
+        ))
+        .await
+        .unwrap();
+    let pid = target.pid();
+    let run_id = api.start_run(&tid, "doomed").await.unwrap();
+    api.wait_event(&run_id, "fault.applied", Duration::from_secs(20))
+        .await
+        .unwrap();
+
+    d.proc.signal(nix::sys::signal::Signal::SIGKILL);
+    let run = api
+        .wait_status(&run_id, TERMINAL, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(run["status"], "ERROR", "{run}");
+    assert!(
+        run["reason"].as_str().unwrap().contains("delegate lost"),
+        "{run}"
+    );
+    assert_eq!(
+        proc_state(pid),
+        Some('T'),
+        "a SIGKILLed delegate cannot revert until it restarts"
+    );
+
+    let _d = Delegate::start(&hub, &hub.url, "spent", "doomed", &[], &state, &[])
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while proc_state(pid) == Some('T') {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restarted delegate must revert the journalled pause"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Its final events arrive and are stored after the fact, completing the record.
+    let run = api
+        .wait_event(&run_id, "run.finished", Duration::from_secs(15))
+        .await
+        .unwrap();
+    assert_complete(&run);
+    assert_eq!(run["status"], "ERROR");
+}
