@@ -239,3 +239,54 @@ pub fn parse_selector(s: &str) -> ApiResult<BTreeMap<String, String>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(
+        name: &str,
+        labels: &[(&str, &str)],
+        connected: bool,
+        beat_secs_ago: i64,
+    ) -> DelegateRow {
+        DelegateRow {
+            id: Uuid::new_v4(),
+            project_id: Uuid::nil(),
+            name: name.into(),
+            labels: Json(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            version: "0.1.0".into(),
+            capabilities: Json(serde_json::json!({})),
+            connected_replica: None,
+            last_heartbeat_at: Some(Utc::now() - chrono::Duration::seconds(beat_secs_ago)),
+            connected,
+        }
+    }
+
+    #[test]
+    fn selectors_parse_and_name_the_bad_part() {
+        let s = parse_selector("env=prod, cluster = eu-1").unwrap();
+        assert_eq!(s.get("cluster").map(String::as_str), Some("eu-1"));
+        let e = parse_selector("env=prod,oops").unwrap_err().to_string();
+        assert!(e.contains("\"oops\"") && e.starts_with("delegate:"), "{e}");
+        assert!(parse_selector("=x").is_err());
+    }
+
+    #[test]
+    fn selection_prefers_connected_then_freshest() {
+        let want = parse_selector("env=prod").unwrap();
+        let all = vec![
+            row("stale", &[("env", "prod")], false, 1),
+            row("old", &[("env", "prod")], true, 30),
+            row("new", &[("env", "prod")], true, 2),
+            row("other", &[("env", "dev")], true, 0),
+        ];
+        assert_eq!(select_by_labels(all.clone(), &want).unwrap().name, "new");
+        assert!(select_by_labels(all, &parse_selector("env=qa").unwrap()).is_none());
+    }
+}

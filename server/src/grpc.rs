@@ -319,3 +319,15 @@ impl Session {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn versions_compare_numerically() {
+        assert!(super::version_ok("0.1.0"));
+        assert!(super::version_ok("0.10.0"));
+        assert!(super::version_ok("1.0.0"));
+        assert!(!super::version_ok("0.0.9"));
+        assert!(!super::version_ok("garbage"));
+    }
+}

@@ -201,8 +201,12 @@ impl Hub {
                 "2s",
             ])
             .args(&opts.extra)
-            .env("DATABASE_URL", database_url)
+            .env_remove("DATABASE_URL")
             .env_remove("FAULTLINE_LOG");
+        // An empty URL means: let the hub run its embedded Postgres.
+        if !database_url.is_empty() {
+            cmd.env("DATABASE_URL", database_url);
+        }
         let n = std::fs::read_dir(data_dir)?.count();
         let mut proc = Proc::spawn(cmd, data_dir.join(format!("hub-{n}.log")), "hub").await?;
         let url = proc

@@ -232,3 +232,54 @@ async fn run_events_subscription_streams_every_event() {
     assert_eq!(kinds.first().map(String::as_str), Some("run.started"));
     assert_eq!(kinds.last().map(String::as_str), Some("run.finished"));
 }
+
+/// The default mode: no DATABASE_URL, the hub runs its own Postgres (as user `postgres` when
+/// root), keeps it across restarts, and stops it on SIGTERM.
+#[tokio::test]
+async fn embedded_postgres_serves_survives_restart_and_stops_with_the_hub() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = dir.path().join("hub");
+    let mut hub = faultline_e2e::Hub::start("", &data, Default::default())
+        .await
+        .unwrap();
+    let token = hub
+        .admin_token
+        .clone()
+        .expect("first start prints the admin token");
+    let api = hub.client(&token).unwrap();
+    let ready = api
+        .http
+        .get(format!("{}/readyz", hub.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    api.delegate_token().await.unwrap();
+    assert!(data.join("postgres/PG_VERSION").exists());
+    assert!(
+        hub.proc.stop(Duration::from_secs(40)).await.unwrap(),
+        "hub exits 0 on SIGTERM"
+    );
+    assert!(
+        !data.join("postgres/postmaster.pid").exists(),
+        "postgres stopped with the hub"
+    );
+
+    let mut hub = faultline_e2e::Hub::start("", &data, Default::default())
+        .await
+        .unwrap();
+    assert!(
+        hub.admin_token.is_none(),
+        "the admin token is printed only once"
+    );
+    let api = hub.client(&token).unwrap();
+    assert!(
+        api.gql("{ templates { id } }", serde_json::json!({}))
+            .await
+            .is_ok(),
+        "same database, same token"
+    );
+    assert!(hub.proc.stop(Duration::from_secs(40)).await.unwrap());
+}
