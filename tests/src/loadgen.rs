@@ -35,6 +35,7 @@ pub async fn channel(hub_url: &str, ca: &Path) -> Result<Channel> {
 
 /// Registers `count` delegates named `{prefix}-N` and holds one stream for each, multiplexing
 /// `per_channel` streams on each HTTP/2 connection. Returns once every stream got its Welcome.
+/// Each stream heartbeats at the hub's requested interval, or `heartbeat` if that is shorter.
 pub async fn open(
     api: &Api,
     ca: &Path,
@@ -81,10 +82,17 @@ pub async fn open(
                 })
                 .await?;
                 let mut inbound = client.session(tokio_stream::wrappers::ReceiverStream::new(rx)).await.context("session")?.into_inner();
-                inbound.next().await.context("stream closed before Welcome")??;
-                anyhow::Ok((tx, inbound))
+                let welcome = inbound.next().await.context("stream closed before Welcome")??;
+                // Heartbeat as often as the hub asks, or it closes the stream as silent.
+                let every = match welcome.msg {
+                    Some(pb::hub_message::Msg::Welcome(w)) if w.heartbeat_interval_ms > 0 => {
+                        Duration::from_millis(w.heartbeat_interval_ms as u64).min(heartbeat)
+                    }
+                    _ => heartbeat,
+                };
+                anyhow::Ok((tx, inbound, every))
             };
-            let (tx, mut inbound) = match setup.await {
+            let (tx, mut inbound, every) = match setup.await {
                 Ok(s) => {
                     let _ = ready.send(Ok(())).await;
                     s
@@ -94,7 +102,7 @@ pub async fn open(
                     return;
                 }
             };
-            let mut beat = tokio::time::interval(heartbeat);
+            let mut beat = tokio::time::interval(every);
             loop {
                 tokio::select! {
                     _ = stop.changed() => return,
