@@ -54,7 +54,7 @@ async fn wait_proc(pid: i32, stopped: bool, within: Duration) -> Result<()> {
 async fn main() -> Result<()> {
     let runs = arg("--runs", 200);
     let streams = arg("--streams", 1000);
-    let _pg = if std::env::var_os("FAULTLINE_TEST_PG").is_none() {
+    let pg = if std::env::var_os("FAULTLINE_TEST_PG").is_none() {
         let dir = tempfile::Builder::new()
             .prefix("faultline-bench-pg")
             .tempdir()?;
@@ -163,5 +163,10 @@ async fn main() -> Result<()> {
         hub_after as f64 / 1024.0,
         (hub_after.saturating_sub(hub_before)) as f64 / streams.max(1) as f64
     );
+    drop(w);
+    // Stop our private Postgres cleanly (SIGTERM), so its server process does not outlive us.
+    if let Some((mut p, _dir)) = pg {
+        p.stop(Duration::from_secs(30)).await?;
+    }
     Ok(())
 }
