@@ -602,3 +602,9 @@ pub fn template(
          steps:\n  - fault: {fault}\n    target: {target}\n    params: {params}\n    duration: {duration}\n"
     )
 }
+
+/// A template that pauses (SIGSTOP) `target` for `duration`, probing it over HTTP.
+pub fn pause_template(name: &str, target: &Target, duration: &str) -> String {
+    let pf = format!("{{pidFile: {}}}", target.pid_file.display());
+    template(name, &target.url(), "process-pause", &pf, "{}", duration)
+}

@@ -9,7 +9,7 @@
 //! `target/release/faultline-bench`. Uses `FAULTLINE_TEST_PG` if set, else starts a private
 //! PostgreSQL itself.
 use anyhow::{Context, Result};
-use faultline_e2e::{bin, loadgen, proc_state, template, Proc, Target, World};
+use faultline_e2e::{bin, loadgen, pause_template, proc_state, Proc, Target, World};
 use std::time::{Duration, Instant};
 
 fn arg(name: &str, default: usize) -> usize {
@@ -81,16 +81,7 @@ async fn main() -> Result<()> {
     let d = w.delegate("bench", &[], &[]).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let delegate_rss = rss_kib(d.proc.pid());
-
-    let pf = format!("{{pidFile: {}}}", target.pid_file.display());
-    let yaml = template(
-        "bench-pause",
-        &target.url(),
-        "process-pause",
-        &pf,
-        "{}",
-        "60s",
-    );
+    let yaml = pause_template("bench-pause", &target, "60s");
     let tid = w.api.create_template(&yaml).await?;
     let pid = target.pid();
     let (mut apply, mut revert) = (Vec::with_capacity(runs), Vec::with_capacity(runs));

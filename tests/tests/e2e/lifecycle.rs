@@ -1,6 +1,6 @@
 //! A run from startRun to the last stored event, and abort.
 use crate::{assert_complete, expected_score};
-use faultline_e2e::{proc_state, template, Target, World, TERMINAL};
+use faultline_e2e::{pause_template, proc_state, template, Target, World, TERMINAL};
 use std::time::Duration;
 
 #[tokio::test]
@@ -72,14 +72,7 @@ async fn abort_reverts_at_once_and_is_idempotent() {
     let w = World::new().await.unwrap();
     let target = Target::start(w.dir.path()).await.unwrap();
     let _d = w.delegate("edge-1", &[], &[]).await.unwrap();
-    let yaml = template(
-        "pause-long",
-        &target.url(),
-        "process-pause",
-        &format!("{{pidFile: {}}}", target.pid_file.display()),
-        "{}",
-        "60s",
-    );
+    let yaml = pause_template("pause-long", &target, "60s");
     let tid = w.api.create_template(&yaml).await.unwrap();
     let pid = target.pid();
     let run_id = w.api.start_run(&tid, "edge-1").await.unwrap();
@@ -152,17 +145,9 @@ async fn run_events_subscription_streams_every_event() {
     let w = World::new().await.unwrap();
     let target = Target::start(w.dir.path()).await.unwrap();
     let _d = w.delegate("edge-1", &[], &[]).await.unwrap();
-    let pf = format!("{{pidFile: {}}}", target.pid_file.display());
     let tid = w
         .api
-        .create_template(&template(
-            "sub-pause",
-            &target.url(),
-            "process-pause",
-            &pf,
-            "{}",
-            "1s",
-        ))
+        .create_template(&pause_template("sub-pause", &target, "1s"))
         .await
         .unwrap();
     let run_id = w.api.start_run(&tid, "edge-1").await.unwrap();

@@ -1,6 +1,8 @@
 //! Nothing is lost: hub restarts mid-run, several replicas, delegates that connect late.
 use crate::assert_complete;
-use faultline_e2e::{proc_state, template, Delegate, Hub, HubOpts, Target, World, TERMINAL};
+use faultline_e2e::{
+    pause_template, proc_state, template, Delegate, Hub, HubOpts, Target, World, TERMINAL,
+};
 use std::time::Duration;
 
 #[tokio::test]
@@ -8,17 +10,9 @@ async fn hub_restart_mid_run_loses_nothing() {
     let mut w = World::new().await.unwrap();
     let target = Target::start(w.dir.path()).await.unwrap();
     let _d = w.delegate("edge-1", &[], &[]).await.unwrap();
-    let pf = format!("{{pidFile: {}}}", target.pid_file.display());
     let tid = w
         .api
-        .create_template(&template(
-            "pause-4s",
-            &target.url(),
-            "process-pause",
-            &pf,
-            "{}",
-            "4s",
-        ))
+        .create_template(&pause_template("pause-4s", &target, "4s"))
         .await
         .unwrap();
     let pid = target.pid();
@@ -98,18 +92,9 @@ async fn run_started_on_one_replica_reaches_delegate_on_another() {
     )
     .await
     .unwrap();
-
-    let pf = format!("{{pidFile: {}}}", target.pid_file.display());
     let tid = w
         .api
-        .create_template(&template(
-            "pause-short",
-            &target.url(),
-            "process-pause",
-            &pf,
-            "{}",
-            "1s",
-        ))
+        .create_template(&pause_template("pause-short", &target, "1s"))
         .await
         .unwrap();
     let started = std::time::Instant::now();
@@ -137,18 +122,9 @@ async fn run_for_offline_delegate_waits_until_it_connects() {
         d.proc.stop(Duration::from_secs(10)).await.unwrap(),
         "delegate exits cleanly on SIGTERM"
     );
-
-    let pf = format!("{{pidFile: {}}}", target.pid_file.display());
     let tid = w
         .api
-        .create_template(&template(
-            "pause-late",
-            &target.url(),
-            "process-pause",
-            &pf,
-            "{}",
-            "1s",
-        ))
+        .create_template(&pause_template("pause-late", &target, "1s"))
         .await
         .unwrap();
     let run_id = w.api.start_run(&tid, "late").await.unwrap();
@@ -259,16 +235,8 @@ async fn delegate_killed_mid_run_is_resolved_and_its_fault_reverted_on_restart()
     )
     .await
     .unwrap();
-    let pf = format!("{{pidFile: {}}}", target.pid_file.display());
     let tid = api
-        .create_template(&template(
-            "pause-long",
-            &target.url(),
-            "process-pause",
-            &pf,
-            "{}",
-            "60s",
-        ))
+        .create_template(&pause_template("pause-long", &target, "60s"))
         .await
         .unwrap();
     let pid = target.pid();
