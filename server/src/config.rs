@@ -25,6 +25,21 @@ pub enum Command {
     },
     /// Run a private PostgreSQL cluster in the foreground (what `serve` embeds), printing its URL.
     Postgres(PostgresArgs),
+    /// Work with experiment templates offline (no hub needed).
+    Template {
+        #[command(subcommand)]
+        what: TemplateCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TemplateCmd {
+    /// Validate template files: prints `FILE:LINE:COL: message` per problem, exits 1 on any.
+    Validate {
+        /// YAML files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -18,5 +18,6 @@ pub mod reaper;
 pub mod runs;
 pub mod shutdown;
 pub mod state;
+pub mod template_cli;
 pub mod templates;
 pub mod tls;

@@ -2,8 +2,8 @@
 use clap::Parser;
 use faultline_hub::{
     app::Hub,
-    config::{Cli, Command, SchemaWhat},
-    db, embedded_pg, graphql, shutdown,
+    config::{Cli, Command, SchemaWhat, TemplateCmd},
+    db, embedded_pg, graphql, shutdown, template_cli,
 };
 
 fn init_tracing() {
@@ -62,6 +62,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             shutdown::signal().await;
             pg.stop().await;
             Ok(())
+        }
+        Command::Template {
+            what: TemplateCmd::Validate { files },
+        } => {
+            let (lines, ok) = template_cli::validate(&files);
+            for l in lines {
+                println!("{l}");
+            }
+            if ok {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
         }
     }
 }

@@ -68,6 +68,16 @@ pub enum Signal {
 impl FaultSpec {
     pub fn parse(index: usize, step: &Step) -> Result<FaultSpec, SpecError> {
         let at = |f: &str| format!("steps[{index}].{f}");
+        if !KINDS.contains(&step.fault.as_str()) {
+            return Err(SpecError::field(
+                at("fault"),
+                format!(
+                    "unknown fault kind {:?}; known kinds: {}",
+                    step.fault,
+                    KINDS.join(", ")
+                ),
+            ));
+        }
         let target: ProcessTarget = typed(&step.target, &at("target"))?;
         match (&target.pid_file, &target.name) {
             (Some(_), None) | (None, Some(_)) => {}
