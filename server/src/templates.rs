@@ -137,3 +137,44 @@ pub async fn spec(pool: &PgPool, id: Uuid, version: i32) -> ApiResult<Experiment
     row.map(|r| r.0 .0)
         .ok_or_else(|| ApiError::NotFound(format!("template {id} version {version}")))
 }
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct VersionRow {
+    pub version: i32,
+    pub yaml: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Every version of a template, newest first.
+pub async fn versions(pool: &PgPool, scope: Option<Uuid>, id: Uuid) -> ApiResult<Vec<VersionRow>> {
+    get(pool, scope, id).await?;
+    Ok(sqlx::query_as::<_, VersionRow>(
+        "SELECT version, yaml, created_by, created_at FROM template_versions WHERE template_id = $1 ORDER BY version DESC",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// A unified diff between two versions of a template.
+pub async fn diff(
+    pool: &PgPool,
+    scope: Option<Uuid>,
+    id: Uuid,
+    from: i32,
+    to: i32,
+) -> ApiResult<String> {
+    let all = versions(pool, scope, id).await?;
+    let find = |v: i32, field: &str| {
+        all.iter()
+            .find(|r| r.version == v)
+            .ok_or_else(|| ApiError::bad(field, format!("template {id} has no version {v}")))
+    };
+    let (a, b) = (find(from, "from")?, find(to, "to")?);
+    Ok(similar::TextDiff::from_lines(&a.yaml, &b.yaml)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("version {from}"), &format!("version {to}"))
+        .to_string())
+}

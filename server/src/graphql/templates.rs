@@ -25,6 +25,40 @@ impl Template {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// Every version, newest first. Runs pin the version they started with.
+    async fn versions(&self, c: &Context<'_>) -> Result<Vec<TemplateVersion>> {
+        let (s, _) = ctx(c)?;
+        Ok(
+            crate::templates::versions(&s.pool, Some(self.0.project_id), self.0.id)
+                .await?
+                .into_iter()
+                .map(TemplateVersion)
+                .collect(),
+        )
+    }
+    /// Unified diff of the YAML between two versions.
+    async fn diff(&self, c: &Context<'_>, from: i32, to: i32) -> Result<String> {
+        let (s, _) = ctx(c)?;
+        Ok(crate::templates::diff(&s.pool, Some(self.0.project_id), self.0.id, from, to).await?)
+    }
+}
+
+pub struct TemplateVersion(pub crate::templates::VersionRow);
+
+#[Object]
+impl TemplateVersion {
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    async fn yaml(&self) -> &str {
+        &self.0.yaml
+    }
+    async fn created_by(&self) -> &str {
+        &self.0.created_by
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
 }
 
 #[derive(Default)]

@@ -153,6 +153,37 @@ async fn update_template_adds_versions_and_keeps_the_name() {
     assert_eq!(d["updateTemplate"]["yaml"], v2.as_str());
     let d = w.api.gql(update, json!({"id": id, "y": v2})).await.unwrap();
     assert_eq!(d["updateTemplate"]["version"], 3);
+    let d = w
+        .api
+        .gql(
+            "query($id: ID!) { template(id: $id) { versions { version createdBy } diff(from: 1, to: 2) } }",
+            json!({"id": id}),
+        )
+        .await
+        .unwrap();
+    let versions: Vec<i64> = d["template"]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, vec![3, 2, 1]);
+    assert_eq!(d["template"]["versions"][0]["createdBy"], "token:admin");
+    let diff = d["template"]["diff"].as_str().unwrap();
+    assert!(
+        diff.contains("-    duration: 1s") && diff.contains("+    duration: 2s"),
+        "{diff}"
+    );
+    let e = w
+        .api
+        .try_gql(
+            "query($id: ID!) { template(id: $id) { diff(from: 1, to: 9) } }",
+            json!({"id": id}),
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.extensions["field"], "to", "{e}");
     let renamed = v2.replace("name: versioned", "name: other");
     let e = w
         .api
