@@ -85,11 +85,20 @@ impl Run {
     async fn status(&self) -> RunStatus {
         RunStatus::parse(&self.0.state)
     }
+    /// The template as of the version this run is pinned to (`version` and `yaml` are that
+    /// version's, even if the template was updated since).
     async fn template(&self, c: &Context<'_>) -> Result<Template> {
         let (s, _) = ctx(c)?;
-        Ok(Template(
-            crate::templates::get(&s.pool, Some(self.0.project_id), self.0.template_id).await?,
-        ))
+        let mut t =
+            crate::templates::get(&s.pool, Some(self.0.project_id), self.0.template_id).await?;
+        let pinned = crate::templates::versions(&s.pool, Some(self.0.project_id), t.id)
+            .await?
+            .into_iter()
+            .find(|v| v.version == self.0.template_version);
+        if let Some(v) = pinned {
+            (t.version, t.yaml, t.created_at) = (v.version, v.yaml, v.created_at);
+        }
+        Ok(Template(t))
     }
     /// The template version this run is pinned to.
     async fn template_version(&self) -> i32 {

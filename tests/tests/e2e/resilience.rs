@@ -204,6 +204,34 @@ async fn pending_run_times_out_with_a_reason() {
             .contains("no delegate took the run"),
         "{run}"
     );
+    // The run stays pinned to the version it was started with.
+    let v2 = template(
+        "never",
+        "http://127.0.0.1:9/",
+        "process-kill",
+        "{name: nothing}",
+        "{}",
+        "2s",
+    );
+    api.gql(
+        "mutation($id: ID!, $y: String!) { updateTemplate(id: $id, yaml: $y) { version } }",
+        serde_json::json!({"id": tid, "y": v2}),
+    )
+    .await
+    .unwrap();
+    let d = api
+        .gql(
+            "query($id: ID!) { run(id: $id) { templateVersion template { version yaml } } }",
+            serde_json::json!({"id": run_id}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(d["run"]["templateVersion"], 1);
+    assert_eq!(d["run"]["template"]["version"], 1);
+    assert!(d["run"]["template"]["yaml"]
+        .as_str()
+        .unwrap()
+        .contains("duration: 1s"));
 }
 
 /// A delegate killed hard mid-run: the hub resolves the run (ERROR, delegate lost) after its
