@@ -8,6 +8,7 @@
 pub mod duration;
 pub mod events;
 pub mod faults;
+pub mod locate;
 pub mod score;
 pub mod template;
 

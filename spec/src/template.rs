@@ -184,7 +184,16 @@ pub fn parse_template(yaml: &str) -> Result<Experiment, SpecErrors> {
     }
     let exp: Experiment =
         serde_norway::from_str(yaml).map_err(|e| SpecErrors(vec![from_yaml_error(&e)]))?;
-    exp.validate()?;
+    exp.validate().map_err(|SpecErrors(mut errs)| {
+        // Meaning errors know their field; find where it stands in the text.
+        let at = crate::locate::Locations::of(yaml);
+        for e in errs.iter_mut().filter(|e| e.line.is_none()) {
+            if let Some((line, column)) = at.find(&e.field) {
+                (e.line, e.column) = (Some(line), Some(column));
+            }
+        }
+        SpecErrors(errs)
+    })?;
     Ok(exp)
 }
 
@@ -427,6 +436,14 @@ steps:
         assert!(fields.contains(&"apiVersion"), "{fields:?}");
         assert!(fields.contains(&"hypothesis.probes[0].name"), "{fields:?}");
         assert!(fields.contains(&"steps[0].params.signal"), "{fields:?}");
+        // Meaning errors are located too: `signal` is on line 18 (`params: {signal: LOUD}`).
+        let sig = err
+            .0
+            .iter()
+            .find(|e| e.field == "steps[0].params.signal")
+            .unwrap();
+        assert_eq!((sig.line, sig.column), (Some(18), Some(14)), "{sig:?}");
+        assert!(err.0.iter().all(|e| e.line.is_some()), "{err:?}");
     }
 
     #[test]
