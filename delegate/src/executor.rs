@@ -14,7 +14,7 @@ use crate::{
     journal::Journal,
     outbox::Outbox,
     probes::{Check, Probes},
-    state::{valid_run_id, write_durable},
+    state::{run_ids_with_suffix, valid_run_id, write_durable},
 };
 use faultline_proto::v1::{self as pb, delegate_message::Msg};
 use faultline_spec::{
@@ -307,17 +307,7 @@ impl Executor {
     /// process ended gets its `run.finished` (ERROR), so the hub learns its final state.
     pub fn finish_interrupted(&self) -> anyhow::Result<usize> {
         let outbox = &self.inner.outbox;
-        let mut ids: Vec<String> = fs::read_dir(outbox.dir())?
-            .flatten()
-            .filter_map(|e| {
-                e.file_name()
-                    .to_str()
-                    .and_then(|n| n.strip_suffix(".spec.json"))
-                    .map(str::to_string)
-            })
-            .filter(|id| valid_run_id(id))
-            .collect();
-        ids.sort();
+        let ids = run_ids_with_suffix(outbox.dir(), ".spec.json")?;
         let mut n = 0;
         for run_id in ids {
             if outbox.is_finished(&run_id) {

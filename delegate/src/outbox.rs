@@ -8,7 +8,7 @@
 //! them) are deleted once the run has finished and the hub has acknowledged all its events.
 //!
 //! The outbox does not talk to the hub: the link pulls batches and feeds acks back.
-use crate::state::{sync_dir, valid_run_id, write_durable};
+use crate::state::{run_ids_with_suffix, sync_dir, valid_run_id, write_durable};
 use anyhow::{Context, Result};
 use faultline_proto::v1 as pb;
 use faultline_spec::events;
@@ -77,19 +77,7 @@ impl Outbox {
             runs: Mutex::new(BTreeMap::new()),
             changed: Notify::new(),
         };
-        let listing =
-            fs::read_dir(dir).with_context(|| format!("failed to list {}", dir.display()))?;
-        let mut ids: Vec<String> = listing
-            .flatten()
-            .filter_map(|e| {
-                e.file_name()
-                    .to_str()
-                    .and_then(|n| n.strip_suffix(".jsonl"))
-                    .map(str::to_string)
-            })
-            .filter(|id| valid_run_id(id))
-            .collect();
-        ids.sort();
+        let ids = run_ids_with_suffix(dir, ".jsonl")?;
         for id in ids {
             let log = outbox.load(&id)?;
             let settled = log.finished && log.pending.is_empty();

@@ -141,6 +141,24 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("failed to sync directory {}", dir.display()))
 }
 
+/// Run ids that have a file `<id><suffix>` in `dir`, sorted; other files are ignored.
+pub fn run_ids_with_suffix(dir: &Path, suffix: &str) -> anyhow::Result<Vec<String>> {
+    use anyhow::Context;
+    let listing = fs::read_dir(dir).with_context(|| format!("failed to list {}", dir.display()))?;
+    let mut ids: Vec<String> = listing
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(suffix))
+                .map(str::to_string)
+        })
+        .filter(|id| valid_run_id(id))
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
 /// Run ids come from the hub and end up in file names: only plain ids are accepted.
 pub fn valid_run_id(id: &str) -> bool {
     !id.is_empty()
