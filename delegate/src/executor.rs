@@ -19,7 +19,7 @@ use crate::{
 use faultline_proto::v1::{self as pb, delegate_message::Msg};
 use faultline_spec::{
     events::{self, FaultEvent, Phase, ProbeCheck, RunFinished, Verdict},
-    template::Probe as ProbeSpec,
+    probes::Probe as ProbeSpec,
     Dur, Experiment,
 };
 use futures::future::join_all;
@@ -197,13 +197,10 @@ impl Executor {
                 req.run_id
             )));
         }
-        for (i, step) in req.spec.steps.iter().enumerate() {
-            let spec = step
-                .fault_spec(i)
-                .map_err(|e| StartError::Rejected(format!("invalid spec: {e}")))?;
+        for f in req.spec.faults() {
             inner
                 .faults
-                .get(spec.kind())
+                .get(f.spec.kind())
                 .map_err(|e| StartError::Rejected(e.to_string()))?;
         }
         let mut running = lock(&inner.running);
@@ -316,7 +313,7 @@ impl Executor {
             let weights: Vec<u8> = fs::read(outbox.spec_path(&run_id))
                 .ok()
                 .and_then(|b| serde_json::from_slice::<RunRequest>(&b).ok())
-                .map(|r| r.spec.steps.iter().map(|s| s.weight).collect())
+                .map(|r| r.spec.weights())
                 .unwrap_or_default();
             let mut tally = Tally::default();
             for ev in outbox.history(&run_id)? {
@@ -396,6 +393,7 @@ impl Tally {
             checks_passed: self.passed,
             checks_total: self.checks.len() as u32,
             recovery_ms: self.recovery_ms,
+            latency: Vec::new(),
         }
     }
 }
@@ -468,6 +466,9 @@ impl Run {
             probe: probe.name.clone(),
             phase,
             step,
+            counts_for: vec![step],
+            mode: probe.mode.as_str().into(),
+            attempts: 1,
             ok: c.ok,
             latency_ms: c.latency_ms,
             detail: c.detail.clone(),
@@ -500,11 +501,8 @@ impl Run {
 
         let (faults, journal) = (&self.inner.faults, &self.inner.journal);
         let mut since_last_fault = Instant::now();
-        for (i, step) in exp.steps.iter().enumerate() {
-            let spec = match step.fault_spec(i) {
-                Ok(s) => s,
-                Err(e) => return Outcome::Error(format!("invalid spec: {e}")),
-            };
+        for f in exp.faults() {
+            let (i, spec) = (f.ordinal, &f.spec);
             let kind = spec.kind();
             let revertible = match faults.get(kind) {
                 Ok(f) => f.revertible(),
@@ -512,7 +510,7 @@ impl Run {
             };
             let applied = match faults.inject(
                 journal,
-                &spec,
+                spec,
                 RunCtx {
                     run_id: self.id(),
                     step: i,
@@ -528,6 +526,7 @@ impl Run {
                 events::FAULT_APPLIED,
                 &FaultEvent {
                     step: i,
+                    path: f.path.clone(),
                     fault: kind.into(),
                     detail: applied.detail.clone(),
                 },
@@ -537,8 +536,7 @@ impl Run {
             if !revertible {
                 since_last_fault = Instant::now();
             }
-            self.probe_window(Phase::During, i, step.hold() + spec.extra_time())
-                .await;
+            self.probe_window(Phase::During, i, f.hold).await;
 
             match faults.revert(journal, &applied) {
                 Ok(detail) if revertible => {
@@ -547,6 +545,7 @@ impl Run {
                         events::FAULT_REVERTED,
                         &FaultEvent {
                             step: i,
+                            path: f.path.clone(),
                             fault: kind.into(),
                             detail,
                         },
@@ -562,7 +561,7 @@ impl Run {
             }
         }
 
-        let last = exp.steps.len().saturating_sub(1);
+        let last = exp.weights().len().saturating_sub(1);
         let within = exp.hypothesis.recover_within;
         match self.await_recovery(last, within.0, since_last_fault).await {
             Some(ms) => {
@@ -651,6 +650,7 @@ impl Run {
                             events::FAULT_REVERTED,
                             &FaultEvent {
                                 step: a.step,
+                                path: String::new(),
                                 fault: a.kind.clone(),
                                 detail,
                             },
@@ -671,7 +671,7 @@ impl Run {
             Outcome::Error(r) => (Verdict::Error, r),
             Outcome::Stopped(s) => (s.verdict(), s.reason()),
         };
-        let weights: Vec<u8> = self.req.spec.steps.iter().map(|s| s.weight).collect();
+        let weights = self.req.spec.weights();
         let fin = lock(&self.tally).finished(&weights, verdict, reason);
         tracing::info!(run = %self.id(), verdict = verdict.as_str(), score = ?fin.score, reason = %fin.reason, "run finished");
         self.emit(events::RUN_FINISHED, &fin);

@@ -491,6 +491,7 @@ async fn apply_effects(
                             checks_passed: 0,
                             checks_total: 0,
                             recovery_ms: None,
+                            latency: Vec::new(),
                         });
                     }
                 }
@@ -554,7 +555,7 @@ async fn recompute_score(
             .bind(run)
             .fetch_all(&mut **tx)
             .await?;
-    let weights: Vec<u8> = spec.0.steps.iter().map(|s| s.weight).collect();
+    let weights = spec.0.weights();
     Ok(faultline_spec::score::score(
         &weights,
         checks.into_iter().map(|(s, ok)| (s as usize, ok)),

@@ -9,6 +9,9 @@ pub const FAULT_REVERTED: &str = "fault.reverted";
 pub const RUN_RECOVERED: &str = "run.recovered";
 pub const RUN_FINISHED: &str = "run.finished";
 pub const RUN_ABORTED: &str = "run.aborted";
+pub const PAUSE_STARTED: &str = "pause.started";
+pub const GUARDRAIL_TRIPPED: &str = "guardrail.tripped";
+pub const ROLLBACK_DONE: &str = "rollback.done";
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -33,17 +36,47 @@ impl Phase {
 pub struct ProbeCheck {
     pub probe: String,
     pub phase: Phase,
-    /// Index of the fault step this check counts for in the score.
+    /// Ordinal of the (first) fault this check counts for in the score.
     pub step: usize,
+    /// Every fault ordinal this check counts for: the faults active when it started (several in
+    /// a parallel group), else the most recent group, else the first. Empty in events from
+    /// older delegates, which means `[step]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counts_for: Vec<usize>,
+    /// The probe's mode (`sot`, `eot`, `edge`, `continuous`, `onChaos`).
+    #[serde(default)]
+    pub mode: String,
+    /// Tries this check took (1 unless it needed retries).
+    #[serde(default = "one")]
+    pub attempts: u32,
     pub ok: bool,
     pub latency_ms: f64,
     pub detail: String,
 }
 
+fn one() -> u32 {
+    1
+}
+
+impl ProbeCheck {
+    /// The fault ordinals this check counts for.
+    pub fn ordinals(&self) -> Vec<usize> {
+        if self.counts_for.is_empty() {
+            vec![self.step]
+        } else {
+            self.counts_for.clone()
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct FaultEvent {
+    /// Fault ordinal.
     pub step: usize,
+    /// Where the fault is in the template, e.g. `steps[2].parallel[0]`.
+    #[serde(default)]
+    pub path: String,
     pub fault: String,
     pub detail: String,
 }
@@ -77,4 +110,24 @@ pub struct RunFinished {
     pub checks_passed: u32,
     pub checks_total: u32,
     pub recovery_ms: Option<u64>,
+    /// Statistical verdict per latency-measuring probe (control = before, chaos = during).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latency: Vec<crate::stats::LatencyShift>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RollbackDone {
+    pub index: usize,
+    #[serde(default)]
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GuardrailTripped {
+    pub probe: String,
+    pub consecutive_failures: u32,
 }

@@ -1,6 +1,6 @@
 //! Typed parameters of each fault kind. The delegate's fault implementations consume these; the
 //! hub uses them to reject a bad template before anything runs.
-use crate::{template::SpecError, template::Step, Dur};
+use crate::{template::FaultStep, template::SpecError, Dur};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::time::Duration;
 
@@ -66,26 +66,26 @@ pub enum Signal {
 }
 
 impl FaultSpec {
-    pub fn parse(index: usize, step: &Step) -> Result<FaultSpec, SpecError> {
-        let at = |f: &str| format!("steps[{index}].{f}");
+    /// Reads the fault of the step at `path` (e.g. `steps[1]` or `steps[2].parallel[0]`).
+    pub fn parse(path: &str, step: &FaultStep) -> Result<FaultSpec, SpecError> {
+        let at = |f: &str| format!("{path}.{f}");
         if !KINDS.contains(&step.fault.as_str()) {
+            let hint = crate::hints::did_you_mean(&step.fault, KINDS)
+                .unwrap_or_else(|| format!("known kinds: {}", KINDS.join(", ")));
             return Err(SpecError::field(
                 at("fault"),
-                format!(
-                    "unknown fault kind {:?}; known kinds: {}",
-                    step.fault,
-                    KINDS.join(", ")
-                ),
-            ));
+                format!("unknown fault kind {:?}", step.fault),
+            )
+            .hint(hint));
         }
         let target: ProcessTarget = typed(&step.target, &at("target"))?;
         match (&target.pid_file, &target.name) {
             (Some(_), None) | (None, Some(_)) => {}
             _ => {
-                return Err(SpecError::field(
-                    at("target"),
-                    "give exactly one of pidFile or name",
-                ))
+                return Err(
+                    SpecError::field(at("target"), "give exactly one of pidFile or name")
+                        .hint("e.g. target: {name: redis-server}"),
+                )
             }
         }
         if target
@@ -105,10 +105,10 @@ impl FaultSpec {
             }),
             "process-pause" => {
                 if step.duration.is_none() {
-                    return Err(SpecError::field(
-                        at("duration"),
-                        "process-pause needs a duration",
-                    ));
+                    return Err(
+                        SpecError::field(at("duration"), "process-pause needs a duration")
+                            .hint("add e.g. duration: 10s to the step"),
+                    );
                 }
                 Ok(FaultSpec::ProcessPause {
                     target,

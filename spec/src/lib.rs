@@ -8,9 +8,12 @@
 pub mod duration;
 pub mod events;
 pub mod faults;
+pub mod hints;
 pub mod locate;
+pub mod probes;
 pub mod score;
+pub mod stats;
 pub mod template;
 
 pub use duration::Dur;
-pub use template::{parse_template, Experiment, SpecError, SpecErrors};
+pub use template::{parse_template, Experiment, SpecError, SpecErrors, Stage};

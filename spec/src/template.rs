@@ -3,7 +3,7 @@
 //! Parsing happens in two passes: serde checks structure (unknown fields, types) and gives line
 //! and column; [`Experiment::validate`] then checks meaning (names, ranges, fault parameters) and
 //! reports every problem it finds, not just the first.
-use crate::{faults::FaultSpec, Dur};
+use crate::{faults::FaultSpec, probes::Probe, Dur};
 use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, fmt, time::Duration};
 
@@ -21,7 +21,14 @@ pub struct Experiment {
     #[serde(default)]
     pub target: Target,
     pub hypothesis: Hypothesis,
+    /// The method: run in order; a `parallel` group runs its faults together.
     pub steps: Vec<Step>,
+    /// Guardrails: when one trips, the run is stopped (ABORTED) and everything reverted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub abort_when: Vec<Guardrail>,
+    /// Actions run after the method, whatever its outcome (also on abort).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollbacks: Vec<Rollback>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -45,85 +52,174 @@ pub struct Target {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Hypothesis {
     pub probes: Vec<Probe>,
-    /// After the last fault is reverted, every probe must pass again within this time.
+    /// After the last fault ends, every probe that checks after chaos (eot, edge, continuous)
+    /// must pass again within this time.
     #[serde(default = "default_recover_within")]
     pub recover_within: Dur,
+    /// Steady-state window before the first fault: continuous probes sample it, and its
+    /// latencies are the control group of the statistical verdict.
+    #[serde(default)]
+    pub baseline: Dur,
+    /// The run FAILS when its resilience score is below this (0-100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_score: Option<f64>,
 }
 
 fn default_recover_within() -> Dur {
     Dur::secs(30)
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Probe {
-    pub name: String,
-    pub http: HttpProbe,
-    #[serde(default = "default_interval")]
-    pub interval: Dur,
-    #[serde(default = "default_timeout")]
-    pub timeout: Dur,
-}
-
-fn default_interval() -> Dur {
-    Dur::secs(1)
-}
-fn default_timeout() -> Dur {
-    Dur::secs(2)
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct HttpProbe {
-    pub url: String,
-    #[serde(default = "default_method")]
-    pub method: String,
-    #[serde(default)]
-    pub expect: HttpExpect,
-}
-
-fn default_method() -> String {
-    "GET".into()
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct HttpExpect {
-    #[serde(default = "default_status")]
-    pub status: u16,
-}
-
-impl Default for HttpExpect {
-    fn default() -> Self {
-        HttpExpect {
-            status: default_status(),
-        }
-    }
-}
-
-fn default_status() -> u16 {
-    200
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+/// One step of the method: exactly one of `fault`, `pause` or `parallel`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Step {
+    /// Optional label for events and the dashboard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Fault kind, e.g. `process-kill`.
-    pub fault: String,
-    /// 0–10, how much this step counts in the resilience score (Litmus semantics).
-    #[serde(default = "default_weight")]
-    pub weight: u8,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
+    /// 0-10, how much this fault counts in the resilience score (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u8>,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub target: serde_json::Value,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub params: serde_json::Value,
     /// How long the fault is held (or, for one-shot faults, watched) before it is reverted.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Dur>,
+    /// Wait this long, with no fault applied by this step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<Dur>,
+    /// Faults applied together; the group ends when the last of them ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel: Option<Vec<FaultStep>>,
+}
+
+/// A fault inside a `parallel` group.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FaultStep {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub fault: String,
+    #[serde(default = "default_weight")]
+    pub weight: u8,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub target: serde_json::Value,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub params: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<Dur>,
 }
 
-fn default_weight() -> u8 {
+pub fn default_weight() -> u8 {
     5
+}
+
+/// Stop the run when a probe fails this many checks in a row.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Guardrail {
+    /// A hypothesis probe's name.
+    pub probe: String,
+    pub consecutive_failures: u32,
+}
+
+/// An action after the method: exactly one of `command` or `http`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Rollback {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<CommandAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpAction>,
+    /// Longest the action may take.
+    #[serde(default = "default_rollback_timeout")]
+    pub timeout: Dur,
+}
+
+fn default_rollback_timeout() -> Dur {
+    Dur::secs(30)
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CommandAction {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub run: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpAction {
+    pub url: String,
+    #[serde(default = "default_post")]
+    pub method: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+fn default_post() -> String {
+    "POST".into()
+}
+
+/// The method as the executor runs it: stages in order, each a group of faults or a pause.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Stage {
+    Faults(Vec<PlannedFault>),
+    Pause(Duration),
+}
+
+/// One fault of the method, numbered in the order it appears (its *ordinal*: the unit the
+/// resilience score weighs).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedFault {
+    pub ordinal: usize,
+    /// Where it is in the template, e.g. `steps[2].parallel[0]`.
+    pub path: String,
+    /// Index of the top-level step.
+    pub step: usize,
+    pub name: Option<String>,
+    pub weight: u8,
+    pub spec: FaultSpec,
+    /// How long it is held (or watched): `duration` plus the kind's extra time.
+    pub hold: Duration,
+}
+
+impl Step {
+    /// This step as a fault step, when it is one.
+    pub fn as_fault(&self) -> Option<FaultStep> {
+        self.fault.as_ref().map(|fault| FaultStep {
+            name: self.name.clone(),
+            fault: fault.clone(),
+            weight: self.weight.unwrap_or_else(default_weight),
+            target: self.target.clone(),
+            params: self.params.clone(),
+            duration: self.duration,
+        })
+    }
+}
+
+impl FaultStep {
+    /// The typed fault, or an error naming the field under `at` (e.g. `steps[0]`).
+    pub fn fault_spec(&self, at: &str) -> Result<FaultSpec, SpecError> {
+        FaultSpec::parse(at, self)
+    }
+
+    /// How long the fault is held or watched; one-shot faults default to 0.
+    pub fn hold(&self) -> Duration {
+        self.duration.map(|d| d.0).unwrap_or_default()
+    }
 }
 
 /// One problem in a template, located as precisely as we can.
@@ -134,6 +230,9 @@ pub struct SpecError {
     /// Dotted path of the offending field, e.g. `steps[0].params.signal`.
     pub field: String,
     pub message: String,
+    /// How to fix it, when we can tell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 impl SpecError {
@@ -143,7 +242,13 @@ impl SpecError {
             column: None,
             field: field.into(),
             message: message.into(),
+            hint: None,
         }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
     }
 }
 
@@ -153,9 +258,13 @@ impl fmt::Display for SpecError {
             write!(f, "line {l}, column {c}: ")?;
         }
         if self.field.is_empty() {
-            write!(f, "{}", self.message)
+            write!(f, "{}", self.message)?;
         } else {
-            write!(f, "{}: {}", self.field, self.message)
+            write!(f, "{}: {}", self.field, self.message)?;
+        }
+        match &self.hint {
+            Some(h) => write!(f, " (hint: {h})"),
+            None => Ok(()),
         }
     }
 }
@@ -185,16 +294,20 @@ pub fn parse_template(yaml: &str) -> Result<Experiment, SpecErrors> {
     let exp: Experiment =
         serde_norway::from_str(yaml).map_err(|e| SpecErrors(vec![from_yaml_error(&e)]))?;
     exp.validate().map_err(|SpecErrors(mut errs)| {
-        // Meaning errors know their field; find where it stands in the text.
-        let at = crate::locate::Locations::of(yaml);
-        for e in errs.iter_mut().filter(|e| e.line.is_none()) {
-            if let Some((line, column)) = at.find(&e.field) {
-                (e.line, e.column) = (Some(line), Some(column));
-            }
-        }
+        locate_errors(yaml, &mut errs);
         SpecErrors(errs)
     })?;
     Ok(exp)
+}
+
+/// Meaning errors know their field; this finds where each stands in the YAML text.
+pub fn locate_errors(yaml: &str, errs: &mut [SpecError]) {
+    let at = crate::locate::Locations::of(yaml);
+    for e in errs.iter_mut().filter(|e| e.line.is_none()) {
+        if let Some((line, column)) = at.find(&e.field) {
+            (e.line, e.column) = (Some(line), Some(column));
+        }
+    }
 }
 
 /// Turns serde_norway's message ("steps[0]: unknown field `x`, expected ... at line 3 column 5")
@@ -223,11 +336,13 @@ fn from_yaml_error(e: &serde_norway::Error) -> SpecError {
             }
         }
     }
+    let hint = crate::hints::for_yaml_error(&field, &message);
     SpecError {
         line,
         column,
         field,
         message,
+        hint,
     }
 }
 
@@ -267,42 +382,35 @@ impl Experiment {
         }
         let mut seen = std::collections::BTreeSet::new();
         for (i, p) in self.hypothesis.probes.iter().enumerate() {
-            let at = |f: &str| format!("hypothesis.probes[{i}].{f}");
+            let at = format!("hypothesis.probes[{i}]");
             if p.name.is_empty() {
-                errs.push(SpecError::field(at("name"), "must not be empty"));
+                errs.push(SpecError::field(format!("{at}.name"), "must not be empty"));
             } else if !seen.insert(p.name.as_str()) {
                 errs.push(SpecError::field(
-                    at("name"),
+                    format!("{at}.name"),
                     format!("duplicate probe name {:?}", p.name),
                 ));
             }
-            if !(p.http.url.starts_with("http://") || p.http.url.starts_with("https://")) {
+            p.validate(&at, &mut errs);
+        }
+        let h = &self.hypothesis;
+        if h.recover_within.0 > Duration::from_secs(3600) {
+            errs.push(SpecError::field(
+                "hypothesis.recoverWithin",
+                "must be at most 1h",
+            ));
+        }
+        if h.baseline.0 > Duration::from_secs(3600) {
+            errs.push(SpecError::field(
+                "hypothesis.baseline",
+                "must be at most 1h",
+            ));
+        }
+        if let Some(m) = h.min_score {
+            if !(0.0..=100.0).contains(&m) {
                 errs.push(SpecError::field(
-                    at("http.url"),
-                    "must start with http:// or https://",
-                ));
-            }
-            if !["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
-                .contains(&p.http.method.as_str())
-            {
-                errs.push(SpecError::field(
-                    at("http.method"),
-                    format!("unsupported method {:?}", p.http.method),
-                ));
-            }
-            if !(100..=599).contains(&p.http.expect.status) {
-                errs.push(SpecError::field(
-                    at("http.expect.status"),
-                    "must be an HTTP status between 100 and 599",
-                ));
-            }
-            if p.interval.0 < Duration::from_millis(10) {
-                errs.push(SpecError::field(at("interval"), "must be at least 10ms"));
-            }
-            if p.timeout.0.is_zero() || p.timeout.0 > Duration::from_secs(60) {
-                errs.push(SpecError::field(
-                    at("timeout"),
-                    "must be between 1ms and 60s",
+                    "hypothesis.minScore",
+                    "must be between 0 and 100",
                 ));
             }
         }
@@ -313,14 +421,71 @@ impl Experiment {
             ));
         }
         for (i, s) in self.steps.iter().enumerate() {
-            if s.weight > 10 {
+            validate_step(i, s, &mut errs);
+        }
+        if !self.steps.is_empty()
+            && self
+                .steps
+                .iter()
+                .all(|s| s.fault.is_none() && s.parallel.is_none())
+        {
+            errs.push(SpecError::field(
+                "steps",
+                "at least one step must apply a fault",
+            ));
+        }
+        for (i, g) in self.abort_when.iter().enumerate() {
+            let at = format!("abortWhen[{i}]");
+            if !seen.contains(g.probe.as_str()) {
+                let names: Vec<&str> = seen.iter().copied().collect();
+                errs.push(
+                    SpecError::field(
+                        format!("{at}.probe"),
+                        format!("no hypothesis probe is named {:?}", g.probe),
+                    )
+                    .hint(
+                        crate::hints::did_you_mean(&g.probe, &names)
+                            .unwrap_or_else(|| format!("name one of: {}", names.join(", "))),
+                    ),
+                );
+            }
+            if g.consecutive_failures == 0 {
                 errs.push(SpecError::field(
-                    format!("steps[{i}].weight"),
-                    "must be between 0 and 10",
+                    format!("{at}.consecutiveFailures"),
+                    "must be at least 1",
                 ));
             }
-            if let Err(e) = s.fault_spec(i) {
-                errs.push(e);
+        }
+        for (i, r) in self.rollbacks.iter().enumerate() {
+            let at = format!("rollbacks[{i}]");
+            match (&r.command, &r.http) {
+                (Some(c), None) => crate::probes::validate_command(
+                    &c.run,
+                    &c.shell,
+                    &format!("{at}.command"),
+                    &mut errs,
+                ),
+                (None, Some(h)) => {
+                    if !(h.url.starts_with("http://") || h.url.starts_with("https://")) {
+                        errs.push(SpecError::field(
+                            format!("{at}.http.url"),
+                            "must start with http:// or https://",
+                        ));
+                    }
+                    if !crate::probes::HTTP_METHODS.contains(&h.method.as_str()) {
+                        errs.push(SpecError::field(
+                            format!("{at}.http.method"),
+                            format!("unsupported method {:?}", h.method),
+                        ));
+                    }
+                }
+                _ => errs.push(SpecError::field(at, "give exactly one of command or http")),
+            }
+            if r.timeout.0.is_zero() || r.timeout.0 > Duration::from_secs(600) {
+                errs.push(SpecError::field(
+                    format!("rollbacks[{i}].timeout"),
+                    "must be between 1ms and 10m",
+                ));
             }
         }
         if self.planned_duration() > Duration::from_secs(24 * 3600) {
@@ -336,38 +501,225 @@ impl Experiment {
         }
     }
 
+    /// The method as stages of typed faults. Call on a validated experiment; faults that do not
+    /// parse are left out.
+    pub fn plan(&self) -> Vec<Stage> {
+        let mut ordinal = 0;
+        let mut stages = Vec::new();
+        for (i, s) in self.steps.iter().enumerate() {
+            if let Some(p) = s.pause {
+                stages.push(Stage::Pause(p.0));
+                continue;
+            }
+            let members: Vec<(String, FaultStep)> = match (&s.parallel, s.as_fault()) {
+                (Some(group), _) => group
+                    .iter()
+                    .enumerate()
+                    .map(|(j, f)| (format!("steps[{i}].parallel[{j}]"), f.clone()))
+                    .collect(),
+                (None, Some(f)) => vec![(format!("steps[{i}]"), f)],
+                (None, None) => continue,
+            };
+            let mut group = Vec::new();
+            for (path, f) in members {
+                let Ok(spec) = f.fault_spec(&path) else {
+                    continue;
+                };
+                group.push(PlannedFault {
+                    ordinal,
+                    hold: f.hold() + spec.extra_time(),
+                    path,
+                    step: i,
+                    name: f.name.clone(),
+                    weight: f.weight,
+                    spec,
+                });
+                ordinal += 1;
+            }
+            stages.push(Stage::Faults(group));
+        }
+        stages
+    }
+
+    /// Every fault of the method in ordinal order.
+    pub fn faults(&self) -> Vec<PlannedFault> {
+        self.plan()
+            .into_iter()
+            .flat_map(|s| match s {
+                Stage::Faults(f) => f,
+                Stage::Pause(_) => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// Score weights by fault ordinal.
+    pub fn weights(&self) -> Vec<u8> {
+        self.faults().iter().map(|f| f.weight).collect()
+    }
+
     /// Upper bound of how long a run of this experiment takes on the delegate, used by the hub
     /// to resolve runs whose delegate went silent.
     pub fn planned_duration(&self) -> Duration {
-        let steps: Duration = self
-            .steps
+        let method: Duration = self
+            .plan()
             .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                s.duration.map(|d| d.0).unwrap_or_default()
-                    + s.fault_spec(i).map(|f| f.extra_time()).unwrap_or_default()
+            .map(|s| match s {
+                Stage::Pause(d) => *d,
+                Stage::Faults(g) => g.iter().map(|f| f.hold).max().unwrap_or_default(),
             })
             .sum();
-        let probe_max = self
-            .hypothesis
-            .probes
+        let probes = &self.hypothesis.probes;
+        let probe_max = probes
             .iter()
-            .map(|p| p.interval.0 + p.timeout.0)
+            .map(|p| p.check_budget() + p.interval.0)
             .max()
             .unwrap_or_default();
-        steps + self.hypothesis.recover_within.0 + probe_max * 2
+        let delay_max = probes
+            .iter()
+            .map(|p| p.initial_delay.0)
+            .max()
+            .unwrap_or_default();
+        let rollbacks: Duration = self.rollbacks.iter().map(|r| r.timeout.0).sum();
+        self.hypothesis.baseline.0
+            + method
+            + self.hypothesis.recover_within.0
+            + probe_max * 2
+            + delay_max * 2
+            + rollbacks
+    }
+
+    /// Kinds this experiment needs that a delegate with these capabilities lacks, each as an
+    /// error on the field that asks for it.
+    pub fn check_capabilities(
+        &self,
+        faults: &[String],
+        probes: &[String],
+        delegate: &str,
+    ) -> Vec<SpecError> {
+        let mut errs = Vec::new();
+        for f in self.faults() {
+            let kind = f.spec.kind();
+            if !faults.iter().any(|k| k == kind) {
+                errs.push(
+                    SpecError::field(
+                        format!("{}.fault", f.path),
+                        format!("delegate {delegate} does not support fault {kind}"),
+                    )
+                    .hint(format!(
+                        "it supports: {}; pick another delegate or upgrade it",
+                        list_or_none(faults)
+                    )),
+                );
+            }
+        }
+        for (i, p) in self.hypothesis.probes.iter().enumerate() {
+            let kind = p.kind_name();
+            if !kind.is_empty() && !probes.iter().any(|k| k == kind) {
+                errs.push(
+                    SpecError::field(
+                        format!("hypothesis.probes[{i}].{kind}"),
+                        format!("delegate {delegate} does not support probe {kind}"),
+                    )
+                    .hint(format!("it supports: {}", list_or_none(probes))),
+                );
+            }
+        }
+        errs
     }
 }
 
-impl Step {
-    /// The typed fault this step describes, or an error naming the field.
-    pub fn fault_spec(&self, index: usize) -> Result<FaultSpec, SpecError> {
-        FaultSpec::parse(index, self)
+fn list_or_none(l: &[String]) -> String {
+    if l.is_empty() {
+        "nothing".into()
+    } else {
+        l.join(", ")
     }
+}
 
-    /// How long the fault is held or watched; one-shot faults default to 0.
-    pub fn hold(&self) -> Duration {
-        self.duration.map(|d| d.0).unwrap_or_default()
+fn validate_step(i: usize, s: &Step, errs: &mut Vec<SpecError>) {
+    let at = format!("steps[{i}]");
+    let set = [s.fault.is_some(), s.pause.is_some(), s.parallel.is_some()];
+    if set.iter().filter(|b| **b).count() != 1 {
+        errs.push(
+            SpecError::field(&at, "a step is exactly one of fault, pause or parallel")
+                .hint("split it into separate steps"),
+        );
+        return;
+    }
+    if let Some(p) = s.pause {
+        let extra = [
+            ("weight", s.weight.is_some()),
+            ("target", !s.target.is_null()),
+            ("params", !s.params.is_null()),
+            ("duration", s.duration.is_some()),
+        ];
+        for (name, present) in extra {
+            if present {
+                errs.push(SpecError::field(
+                    format!("{at}.{name}"),
+                    "does not apply to a pause",
+                ));
+            }
+        }
+        if p.0 > Duration::from_secs(3600) {
+            errs.push(SpecError::field(
+                format!("{at}.pause"),
+                "must be at most 1h",
+            ));
+        }
+        return;
+    }
+    if let Some(group) = &s.parallel {
+        let extra = [
+            ("weight", s.weight.is_some()),
+            ("target", !s.target.is_null()),
+            ("params", !s.params.is_null()),
+            ("duration", s.duration.is_some()),
+        ];
+        for (name, present) in extra {
+            if present {
+                errs.push(
+                    SpecError::field(
+                        format!("{at}.{name}"),
+                        "belongs to each fault of a parallel group",
+                    )
+                    .hint("move it into the faults under parallel"),
+                );
+            }
+        }
+        if group.is_empty() {
+            errs.push(SpecError::field(
+                format!("{at}.parallel"),
+                "needs at least one fault",
+            ));
+        }
+        for (j, f) in group.iter().enumerate() {
+            validate_fault(&format!("{at}.parallel[{j}]"), f, errs);
+        }
+        return;
+    }
+    if let Some(f) = s.as_fault() {
+        validate_fault(&at, &f, errs);
+    }
+}
+
+fn validate_fault(at: &str, f: &FaultStep, errs: &mut Vec<SpecError>) {
+    if f.weight > 10 {
+        errs.push(SpecError::field(
+            format!("{at}.weight"),
+            "must be between 0 and 10",
+        ));
+    }
+    if f.duration
+        .is_some_and(|d| d.0 > Duration::from_secs(12 * 3600))
+    {
+        errs.push(SpecError::field(
+            format!("{at}.duration"),
+            "must be at most 12h",
+        ));
+    }
+    if let Err(e) = f.fault_spec(at) {
+        errs.push(e);
     }
 }
 
@@ -401,7 +753,7 @@ steps:
         let e = parse_template(GOOD).unwrap();
         assert_eq!(e.metadata.name, "web-survives-kill");
         assert_eq!(e.hypothesis.probes[0].interval, Dur::from_millis(200));
-        assert_eq!(e.steps[0].weight, 5);
+        assert_eq!(e.weights(), vec![5]);
         assert!(e.planned_duration() >= Duration::from_secs(12));
     }
 

@@ -2,7 +2,7 @@
 //! expected one. One shared client without a connection pool, so every check dials afresh (as
 //! a new user would) and an idle delegate holds no sockets.
 use super::{Check, Probe};
-use faultline_spec::template::Probe as ProbeSpec;
+use faultline_spec::probes::Probe as ProbeSpec;
 use futures::future::BoxFuture;
 use std::{error::Error as _, io, time::Instant};
 
@@ -30,13 +30,16 @@ impl HttpProbe {
 
     async fn run(&self, spec: &ProbeSpec) -> Check {
         let start = Instant::now();
-        let method = match reqwest::Method::from_bytes(spec.http.method.as_bytes()) {
+        let Some(http) = &spec.http else {
+            return fail(start, "not an http probe".into());
+        };
+        let method = match reqwest::Method::from_bytes(http.method.as_bytes()) {
             Ok(m) => m,
-            Err(_) => return fail(start, format!("unsupported method {:?}", spec.http.method)),
+            Err(_) => return fail(start, format!("unsupported method {:?}", http.method)),
         };
         let sent = self
             .client
-            .request(method, &spec.http.url)
+            .request(method, &http.url)
             .timeout(spec.timeout.0)
             .send()
             .await;
@@ -44,9 +47,9 @@ impl HttpProbe {
         match sent {
             Ok(resp) => {
                 let status = resp.status();
-                let expected = spec.http.expect.status;
+                let expected = &http.expect.status;
                 let mut detail = format!("{} in {latency_ms:.1}ms", status_text(status));
-                let ok = status.as_u16() == expected;
+                let ok = expected.accepts(status.as_u16());
                 if !ok {
                     detail.push_str(&format!(", expected {expected}"));
                 }

@@ -1,7 +1,7 @@
 //! Probes: the [`Probe`] trait every probe kind implements, the [`Check`] it returns, and the
 //! [`Probes`] registry from kind name to implementation. Probes observe only; scheduling them and
 //! turning checks into events belongs to the executor.
-use faultline_spec::template::Probe as ProbeSpec;
+use faultline_spec::probes::Probe as ProbeSpec;
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 

@@ -1,22 +1,16 @@
 //! The http probe against a real server on 127.0.0.1.
 use crate::helpers::{closed_port, HttpServer};
 use faultline_delegate::probes::Probes;
-use faultline_spec::{
-    template::{HttpExpect, HttpProbe, Probe},
-    Dur,
-};
+use faultline_spec::probes::Probe;
 
 fn probe(url: &str, expect: u16, timeout_ms: u64) -> Probe {
-    Probe {
-        name: "web-ok".into(),
-        http: HttpProbe {
-            url: url.into(),
-            method: "GET".into(),
-            expect: HttpExpect { status: expect },
-        },
-        interval: Dur::from_millis(100),
-        timeout: Dur::from_millis(timeout_ms),
-    }
+    serde_json::from_value(serde_json::json!({
+        "name": "web-ok",
+        "http": {"url": url, "expect": {"status": expect}},
+        "interval": "100ms",
+        "timeout": format!("{timeout_ms}ms"),
+    }))
+    .unwrap()
 }
 
 #[tokio::test]

@@ -1,0 +1,278 @@
+//! The template language end to end through the public parser: every construct of the issue's
+//! example, the errors people make, and the fix hints they get.
+use faultline_spec::{
+    parse_template,
+    probes::{Mode, ProbeKind, StatusSpec, ValueExpect},
+    Stage,
+};
+use std::time::Duration;
+
+const FULL: &str = r#"
+apiVersion: faultline.dev/v1
+kind: Experiment
+metadata:
+  name: checkout-survives-db-latency
+  description: checkout keeps answering while its database is paused
+  labels: {team: payments, tier: critical}
+target:
+  delegate: {env: staging, cluster: eu-1}
+hypothesis:
+  probes:
+    - name: checkout-ok
+      http:
+        url: "http://127.0.0.1:8080/health"
+        headers: {Accept: application/json}
+        expect: {status: "2xx", bodyContains: ok, json: [{pointer: /status, equals: ok}], latencyBelow: 500ms}
+      mode: continuous
+      interval: 1s
+      timeout: 2s
+      attempts: 2
+      initialDelay: 0s
+      stopOnFailure: false
+    - name: db-port
+      tcp: {address: "127.0.0.1:5432"}
+      mode: edge
+    - name: errors-low
+      prometheus: {url: "http://127.0.0.1:9090", query: "sum(rate(errors_total[1m]))", expect: {op: "<", value: 5}}
+      mode: onChaos
+    - name: orders
+      postgres: {url: "postgres://app@127.0.0.1:5432/shop", passwordFromEnv: PGPASSWORD, query: "select count(*) from orders", expect: {op: ">", value: 0}}
+      mode: eot
+    - name: cache
+      redis: {address: "127.0.0.1:6379"}
+      mode: sot
+    - name: script
+      command: {run: ["true"], expect: {exitCode: 0}}
+  recoverWithin: 30s
+  baseline: 5s
+  minScore: 60
+steps:
+  - fault: process-kill
+    weight: 5
+    target: {name: redis-server}
+    params: {signal: KILL}
+  - pause: 5s
+  - parallel:
+      - fault: process-pause
+        weight: 8
+        target: {name: postgres}
+        duration: 20s
+      - fault: process-pause
+        target: {pidFile: /run/app.pid}
+        duration: 30s
+abortWhen:
+  - probe: checkout-ok
+    consecutiveFailures: 10
+rollbacks:
+  - command: {run: ["systemctl", "restart", "redis"]}
+  - http: {url: "http://127.0.0.1:8080/admin/reset"}
+    timeout: 5s
+"#;
+
+#[test]
+fn the_full_language_parses() {
+    let e = parse_template(FULL).unwrap_or_else(|e| panic!("{e}"));
+    let p = &e.hypothesis.probes;
+    assert_eq!(p.len(), 6);
+    let kinds: Vec<&str> = p.iter().map(|p| p.kind_name()).collect();
+    assert_eq!(
+        kinds,
+        ["http", "tcp", "prometheus", "postgres", "redis", "command"]
+    );
+    let modes: Vec<Mode> = p.iter().map(|p| p.mode).collect();
+    assert_eq!(
+        modes,
+        [
+            Mode::Continuous,
+            Mode::Edge,
+            Mode::OnChaos,
+            Mode::Eot,
+            Mode::Sot,
+            Mode::Continuous
+        ]
+    );
+    assert_eq!(p[0].attempts, 2);
+    let Some(ProbeKind::Http(h)) = p[0].kind() else {
+        panic!()
+    };
+    assert!(h.expect.status.accepts(204) && !h.expect.status.accepts(301));
+    assert_eq!(e.hypothesis.min_score, Some(60.0));
+
+    let plan = e.plan();
+    assert_eq!(plan.len(), 3);
+    assert!(matches!(&plan[1], Stage::Pause(d) if *d == Duration::from_secs(5)));
+    let Stage::Faults(group) = &plan[2] else {
+        panic!()
+    };
+    assert_eq!(group.len(), 2);
+    assert_eq!(group[1].path, "steps[2].parallel[1]");
+    assert_eq!(group[1].ordinal, 2);
+    assert_eq!(e.weights(), vec![5, 8, 5]);
+    // baseline 5 + kill 0 + pause 5 + group max 30 + recover 30, plus probe and rollback slack
+    let planned = e.planned_duration();
+    assert!(planned >= Duration::from_secs(70), "{planned:?}");
+    assert!(planned <= Duration::from_secs(200), "{planned:?}");
+    assert_eq!(e.abort_when[0].consecutive_failures, 10);
+    assert_eq!(e.rollbacks.len(), 2);
+}
+
+#[test]
+fn serialised_spec_reads_back_the_same() {
+    // The hub sends the validated template to the delegate as JSON.
+    let e = parse_template(FULL).unwrap();
+    let json = serde_json::to_string(&e).unwrap();
+    let back: faultline_spec::Experiment = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, e);
+    back.validate().unwrap();
+}
+
+#[test]
+fn litmus_spellings_of_modes_are_accepted() {
+    for (written, mode) in [
+        ("SOT", Mode::Sot),
+        ("EOT", Mode::Eot),
+        ("Edge", Mode::Edge),
+        ("Continuous", Mode::Continuous),
+        ("OnChaos", Mode::OnChaos),
+        ("onChaos", Mode::OnChaos),
+    ] {
+        let y = FULL.replacen("mode: continuous", &format!("mode: {written}"), 1);
+        let e = parse_template(&y).unwrap_or_else(|e| panic!("{written}: {e}"));
+        assert_eq!(e.hypothesis.probes[0].mode, mode);
+    }
+}
+
+fn errors(yaml: &str) -> Vec<faultline_spec::SpecError> {
+    parse_template(yaml).expect_err("should be refused").0
+}
+
+fn find<'a>(errs: &'a [faultline_spec::SpecError], field: &str) -> &'a faultline_spec::SpecError {
+    errs.iter()
+        .find(|e| e.field == field)
+        .unwrap_or_else(|| panic!("no error on {field}: {errs:?}"))
+}
+
+#[test]
+fn meaning_errors_are_located_and_hinted() {
+    let bad = FULL
+        .replace("fault: process-kill", "fault: proces-kill")
+        .replace(
+            "probe: checkout-ok\n    consecutiveFailures: 10",
+            "probe: checkout-okk\n    consecutiveFailures: 0",
+        )
+        .replace("status: \"2xx\"", "status: \"2zz\"")
+        .replace("attempts: 2", "attempts: 0")
+        .replace("minScore: 60", "minScore: 160")
+        .replace(
+            "tcp: {address: \"127.0.0.1:5432\"}",
+            "tcp: {address: \"127.0.0.1\"}",
+        );
+    let errs = errors(&bad);
+    let kill = find(&errs, "steps[0].fault");
+    assert_eq!(kill.hint.as_deref(), Some("did you mean \"process-kill\"?"));
+    assert_eq!((kill.line, kill.column), (Some(41), Some(5)), "{kill:?}");
+    let g = find(&errs, "abortWhen[0].probe");
+    assert_eq!(g.hint.as_deref(), Some("did you mean \"checkout-ok\"?"));
+    find(&errs, "abortWhen[0].consecutiveFailures");
+    find(&errs, "hypothesis.probes[0].http.expect.status");
+    find(&errs, "hypothesis.probes[0].attempts");
+    find(&errs, "hypothesis.minScore");
+    let tcp = find(&errs, "hypothesis.probes[1].tcp.address");
+    assert_eq!(tcp.hint.as_deref(), Some("write host:port"));
+    assert!(errs.iter().all(|e| e.line.is_some()), "{errs:?}");
+}
+
+#[test]
+fn unknown_fields_get_a_did_you_mean() {
+    let errs = errors(&FULL.replace("initialDelay: 0s", "initalDelay: 0s"));
+    let e = &errs[0];
+    assert_eq!(e.field, "hypothesis.probes[0].initalDelay", "{e:?}");
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("did you mean \"initialDelay\"?"),
+        "{e:?}"
+    );
+    assert_eq!(e.line, Some(21));
+}
+
+#[test]
+fn step_shapes_are_checked() {
+    let bad = FULL.replace(
+        "  - pause: 5s\n",
+        "  - pause: 5s\n    fault: process-kill\n  - pause: 2s\n    weight: 3\n  - parallel: []\n",
+    );
+    let errs = errors(&bad);
+    find(&errs, "steps[1]");
+    find(&errs, "steps[2].weight");
+    find(&errs, "steps[3].parallel");
+    let no_faults = errors(&FULL.replace(
+        &FULL[FULL.find("steps:\n").unwrap()..FULL.find("abortWhen:").unwrap()],
+        "steps:\n  - pause: 1s\n",
+    ));
+    find(&no_faults, "steps");
+}
+
+#[test]
+fn a_probe_has_exactly_one_kind() {
+    let errs = errors(&FULL.replace(
+        "      mode: edge\n",
+        "      mode: edge\n      redis: {address: \"127.0.0.1:6379\"}\n",
+    ));
+    let e = find(&errs, "hypothesis.probes[1].redis");
+    assert!(e.message.contains("tcp and redis"), "{e:?}");
+    let errs = errors(&FULL.replace(
+        "      command: {run: [\"true\"], expect: {exitCode: 0}}\n",
+        "",
+    ));
+    assert!(
+        errs.iter()
+            .any(|e| e.field == "hypothesis.probes[5]" && e.message.contains("no probe kind")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn capabilities_are_checked_per_field() {
+    let e = parse_template(FULL).unwrap();
+    let errs = e.check_capabilities(
+        &["process-kill".into()],
+        &["http".into(), "tcp".into()],
+        "edge-1",
+    );
+    let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+    assert!(fields.contains(&"steps[2].parallel[0].fault"), "{fields:?}");
+    assert!(
+        fields.contains(&"hypothesis.probes[2].prometheus"),
+        "{fields:?}"
+    );
+    assert!(!fields.contains(&"steps[0].fault"), "{fields:?}");
+    assert!(errs[0].message.contains("edge-1"));
+    let all_f: Vec<String> = faultline_spec::faults::KINDS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let all_p: Vec<String> = faultline_spec::probes::KINDS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert!(e.check_capabilities(&all_f, &all_p, "x").is_empty());
+}
+
+#[test]
+fn status_and_value_expectations() {
+    assert!(StatusSpec::Text("200-204".into()).accepts(204));
+    assert!(!StatusSpec::Text("200-204".into()).accepts(205));
+    assert!(StatusSpec::List(vec![200, 404]).accepts(404));
+    assert!(StatusSpec::Text("99-100".into()).ranges().is_err());
+    let ge: ValueExpect = serde_json::from_str(r#"{"op": ">=", "value": 0.99}"#).unwrap();
+    assert!(ge.matches("0.995").is_ok());
+    assert_eq!(ge.matches("0.5").unwrap_err(), "0.5 is not >= 0.99");
+    assert!(ge.matches("NaN").is_err());
+    let between: ValueExpect = serde_json::from_str(r#"{"between": [1, 2]}"#).unwrap();
+    assert!(between.matches("1").is_ok() && between.matches("2.5").is_err());
+    let text: ValueExpect = serde_json::from_str(r#"{"value": "PONG"}"#).unwrap();
+    assert!(text.matches("PONG").is_ok() && text.matches("pong").is_err());
+    let ne: ValueExpect = serde_json::from_str(r#"{"op": "!=", "value": 0}"#).unwrap();
+    assert!(ne.matches("1").is_ok() && ne.matches("0").is_err());
+    assert!(ValueExpect::default().matches("anything").is_ok());
+}
