@@ -1,43 +1,35 @@
-//! The executor: one tokio task per run, driving an [`Experiment`] through its phases and
-//! reporting every step as an event in the outbox.
+//! The executor: the registry of runs on this delegate. It accepts assignments (persisting each
+//! spec before answering `RunAccepted`), spawns one task per run ([`crate::run`] drives it),
+//! stops runs on abort, halt, dead-man or shutdown and waits until their faults are reverted,
+//! and at start finishes runs a previous process left in flight.
 //!
-//! A run goes: `run.started`; one check of every probe (before); per step, apply the fault
-//! (journaled), probe at each probe's interval while it is held, revert; then probe until every
-//! probe has passed once or `recoverWithin` runs out (after); `run.finished` with the verdict and
-//! the score. Stopping a run (hub abort, halt, dead-man, shutdown) drops the task's future at its
-//! next await point and reverts whatever the journal says is still applied.
-//!
-//! The executor owns run lifecycles and verdicts. Sending belongs to the link, persistence of
-//! events to the outbox, the faults and probes themselves to their registries.
+//! Sending belongs to the link, persistence of events to the outbox, the faults and probes
+//! themselves to their registries.
+pub use crate::run::Stop;
 use crate::{
-    faults::{Faults, RunCtx},
+    faults::Faults,
     journal::Journal,
     outbox::Outbox,
-    probes::{Check, Probes},
+    probes::Probes,
+    run::{lock, Deps, Run, Tally},
     state::{run_ids_with_suffix, valid_run_id, write_durable},
 };
 use faultline_proto::v1::{self as pb, delegate_message::Msg};
 use faultline_spec::{
-    events::{self, FaultEvent, Phase, ProbeCheck, RunFinished, Verdict},
-    probes::Probe as ProbeSpec,
-    Dur, Experiment,
+    events::{self, ProbeCheck, Verdict},
+    Experiment,
 };
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::{
     collections::{HashMap, VecDeque},
     fs,
     sync::{
         atomic::{AtomicBool, Ordering},
-        Arc, Mutex, MutexGuard,
+        Arc, Mutex,
     },
-    time::Duration,
 };
-use tokio::{
-    sync::{mpsc, oneshot, watch},
-    time::{sleep_until, timeout_at, Instant},
-};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Messages for the hub that are not run events (`RunAccepted`, `RunRejected`, `Aborted`).
 pub type ToHub = mpsc::UnboundedSender<Msg>;
@@ -54,40 +46,6 @@ pub struct RunRequest {
     pub spec: Experiment,
 }
 
-/// Why a run is stopped before it ends by itself.
-#[derive(Clone, Debug)]
-pub enum Stop {
-    /// The hub asked (`AbortRun` or `HaltAll`), with its reason.
-    Abort(String),
-    /// The hub has been unreachable for longer than the dead-man timeout.
-    DeadMan(Dur),
-    /// The delegate is shutting down.
-    Shutdown,
-    /// The hub revoked or rejected the delegate's credential.
-    Revoked,
-}
-
-impl Stop {
-    fn verdict(&self) -> Verdict {
-        match self {
-            Stop::Abort(_) => Verdict::Aborted,
-            _ => Verdict::Error,
-        }
-    }
-
-    fn reason(&self) -> String {
-        match self {
-            Stop::Abort(r) if r.trim().is_empty() => "aborted".into(),
-            Stop::Abort(r) => r.clone(),
-            Stop::DeadMan(d) => {
-                format!("lost the hub for longer than the dead-man timeout ({d}); faults reverted")
-            }
-            Stop::Shutdown => "the delegate shut down mid-run; faults reverted".into(),
-            Stop::Revoked => "the delegate's credential was revoked; faults reverted".into(),
-        }
-    }
-}
-
 /// Why a run was not started.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StartError {
@@ -100,14 +58,6 @@ pub enum StartError {
     /// Cannot run it at all; tell the hub why.
     #[error("{0}")]
     Rejected(String),
-}
-
-/// Where a run ended up.
-enum Outcome {
-    Passed,
-    Failed(String),
-    Error(String),
-    Stopped(Stop),
 }
 
 #[derive(Clone)]
@@ -132,10 +82,6 @@ struct Inner {
 struct Handle {
     stop: oneshot::Sender<Stop>,
     done: watch::Receiver<bool>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Executor {
@@ -320,7 +266,7 @@ impl Executor {
                 match ev.kind.as_str() {
                     events::PROBE_CHECK => {
                         if let Ok(c) = serde_json::from_str::<ProbeCheck>(&ev.payload_json) {
-                            tally.record(c.step, c.ok);
+                            tally.record(&c.ordinals(), c.ok);
                         }
                     }
                     events::RUN_RECOVERED => {
@@ -371,45 +317,24 @@ pub fn parse_assignment(a: pb::AssignRun) -> Result<RunRequest, String> {
     })
 }
 
-/// Probe outcomes so far, for the score and the counts in `run.finished`.
-#[derive(Default)]
-struct Tally {
-    checks: Vec<(usize, bool)>,
-    passed: u32,
-    recovery_ms: Option<u64>,
-}
-
-impl Tally {
-    fn record(&mut self, step: usize, ok: bool) {
-        self.checks.push((step, ok));
-        self.passed += ok as u32;
-    }
-
-    fn finished(&self, weights: &[u8], verdict: Verdict, reason: String) -> RunFinished {
-        RunFinished {
-            verdict,
-            score: faultline_spec::score::score(weights, self.checks.iter().copied()),
-            reason,
-            checks_passed: self.passed,
-            checks_total: self.checks.len() as u32,
-            recovery_ms: self.recovery_ms,
-            latency: Vec::new(),
-        }
-    }
-}
-
 async fn run_task(
     inner: Arc<Inner>,
     req: RunRequest,
     stop_rx: oneshot::Receiver<Stop>,
     done: watch::Sender<bool>,
 ) {
-    let run = Run {
-        inner: inner.clone(),
-        req,
-        tally: Mutex::new(Tally::default()),
-        passing_since: Mutex::new(HashMap::new()),
+    let deps = Deps {
+        outbox: inner.outbox.clone(),
+        journal: inner.journal.clone(),
+        faults: inner.faults.clone(),
+        probes: inner.probes.clone(),
     };
+    let template = if req.template_name.is_empty() {
+        req.spec.metadata.name.clone()
+    } else {
+        req.template_name.clone()
+    };
+    let run = Run::new(deps, req.run_id, template, req.template_version, req.spec);
     let stopped = async {
         match stop_rx.await {
             Ok(s) => s,
@@ -417,263 +342,9 @@ async fn run_task(
             Err(_) => std::future::pending().await,
         }
     };
-    let outcome = tokio::select! {
-        o = run.drive() => o,
-        s = stopped => Outcome::Stopped(s),
-    };
-    run.finish(outcome);
-    let id = &run.req.run_id;
+    run.execute(stopped).await;
+    let id = &run.run_id;
     lock(&inner.running).remove(id);
     remember_finished(&inner, id);
     let _ = done.send(true);
-}
-
-struct Run {
-    inner: Arc<Inner>,
-    req: RunRequest,
-    tally: Mutex<Tally>,
-    /// Per probe: since when it has passed without a failure (`None` while failing). Recovery is
-    /// read from this, so a recovery inside a kill's watch window is measured, not missed.
-    passing_since: Mutex<HashMap<String, Option<Instant>>>,
-}
-
-impl Run {
-    fn id(&self) -> &str {
-        &self.req.run_id
-    }
-
-    fn emit<P: Serialize + ?Sized>(&self, kind: &str, payload: &P) {
-        if let Err(e) = self.inner.outbox.push(self.id(), kind, payload) {
-            tracing::error!(run = %self.id(), kind, error = format!("{e:#}"), "failed to record an event");
-        }
-    }
-
-    async fn check(&self, probe: &ProbeSpec, phase: Phase, step: usize) -> Check {
-        let started = Instant::now();
-        let c = self.inner.probes.check(probe).await;
-        lock(&self.tally).record(step, c.ok);
-        {
-            let mut health = lock(&self.passing_since);
-            let since = health.entry(probe.name.clone()).or_insert(None);
-            *since = if c.ok {
-                Some(since.unwrap_or(started))
-            } else {
-                None
-            };
-        }
-        tracing::debug!(run = %self.id(), probe = %probe.name, phase = phase.as_str(), ok = c.ok, detail = %c.detail, "probe check");
-        let ev = ProbeCheck {
-            probe: probe.name.clone(),
-            phase,
-            step,
-            counts_for: vec![step],
-            mode: probe.mode.as_str().into(),
-            attempts: 1,
-            ok: c.ok,
-            latency_ms: c.latency_ms,
-            detail: c.detail.clone(),
-        };
-        self.emit(events::PROBE_CHECK, &ev);
-        c
-    }
-
-    async fn drive(&self) -> Outcome {
-        let exp = &self.req.spec;
-        let template = if self.req.template_name.is_empty() {
-            &exp.metadata.name
-        } else {
-            &self.req.template_name
-        };
-        self.emit(
-            events::RUN_STARTED,
-            &json!({ "template": template, "version": self.req.template_version }),
-        );
-
-        let probes = &exp.hypothesis.probes;
-        let before = join_all(probes.iter().map(|p| self.before_check(p))).await;
-        let failing: Vec<String> = before.into_iter().flatten().collect();
-        if !failing.is_empty() {
-            return Outcome::Failed(format!(
-                "steady state did not hold before the fault: {}",
-                failing.join("; ")
-            ));
-        }
-
-        let (faults, journal) = (&self.inner.faults, &self.inner.journal);
-        let mut since_last_fault = Instant::now();
-        for f in exp.faults() {
-            let (i, spec) = (f.ordinal, &f.spec);
-            let kind = spec.kind();
-            let revertible = match faults.get(kind) {
-                Ok(f) => f.revertible(),
-                Err(e) => return Outcome::Error(e.to_string()),
-            };
-            let applied = match faults.inject(
-                journal,
-                spec,
-                RunCtx {
-                    run_id: self.id(),
-                    step: i,
-                },
-            ) {
-                Ok(a) => a,
-                Err(e) => {
-                    return Outcome::Error(format!("step {i} ({kind}) could not be applied: {e}"))
-                }
-            };
-            tracing::info!(run = %self.id(), step = i, kind, detail = %applied.detail, "fault applied");
-            self.emit(
-                events::FAULT_APPLIED,
-                &FaultEvent {
-                    step: i,
-                    path: f.path.clone(),
-                    fault: kind.into(),
-                    detail: applied.detail.clone(),
-                },
-            );
-
-            // A one-shot fault (a kill) ends the moment it is applied: recovery counts from here.
-            if !revertible {
-                since_last_fault = Instant::now();
-            }
-            self.probe_window(Phase::During, i, f.hold).await;
-
-            match faults.revert(journal, &applied) {
-                Ok(detail) if revertible => {
-                    tracing::info!(run = %self.id(), step = i, kind, %detail, "fault reverted");
-                    self.emit(
-                        events::FAULT_REVERTED,
-                        &FaultEvent {
-                            step: i,
-                            path: f.path.clone(),
-                            fault: kind.into(),
-                            detail,
-                        },
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    return Outcome::Error(format!("step {i} ({kind}) could not be reverted: {e}"))
-                }
-            }
-            if revertible {
-                since_last_fault = Instant::now();
-            }
-        }
-
-        let last = exp.weights().len().saturating_sub(1);
-        let within = exp.hypothesis.recover_within;
-        match self.await_recovery(last, within.0, since_last_fault).await {
-            Some(ms) => {
-                lock(&self.tally).recovery_ms = Some(ms);
-                self.emit(events::RUN_RECOVERED, &json!({ "recoveryMs": ms }));
-                Outcome::Passed
-            }
-            None => Outcome::Failed(format!("did not recover within {within}")),
-        }
-    }
-
-    /// One steady-state check; `Some("name: detail")` when it failed.
-    async fn before_check(&self, p: &ProbeSpec) -> Option<String> {
-        let c = self.check(p, Phase::Before, 0).await;
-        (!c.ok).then(|| format!("{}: {}", p.name, c.detail))
-    }
-
-    /// Every probe at its own interval for `window`; checks still in flight at the end are
-    /// dropped (and not counted), so the fault is held for exactly `window`.
-    async fn probe_window(&self, phase: Phase, step: usize, window: Duration) {
-        let deadline = Instant::now() + window;
-        let probes = &self.req.spec.hypothesis.probes;
-        let all = join_all(probes.iter().map(|p| async move {
-            let mut next = Instant::now();
-            while next < deadline {
-                self.check(p, phase, step).await;
-                next = (next + p.interval.0).max(Instant::now());
-                if next >= deadline {
-                    break;
-                }
-                sleep_until(next).await;
-            }
-        }));
-        let _ = timeout_at(deadline, all).await;
-    }
-
-    /// Probes until every probe has passed once; returns the recovery time in ms (from `since`
-    /// to the start of the check from which the slowest probe has passed without a failure), or
-    /// `None` if some probe did not pass by `since + within`. Each probe is checked at least once.
-    async fn await_recovery(&self, step: usize, within: Duration, since: Instant) -> Option<u64> {
-        let deadline = since + within;
-        let probes = &self.req.spec.hypothesis.probes;
-        let firsts = join_all(probes.iter().map(|p| async move {
-            let mut next = Instant::now();
-            let mut first = true;
-            loop {
-                let started = Instant::now();
-                if !first && started > deadline {
-                    return None;
-                }
-                if self.check(p, Phase::After, step).await.ok {
-                    return Some(started.max(since));
-                }
-                first = false;
-                next = (next + p.interval.0).max(Instant::now());
-                if next > deadline {
-                    return None;
-                }
-                sleep_until(next).await;
-            }
-        }))
-        .await;
-        let mut latest = since;
-        let health = lock(&self.passing_since);
-        for (f, p) in firsts.into_iter().zip(probes) {
-            let first_pass = f?;
-            let passing = health.get(&p.name).copied().flatten().unwrap_or(first_pass);
-            latest = latest.max(passing);
-        }
-        Some((latest - since).as_millis() as u64)
-    }
-
-    /// Reverts whatever is still applied, then writes the final events.
-    fn finish(&self, outcome: Outcome) {
-        if let Outcome::Stopped(stop) = &outcome {
-            self.emit(events::RUN_ABORTED, &json!({ "reason": stop.reason() }));
-        }
-        let (faults, journal) = (&self.inner.faults, &self.inner.journal);
-        for a in journal.entries_for(self.id()) {
-            let revertible = faults.get(&a.kind).map(|f| f.revertible()).unwrap_or(false);
-            match faults.revert(journal, &a) {
-                Ok(detail) => {
-                    tracing::info!(run = %self.id(), step = a.step, kind = %a.kind, %detail, "fault reverted");
-                    if revertible {
-                        self.emit(
-                            events::FAULT_REVERTED,
-                            &FaultEvent {
-                                step: a.step,
-                                path: String::new(),
-                                fault: a.kind.clone(),
-                                detail,
-                            },
-                        );
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(run = %self.id(), step = a.step, kind = %a.kind, error = %e, "failed to revert a fault; the journal keeps it for the next start")
-                }
-            }
-        }
-        let (verdict, reason) = match outcome {
-            Outcome::Passed => {
-                let ms = lock(&self.tally).recovery_ms.unwrap_or_default();
-                (Verdict::Passed, format!("recovered in {ms}ms"))
-            }
-            Outcome::Failed(r) => (Verdict::Failed, r),
-            Outcome::Error(r) => (Verdict::Error, r),
-            Outcome::Stopped(s) => (s.verdict(), s.reason()),
-        };
-        let weights = self.req.spec.weights();
-        let fin = lock(&self.tally).finished(&weights, verdict, reason);
-        tracing::info!(run = %self.id(), verdict = verdict.as_str(), score = ?fin.score, reason = %fin.reason, "run finished");
-        self.emit(events::RUN_FINISHED, &fin);
-    }
 }

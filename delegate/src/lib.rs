@@ -6,7 +6,8 @@
 //! - [`journal`]: applied faults, durable until reverted;
 //! - [`faults`] and [`probes`]: one file per kind behind one trait each;
 //! - [`outbox`]: numbered, persisted run events until the hub acknowledges them;
-//! - [`executor`]: one task per run;
+//! - [`executor`]: the runs on this delegate; [`run`]: one run's state machine (modes,
+//!   stages, recovery, guardrails); [`rollbacks`]: actions after the method;
 //! - [`link`]: the stream to the hub; [`deadman`]: what happens when it is gone too long;
 //! - [`shutdown`]: the signals that stop it.
 #![forbid(unsafe_code)]
@@ -19,6 +20,8 @@ pub mod journal;
 pub mod link;
 pub mod outbox;
 pub mod probes;
+pub mod rollbacks;
+pub mod run;
 pub mod shutdown;
 pub mod state;
 

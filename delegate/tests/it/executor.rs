@@ -20,15 +20,15 @@ use std::{
 };
 use tokio::sync::mpsc;
 
-struct Rig {
-    _dir: tempfile::TempDir,
-    outbox: Arc<Outbox>,
-    journal: Arc<Journal>,
-    exec: Executor,
-    to_hub: mpsc::UnboundedReceiver<Msg>,
+pub struct Rig {
+    pub _dir: tempfile::TempDir,
+    pub outbox: Arc<Outbox>,
+    pub journal: Arc<Journal>,
+    pub exec: Executor,
+    pub to_hub: mpsc::UnboundedReceiver<Msg>,
 }
 
-fn rig() -> Rig {
+pub fn rig() -> Rig {
     let dir = tempfile::tempdir().unwrap();
     rig_in(dir)
 }
@@ -89,7 +89,7 @@ fn drain(rx: &mut mpsc::UnboundedReceiver<Msg>) -> Vec<Msg> {
     out
 }
 
-fn payloads<T: serde::de::DeserializeOwned>(events: &[StoredEvent], kind: &str) -> Vec<T> {
+pub fn payloads<T: serde::de::DeserializeOwned>(events: &[StoredEvent], kind: &str) -> Vec<T> {
     events
         .iter()
         .filter(|e| e.kind == kind)
@@ -153,9 +153,16 @@ async fn a_run_goes_through_every_phase_and_scores_what_the_checks_say() {
             .count()
             >= 3
     );
+    // The kill is the last fault: recovery counts from the kill, so passing checks in its watch
+    // window already count as recovered.
+    let recovered: Vec<serde_json::Value> = payloads(&events, events::RUN_RECOVERED);
+    assert!(
+        recovered[0]["recoveryMs"].as_u64().unwrap() <= 200,
+        "{recovered:?}"
+    );
     assert!(checks
         .iter()
-        .any(|c| c.phase == events::Phase::After && c.ok));
+        .all(|c| c.mode == "continuous" && c.attempts == 1));
 
     // The timeline, with consecutive probe checks folded.
     let mut timeline: Vec<&str> = kinds(&events);
@@ -220,7 +227,7 @@ async fn steady_state_failure_injects_nothing() {
     assert_eq!(fin.verdict, Verdict::Failed);
     assert!(
         fin.reason.starts_with(
-            "steady state did not hold before the fault: web-ok: 500 Internal Server Error in "
+            "steady state did not hold before the faults: web-ok: 500 Internal Server Error in "
         ),
         "{}",
         fin.reason
@@ -293,7 +300,7 @@ async fn a_fault_that_cannot_be_applied_ends_in_error() {
     assert_eq!(fin.verdict, Verdict::Error);
     assert_eq!(
         fin.reason,
-        "step 1 (process-kill) could not be applied: no process named fl-missing"
+        "steps[1] (process-kill) could not be applied: no process named fl-missing"
     );
     assert!(matches!(proc_state(target.pid()), 'S' | 'R'));
     assert!(r.journal.entries().unwrap().is_empty());

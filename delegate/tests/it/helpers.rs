@@ -228,7 +228,12 @@ pub fn assert_well_formed(
         fin.checks_passed as usize,
         checks.iter().filter(|c| c.ok).count()
     );
-    let expected = faultline_spec::score::score(weights, checks.iter().map(|c| (c.step, c.ok)));
+    let expected = faultline_spec::score::score(
+        weights,
+        checks
+            .iter()
+            .flat_map(|c| c.ordinals().into_iter().map(move |o| (o, c.ok))),
+    );
     assert_eq!(fin.score, expected, "score must be what the checks say");
     fin
 }

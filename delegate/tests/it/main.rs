@@ -9,4 +9,5 @@ mod executor;
 mod http_probe;
 mod journal;
 mod link;
+mod modes;
 mod process_kill;

@@ -1,0 +1,751 @@
+//! One run, start to finish: the state machine the executor spawns per assignment.
+//!
+//! ```text
+//! run.started
+//! gate:      every sot / edge / continuous probe checked once (phase before); then the
+//!            baseline window, continuous probes sampling; any failure -> FAILED, nothing applied
+//! method:    stages in order: a group of faults (applied together, each reverted when its own
+//!            duration ends; the group ends with its last fault) or a pause
+//! recovery:  from the end of the last group (for a one-shot kill: the kill), until every eot /
+//!            edge / continuous probe passes and keeps passing, at most recoverWithin
+//! finish:    revert whatever the journal still holds, run rollbacks, run.finished
+//! ```
+//! Alongside, continuous probes check every `interval` for the whole run and onChaos probes
+//! while any fault is active. Every check counts in the score for the faults active when it
+//! started (else the most recent group, else the first). Guardrails (`abortWhen`) and
+//! `stopOnFailure` end the run early from any check.
+use crate::{
+    faults::{Faults, RunCtx},
+    journal::Journal,
+    outbox::Outbox,
+    probes::{Check, Probes},
+    rollbacks,
+};
+use faultline_spec::{
+    events::{self, FaultEvent, GuardrailTripped, Phase, ProbeCheck, RunFinished, Verdict},
+    probes::{Mode, Probe as ProbeSpec, ProbeKind},
+    stats, Dur, Experiment, Stage,
+};
+use futures::future::join_all;
+use serde::Serialize;
+use serde_json::json;
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::{Arc, Mutex, MutexGuard},
+};
+use tokio::{
+    sync::{mpsc, watch, Notify},
+    time::{sleep, sleep_until, Instant},
+};
+
+/// What a run needs from the delegate.
+#[derive(Clone)]
+pub struct Deps {
+    pub outbox: Arc<Outbox>,
+    pub journal: Arc<Journal>,
+    pub faults: Arc<Faults>,
+    pub probes: Arc<Probes>,
+}
+
+/// Why a run is stopped from outside before it ends by itself.
+#[derive(Clone, Debug)]
+pub enum Stop {
+    /// The hub asked (`AbortRun` or `HaltAll`), with its reason.
+    Abort(String),
+    /// The hub has been unreachable for longer than the dead-man timeout.
+    DeadMan(Dur),
+    /// The delegate is shutting down.
+    Shutdown,
+    /// The hub revoked or rejected the delegate's credential.
+    Revoked,
+}
+
+impl Stop {
+    fn verdict(&self) -> Verdict {
+        match self {
+            Stop::Abort(_) => Verdict::Aborted,
+            _ => Verdict::Error,
+        }
+    }
+
+    pub fn reason(&self) -> String {
+        match self {
+            Stop::Abort(r) if r.trim().is_empty() => "aborted".into(),
+            Stop::Abort(r) => r.clone(),
+            Stop::DeadMan(d) => {
+                format!("lost the hub for longer than the dead-man timeout ({d}); faults reverted")
+            }
+            Stop::Shutdown => "the delegate shut down mid-run; faults reverted".into(),
+            Stop::Revoked => "the delegate's credential was revoked; faults reverted".into(),
+        }
+    }
+}
+
+/// Where a run ended up.
+pub enum Outcome {
+    Passed,
+    Failed(String),
+    Error(String),
+    /// A guardrail tripped: ABORTED.
+    Guardrail(String),
+    Stopped(Stop),
+}
+
+/// A check that ends the run early.
+enum Halt {
+    Guardrail(String),
+    StopOnFailure(String),
+}
+
+/// Probe outcomes so far, for the score, the counts and the statistics in `run.finished`.
+#[derive(Default)]
+pub struct Tally {
+    /// (fault ordinal, ok), one per ordinal a check counts for.
+    checks: Vec<(usize, bool)>,
+    total: u32,
+    passed: u32,
+    pub recovery_ms: Option<u64>,
+    /// Per latency-measuring probe: latencies of passing checks before the faults, and while
+    /// faults were active.
+    samples: HashMap<String, (Vec<f64>, Vec<f64>)>,
+}
+
+impl Tally {
+    pub fn record(&mut self, ordinals: &[usize], ok: bool) {
+        self.checks.extend(ordinals.iter().map(|o| (*o, ok)));
+        self.total += 1;
+        self.passed += ok as u32;
+    }
+
+    pub fn finished(&self, weights: &[u8], verdict: Verdict, reason: String) -> RunFinished {
+        let mut latency: Vec<stats::LatencyShift> = self
+            .samples
+            .iter()
+            .map(|(probe, (before, during))| stats::latency_shift(probe, before, during))
+            .collect();
+        latency.sort_by(|a, b| a.probe.cmp(&b.probe));
+        RunFinished {
+            verdict,
+            score: faultline_spec::score::score(weights, self.checks.iter().copied()),
+            reason,
+            checks_passed: self.passed,
+            checks_total: self.total,
+            recovery_ms: self.recovery_ms,
+            latency,
+        }
+    }
+}
+
+/// Where the method is, as checks see it when they start.
+#[derive(Default)]
+struct Chaos {
+    started: bool,
+    done: bool,
+    /// Fault ordinals active now.
+    active: BTreeSet<usize>,
+    /// Ordinals of the most recent group.
+    last_group: Vec<usize>,
+    /// Ordinals of the first group.
+    first_group: Vec<usize>,
+}
+
+impl Chaos {
+    fn phase(&self) -> Phase {
+        match (self.started, self.done) {
+            (false, _) => Phase::Before,
+            (true, false) => Phase::During,
+            (true, true) => Phase::After,
+        }
+    }
+
+    fn counts_for(&self) -> Vec<usize> {
+        if !self.active.is_empty() {
+            self.active.iter().copied().collect()
+        } else if !self.last_group.is_empty() {
+            self.last_group.clone()
+        } else {
+            self.first_group.clone()
+        }
+    }
+}
+
+/// Per probe: the health the recovery watch and the guardrails read.
+#[derive(Default, Clone, Copy)]
+struct Health {
+    /// Since when it has passed without a failure (`None` while failing).
+    passing_since: Option<Instant>,
+    /// Start of its latest passing check.
+    last_pass: Option<Instant>,
+    consecutive_failures: u32,
+}
+
+pub struct Run {
+    deps: Deps,
+    pub run_id: String,
+    template: String,
+    version: u32,
+    spec: Experiment,
+    tally: Mutex<Tally>,
+    chaos: Mutex<Chaos>,
+    /// Whether any fault is active, for onChaos probes to wait on.
+    active_tx: watch::Sender<bool>,
+    health: Mutex<HashMap<String, Health>>,
+    /// Wakes the recovery watch after every check.
+    checked: Notify,
+    halt_tx: mpsc::UnboundedSender<Halt>,
+    halt_rx: Mutex<Option<mpsc::UnboundedReceiver<Halt>>>,
+    /// Failures that decide the verdict once the method is over: onChaos checks, and checks
+    /// before the first fault.
+    failures: Mutex<Vec<(Phase, String)>>,
+}
+
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Run {
+    pub fn new(
+        deps: Deps,
+        run_id: String,
+        template: String,
+        version: u32,
+        spec: Experiment,
+    ) -> Self {
+        let (halt_tx, halt_rx) = mpsc::unbounded_channel();
+        let chaos = Chaos {
+            first_group: spec
+                .plan()
+                .into_iter()
+                .find_map(|s| match s {
+                    Stage::Faults(g) => Some(g.iter().map(|f| f.ordinal).collect()),
+                    Stage::Pause(_) => None,
+                })
+                .unwrap_or_default(),
+            ..Chaos::default()
+        };
+        Run {
+            deps,
+            run_id,
+            template,
+            version,
+            spec,
+            tally: Mutex::new(Tally::default()),
+            chaos: Mutex::new(chaos),
+            active_tx: watch::channel(false).0,
+            health: Mutex::new(HashMap::new()),
+            checked: Notify::new(),
+            halt_tx,
+            halt_rx: Mutex::new(Some(halt_rx)),
+            failures: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn id(&self) -> &str {
+        &self.run_id
+    }
+
+    fn emit<P: Serialize + ?Sized>(&self, kind: &str, payload: &P) {
+        if let Err(e) = self.deps.outbox.push(self.id(), kind, payload) {
+            tracing::error!(run = %self.id(), kind, error = format!("{e:#}"), "failed to record an event");
+        }
+    }
+
+    /// Drives the run until it ends by itself, a check halts it, or `stop` resolves; then
+    /// reverts, runs rollbacks and writes `run.finished`.
+    pub async fn execute(&self, stop: impl std::future::Future<Output = Stop>) {
+        let mut halt_rx = lock(&self.halt_rx).take().expect("a run executes once");
+        let halted = async {
+            match halt_rx.recv().await {
+                Some(Halt::Guardrail(r)) => Outcome::Guardrail(r),
+                Some(Halt::StopOnFailure(r)) => Outcome::Failed(r),
+                None => std::future::pending().await,
+            }
+        };
+        let outcome = tokio::select! {
+            o = self.drive() => o,
+            o = halted => o,
+            s = stop => Outcome::Stopped(s),
+        };
+        self.finish(outcome).await;
+    }
+
+    /// One check of `probe`: up to `attempts` tries `interval` apart; recorded, scored and
+    /// emitted. Returns the check.
+    async fn check(&self, probe: &ProbeSpec) -> Check {
+        let started = Instant::now();
+        let (phase, counts_for, active) = {
+            let c = lock(&self.chaos);
+            (c.phase(), c.counts_for(), !c.active.is_empty())
+        };
+        let tries = probe.attempts.max(1);
+        let mut attempt = 1;
+        let mut c = self.deps.probes.check(probe).await;
+        while !c.ok && attempt < tries {
+            sleep(probe.interval.0).await;
+            attempt += 1;
+            c = self.deps.probes.check(probe).await;
+        }
+        if attempt > 1 {
+            c.detail = format!("{} (attempt {attempt} of {tries})", c.detail);
+        }
+        self.record(probe, started, phase, counts_for, active, attempt, &c);
+        c
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        probe: &ProbeSpec,
+        started: Instant,
+        phase: Phase,
+        counts_for: Vec<usize>,
+        active: bool,
+        attempts: u32,
+        c: &Check,
+    ) {
+        {
+            let mut tally = lock(&self.tally);
+            tally.record(&counts_for, c.ok);
+            if c.ok && measures_latency(probe) && (phase == Phase::Before || active) {
+                let s = tally.samples.entry(probe.name.clone()).or_default();
+                if phase == Phase::Before {
+                    &mut s.0
+                } else {
+                    &mut s.1
+                }
+                .push(c.latency_ms);
+            }
+        }
+        let failures = {
+            let mut health = lock(&self.health);
+            let h = health.entry(probe.name.clone()).or_default();
+            if c.ok {
+                h.passing_since.get_or_insert(started);
+                h.last_pass = Some(started);
+                h.consecutive_failures = 0;
+            } else {
+                h.passing_since = None;
+                h.consecutive_failures += 1;
+            }
+            h.consecutive_failures
+        };
+        tracing::debug!(run = %self.id(), probe = %probe.name, phase = phase.as_str(), ok = c.ok, detail = %c.detail, "probe check");
+        self.emit(
+            events::PROBE_CHECK,
+            &ProbeCheck {
+                probe: probe.name.clone(),
+                phase,
+                step: counts_for.first().copied().unwrap_or_default(),
+                counts_for,
+                mode: probe.mode.as_str().into(),
+                attempts,
+                ok: c.ok,
+                latency_ms: c.latency_ms,
+                detail: c.detail.clone(),
+            },
+        );
+        if !c.ok {
+            let what = format!("{}: {}", probe.name, c.detail);
+            if phase == Phase::Before || (probe.mode == Mode::OnChaos && active) {
+                lock(&self.failures).push((phase, what.clone()));
+            }
+            if probe.stop_on_failure {
+                let _ = self
+                    .halt_tx
+                    .send(Halt::StopOnFailure(format!("probe {what} (stopOnFailure)")));
+            }
+            for g in self
+                .spec
+                .abort_when
+                .iter()
+                .filter(|g| g.probe == probe.name)
+            {
+                if failures >= g.consecutive_failures {
+                    self.emit(
+                        events::GUARDRAIL_TRIPPED,
+                        &GuardrailTripped {
+                            probe: probe.name.clone(),
+                            consecutive_failures: failures,
+                        },
+                    );
+                    let _ = self.halt_tx.send(Halt::Guardrail(format!(
+                        "guardrail: probe {} failed {failures} checks in a row (last: {})",
+                        probe.name, c.detail
+                    )));
+                }
+            }
+        }
+        self.checked.notify_waiters();
+    }
+
+    async fn drive(&self) -> Outcome {
+        self.emit(
+            events::RUN_STARTED,
+            &json!({ "template": self.template, "version": self.version }),
+        );
+        let probes = &self.spec.hypothesis.probes;
+        let (end_tx, end_rx) = watch::channel(false);
+
+        // Gate: one check of every probe that checks before the faults.
+        join_all(
+            probes
+                .iter()
+                .filter(|p| p.mode.at_start() || p.mode == Mode::Continuous)
+                .map(|p| async move {
+                    sleep(p.initial_delay.0).await;
+                    self.check(p).await;
+                }),
+        )
+        .await;
+
+        // From here, continuous and onChaos probes run beside the method until the run ends.
+        let background = join_all(probes.iter().filter_map(|p| match p.mode {
+            Mode::Continuous => Some(futures::future::Either::Left(
+                self.continuous(p, end_rx.clone()),
+            )),
+            Mode::OnChaos => Some(futures::future::Either::Right(
+                self.on_chaos(p, end_rx.clone()),
+            )),
+            _ => None,
+        }));
+        let main = async {
+            let outcome = self.method_and_recovery().await;
+            let _ = end_tx.send(true);
+            outcome
+        };
+        let (outcome, _) = tokio::join!(main, background);
+        outcome
+    }
+
+    async fn method_and_recovery(&self) -> Outcome {
+        sleep(self.spec.hypothesis.baseline.0).await;
+        if let Some(failed) = self.failed_in(Phase::Before) {
+            return Outcome::Failed(format!(
+                "steady state did not hold before the faults: {failed}"
+            ));
+        }
+        let ended = match self.method().await {
+            Ok(t) => t,
+            Err(o) => return o,
+        };
+        let recovered = self.recovery(ended).await;
+        self.verdict(recovered)
+    }
+
+    /// Every `interval` until the run ends.
+    async fn continuous(&self, p: &ProbeSpec, mut end: watch::Receiver<bool>) {
+        let mut next = Instant::now() + p.interval.0;
+        loop {
+            tokio::select! {
+                _ = sleep_until(next) => {}
+                _ = end.wait_for(|e| *e) => return,
+            }
+            self.check(p).await;
+            next = (next + p.interval.0).max(Instant::now());
+        }
+    }
+
+    /// Every `interval` while a fault is active, after `initialDelay` in each active window.
+    async fn on_chaos(&self, p: &ProbeSpec, mut end: watch::Receiver<bool>) {
+        let mut active = self.active_tx.subscribe();
+        loop {
+            tokio::select! {
+                r = active.wait_for(|a| *a) => if r.is_err() { return },
+                _ = end.wait_for(|e| *e) => return,
+            }
+            tokio::select! {
+                _ = sleep(p.initial_delay.0) => {}
+                _ = end.wait_for(|e| *e) => return,
+            }
+            let mut next = Instant::now();
+            while *active.borrow() {
+                self.check(p).await;
+                next = (next + p.interval.0).max(Instant::now());
+                tokio::select! {
+                    _ = sleep_until(next) => {}
+                    _ = active.wait_for(|a| !*a) => break,
+                    _ = end.wait_for(|e| *e) => return,
+                }
+            }
+        }
+    }
+
+    fn failed_in(&self, phase: Phase) -> Option<String> {
+        let f = lock(&self.failures);
+        let mut failed: Vec<&str> = f
+            .iter()
+            .filter(|(p, _)| *p == phase)
+            .map(|(_, w)| w.as_str())
+            .collect();
+        failed.dedup();
+        (!failed.is_empty()).then(|| failed.join("; "))
+    }
+
+    /// Runs the stages; returns when the last fault ended (for a one-shot kill: when it was
+    /// applied), or the outcome that ends the run.
+    async fn method(&self) -> Result<Instant, Outcome> {
+        lock(&self.chaos).started = true;
+        let mut ended = Instant::now();
+        for (i, stage) in self.spec.plan().into_iter().enumerate() {
+            match stage {
+                Stage::Pause(d) => {
+                    self.emit(
+                        events::PAUSE_STARTED,
+                        &json!({ "stage": i, "durationMs": d.as_millis() as u64 }),
+                    );
+                    sleep(d).await;
+                }
+                Stage::Faults(group) => ended = self.group(&group).await?,
+            }
+        }
+        lock(&self.chaos).done = true;
+        Ok(ended)
+    }
+
+    /// Applies every fault of a group, holds each for its own time, reverts it; returns when
+    /// the group's last fault ended.
+    async fn group(
+        &self,
+        group: &[faultline_spec::template::PlannedFault],
+    ) -> Result<Instant, Outcome> {
+        let (faults, journal) = (&self.deps.faults, &self.deps.journal);
+        let mut applied = Vec::new();
+        for f in group {
+            let kind = f.spec.kind();
+            let revertible = match faults.get(kind) {
+                Ok(x) => x.revertible(),
+                Err(e) => return Err(Outcome::Error(e.to_string())),
+            };
+            let a = faults
+                .inject(
+                    journal,
+                    &f.spec,
+                    RunCtx {
+                        run_id: self.id(),
+                        step: f.ordinal,
+                    },
+                )
+                .map_err(|e| {
+                    Outcome::Error(format!("{} ({kind}) could not be applied: {e}", f.path))
+                })?;
+            tracing::info!(run = %self.id(), fault = f.ordinal, path = %f.path, kind, detail = %a.detail, "fault applied");
+            self.emit(
+                events::FAULT_APPLIED,
+                &FaultEvent {
+                    step: f.ordinal,
+                    path: f.path.clone(),
+                    fault: kind.into(),
+                    detail: a.detail.clone(),
+                },
+            );
+            {
+                let mut c = lock(&self.chaos);
+                c.active.insert(f.ordinal);
+                c.last_group = group.iter().map(|f| f.ordinal).collect();
+            }
+            self.active_tx.send_replace(true);
+            applied.push((f, a, revertible, Instant::now()));
+        }
+        let ends = join_all(applied.into_iter().map(|(f, a, revertible, at)| async move {
+            sleep(f.hold).await;
+            let kind = f.spec.kind();
+            let reverted = faults.revert(journal, &a);
+            {
+                let mut c = lock(&self.chaos);
+                c.active.remove(&f.ordinal);
+                self.active_tx.send_replace(!c.active.is_empty());
+            }
+            match reverted {
+                Ok(detail) if revertible => {
+                    tracing::info!(run = %self.id(), fault = f.ordinal, kind, %detail, "fault reverted");
+                    self.emit(
+                        events::FAULT_REVERTED,
+                        &FaultEvent {
+                            step: f.ordinal,
+                            path: f.path.clone(),
+                            fault: kind.into(),
+                            detail,
+                        },
+                    );
+                    Ok(Instant::now())
+                }
+                // A one-shot fault ended the moment it was applied.
+                Ok(_) => Ok(at),
+                Err(e) => Err(Outcome::Error(format!(
+                    "{} ({kind}) could not be reverted: {e}",
+                    f.path
+                ))),
+            }
+        }))
+        .await;
+        let mut last = None::<Instant>;
+        for e in ends {
+            let e = e?;
+            last = Some(last.map_or(e, |l| l.max(e)));
+        }
+        Ok(last.unwrap_or_else(Instant::now))
+    }
+
+    /// Waits until every probe that checks after chaos passes and keeps passing, measured from
+    /// `since`, at most `recoverWithin`.
+    async fn recovery(&self, since: Instant) -> Recovery {
+        let probes: Vec<&ProbeSpec> = self
+            .spec
+            .hypothesis
+            .probes
+            .iter()
+            .filter(|p| p.mode.at_end())
+            .collect();
+        if probes.is_empty() {
+            return Recovery::NotMeasured;
+        }
+        let within = self.spec.hypothesis.recover_within;
+        let deadline = since + within.0;
+        // eot and edge probes poll until they pass; continuous ones keep their own pace.
+        let pollers = join_all(
+            probes
+                .iter()
+                .filter(|p| matches!(p.mode, Mode::Eot | Mode::Edge))
+                .map(|p| async move {
+                    sleep(p.initial_delay.0).await;
+                    loop {
+                        let started = Instant::now();
+                        if self.check(p).await.ok {
+                            return;
+                        }
+                        let next = started + p.interval.0;
+                        if next > deadline {
+                            return;
+                        }
+                        sleep_until(next.max(Instant::now())).await;
+                    }
+                }),
+        );
+        let watch = async {
+            loop {
+                let notified = self.checked.notified();
+                if let Some(at) = self.recovered_at(&probes, since) {
+                    return Recovery::Within((at - since).as_millis() as u64);
+                }
+                tokio::select! {
+                    _ = notified => {}
+                    _ = sleep_until(deadline) => {
+                        // A check that started in time may still be finishing.
+                        return match self.recovered_at(&probes, since) {
+                            Some(at) => Recovery::Within((at - since).as_millis() as u64),
+                            None => Recovery::TooLate(within),
+                        };
+                    }
+                }
+            }
+        };
+        // The pollers stop by themselves at the deadline; the watch decides.
+        let (r, _) = tokio::join!(watch, pollers);
+        r
+    }
+
+    /// When every probe passed (a check started after `since`) and has kept passing.
+    fn recovered_at(&self, probes: &[&ProbeSpec], since: Instant) -> Option<Instant> {
+        let health = lock(&self.health);
+        let mut latest = since;
+        for p in probes {
+            let h = health.get(&p.name)?;
+            if h.last_pass? < since {
+                return None;
+            }
+            latest = latest.max(h.passing_since?.max(since));
+        }
+        Some(latest)
+    }
+
+    fn verdict(&self, recovered: Recovery) -> Outcome {
+        match recovered {
+            Recovery::Within(ms) => {
+                lock(&self.tally).recovery_ms = Some(ms);
+                self.emit(events::RUN_RECOVERED, &json!({ "recoveryMs": ms }));
+            }
+            Recovery::TooLate(within) => {
+                return Outcome::Failed(format!("did not recover within {within}"))
+            }
+            Recovery::NotMeasured => {}
+        }
+        if let Some(failed) = self.failed_in(Phase::During) {
+            return Outcome::Failed(format!(
+                "the hypothesis did not hold during chaos: {failed}"
+            ));
+        }
+        if let Some(min) = self.spec.hypothesis.min_score {
+            let score = faultline_spec::score::score(
+                &self.spec.weights(),
+                lock(&self.tally).checks.iter().copied(),
+            );
+            if let Some(s) = score.filter(|s| *s < min) {
+                return Outcome::Failed(format!("resilience score {s:.1} is below minScore {min}"));
+            }
+        }
+        Outcome::Passed
+    }
+
+    /// Reverts whatever is still applied, runs the rollbacks, then writes the final events.
+    async fn finish(&self, outcome: Outcome) {
+        if let Outcome::Stopped(stop) = &outcome {
+            self.emit(events::RUN_ABORTED, &json!({ "reason": stop.reason() }));
+        }
+        let (faults, journal) = (&self.deps.faults, &self.deps.journal);
+        for a in journal.entries_for(self.id()) {
+            let revertible = faults.get(&a.kind).map(|f| f.revertible()).unwrap_or(false);
+            match faults.revert(journal, &a) {
+                Ok(detail) => {
+                    tracing::info!(run = %self.id(), fault = a.step, kind = %a.kind, %detail, "fault reverted");
+                    if revertible {
+                        self.emit(
+                            events::FAULT_REVERTED,
+                            &FaultEvent {
+                                step: a.step,
+                                path: String::new(),
+                                fault: a.kind.clone(),
+                                detail,
+                            },
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(run = %self.id(), fault = a.step, kind = %a.kind, error = %e, "failed to revert a fault; the journal keeps it for the next start")
+                }
+            }
+        }
+        self.active_tx.send_replace(false);
+        for (i, r) in self.spec.rollbacks.iter().enumerate() {
+            let done = rollbacks::run(i, r).await;
+            tracing::info!(run = %self.id(), rollback = i, ok = done.ok, detail = %done.detail, "rollback");
+            self.emit(events::ROLLBACK_DONE, &done);
+        }
+        let (verdict, reason) = match outcome {
+            Outcome::Passed => match lock(&self.tally).recovery_ms {
+                Some(ms) => (Verdict::Passed, format!("recovered in {ms}ms")),
+                None => (Verdict::Passed, "the hypothesis held".into()),
+            },
+            Outcome::Failed(r) => (Verdict::Failed, r),
+            Outcome::Error(r) => (Verdict::Error, r),
+            Outcome::Guardrail(r) => (Verdict::Aborted, r),
+            Outcome::Stopped(s) => (s.verdict(), s.reason()),
+        };
+        let fin = lock(&self.tally).finished(&self.spec.weights(), verdict, reason);
+        tracing::info!(run = %self.id(), verdict = verdict.as_str(), score = ?fin.score, reason = %fin.reason, "run finished");
+        self.emit(events::RUN_FINISHED, &fin);
+    }
+}
+
+enum Recovery {
+    Within(u64),
+    TooLate(Dur),
+    NotMeasured,
+}
+
+/// Probes whose latency says something about the system under test.
+fn measures_latency(p: &ProbeSpec) -> bool {
+    matches!(
+        p.kind(),
+        Some(ProbeKind::Http(_) | ProbeKind::Tcp(_) | ProbeKind::Postgres(_) | ProbeKind::Redis(_))
+    )
+}
