@@ -742,10 +742,17 @@ enum Recovery {
     NotMeasured,
 }
 
-/// Probes whose latency says something about the system under test.
+/// Probes whose latency says something about the system under test and that sample both
+/// before and during the faults: continuous network probes.
 fn measures_latency(p: &ProbeSpec) -> bool {
-    matches!(
-        p.kind(),
-        Some(ProbeKind::Http(_) | ProbeKind::Tcp(_) | ProbeKind::Postgres(_) | ProbeKind::Redis(_))
-    )
+    p.mode == Mode::Continuous
+        && matches!(
+            p.kind(),
+            Some(
+                ProbeKind::Http(_)
+                    | ProbeKind::Tcp(_)
+                    | ProbeKind::Postgres(_)
+                    | ProbeKind::Redis(_)
+            )
+        )
 }

@@ -83,6 +83,9 @@ impl ApiError {
             ApiError::InvalidTemplate(errs) => {
                 if let Some(first) = errs.0.first() {
                     ext.set("field", first.field.as_str());
+                    if let Some(h) = &first.hint {
+                        ext.set("hint", h.as_str());
+                    }
                     if let (Some(l), Some(c)) = (first.line, first.column) {
                         ext.set("line", l as u64);
                         ext.set("column", c as u64);

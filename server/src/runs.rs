@@ -35,6 +35,7 @@ pub struct RunRow {
     pub delegate_score: Option<f64>,
     pub recovery_ms: Option<i64>,
     pub verdict_reason: Option<String>,
+    pub latency: Option<Json<Vec<faultline_spec::stats::LatencyShift>>>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -42,7 +43,7 @@ pub struct RunRow {
 }
 
 const COLUMNS: &str = "id, project_id, template_id, template_version, delegate_id, state, planned_ms, abort_requested_at, \
-    score, delegate_score, recovery_ms, verdict_reason, created_by, created_at, started_at, ended_at";
+    score, delegate_score, recovery_ms, verdict_reason, latency, created_by, created_at, started_at, ended_at";
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct EventRow {
@@ -57,11 +58,29 @@ pub struct CheckRow {
     pub seq: i64,
     pub probe: String,
     pub step: i32,
+    pub counts_for: Vec<i32>,
+    pub mode: String,
+    pub attempts: i32,
     pub phase: String,
     pub at: DateTime<Utc>,
     pub ok: bool,
     pub latency_ms: f64,
     pub detail: String,
+}
+
+/// What a delegate advertised it can run (`{"faults": [...], "probes": [...]}`).
+#[derive(Default, serde::Deserialize)]
+struct Capabilities {
+    #[serde(default)]
+    faults: Vec<String>,
+    #[serde(default)]
+    probes: Vec<String>,
+}
+
+impl Capabilities {
+    fn of(v: &serde_json::Value) -> Self {
+        serde_json::from_value(v.clone()).unwrap_or_default()
+    }
 }
 
 /// Creates a PENDING run pinned to the template's latest version and wakes the replica holding
@@ -95,6 +114,15 @@ pub async fn start(
             ))
         }
     };
+    // Refuse before queueing what the delegate cannot run, located in the template's text.
+    let caps = Capabilities::of(&target.capabilities.0);
+    let mut missing = spec.check_capabilities(&caps.faults, &caps.probes, &target.name);
+    if !missing.is_empty() {
+        faultline_spec::template::locate_errors(&tpl.yaml, &mut missing);
+        return Err(ApiError::InvalidTemplate(faultline_spec::SpecErrors(
+            missing,
+        )));
+    }
     let planned_ms = spec.planned_duration().as_millis() as i64;
     let mut tx = pool.begin().await?;
     let run = sqlx::query_as::<_, RunRow>(&format!(
@@ -183,7 +211,8 @@ pub async fn events(
 
 pub async fn checks(pool: &PgPool, run: Uuid) -> ApiResult<Vec<CheckRow>> {
     Ok(sqlx::query_as::<_, CheckRow>(
-        "SELECT seq, probe, step, phase, at, ok, latency_ms, detail FROM probe_checks WHERE run_id = $1 ORDER BY seq",
+        "SELECT seq, probe, step, COALESCE(counts_for, ARRAY[step]) AS counts_for, mode, attempts, phase, at, ok, latency_ms, detail \
+         FROM probe_checks WHERE run_id = $1 ORDER BY seq",
     )
     .bind(run)
     .fetch_all(pool)
@@ -501,8 +530,11 @@ async fn apply_effects(
     }
     if !checks.is_empty() {
         sqlx::query(
-            "INSERT INTO probe_checks (run_id, seq, probe, step, phase, at, ok, latency_ms, detail) \
-             SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::bool[], $8::float8[], $9::text[]) \
+            "INSERT INTO probe_checks (run_id, seq, probe, step, phase, at, ok, latency_ms, detail, counts_for, mode, attempts) \
+             SELECT $1, u.seq, u.probe, u.step, u.phase, u.at, u.ok, u.latency_ms, u.detail, \
+                    ARRAY(SELECT jsonb_array_elements_text(u.counts_for)::int), u.mode, u.attempts \
+             FROM UNNEST($2::bigint[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::bool[], $8::float8[], $9::text[], $10::jsonb[], $11::text[], $12::int[]) \
+               AS u(seq, probe, step, phase, at, ok, latency_ms, detail, counts_for, mode, attempts) \
              ON CONFLICT DO NOTHING",
         )
         .bind(run)
@@ -514,6 +546,17 @@ async fn apply_effects(
         .bind(checks.iter().map(|c| c.2.ok).collect::<Vec<_>>())
         .bind(checks.iter().map(|c| c.2.latency_ms).collect::<Vec<_>>())
         .bind(checks.iter().map(|c| clean(&c.2.detail, 1024)).collect::<Vec<_>>())
+        .bind(
+            checks
+                .iter()
+                .map(|c| {
+                    let ordinals = c.2.ordinals().into_iter().take(64).collect::<Vec<_>>();
+                    Json(serde_json::json!(ordinals))
+                })
+                .collect::<Vec<_>>(),
+        )
+        .bind(checks.iter().map(|c| clean(&c.2.mode, 32)).collect::<Vec<_>>())
+        .bind(checks.iter().map(|c| c.2.attempts.min(1000) as i32).collect::<Vec<_>>())
         .execute(&mut **tx)
         .await?;
     }
@@ -524,7 +567,7 @@ async fn apply_effects(
         }
         sqlx::query(
             "UPDATE runs SET state = $2, score = $3, delegate_score = $4, verdict_reason = $5, \
-               recovery_ms = COALESCE($6, recovery_ms), ended_at = now() WHERE id = $1 AND state <> ALL($7)",
+               recovery_ms = COALESCE($6, recovery_ms), latency = $8, ended_at = now() WHERE id = $1 AND state <> ALL($7)",
         )
         .bind(run)
         .bind(f.verdict.as_str())
@@ -533,6 +576,7 @@ async fn apply_effects(
         .bind(clean(&f.reason, 2048))
         .bind(f.recovery_ms.map(|m| m as i64))
         .bind(TERMINAL)
+        .bind((!f.latency.is_empty()).then(|| Json(f.latency.iter().take(64).collect::<Vec<_>>())))
         .execute(&mut **tx)
         .await?;
     }
@@ -550,11 +594,13 @@ async fn recompute_score(
     .bind(run)
     .fetch_one(&mut **tx)
     .await?;
-    let checks: Vec<(i32, bool)> =
-        sqlx::query_as("SELECT step, ok FROM probe_checks WHERE run_id = $1")
-            .bind(run)
-            .fetch_all(&mut **tx)
-            .await?;
+    // One row per (fault ordinal, check): a check in a parallel group counts for each fault.
+    let checks: Vec<(i32, bool)> = sqlx::query_as(
+        "SELECT unnest(COALESCE(counts_for, ARRAY[step])), ok FROM probe_checks WHERE run_id = $1",
+    )
+    .bind(run)
+    .fetch_all(&mut **tx)
+    .await?;
     let weights = spec.0.weights();
     Ok(faultline_spec::score::score(
         &weights,

@@ -6,11 +6,14 @@ use std::path::Path;
 /// One line per problem, `FILE:LINE:COL: field: message` (`FILE: field: message` when the
 /// problem has no single location).
 pub fn format_error(file: &Path, e: &SpecError) -> String {
-    let what = if e.field.is_empty() {
+    let mut what = if e.field.is_empty() {
         e.message.clone()
     } else {
         format!("{}: {}", e.field, e.message)
     };
+    if let Some(h) = &e.hint {
+        what.push_str(&format!(" (hint: {h})"));
+    }
     match (e.line, e.column) {
         (Some(l), Some(c)) => format!("{}:{l}:{c}: {what}", file.display()),
         _ => format!("{}: {what}", file.display()),
@@ -58,7 +61,7 @@ mod tests {
         ));
         let (lines, ok) = validate(&[bad.clone(), good]);
         assert!(!ok);
-        assert_eq!(lines[0], format!("{}:5:3: metadata.nmae: unknown field `nmae`, expected one of `name`, `description`, `labels`", bad.display()));
+        assert_eq!(lines[0], format!("{}:5:3: metadata.nmae: unknown field `nmae`, expected one of `name`, `description`, `labels` (hint: did you mean \"name\"?)", bad.display()));
         assert!(
             lines[1].ends_with(": ok (demo-web-survives-kill)"),
             "{lines:?}"

@@ -13,36 +13,45 @@ pub fn did_you_mean(given: &str, known: &[&str]) -> Option<String> {
     (d <= limit).then(|| format!("did you mean {best:?}?"))
 }
 
-/// Levenshtein distance over chars.
+/// Edit distance over chars where swapping two neighbours costs 1 (optimal string alignment),
+/// so `nmae` is one edit from `name`.
 fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// A hint for a serde error message about `field`.
 pub fn for_yaml_error(field: &str, message: &str) -> Option<String> {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (given, rest) = rest.split_once('`')?;
-        // serde lists the allowed names: "expected one of `a`, `b`" or "expected `a`".
+        // serde's message lists the allowed names already; a hint only when one is a likely
+        // typo of what was written.
         let known: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
-        return did_you_mean(given, &known).or_else(|| {
-            (!known.is_empty()).then(|| format!("allowed here: {}", known.join(", ")))
-        });
+        return did_you_mean(given, &known);
     }
     if let Some(rest) = message.strip_prefix("unknown variant `") {
         let (given, rest) = rest.split_once('`')?;
         let known: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
-        return did_you_mean(given, &known)
-            .or_else(|| (!known.is_empty()).then(|| format!("one of: {}", known.join(", "))));
+        return did_you_mean(given, &known);
     }
     if message.contains("duration") || message.contains("time unit") {
         return Some("write durations with a unit: 500ms, 30s, 5m, 1h".into());
@@ -84,6 +93,11 @@ mod tests {
         );
         assert_eq!(h.as_deref(), Some("did you mean \"duration\"?"));
         let h = for_yaml_error("x.zzz", "unknown field `zzz`, expected `url` or `method`");
-        assert_eq!(h.as_deref(), Some("allowed here: url, method"));
+        assert_eq!(h, None, "no hint when nothing is close");
+        assert_eq!(
+            did_you_mean("nmae", &["name", "labels"]).as_deref(),
+            Some("did you mean \"name\"?"),
+            "a swap is one edit"
+        );
     }
 }

@@ -62,12 +62,55 @@ pub struct ProbeResult {
     pub probe: String,
     /// before, during or after the faults.
     pub phase: String,
-    /// Index of the fault step the check counts for.
+    /// Ordinal of the (first) fault the check counts for.
     pub step: i32,
+    /// Every fault ordinal the check counts for in the score (several in a parallel group).
+    pub counts_for: Vec<i32>,
+    /// The probe's mode: sot, eot, edge, continuous or onChaos.
+    pub mode: String,
+    /// Tries the check took.
+    pub attempts: i32,
     pub ok: bool,
     pub latency_ms: f64,
     pub at: DateTime<Utc>,
     pub detail: String,
+}
+
+/// The statistical verdict on one latency-measuring probe: a two-sided Mann-Whitney U test of
+/// the latencies of passing checks before the faults (control) against those while faults were
+/// active (chaos).
+#[derive(SimpleObject)]
+pub struct LatencyVerdict {
+    pub probe: String,
+    pub control_samples: i32,
+    pub chaos_samples: i32,
+    pub control_median_ms: Option<f64>,
+    pub chaos_median_ms: Option<f64>,
+    /// Chaos median minus control median.
+    pub shift_ms: Option<f64>,
+    pub u: Option<f64>,
+    pub p_value: Option<f64>,
+    /// p below 0.05.
+    pub significant: bool,
+    /// e.g. "latency rose from 12 ms to 214 ms, p < 0.001".
+    pub summary: String,
+}
+
+impl From<&faultline_spec::stats::LatencyShift> for LatencyVerdict {
+    fn from(l: &faultline_spec::stats::LatencyShift) -> Self {
+        LatencyVerdict {
+            probe: l.probe.clone(),
+            control_samples: l.control_n as i32,
+            chaos_samples: l.chaos_n as i32,
+            control_median_ms: l.control_median_ms,
+            chaos_median_ms: l.chaos_median_ms,
+            shift_ms: l.shift_ms,
+            u: l.u,
+            p_value: l.p_value,
+            significant: l.significant,
+            summary: l.summary.clone(),
+        }
+    }
 }
 
 #[derive(SimpleObject)]
@@ -135,6 +178,15 @@ impl Run {
     async fn recovery_ms(&self) -> Option<i64> {
         self.0.recovery_ms
     }
+    /// The statistical verdict per latency-measuring probe (empty until the run finished, or
+    /// when no probe measures latency).
+    async fn latency(&self) -> Vec<LatencyVerdict> {
+        self.0
+            .latency
+            .as_ref()
+            .map(|l| l.0.iter().map(LatencyVerdict::from).collect())
+            .unwrap_or_default()
+    }
     /// Why the run ended as it did.
     async fn reason(&self) -> Option<&str> {
         self.0.verdict_reason.as_deref()
@@ -166,6 +218,9 @@ impl Run {
                 probe: r.probe,
                 phase: r.phase,
                 step: r.step,
+                counts_for: r.counts_for,
+                mode: r.mode,
+                attempts: r.attempts,
                 ok: r.ok,
                 latency_ms: r.latency_ms,
                 at: r.at,
