@@ -7,67 +7,7 @@ use faultline_spec::{
 };
 use std::time::Duration;
 
-const FULL: &str = r#"
-apiVersion: faultline.dev/v1
-kind: Experiment
-metadata:
-  name: checkout-survives-db-latency
-  description: checkout keeps answering while its database is paused
-  labels: {team: payments, tier: critical}
-target:
-  delegate: {env: staging, cluster: eu-1}
-hypothesis:
-  probes:
-    - name: checkout-ok
-      http:
-        url: "http://127.0.0.1:8080/health"
-        headers: {Accept: application/json}
-        expect: {status: "2xx", bodyContains: ok, json: [{pointer: /status, equals: ok}], latencyBelow: 500ms}
-      mode: continuous
-      interval: 1s
-      timeout: 2s
-      attempts: 2
-      initialDelay: 0s
-      stopOnFailure: false
-    - name: db-port
-      tcp: {address: "127.0.0.1:5432"}
-      mode: edge
-    - name: errors-low
-      prometheus: {url: "http://127.0.0.1:9090", query: "sum(rate(errors_total[1m]))", expect: {op: "<", value: 5}}
-      mode: onChaos
-    - name: orders
-      postgres: {url: "postgres://app@127.0.0.1:5432/shop", passwordFromEnv: PGPASSWORD, query: "select count(*) from orders", expect: {op: ">", value: 0}}
-      mode: eot
-    - name: cache
-      redis: {address: "127.0.0.1:6379"}
-      mode: sot
-    - name: script
-      command: {run: ["true"], expect: {exitCode: 0}}
-  recoverWithin: 30s
-  baseline: 5s
-  minScore: 60
-steps:
-  - fault: process-kill
-    weight: 5
-    target: {name: redis-server}
-    params: {signal: KILL}
-  - pause: 5s
-  - parallel:
-      - fault: process-pause
-        weight: 8
-        target: {name: postgres}
-        duration: 20s
-      - fault: process-pause
-        target: {pidFile: /run/app.pid}
-        duration: 30s
-abortWhen:
-  - probe: checkout-ok
-    consecutiveFailures: 10
-rollbacks:
-  - command: {run: ["systemctl", "restart", "redis"]}
-  - http: {url: "http://127.0.0.1:8080/admin/reset"}
-    timeout: 5s
-"#;
+const FULL: &str = include_str!("fixtures/full.yaml");
 
 #[test]
 fn the_full_language_parses() {
@@ -170,7 +110,7 @@ fn meaning_errors_are_located_and_hinted() {
     let errs = errors(&bad);
     let kill = find(&errs, "steps[0].fault");
     assert_eq!(kill.hint.as_deref(), Some("did you mean \"process-kill\"?"));
-    assert_eq!((kill.line, kill.column), (Some(41), Some(5)), "{kill:?}");
+    assert_eq!((kill.line, kill.column), (Some(40), Some(5)), "{kill:?}");
     let g = find(&errs, "abortWhen[0].probe");
     assert_eq!(g.hint.as_deref(), Some("did you mean \"checkout-ok\"?"));
     find(&errs, "abortWhen[0].consecutiveFailures");
@@ -192,7 +132,7 @@ fn unknown_fields_get_a_did_you_mean() {
         Some("did you mean \"initialDelay\"?"),
         "{e:?}"
     );
-    assert_eq!(e.line, Some(21));
+    assert_eq!(e.line, Some(20));
 }
 
 #[test]
