@@ -374,6 +374,14 @@ impl Experiment {
                 "must be 1-63 characters of lowercase letters, digits and '-'",
             ));
         }
+        for (k, v) in &self.target.delegate {
+            if k.is_empty() || k.len() > 63 || v.len() > 255 {
+                errs.push(SpecError::field(
+                    format!("target.delegate.{k}"),
+                    "label keys are 1-63 characters and values at most 255",
+                ));
+            }
+        }
         if self.hypothesis.probes.is_empty() {
             errs.push(SpecError::field(
                 "hypothesis.probes",
