@@ -1,67 +1,94 @@
-//! The `http` probe: one request with the probe's method and timeout; ok when the status is the
-//! expected one. One shared client without a connection pool, so every check dials afresh (as
-//! a new user would) and an idle delegate holds no sockets.
-use super::{Check, Probe};
-use faultline_spec::probes::Probe as ProbeSpec;
+//! The `http` probe: one request with the probe's method, headers and body; ok when the status
+//! and every other expectation (body text, body regex, JSON values, latency) hold. The body is
+//! read only when an expectation needs it, and at most [`MAX_BODY`] of it.
+//!
+//! Two clients are built once: one verifies server certificates, the other (`tlsVerify: false`)
+//! accepts any. Neither keeps a connection pool, so every check dials afresh (as a new user
+//! would) and an idle delegate holds no sockets.
+use super::{bounded_part, clip, io_error_text, ms, quoted, regex, Check, Probe};
+use faultline_spec::probes::{HttpExpect, HttpProbe as HttpSpec, Probe as ProbeSpec};
 use futures::future::BoxFuture;
 use std::{error::Error as _, io, time::Instant};
 
-/// Longest detail kept; error chains can be long.
-const MAX_DETAIL: usize = 300;
+/// Most of a response body a check reads; a larger body fails the check.
+pub(super) const MAX_BODY: usize = 1 << 20;
 
 pub struct HttpProbe {
-    client: reqwest::Client,
+    /// Verifies the server's certificate (the default).
+    verifying: reqwest::Client,
+    /// Accepts any certificate, for `tlsVerify: false`.
+    trusting: reqwest::Client,
+}
+
+/// The settings every probe client shares (the prometheus probe uses them too).
+pub(super) fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(concat!("faultline-delegate/", env!("CARGO_PKG_VERSION")))
+        // The status the endpoint itself answers is what counts, not where it redirects.
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        // Probes target the system under test directly; an ambient HTTP_PROXY would measure
+        // the proxy instead.
+        .no_proxy()
 }
 
 impl HttpProbe {
     pub fn new() -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("faultline-delegate/", env!("CARGO_PKG_VERSION")))
-            // The status the endpoint itself answers is what counts, not where it redirects.
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(0)
-            // Probes target the system under test directly; an ambient HTTP_PROXY would measure
-            // the proxy instead.
-            .no_proxy()
-            .build()
-            .map_err(|e| anyhow::anyhow!("failed to build the http probe client: {e}"))?;
-        Ok(HttpProbe { client })
+        let build = |b: reqwest::ClientBuilder| {
+            b.build()
+                .map_err(|e| anyhow::anyhow!("failed to build the http probe client: {e}"))
+        };
+        Ok(HttpProbe {
+            verifying: build(client_builder())?,
+            trusting: build(client_builder().danger_accept_invalid_certs(true))?,
+        })
     }
 
-    async fn run(&self, spec: &ProbeSpec) -> Check {
+    async fn run(&self, http: &HttpSpec) -> Check {
         let start = Instant::now();
-        let Some(http) = &spec.http else {
-            return fail(start, "not an http probe".into());
-        };
         let method = match reqwest::Method::from_bytes(http.method.as_bytes()) {
             Ok(m) => m,
-            Err(_) => return fail(start, format!("unsupported method {:?}", http.method)),
+            Err(_) => return Check::fail(start, format!("unsupported method {:?}", http.method)),
         };
-        let sent = self
-            .client
-            .request(method, &http.url)
-            .timeout(spec.timeout.0)
-            .send()
-            .await;
-        let latency_ms = ms(start);
-        match sent {
-            Ok(resp) => {
-                let status = resp.status();
-                let expected = &http.expect.status;
-                let mut detail = format!("{} in {latency_ms:.1}ms", status_text(status));
-                let ok = expected.accepts(status.as_u16());
-                if !ok {
-                    detail.push_str(&format!(", expected {expected}"));
-                }
-                Check {
-                    ok,
-                    latency_ms,
-                    detail,
-                }
-            }
-            Err(e) if e.is_timeout() => fail(start, format!("timed out after {}", spec.timeout)),
-            Err(e) => fail(start, describe(&e)),
+        let client = if http.tls_verify {
+            &self.verifying
+        } else {
+            &self.trusting
+        };
+        let mut req = client.request(method, &http.url);
+        for (name, value) in &http.headers {
+            req = req.header(name, value);
         }
+        if let Some(body) = &http.body {
+            req = req.body(body.clone());
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return Check::fail(start, describe(&e)),
+        };
+        let status = resp.status();
+        let expect = &http.expect;
+        let mut problems = Vec::new();
+        if !expect.status.accepts(status.as_u16()) {
+            problems.push(format!("expected {}", expect.status));
+        } else if needs_body(expect) {
+            match read_body(resp).await {
+                Ok(body) => body_problems(&body, expect, &mut problems),
+                Err(e) => problems.push(e),
+            }
+        }
+        let latency_ms = ms(start);
+        if let Some(limit) = expect.latency_below {
+            if latency_ms >= limit.0.as_secs_f64() * 1000.0 {
+                problems.push(format!("expected below {limit}"));
+            }
+        }
+        let mut detail = format!("{} in {latency_ms:.1}ms", status_text(status));
+        for p in &problems {
+            detail.push_str(", ");
+            detail.push_str(p);
+        }
+        Check::timed(problems.is_empty(), latency_ms, detail)
     }
 }
 
@@ -71,27 +98,84 @@ impl Probe for HttpProbe {
     }
 
     fn check<'a>(&'a self, spec: &'a ProbeSpec) -> BoxFuture<'a, Check> {
-        Box::pin(self.run(spec))
+        bounded_part(spec, self.kind(), spec.http.as_ref(), |p| self.run(p))
     }
 }
 
-fn ms(start: Instant) -> f64 {
-    (start.elapsed().as_secs_f64() * 10_000.0).round() / 10.0
+fn needs_body(e: &HttpExpect) -> bool {
+    e.body_contains.is_some() || e.body_regex.is_some() || !e.json.is_empty()
 }
 
-fn fail(start: Instant, mut detail: String) -> Check {
-    if detail.len() > MAX_DETAIL {
-        let mut cut = MAX_DETAIL;
-        while !detail.is_char_boundary(cut) {
-            cut -= 1;
+/// The body, or why it cannot be had: at most [`MAX_BODY`] bytes are read.
+pub(super) async fn read_body(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) if body.len() + chunk.len() > MAX_BODY => {
+                return Err(format!("body larger than {} KiB", MAX_BODY / 1024))
+            }
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => return Ok(body),
+            Err(e) => return Err(format!("reading the body: {}", describe(&e))),
         }
-        detail.truncate(cut);
     }
-    Check {
-        ok: false,
-        latency_ms: ms(start),
-        detail,
+}
+
+/// Every body expectation that does not hold, in a few words each.
+fn body_problems(body: &[u8], expect: &HttpExpect, problems: &mut Vec<String>) {
+    let text = String::from_utf8_lossy(body);
+    if let Some(needle) = &expect.body_contains {
+        if !text.contains(needle.as_str()) {
+            problems.push(format!("body does not contain {}", quoted(needle)));
+        }
     }
+    if let Some(pattern) = &expect.body_regex {
+        match regex(pattern) {
+            Ok(re) if re.is_match(&text) => {}
+            Ok(_) => problems.push(format!("body does not match /{pattern}/")),
+            Err(e) => problems.push(e),
+        }
+    }
+    if expect.json.is_empty() {
+        return;
+    }
+    let doc: serde_json::Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => return problems.push(format!("body is not JSON: {e}")),
+    };
+    for j in &expect.json {
+        match doc.pointer(&j.pointer) {
+            None => problems.push(format!("{} is missing", pointer_name(&j.pointer))),
+            Some(v) if json_eq(v, &j.equals) => {}
+            Some(v) => problems.push(format!(
+                "{} is {}, expected {}",
+                pointer_name(&j.pointer),
+                short_json(v),
+                short_json(&j.equals)
+            )),
+        }
+    }
+}
+
+fn pointer_name(p: &str) -> &str {
+    if p.is_empty() {
+        "the body"
+    } else {
+        p
+    }
+}
+
+/// JSON equality where `1` equals `1.0`, as a template author means it.
+fn json_eq(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value::Number;
+    match (a, b) {
+        (Number(x), Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+fn short_json(v: &serde_json::Value) -> String {
+    clip(&v.to_string(), 80)
 }
 
 fn status_text(s: reqwest::StatusCode) -> String {
@@ -102,19 +186,12 @@ fn status_text(s: reqwest::StatusCode) -> String {
 }
 
 /// The most useful words of a request error: the socket error if there is one.
-fn describe(e: &reqwest::Error) -> String {
+pub(super) fn describe(e: &reqwest::Error) -> String {
     let mut source = e.source();
     let mut innermost = None;
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<io::Error>() {
-            return match io.kind() {
-                io::ErrorKind::ConnectionRefused => "connection refused".into(),
-                io::ErrorKind::ConnectionReset => "connection reset".into(),
-                io::ErrorKind::ConnectionAborted => "connection aborted".into(),
-                io::ErrorKind::TimedOut => "timed out".into(),
-                io::ErrorKind::UnexpectedEof => "connection closed before a response".into(),
-                _ => io.to_string(),
-            };
+            return io_error_text(io);
         }
         innermost = Some(s);
         source = s.source();

@@ -1,4 +1,5 @@
-//! Shared test parts: uniquely named target processes, a tiny HTTP server, event helpers.
+//! Shared test parts: uniquely named target processes, a tiny HTTP(S) server, event helpers,
+//! free ports.
 use faultline_delegate::outbox::StoredEvent;
 use std::{
     io::ErrorKind,
@@ -7,12 +8,12 @@ use std::{
     process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicU16, AtomicUsize, Ordering},
-        Arc,
+        Arc, Mutex,
     },
     time::{Duration, Instant},
 };
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::TcpListener,
 };
 
@@ -136,45 +137,176 @@ pub async fn eventually(within: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// What the test HTTP server answers.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    /// Waits this long before answering, to be slow on purpose.
+    pub delay: Duration,
+}
+
+impl Answer {
+    pub fn new(status: u16, body: &str) -> Answer {
+        Answer {
+            status,
+            body: body.into(),
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// A request the test HTTP server received.
+#[derive(Clone, Debug, Default)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    /// Names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// A tiny HTTP/1.1 server on 127.0.0.1:0 that answers every request with `status` (changeable
-/// while it runs) and closes the connection.
+/// while it runs) and the answer's body, records what it received, and closes the connection.
+/// Plain HTTP, or HTTPS with a self-signed certificate for `localhost` and `127.0.0.1`.
 pub struct HttpServer {
     pub url: String,
     pub status: Arc<AtomicU16>,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl HttpServer {
     pub async fn start(status: u16) -> HttpServer {
+        Self::answering(Answer::new(status, "ok")).await
+    }
+
+    pub async fn answering(answer: Answer) -> HttpServer {
+        Self::serve(answer, None).await
+    }
+
+    /// The same server behind TLS with a self-signed certificate.
+    pub async fn answering_tls(answer: Answer) -> HttpServer {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+            .unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+        Self::serve(
+            answer,
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+        )
+        .await
+    }
+
+    async fn serve(answer: Answer, tls: Option<tokio_rustls::TlsAcceptor>) -> HttpServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/health", listener.local_addr().unwrap());
-        let status = Arc::new(AtomicU16::new(status));
-        let code = status.clone();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}/health", listener.local_addr().unwrap());
+        let status = Arc::new(AtomicU16::new(answer.status));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (code, log) = (status.clone(), seen.clone());
         let task = tokio::spawn(async move {
             loop {
-                let Ok((mut sock, _)) = listener.accept().await else {
+                let Ok((sock, _)) = listener.accept().await else {
                     return;
                 };
-                let code = code.load(Ordering::SeqCst);
+                let mut answer = answer.clone();
+                answer.status = code.load(Ordering::SeqCst);
+                let (tls, log) = (tls.clone(), log.clone());
                 tokio::spawn(async move {
-                    let mut buf = [0u8; 2048];
-                    let mut seen = Vec::new();
-                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match sock.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    match tls {
+                        None => serve_one(sock, &answer, &log).await,
+                        Some(tls) => {
+                            if let Ok(sock) = tls.accept(sock).await {
+                                serve_one(sock, &answer, &log).await
+                            }
                         }
                     }
-                    let resp = format!(
-                        "HTTP/1.1 {code} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
-                    );
-                    let _ = sock.write_all(resp.as_bytes()).await;
-                    let _ = sock.shutdown().await;
                 });
             }
         });
-        HttpServer { url, status, task }
+        HttpServer {
+            url,
+            status,
+            seen,
+            task,
+        }
     }
+
+    /// The requests received so far.
+    pub fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// Reads one request (headers and a `content-length` body) and answers it.
+async fn serve_one(
+    mut sock: impl AsyncRead + AsyncWrite + Unpin,
+    answer: &Answer,
+    log: &Mutex<Vec<Seen>>,
+) {
+    let mut buf = [0u8; 2048];
+    let mut data = Vec::new();
+    let head_end = loop {
+        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match sock.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let mut seen = Seen {
+        method: first.next().unwrap_or("").into(),
+        path: first.next().unwrap_or("").into(),
+        ..Seen::default()
+    };
+    for line in lines.filter(|l| !l.is_empty()) {
+        if let Some((n, v)) = line.split_once(':') {
+            seen.headers
+                .push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let len: usize = seen
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    while data.len() < head_end + len {
+        match sock.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
+    }
+    seen.body = String::from_utf8_lossy(&data[head_end..head_end + len]).into_owned();
+    log.lock().unwrap().push(seen);
+    tokio::time::sleep(answer.delay).await;
+    let resp = format!(
+        "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+        answer.status,
+        answer.body.len(),
+        answer.body
+    );
+    let _ = sock.write_all(resp.as_bytes()).await;
+    let _ = sock.shutdown().await;
 }
 
 impl Drop for HttpServer {
@@ -236,4 +368,26 @@ pub fn assert_well_formed(
     );
     assert_eq!(fin.score, expected, "score must be what the checks say");
     fin
+}
+
+/// Whether a server binary a test needs is installed. A missing one fails the test with how to
+/// install it, unless `skip_var=1` says to skip on purpose (then it prints why and returns false).
+pub fn have_binary(path: &str, package: &str, skip_var: &str) -> bool {
+    if std::path::Path::new(path).exists() {
+        return true;
+    }
+    if std::env::var(skip_var).as_deref() == Ok("1") {
+        eprintln!("skipped: {path} is not installed and {skip_var}=1");
+        return false;
+    }
+    panic!("{path} is not installed: apt-get install {package} (or set {skip_var}=1 to skip this test on purpose)");
+}
+
+/// A name for an environment variable no other test uses; tests that set variables use these.
+pub fn unique_env_name(what: &str) -> String {
+    format!(
+        "FLT_TEST_{what}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
 }

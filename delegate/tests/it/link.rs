@@ -138,7 +138,11 @@ async fn registers_runs_an_assignment_and_settles_its_events() {
         assert_eq!(reg[0].labels.get("role").map(String::as_str), Some("it"));
         let caps = reg[0].capabilities.clone().unwrap();
         assert_eq!(caps.faults, vec!["process-kill", "process-pause"]);
-        assert_eq!(caps.probes, vec!["http"]);
+        assert_eq!(
+            caps.probes,
+            faultline_spec::probes::KINDS,
+            "every kind the spec knows"
+        );
         assert_eq!(seen.hellos[0].delegate_id, DELEGATE_ID);
         assert_eq!(seen.hellos[0].credential, CREDENTIAL);
         assert_eq!(seen.hellos[0].version, env!("CARGO_PKG_VERSION"));

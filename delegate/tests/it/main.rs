@@ -1,13 +1,18 @@
-//! Integration tests of the delegate against real parts: real processes, a real HTTP server, the
-//! real state directory, and (for the link) a small tonic hub on an ephemeral port. One binary,
-//! one module per area, so the build stays fast.
+//! Integration tests of the delegate against real parts: real processes, real HTTP, Prometheus,
+//! PostgreSQL and Redis servers, the real state directory, and (for the link) a small tonic hub
+//! on an ephemeral port. One binary, one module per area, so the build stays fast.
 mod helpers;
 
 mod fake_hub;
 
+mod command_probe;
 mod executor;
 mod http_probe;
 mod journal;
 mod link;
 mod modes;
+mod postgres_probe;
 mod process_kill;
+mod prometheus_probe;
+mod redis_probe;
+mod tcp_probe;

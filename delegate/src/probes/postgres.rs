@@ -1,0 +1,138 @@
+//! The `postgres` probe: connects, runs the query with the simple query protocol, takes the first
+//! column of the first row as text (`NULL` for null) and compares it as expected; the rest of
+//! the answer is read and dropped, never kept. Each check opens and closes its own connection,
+//! so it measures what a new client sees.
+//!
+//! TLS to the probed database is not supported yet: the probe connects in plain text (also over
+//! unix sockets, `?host=/run/postgresql`), and a URL that demands TLS (`sslmode=require`,
+//! `verify-ca`, `verify-full`) fails the check instead of silently going without.
+use super::{bounded_part, compare, io_error_text, Check, Probe};
+use faultline_spec::probes::{PostgresProbe as PostgresSpec, Probe as ProbeSpec};
+use futures::future::BoxFuture;
+use futures::TryStreamExt;
+use std::{
+    error::Error as _,
+    io,
+    pin::pin,
+    time::{Duration, Instant},
+};
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+/// How long a finished check waits for its connection to close cleanly.
+const CLOSE_GRACE: Duration = Duration::from_millis(250);
+
+pub struct PostgresProbe;
+
+impl Probe for PostgresProbe {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn check<'a>(&'a self, spec: &'a ProbeSpec) -> BoxFuture<'a, Check> {
+        let timeout = spec.timeout.0;
+        bounded_part(spec, self.kind(), spec.postgres.as_ref(), move |p| {
+            run(p, timeout)
+        })
+    }
+}
+
+async fn run(p: &PostgresSpec, timeout: Duration) -> Check {
+    let start = Instant::now();
+    if let Some(mode) = tls_demanded(&p.url) {
+        return Check::fail(
+            start,
+            format!("sslmode={mode} is not supported yet: the postgres probe connects without TLS"),
+        );
+    }
+    let mut config: tokio_postgres::Config = match p.url.parse() {
+        Ok(c) => c,
+        Err(e) => return Check::fail(start, pg_error(&e)),
+    };
+    if let Some(var) = &p.password_from_env {
+        match std::env::var(var) {
+            Ok(password) => config.password(password),
+            Err(_) => {
+                let why = format!("environment variable {var} (passwordFromEnv) is not set");
+                return Check::fail(start, why);
+            }
+        };
+    }
+    config.connect_timeout(timeout);
+    let (client, connection) = match config.connect(NoTls).await {
+        Ok(c) => c,
+        Err(e) => return Check::fail(start, format!("connect failed: {}", pg_error(&e))),
+    };
+    // The connection is driven here until the answer is in, so a dropped check drops it too.
+    let mut connection = connection;
+    let (answer, ended) = tokio::select! {
+        answer = first_value(client, &p.query) => (answer, false),
+        ended = &mut connection => {
+            let why = match ended {
+                Err(e) => pg_error(&e),
+                Ok(()) => "the server closed the connection".into(),
+            };
+            (Err(why), true)
+        }
+    };
+    let check = match answer {
+        Ok(Some(value)) => compare(start, &value, &p.expect),
+        Ok(None) => Check::fail(start, "no rows"),
+        Err(e) => Check::fail(start, format!("query failed: {e}")),
+    };
+    if !ended {
+        // The client is gone: the connection reads what is left of the answer, says Terminate
+        // and ends. That gets a moment on its own, outside the check: the outcome is known.
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(CLOSE_GRACE, connection).await;
+        });
+    }
+    check
+}
+
+/// The first column of the first row as text (`NULL` for null), or `None` without rows. Only
+/// that row is kept: a query that returns a million rows costs no memory here.
+async fn first_value(client: Client, query: &str) -> Result<Option<String>, String> {
+    let stream = client
+        .simple_query_raw(query)
+        .await
+        .map_err(|e| pg_error(&e))?;
+    let mut stream = pin!(stream);
+    while let Some(message) = stream.try_next().await.map_err(|e| pg_error(&e))? {
+        if let SimpleQueryMessage::Row(row) = message {
+            return match row.try_get(0) {
+                Ok(value) => Ok(Some(value.unwrap_or("NULL").to_string())),
+                Err(_) => Err("the first row has no columns".into()),
+            };
+        }
+    }
+    Ok(None)
+}
+
+/// The `sslmode` of a URL when it insists on TLS.
+fn tls_demanded(url: &str) -> Option<&str> {
+    let (_, query) = url.split_once('?')?;
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "sslmode")
+        .map(|(_, v)| v)
+        .filter(|v| matches!(*v, "require" | "verify-ca" | "verify-full"))
+}
+
+/// What Postgres said (`password authentication failed for user "x"`), or the socket error.
+fn pg_error(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return db.message().to_string();
+    }
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<io::Error>() {
+            return io_error_text(io);
+        }
+        source = s.source();
+    }
+    match e.source() {
+        Some(s) => format!("{e}: {s}"),
+        None => e.to_string(),
+    }
+}
