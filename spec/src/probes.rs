@@ -258,7 +258,6 @@ pub struct HttpExpect {
     pub latency_below: Option<Dur>,
 }
 
-
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct JsonExpect {
