@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 cargo build --workspace --bins --locked
 pgdir=$(mktemp -d /tmp/faultline-test-pg.XXXXXX)
 chmod 755 "$pgdir"
-FAULTLINE_PG_NOSYNC=1 target/debug/faultline postgres --data-dir "$pgdir" --max-connections 400 > "$pgdir/out" 2> "$pgdir/err" &
+FAULTLINE_PG_NOSYNC=1 "${CARGO_TARGET_DIR:-target}/debug/faultline" postgres --data-dir "$pgdir" --max-connections 400 > "$pgdir/out" 2> "$pgdir/err" &
 pg=$!
 cleanup() { kill -INT "$pg" 2>/dev/null || true; wait "$pg" 2>/dev/null || true; rm -rf "$pgdir"; }
 trap cleanup EXIT

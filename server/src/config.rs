@@ -1,5 +1,5 @@
 //! Command line and environment configuration of the hub (clap, `FAULTLINE_*` variables).
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use faultline_spec::Dur;
 use std::{fmt, net::SocketAddr, path::PathBuf};
 
@@ -40,6 +40,34 @@ pub enum TemplateCmd {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Convert another tool's experiment to a template: prints the YAML on stdout and
+    /// `FILE: note: ...` on stderr; exits 1 with `FILE: path: reason` lines when it cannot.
+    Import {
+        /// The format of FILE.
+        #[arg(long, value_enum)]
+        format: ImportFormat,
+        /// Template name; by default derived from the experiment's title.
+        #[arg(long)]
+        name: Option<String>,
+        /// The experiment to convert (JSON or YAML).
+        file: PathBuf,
+    },
+}
+
+/// Formats `template import` reads.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportFormat {
+    /// A Chaos Toolkit experiment (JSON or YAML).
+    #[value(name = "chaostoolkit")]
+    ChaosToolkit,
+}
+
+impl From<ImportFormat> for faultline_spec::import::Format {
+    fn from(f: ImportFormat) -> Self {
+        match f {
+            ImportFormat::ChaosToolkit => faultline_spec::import::Format::ChaosToolkit,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]

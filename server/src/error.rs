@@ -1,6 +1,6 @@
 //! One error type for the API boundary and the single table that maps it to GraphQL codes and
 //! gRPC statuses. Internal errors are logged in full and shown to users as a generic message.
-use faultline_spec::SpecErrors;
+use faultline_spec::{import::ImportErrors, SpecErrors};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -8,6 +8,10 @@ pub enum ApiError {
     BadInput { field: String, message: String },
     #[error("invalid template: {0}")]
     InvalidTemplate(SpecErrors),
+    /// A source in another tool's format that cannot be converted; each problem names its path
+    /// in that source.
+    #[error("cannot import: {}", .0.0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    InvalidImport(ImportErrors),
     #[error("{0} not found")]
     NotFound(String),
     #[error("authentication required: {0}")]
@@ -39,6 +43,7 @@ impl ApiError {
         match self {
             ApiError::BadInput { .. } => "BAD_USER_INPUT",
             ApiError::InvalidTemplate(_) => "INVALID_TEMPLATE",
+            ApiError::InvalidImport(_) => "INVALID_IMPORT",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
             ApiError::Forbidden(_) => "FORBIDDEN",
@@ -49,9 +54,9 @@ impl ApiError {
 
     pub fn grpc_code(&self) -> tonic::Code {
         match self {
-            ApiError::BadInput { .. } | ApiError::InvalidTemplate(_) => {
-                tonic::Code::InvalidArgument
-            }
+            ApiError::BadInput { .. }
+            | ApiError::InvalidTemplate(_)
+            | ApiError::InvalidImport(_) => tonic::Code::InvalidArgument,
             ApiError::NotFound(_) => tonic::Code::NotFound,
             ApiError::Unauthenticated(_) => tonic::Code::Unauthenticated,
             ApiError::Forbidden(_) => tonic::Code::PermissionDenied,
@@ -91,16 +96,27 @@ impl ApiError {
                         ext.set("column", c as u64);
                     }
                 }
-                let list = serde_json::to_value(&errs.0).unwrap_or_default();
-                ext.set(
-                    "errors",
-                    async_graphql::Value::from_json(list).unwrap_or_default(),
-                );
+                set_list(&mut ext, &errs.0);
+            }
+            ApiError::InvalidImport(errs) => {
+                if let Some(first) = errs.0.first() {
+                    ext.set("field", first.path.as_str());
+                }
+                set_list(&mut ext, &errs.0);
             }
             _ => {}
         }
         err.extensions = Some(ext);
     }
+}
+
+/// `extensions.errors`: every problem, not just the first.
+fn set_list<T: serde::Serialize>(ext: &mut async_graphql::ErrorExtensionValues, list: &[T]) {
+    let list = serde_json::to_value(list).unwrap_or_default();
+    ext.set(
+        "errors",
+        async_graphql::Value::from_json(list).unwrap_or_default(),
+    );
 }
 
 impl From<ApiError> for tonic::Status {

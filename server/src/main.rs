@@ -76,5 +76,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 std::process::exit(1)
             }
         }
+        Command::Template {
+            what: TemplateCmd::Import { format, name, file },
+        } => {
+            let out = template_cli::import(&file, format.into(), name);
+            print!("{}", out.yaml.as_deref().unwrap_or_default());
+            for l in &out.messages {
+                eprintln!("{l}");
+            }
+            if out.yaml.is_some() {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
+        }
     }
 }

@@ -1,6 +1,6 @@
-//! `faultline template …`: the same template validation the hub runs, offline, for pre-commit
-//! hooks and CI.
-use faultline_spec::{parse_template, SpecError};
+//! `faultline template …`: the same template validation and import the hub runs, offline, for
+//! pre-commit hooks, CI and migrations from other tools.
+use faultline_spec::{import, parse_template, SpecError};
 use std::path::Path;
 
 /// One line per problem, `FILE:LINE:COL: field: message` (`FILE: field: message` when the
@@ -40,6 +40,38 @@ pub fn validate(files: &[std::path::PathBuf]) -> (Vec<String>, bool) {
         }
     }
     (out, ok)
+}
+
+/// What `template import` prints.
+pub struct ImportOutput {
+    /// The template for stdout; `None` when the file could not be converted.
+    pub yaml: Option<String>,
+    /// For stderr: `FILE: note: ...` on success, `FILE: path: reason` per problem otherwise.
+    pub messages: Vec<String>,
+}
+
+/// Converts one file written in `format`.
+pub fn import(file: &Path, format: import::Format, name: Option<String>) -> ImportOutput {
+    let f = file.display();
+    let source = match std::fs::read_to_string(file) {
+        Ok(s) => s,
+        Err(e) => {
+            return ImportOutput {
+                yaml: None,
+                messages: vec![format!("{f}: cannot read: {e}")],
+            }
+        }
+    };
+    match import::convert(format, &source, &import::Options { name }) {
+        Ok(i) => ImportOutput {
+            yaml: Some(i.yaml),
+            messages: i.notes.iter().map(|n| format!("{f}: note: {n}")).collect(),
+        },
+        Err(errs) => ImportOutput {
+            yaml: None,
+            messages: errs.0.iter().map(|e| format!("{f}: {e}")).collect(),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,10 @@
 //! the `faultline-spec` crate; every stored version has passed it.
 use crate::error::{ApiError, ApiResult};
 use chrono::{DateTime, Utc};
-use faultline_spec::Experiment;
+use faultline_spec::{
+    import::{self, Format, Imported},
+    Experiment,
+};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -22,6 +25,11 @@ const SELECT_LATEST: &str = "SELECT t.id, t.project_id, t.name, v.version, v.yam
 
 fn parse(yaml: &str) -> ApiResult<Experiment> {
     faultline_spec::parse_template(yaml).map_err(ApiError::InvalidTemplate)
+}
+
+/// Converts another tool's experiment into a template (no write; `create` stores the YAML).
+pub fn convert(format: Format, source: &str, name: Option<String>) -> ApiResult<Imported> {
+    import::convert(format, source, &import::Options { name }).map_err(ApiError::InvalidImport)
 }
 
 /// Stores a new template (version 1). A name already used in the project is a conflict.

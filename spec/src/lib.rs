@@ -9,6 +9,7 @@ pub mod duration;
 pub mod events;
 pub mod faults;
 pub mod hints;
+pub mod import;
 pub mod locate;
 pub mod probes;
 pub mod score;

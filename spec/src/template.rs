@@ -65,6 +65,18 @@ pub struct Hypothesis {
     pub min_score: Option<f64>,
 }
 
+/// What [`is_valid_name`] checks, as an error message.
+pub const NAME_RULE: &str = "must be 1-63 characters of lowercase letters, digits and '-'";
+
+/// Whether `name` may be a template's `metadata.name`.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
 fn default_recover_within() -> Dur {
     Dur::secs(30)
 }
@@ -362,17 +374,8 @@ impl Experiment {
                 format!("must be \"Experiment\", got {:?}", self.kind),
             ));
         }
-        let name = &self.metadata.name;
-        if name.is_empty()
-            || name.len() > 63
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            errs.push(SpecError::field(
-                "metadata.name",
-                "must be 1-63 characters of lowercase letters, digits and '-'",
-            ));
+        if !is_valid_name(&self.metadata.name) {
+            errs.push(SpecError::field("metadata.name", NAME_RULE));
         }
         for (k, v) in &self.target.delegate {
             if k.is_empty() || k.len() > 63 || v.len() > 255 {

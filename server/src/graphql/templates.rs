@@ -1,8 +1,9 @@
-//! GraphQL: experiment templates.
+//! GraphQL: experiment templates, including import from other tools' formats.
 use super::{ctx, parse_id, scope};
-use crate::{audit, templates::TemplateRow};
-use async_graphql::{Context, Object, Result, ID};
+use crate::{audit, error::ApiResult, templates::TemplateRow};
+use async_graphql::{Context, Enum, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
+use faultline_spec::import::Format;
 
 pub struct Template(pub TemplateRow);
 
@@ -61,6 +62,39 @@ impl TemplateVersion {
     }
 }
 
+/// Formats `importTemplate` and `convertTemplate` read.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ImportFormat {
+    /// A Chaos Toolkit experiment, JSON or YAML.
+    ChaosToolkit,
+}
+
+impl From<ImportFormat> for Format {
+    fn from(f: ImportFormat) -> Self {
+        match f {
+            ImportFormat::ChaosToolkit => Format::ChaosToolkit,
+        }
+    }
+}
+
+/// A converted experiment, not stored.
+#[derive(SimpleObject)]
+pub struct ConvertResult {
+    /// The Faultline template.
+    yaml: String,
+    /// What was mapped approximately or left out, each starting with its path in the source.
+    notes: Vec<String>,
+}
+
+/// An imported experiment, stored as a new template.
+#[derive(SimpleObject)]
+pub struct ImportResult {
+    template: Template,
+    /// The stored YAML (also `template.yaml`).
+    yaml: String,
+    notes: Vec<String>,
+}
+
 #[derive(Default)]
 pub struct TemplateQuery;
 
@@ -83,6 +117,23 @@ impl TemplateQuery {
             crate::templates::get(&s.pool, p.project_id, parse_id("id", &id)?).await?,
         ))
     }
+
+    /// Converts another tool's experiment to a template without storing it. Problems come back
+    /// as one INVALID_IMPORT error listing each with its path in the source.
+    async fn convert_template(
+        &self,
+        c: &Context<'_>,
+        format: ImportFormat,
+        source: String,
+        name: Option<String>,
+    ) -> Result<ConvertResult> {
+        ctx(c)?;
+        let i = crate::templates::convert(format.into(), &source, name)?;
+        Ok(ConvertResult {
+            yaml: i.yaml,
+            notes: i.notes,
+        })
+    }
 }
 
 #[derive(Default)]
@@ -97,21 +148,29 @@ impl TemplateMutation {
         #[graphql(default = "default")] project: String,
         yaml: String,
     ) -> Result<Template> {
-        let (s, p) = ctx(c)?;
-        let pid = scope(s, p, Some(&project))
-            .await?
-            .unwrap_or(crate::db::DEFAULT_PROJECT);
-        let res = crate::templates::create(&s.pool, pid, &yaml, &p.actor()).await;
-        audit::record(
-            &s.pool,
-            p,
-            Some(pid),
-            "template.create",
-            res.as_ref().map(|t| t.id.to_string()).unwrap_or_default(),
-            &res,
-        )
-        .await;
-        Ok(Template(res?))
+        Ok(Template(create(c, &project, Ok(yaml)).await?))
+    }
+
+    /// Converts another tool's experiment and stores it as a new template (version 1), as
+    /// createTemplate does. `name` replaces the name derived from the source's title.
+    async fn import_template(
+        &self,
+        c: &Context<'_>,
+        #[graphql(default = "default")] project: String,
+        format: ImportFormat,
+        source: String,
+        name: Option<String>,
+    ) -> Result<ImportResult> {
+        let (yaml, notes) = match crate::templates::convert(format.into(), &source, name) {
+            Ok(i) => (Ok(i.yaml), i.notes),
+            Err(e) => (Err(e), Vec::new()),
+        };
+        let row = create(c, &project, yaml).await?;
+        Ok(ImportResult {
+            yaml: row.yaml.clone(),
+            template: Template(row),
+            notes,
+        })
     }
 
     /// Adds a version to a template; runs keep the version they started with.
@@ -136,4 +195,27 @@ impl TemplateMutation {
         .await;
         Ok(Template(res?))
     }
+}
+
+/// The one write path of createTemplate and importTemplate: project scope, store, audit. A
+/// `yaml` that could not be made (a failed import) is audited like a refused template.
+async fn create(c: &Context<'_>, project: &str, yaml: ApiResult<String>) -> Result<TemplateRow> {
+    let (s, p) = ctx(c)?;
+    let pid = scope(s, p, Some(project))
+        .await?
+        .unwrap_or(crate::db::DEFAULT_PROJECT);
+    let res = match yaml {
+        Ok(y) => crate::templates::create(&s.pool, pid, &y, &p.actor()).await,
+        Err(e) => Err(e),
+    };
+    audit::record(
+        &s.pool,
+        p,
+        Some(pid),
+        "template.create",
+        res.as_ref().map(|t| t.id.to_string()).unwrap_or_default(),
+        &res,
+    )
+    .await;
+    Ok(res?)
 }
