@@ -11,6 +11,8 @@ pub mod faults;
 pub mod hints;
 pub mod locate;
 pub mod probes;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod score;
 pub mod stats;
 pub mod template;
