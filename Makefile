@@ -17,5 +17,7 @@ bench:
 quickstart:
 	./deploy/quickstart.sh
 
+# Rewrites docs/template.schema.json (a test fails while it is stale), then prints the GraphQL SDL.
 schema:
+	cargo run -q -p faultline -- schema template > docs/template.schema.json
 	cargo run -q -p faultline -- schema graphql

@@ -74,6 +74,8 @@ impl From<ImportFormat> for faultline_spec::import::Format {
 pub enum SchemaWhat {
     /// The GraphQL SDL.
     Graphql,
+    /// The JSON Schema (draft-07) of experiment templates, for editors; docs/template.schema.json.
+    Template,
 }
 
 /// A value that must not show up in logs or `Debug` output.

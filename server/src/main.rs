@@ -54,6 +54,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", graphql::schema(None).sdl());
             Ok(())
         }
+        Command::Schema {
+            what: SchemaWhat::Template,
+        } => {
+            print!("{}", template_cli::schema());
+            Ok(())
+        }
         Command::Postgres(args) => {
             let pg =
                 embedded_pg::EmbeddedPg::start(&args.data_dir, args.port, args.max_connections)

@@ -5,6 +5,16 @@ use std::{fmt, str::FromStr, time::Duration};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Dur(pub Duration);
 
+/// What `Dur` parses, as a regular expression for the template's JSON Schema: `"0"`, or numbers
+/// each with an optional fraction and one of humantime's units (`500ms`, `1.5s`, `1m30s`,
+/// `2h 5m`). Like humantime, it allows whitespace inside numbers and between the parts.
+pub const PATTERN: &str = concat!(
+    r"^\s*(0|([0-9][0-9\s]*(\.[0-9\s]*[0-9][0-9\s]*)?",
+    r"(nanos|nsec|ns|usec|us|µs|millis|msec|ms|seconds|second|secs|sec|s|",
+    r"minutes|minute|mins|min|m|hours|hour|hrs|hr|h|days|day|d|weeks|week|wks|wk|w|",
+    r"months|month|M|years|year|yrs|yr|y)\s*)+)\s*$",
+);
+
 impl Dur {
     pub const fn from_millis(ms: u64) -> Self {
         Dur(Duration::from_millis(ms))
@@ -29,6 +39,24 @@ impl FromStr for Dur {
 impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Dur {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": PATTERN,
+            "description": "A duration with a unit, e.g. 500ms, 5s, 1m30s or 1.5h (units: ns, us, \
+                            ms, s, m, h, d, w, M, y and their long forms). A bare number is \
+                            refused; only \"0\" may go without a unit.",
+            "examples": ["500ms", "5s", "1m30s"],
+        })
     }
 }
 
@@ -75,5 +103,45 @@ mod tests {
         let round: Dur =
             serde_json::from_str(&serde_json::to_string(&Dur::from_millis(1500)).unwrap()).unwrap();
         assert_eq!(round, Dur::from_millis(1500));
+    }
+
+    /// The schema's pattern never refuses a duration the parser takes (it may let through a few
+    /// the parser refuses, e.g. numbers too large, which validation then reports).
+    #[test]
+    fn pattern_accepts_what_the_parser_accepts() {
+        let pattern = regex::Regex::new(PATTERN).unwrap();
+        let mut inputs: Vec<String> = [
+            "0", " 0 ", "0s", "500ms", "5s", "1m30s", "1m 30s", "1.5h", "2h 5m 1s", "1 0s", "5 s",
+            "3µs", "1week", "2 months", "1y", "10min", "", "5", "00", "1.s", ".5s", "5sm", "5 s m",
+            "s", "-5s", "1.5.5s", "5x", "1e3ms", "five",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Short strings over the characters that matter, from a fixed pseudo-random sequence.
+        let alphabet: Vec<char> = "0159. smhnuµMdwyx-ec".chars().collect();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..50_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = 1 + (x >> 60) as usize % 7;
+            inputs.push(
+                (0..len)
+                    .map(|i| alphabet[(x >> (i * 5 + 3)) as usize % alphabet.len()])
+                    .collect(),
+            );
+        }
+        let mut both = 0;
+        for s in &inputs {
+            let parsed = s.parse::<Dur>().is_ok();
+            let matched = pattern.is_match(s);
+            assert!(!parsed || matched, "pattern refuses {s:?}, which parses");
+            both += (parsed && matched) as usize;
+        }
+        assert!(both > 500, "too few valid samples: {both}");
+        for bad in ["", "5", "00", "1.s", "5sm", "s", "-5s", "5x", "five"] {
+            assert!(!pattern.is_match(bad), "pattern takes {bad:?}");
+        }
     }
 }

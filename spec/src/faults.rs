@@ -7,16 +7,21 @@ use std::time::Duration;
 /// Fault kinds this version understands.
 pub const KINDS: &[&str] = &["process-kill", "process-pause"];
 
+/// The typed fault of a step. Its schema (feature `schema`) describes each kind's `target` and
+/// `params` in the template; `required` there lists what a template step of the kind must give.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum FaultSpec {
     /// Send a signal (default KILL) to the target process; not revertible, so the step watches
     /// for `restartWait` (or `duration`) while the supervisor brings it back.
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target"])))]
     ProcessKill {
         target: ProcessTarget,
         params: KillParams,
     },
     /// SIGSTOP the target for `duration`; revert is SIGCONT.
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "duration"])))]
     ProcessPause {
         target: ProcessTarget,
         params: PauseParams,
@@ -25,15 +30,25 @@ pub enum FaultSpec {
 
 /// Which process: exactly one of `pidFile` or `name` (exact command name, as in /proc/PID/comm).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(extend("oneOf" = [
+    {"required": ["pidFile"]}, {"required": ["name"]}
+])))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ProcessTarget {
+    /// Path of a file holding the process id, e.g. `/run/web.pid`.
     pub pid_file: Option<String>,
+    /// Exact command name (1-15 characters, as in /proc/PID/comm), e.g. `redis-server`.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 15)))]
     pub name: Option<String>,
 }
 
+/// `params` of `process-kill`.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KillParams {
+    /// The signal to send.
     #[serde(default)]
     pub signal: Signal,
     /// Extra time to watch for the process to come back after the kill.
@@ -41,26 +56,44 @@ pub struct KillParams {
     pub restart_wait: Option<Dur>,
 }
 
+/// `params` of `process-pause`: none.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PauseParams {}
 
+/// The `alias`es of [`Signal`], for its schema.
+#[cfg(feature = "schema")]
+const SIGNAL_ALIASES: &[&str] = &[
+    "SIGKILL", "SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2",
+];
+
+/// A signal by name, with or without `SIG`.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(transform = crate::schema::also_accept(SIGNAL_ALIASES)))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Signal {
+    /// SIGKILL: cannot be caught; the process dies at once (the default).
     #[default]
     #[serde(alias = "SIGKILL")]
     Kill,
+    /// SIGTERM: asks the process to shut down cleanly.
     #[serde(alias = "SIGTERM")]
     Term,
+    /// SIGINT: as Ctrl-C.
     #[serde(alias = "SIGINT")]
     Int,
+    /// SIGHUP: hang-up; many daemons reload on it.
     #[serde(alias = "SIGHUP")]
     Hup,
+    /// SIGQUIT: quit with a core dump.
     #[serde(alias = "SIGQUIT")]
     Quit,
+    /// SIGUSR1: meaning defined by the program.
     #[serde(alias = "SIGUSR1")]
     Usr1,
+    /// SIGUSR2: meaning defined by the program.
     #[serde(alias = "SIGUSR2")]
     Usr2,
 }

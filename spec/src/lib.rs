@@ -12,6 +12,8 @@ pub mod hints;
 pub mod import;
 pub mod locate;
 pub mod probes;
+#[cfg(feature = "schema")]
+pub mod schema;
 pub mod score;
 pub mod stats;
 pub mod template;

@@ -12,19 +12,32 @@ use std::{collections::BTreeMap, fmt, time::Duration};
 pub const KINDS: &[&str] = &["command", "http", "postgres", "prometheus", "redis", "tcp"];
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(extend("oneOf" = [
+    {"required": ["http"]}, {"required": ["tcp"]}, {"required": ["command"]},
+    {"required": ["prometheus"]}, {"required": ["postgres"]}, {"required": ["redis"]}
+])))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Probe {
+    /// Unique among the template's probes; guardrails and results refer to it.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub name: String,
+    /// Kind `http`: one HTTP request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpProbe>,
+    /// Kind `tcp`: one connection attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp: Option<TcpProbe>,
+    /// Kind `command`: a program run by the delegate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<CommandProbe>,
+    /// Kind `prometheus`: an instant query compared with a number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<PrometheusProbe>,
+    /// Kind `postgres`: a SQL query whose first value is compared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postgres: Option<PostgresProbe>,
+    /// Kind `redis`: `PING`, or `GET` a key and compare its value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redis: Option<RedisProbe>,
     /// When the probe runs (Litmus modes).
@@ -38,6 +51,7 @@ pub struct Probe {
     pub timeout: Dur,
     /// Tries per check; the check passes if any try passes.
     #[serde(default = "default_attempts")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 20)))]
     pub attempts: u32,
     /// Wait before the first check of each window the mode opens.
     #[serde(default)]
@@ -57,24 +71,42 @@ fn default_attempts() -> u32 {
     1
 }
 
+/// The `alias`es of [`Mode`], for its schema.
+#[cfg(feature = "schema")]
+const MODE_ALIASES: &[&str] = &[
+    "SOT",
+    "Sot",
+    "EOT",
+    "Eot",
+    "Edge",
+    "Continuous",
+    "OnChaos",
+    "onchaos",
+];
+
 /// When a probe runs, with the names Litmus users know.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(transform = crate::schema::also_accept(MODE_ALIASES)))]
 #[serde(rename_all = "camelCase")]
 pub enum Mode {
-    /// Start of test: once before the first fault; a failure means the faults are never applied.
+    /// Start of test: once before the first fault; on failure no fault is applied and the run
+    /// FAILS.
     #[serde(alias = "SOT", alias = "Sot")]
     Sot,
-    /// End of test: after the last fault ends, until it passes or `recoverWithin` runs out.
+    /// End of test: after the last fault ends, every `interval` until it passes or
+    /// `recoverWithin` runs out (the recovery measurement).
     #[serde(alias = "EOT", alias = "Eot")]
     Eot,
-    /// Both SOT and EOT.
+    /// Both: once before the first fault (as sot) and after the last (as eot).
     #[serde(alias = "Edge")]
     Edge,
-    /// Every `interval` from the start of the run to its end (the default).
+    /// Every `interval` from the start of the run until recovery ends (the default). Failures
+    /// before the first fault stop the run like sot; failures during chaos lower the score.
     #[default]
     #[serde(alias = "Continuous")]
     Continuous,
-    /// Every `interval`, only while a fault is active.
+    /// Every `interval`, only while a fault is active; any failed check FAILS the run.
     #[serde(alias = "OnChaos", alias = "onchaos")]
     OnChaos,
 }
@@ -215,18 +247,26 @@ impl Probe {
 
 /// `http`: one request; ok when every `expect` holds.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpProbe {
+    /// `http://` or `https://` URL.
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^https?://.")))]
     pub url: String,
+    /// HTTP method.
     #[serde(default = "default_method")]
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = HTTP_METHODS)))]
     pub method: String,
+    /// Request headers (valid header names).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
+    /// Request body, at most 64 KiB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
     /// Verify the server's TLS certificate (https only). Turn off for self-signed test targets.
     #[serde(default = "yes")]
     pub tls_verify: bool,
+    /// What the response must look like; by default, status 200.
     #[serde(default)]
     pub expect: HttpExpect,
 }
@@ -241,11 +281,13 @@ fn yes() -> bool {
 pub const HTTP_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpExpect {
     /// `200`, a list `[200, 204]`, a class `"2xx"` or a range `"200-299"`.
     #[serde(default)]
     pub status: StatusSpec,
+    /// Text the body must contain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_contains: Option<String>,
     /// A regular expression (Rust `regex` syntax) the body must match.
@@ -254,15 +296,19 @@ pub struct HttpExpect {
     /// JSON pointers (RFC 6901) into the body, each with the value it must equal.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub json: Vec<JsonExpect>,
+    /// The response must be complete within this time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_below: Option<Dur>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct JsonExpect {
     /// e.g. `/status` or `/checks/0/ok`.
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = "^(/|$)")))]
     pub pointer: String,
+    /// The JSON value found there must equal this (any JSON type).
     pub equals: serde_json::Value,
 }
 
@@ -274,6 +320,27 @@ pub enum StatusSpec {
     List(Vec<u16>),
     /// `"2xx"` or `"200-299"`.
     Text(String),
+}
+
+/// By hand: a derive cannot put ranges and a pattern on the variants of an untagged enum.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for StatusSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StatusSpec".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let status = serde_json::json!({"type": "integer", "minimum": 100, "maximum": 599});
+        schemars::json_schema!({
+            "description": "Accepted HTTP statuses: 200, a list [200, 204], a class \"2xx\" or \
+                            a range \"200-299\".",
+            "oneOf": [
+                status,
+                {"type": "array", "items": status, "minItems": 1},
+                {"type": "string", "pattern": crate::schema::STATUS_TEXT},
+            ],
+        })
+    }
 }
 
 impl Default for StatusSpec {
@@ -295,8 +362,9 @@ impl StatusSpec {
                     .strip_suffix("xx")
                     .or_else(|| t.strip_suffix("XX"))
                     .and_then(|c| c.parse::<u16>().ok())
+                    .and_then(|c| c.checked_mul(100))
                 {
-                    vec![(c * 100, c * 100 + 99)]
+                    vec![(c, c.saturating_add(99))]
                 } else if let Some((a, b)) = t.split_once('-') {
                     match (a.trim().parse::<u16>(), b.trim().parse::<u16>()) {
                         (Ok(a), Ok(b)) if a <= b => vec![(a, b)],
@@ -396,9 +464,11 @@ impl HttpProbe {
 
 /// `tcp`: a connection attempt.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TcpProbe {
-    /// `host:port`.
+    /// `host:port` (`[::1]:6379` for IPv6).
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = crate::schema::HOST_PORT)))]
     pub address: String,
     /// `open` (connect succeeds, the default) or `closed` (refused or unreachable: a negative
     /// check, e.g. that a partition holds).
@@ -407,10 +477,13 @@ pub struct TcpProbe {
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum TcpExpect {
+    /// The connection succeeds.
     #[default]
     Open,
+    /// The connection is refused or the address unreachable.
     Closed,
 }
 
@@ -441,7 +514,9 @@ pub fn split_host_port(addr: &str) -> Result<(String, u16), String> {
 
 /// `command`: a program run by the delegate.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[cfg_attr(feature = "schema", schemars(extend("oneOf" = crate::schema::run_or_shell())))]
 pub struct CommandProbe {
     /// argv; no shell is involved.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -449,22 +524,28 @@ pub struct CommandProbe {
     /// A script for `/bin/sh -c`, instead of `run`, when a shell is really wanted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shell: Option<String>,
+    /// Extra environment variables.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Working directory of the program.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<String>,
+    /// What the program must do; by default, exit with 0.
     #[serde(default)]
     pub expect: CommandExpect,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CommandExpect {
     /// Exit code (default 0).
     #[serde(default)]
     pub exit_code: i32,
+    /// Text standard output must contain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdout_contains: Option<String>,
+    /// A regular expression (Rust `regex` syntax) standard output must match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdout_regex: Option<String>,
     /// Compared after trimming trailing whitespace.
@@ -514,12 +595,16 @@ pub fn validate_command(
 
 /// `prometheus`: an instant query; ok when its value compares as expected.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PrometheusProbe {
     /// Base URL of the Prometheus server, e.g. `http://127.0.0.1:9090`.
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^https?://.")))]
     pub url: String,
     /// PromQL that yields one number (a scalar, or a vector of exactly one sample).
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"\S")))]
     pub query: String,
+    /// How the number must compare.
     pub expect: ValueExpect,
 }
 
@@ -535,16 +620,21 @@ impl PrometheusProbe {
 
 /// `postgres`: a query; ok when the first column of the first row compares as expected.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PostgresProbe {
     /// `postgres://user@host:port/db` (a password in here is visible to everyone who can read
     /// the template: prefer `passwordFromEnv`).
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^postgres(ql)?://.")))]
     pub url: String,
     /// Name of an environment variable of the delegate holding the password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_from_env: Option<String>,
+    /// SQL whose first column of the first row is compared.
     #[serde(default = "default_pg_query")]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"\S")))]
     pub query: String,
+    /// How the value must compare; empty means the query must only succeed.
     #[serde(default)]
     pub expect: ValueExpect,
 }
@@ -570,17 +660,22 @@ impl PostgresProbe {
 
 /// `redis`: `PING` (expects `PONG`), or `GET key` compared as expected.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RedisProbe {
-    /// `host:port`.
+    /// `host:port` (`[::1]:6379` for IPv6).
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = crate::schema::HOST_PORT)))]
     pub address: String,
+    /// Name of an environment variable of the delegate holding the password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_from_env: Option<String>,
+    /// Database number (`SELECT`).
     #[serde(default)]
     pub db: u32,
     /// Key to `GET`; without it the probe sends `PING`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub get: Option<String>,
+    /// How the value of `get` must compare; only with `get`.
     #[serde(default)]
     pub expect: ValueExpect,
 }
@@ -603,28 +698,46 @@ impl RedisProbe {
 /// A comparison of one observed value: `{op: ">=", value: 0.99}`, `{value: "ok"}` (equals) or
 /// `{between: [0.9, 1.0]}` (inclusive). Empty means "any value" (the query must still succeed).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ValueExpect {
+    /// Comparison of the observed value with `value` (default `==`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub op: Option<CmpOp>,
+    /// A number, or text (text compares only with `==` and `!=`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(extend("type" = ["number", "string", "null"])))]
     pub value: Option<serde_json::Value>,
+    /// Inclusive bounds `[low, high]`; instead of `op`/`value`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub between: Option<[f64; 2]>,
 }
 
+/// The `alias`es of [`CmpOp`], for its schema.
+#[cfg(feature = "schema")]
+const CMP_ALIASES: &[&str] = &["="];
+
+/// How an observed value compares with the expected one.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(transform = crate::schema::also_accept(CMP_ALIASES)))]
 pub enum CmpOp {
+    /// Less than.
     #[serde(rename = "<")]
     Lt,
+    /// Less than or equal.
     #[serde(rename = "<=")]
     Le,
+    /// Equal (also written `=`).
     #[serde(rename = "==", alias = "=")]
     Eq,
+    /// Greater than or equal.
     #[serde(rename = ">=")]
     Ge,
+    /// Greater than.
     #[serde(rename = ">")]
     Gt,
+    /// Not equal.
     #[serde(rename = "!=")]
     Ne,
 }

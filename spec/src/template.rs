@@ -12,16 +12,24 @@ pub const API_VERSION: &str = "faultline.dev/v1";
 pub const MAX_TEMPLATE_BYTES: usize = 256 * 1024;
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Experiment {
+    /// Version of the template language: `faultline.dev/v1`.
+    #[cfg_attr(feature = "schema", schemars(extend("const" = API_VERSION)))]
     pub api_version: String,
+    /// Always `Experiment`.
+    #[cfg_attr(feature = "schema", schemars(extend("const" = "Experiment")))]
     pub kind: String,
+    /// Name, description and labels of the template.
     pub metadata: Metadata,
     /// Which delegates may run this experiment (label selector); `startRun` may name one instead.
     #[serde(default)]
     pub target: Target,
+    /// What must hold for the run to pass: the probes and the recovery and score limits.
     pub hypothesis: Hypothesis,
     /// The method: run in order; a `parallel` group runs its faults together.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub steps: Vec<Step>,
     /// Guardrails: when one trips, the run is stopped (ABORTED) and everything reverted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -32,25 +40,35 @@ pub struct Experiment {
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Metadata {
+    /// The template's name, unique in its project: 1-63 lowercase letters, digits and `-`.
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^[a-z0-9-]{1,63}$")))]
     pub name: String,
+    /// Free text shown in the dashboard.
     #[serde(default)]
     pub description: String,
+    /// Free-form `key: value` labels, for finding templates.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Target {
+    /// Labels a delegate must all carry (`key: value`), e.g. `{env: staging}`.
     #[serde(default)]
     pub delegate: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Hypothesis {
+    /// The checks whose outcomes decide the run; at least one, names unique.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub probes: Vec<Probe>,
     /// After the last fault ends, every probe that checks after chaos (eot, edge, continuous)
     /// must pass again within this time.
@@ -62,6 +80,7 @@ pub struct Hypothesis {
     pub baseline: Dur,
     /// The run FAILS when its resilience score is below this (0-100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 0, max = 100)))]
     pub min_score: Option<f64>,
 }
 
@@ -83,6 +102,10 @@ fn default_recover_within() -> Dur {
 
 /// One step of the method: exactly one of `fault`, `pause` or `parallel`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(extend("oneOf" = [
+    {"required": ["fault"]}, {"required": ["pause"]}, {"required": ["parallel"]}
+])))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Step {
     /// Optional label for events and the dashboard.
@@ -90,13 +113,28 @@ pub struct Step {
     pub name: Option<String>,
     /// Fault kind, e.g. `process-kill`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::schema::fault_kind")
+    )]
     pub fault: Option<String>,
     /// 0-10, how much this fault counts in the resilience score (default 5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(max = 10), extend("default" = default_weight())))]
     pub weight: Option<u8>,
+    /// What the fault acts on; its fields depend on the fault kind.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::schema::object_or_null")
+    )]
     pub target: serde_json::Value,
+    /// Settings of the fault kind; omitted means all defaults.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::schema::object_or_null")
+    )]
     pub params: serde_json::Value,
     /// How long the fault is held (or, for one-shot faults, watched) before it is reverted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,22 +144,43 @@ pub struct Step {
     pub pause: Option<Dur>,
     /// Faults applied together; the group ends when the last of them ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub parallel: Option<Vec<FaultStep>>,
 }
 
 /// A fault inside a `parallel` group.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct FaultStep {
+    /// Optional label for events and the dashboard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Fault kind, e.g. `process-pause`.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::schema::fault_kind")
+    )]
     pub fault: String,
+    /// 0-10, how much this fault counts in the resilience score.
     #[serde(default = "default_weight")]
+    #[cfg_attr(feature = "schema", schemars(range(max = 10)))]
     pub weight: u8,
+    /// What the fault acts on; its fields depend on the fault kind.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::schema::object_or_null")
+    )]
     pub target: serde_json::Value,
+    /// Settings of the fault kind; omitted means all defaults.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(schema_with = "crate::schema::object_or_null")
+    )]
     pub params: serde_json::Value,
+    /// How long the fault is held (or, for one-shot faults, watched) before it is reverted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<Dur>,
 }
@@ -132,21 +191,31 @@ pub fn default_weight() -> u8 {
 
 /// Stop the run when a probe fails this many checks in a row.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Guardrail {
     /// A hypothesis probe's name.
     pub probe: String,
+    /// Failed checks in a row that trip the guardrail (at least 1).
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub consecutive_failures: u32,
 }
 
 /// An action after the method: exactly one of `command` or `http`.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(extend("oneOf" = [
+    {"required": ["command"]}, {"required": ["http"]}
+])))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Rollback {
+    /// Optional label for events and the dashboard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Run a program on the delegate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<CommandAction>,
+    /// Send an HTTP request from the delegate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpAction>,
     /// Longest the action may take.
@@ -158,25 +227,39 @@ fn default_rollback_timeout() -> Dur {
     Dur::secs(30)
 }
 
+/// A program the delegate runs: exactly one of `run` or `shell`.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(extend("oneOf" = crate::schema::run_or_shell())))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CommandAction {
+    /// argv; no shell is involved.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub run: Vec<String>,
+    /// A script for `/bin/sh -c`, instead of `run`, when a shell is really wanted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shell: Option<String>,
+    /// Extra environment variables.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
 }
 
+/// An HTTP request the delegate sends; any response status counts as done.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct HttpAction {
+    /// `http://` or `https://` URL.
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^https?://")))]
     pub url: String,
+    /// HTTP method.
     #[serde(default = "default_post")]
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = crate::probes::HTTP_METHODS)))]
     pub method: String,
+    /// Request headers.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
+    /// Request body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
 }

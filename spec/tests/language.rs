@@ -204,6 +204,7 @@ fn status_and_value_expectations() {
     assert!(!StatusSpec::Text("200-204".into()).accepts(205));
     assert!(StatusSpec::List(vec![200, 404]).accepts(404));
     assert!(StatusSpec::Text("99-100".into()).ranges().is_err());
+    assert!(StatusSpec::Text("700xx".into()).ranges().is_err()); // no overflow panic
     let ge: ValueExpect = serde_json::from_str(r#"{"op": ">=", "value": 0.99}"#).unwrap();
     assert!(ge.matches("0.995").is_ok());
     assert_eq!(ge.matches("0.5").unwrap_err(), "0.5 is not >= 0.99");
