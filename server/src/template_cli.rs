@@ -150,15 +150,9 @@ mod schema_tests {
         }
     }
 
-    /// The `FULL` example of spec/tests/language.rs, read from its source so there is one copy.
+    /// The full example the spec tests use (spec/tests/fixtures/full.yaml).
     fn full_example() -> String {
-        let src = std::fs::read_to_string(repo().join("spec/tests/language.rs")).unwrap();
-        let start = src
-            .find("const FULL: &str = r#\"")
-            .expect("FULL in language.rs")
-            + 22;
-        let len = src[start..].find("\"#;").unwrap();
-        src[start..start + len].to_string()
+        std::fs::read_to_string(repo().join("spec/tests/fixtures/full.yaml")).unwrap()
     }
 
     /// YAML files under `dir` (recursively), and the fenced yaml blocks of Markdown files there
