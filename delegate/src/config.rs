@@ -54,6 +54,18 @@ pub struct Config {
     #[arg(long, env = "FAULTLINE_DELEGATE_DEAD_MAN_TIMEOUT", default_value = "60s", value_parser = positive_dur)]
     pub dead_man_timeout: Dur,
 
+    /// What the hub may touch here: `fault=KIND`, `process=NAME`, `path=PREFIX` (pid files),
+    /// `command=PROGRAM` (or `*`). Repeat the flag; the environment variable takes a
+    /// comma-separated list. A kind never given stays open; once given, only what is listed is
+    /// allowed.
+    #[arg(
+        long = "allow",
+        env = "FAULTLINE_DELEGATE_ALLOW",
+        value_name = "KIND=VALUE",
+        value_delimiter = ','
+    )]
+    pub allow: Vec<crate::allow::Entry>,
+
     /// How often to send a heartbeat; the hub's `Welcome` may override it.
     #[arg(long, env = "FAULTLINE_DELEGATE_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = positive_dur)]
     pub heartbeat_interval: Dur,

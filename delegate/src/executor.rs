@@ -149,6 +149,13 @@ impl Executor {
                 .get(f.spec.kind())
                 .map_err(|e| StartError::Rejected(e.to_string()))?;
         }
+        let refused = inner.faults.allow().check(&req.spec);
+        if !refused.is_empty() {
+            return Err(StartError::Rejected(format!(
+                "refused by the delegate's allow-list: {}",
+                refused.join("; ")
+            )));
+        }
         let mut running = lock(&inner.running);
         if self.knows(&running, &req.run_id) {
             return Err(StartError::Duplicate);

@@ -1,7 +1,7 @@
 //! The Faultline delegate as a library: `main` only parses flags and sets up logging, [`run`]
 //! wires the parts together, and each part lives in its own module:
 //!
-//! - [`config`]: flags and environment;
+//! - [`config`]: flags and environment; [`allow`]: what the hub may touch on this host;
 //! - [`state`]: the state directory and the credential;
 //! - [`journal`]: applied faults, durable until reverted;
 //! - [`faults`] and [`probes`]: one file per kind behind one trait each;
@@ -12,6 +12,7 @@
 //! - [`shutdown`]: the signals that stop it.
 #![forbid(unsafe_code)]
 
+pub mod allow;
 pub mod config;
 pub mod deadman;
 pub mod executor;
@@ -58,7 +59,16 @@ pub async fn run(
     if cfg.token.is_none() && state.load_credential()?.is_none() {
         return Err(Fatal::NoToken.into());
     }
-    let faults = Arc::new(faults::Faults::new());
+    let allow = allow::AllowList::from_entries(&cfg.allow);
+    let open = allow.open_dimensions();
+    if !open.is_empty() {
+        tracing::warn!(
+            unrestricted = open.join(", "),
+            "no --allow entry restricts these; the hub may touch any of them on this host"
+        );
+    }
+    tracing::info!(allow = %allow, "allow-list");
+    let faults = Arc::new(faults::Faults::with_allow(allow));
     let journal = Arc::new(journal::Journal::open(&state.journal_dir())?);
     // Before anything else, and before the hub: undo what a previous process left applied.
     let reverted = journal.recover(&faults)?;

@@ -4,7 +4,7 @@
 //! Adding a kind means one new file here and one line in [`Faults::new`]. The registry also
 //! enforces the one ordering rule that matters: a fault is journaled (fsynced) before it is
 //! applied, and its journal entry goes only once it is reverted.
-use crate::journal::Journal;
+use crate::{allow::AllowList, journal::Journal};
 use faultline_spec::faults::FaultSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -64,6 +64,8 @@ pub enum FaultError {
         kind: &'static str,
         given: &'static str,
     },
+    #[error("{0}")]
+    NotAllowed(String),
     #[error("cannot write the fault journal: {0:#}")]
     Journal(anyhow::Error),
 }
@@ -88,6 +90,7 @@ pub trait Fault: Send + Sync {
 /// Kind name -> implementation.
 pub struct Faults {
     kinds: BTreeMap<&'static str, Box<dyn Fault>>,
+    allow: AllowList,
 }
 
 impl Default for Faults {
@@ -97,9 +100,15 @@ impl Default for Faults {
 }
 
 impl Faults {
+    /// Every kind, nothing restricted (tests, and a delegate without `--allow`).
     pub fn new() -> Self {
+        Self::with_allow(AllowList::open())
+    }
+
+    pub fn with_allow(allow: AllowList) -> Self {
         let mut f = Faults {
             kinds: BTreeMap::new(),
+            allow,
         };
         f.register(process_kill::ProcessKill);
         f.register(process_pause::ProcessPause);
@@ -110,11 +119,21 @@ impl Faults {
         self.kinds.insert(fault.kind(), Box::new(fault));
     }
 
-    /// Fault kinds this delegate supports, as advertised to the hub.
+    /// Fault kinds this delegate supports and its allow-list permits, as advertised to the hub.
     pub fn capabilities(&self) -> Vec<String> {
-        self.kinds.keys().map(|k| k.to_string()).collect()
+        self.kinds
+            .keys()
+            .filter(|k| self.allow.fault_kind(k))
+            .map(|k| k.to_string())
+            .collect()
     }
 
+    pub fn allow(&self) -> &AllowList {
+        &self.allow
+    }
+
+    /// The implementation of `kind`, allowed or not: reverting what is journalled must always
+    /// work, even after the allow-list changed. [`Faults::inject`] enforces the allow-list.
     pub fn get(&self, kind: &str) -> Result<&dyn Fault, FaultError> {
         self.kinds
             .get(kind)
@@ -130,8 +149,25 @@ impl Faults {
         spec: &FaultSpec,
         ctx: RunCtx<'_>,
     ) -> Result<Applied, FaultError> {
+        if !self.allow.fault_kind(spec.kind()) {
+            return Err(FaultError::NotAllowed(format!(
+                "fault {} is not allowed on this delegate",
+                spec.kind()
+            )));
+        }
         let fault = self.get(spec.kind())?;
         let plan = fault.plan(spec, ctx)?;
+        // A pid file may point anywhere: check what it resolved to, before anything happens.
+        for p in &plan.processes {
+            let comm = std::fs::read_to_string(format!("/proc/{}/comm", p.pid)).unwrap_or_default();
+            let comm = comm.trim_end();
+            if !self.allow.process_name(comm) {
+                return Err(FaultError::NotAllowed(format!(
+                    "process {comm} (pid {}) is not allowed on this delegate",
+                    p.pid
+                )));
+            }
+        }
         journal.record(&plan).map_err(FaultError::Journal)?;
         if let Err(e) = fault.apply(&plan) {
             match fault.revert(&plan) {

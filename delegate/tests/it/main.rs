@@ -5,6 +5,7 @@ mod helpers;
 
 mod fake_hub;
 
+mod allow;
 mod command_probe;
 mod executor;
 mod http_probe;

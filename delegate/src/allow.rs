@@ -1,0 +1,288 @@
+//! The delegate's allow-list: what whoever runs the delegate lets the hub touch on this host,
+//! whatever a template asks. Set with `--allow KIND=VALUE` (repeatable) or
+//! `FAULTLINE_DELEGATE_ALLOW` (comma-separated):
+//!
+//! | entry | allows |
+//! |---|---|
+//! | `fault=KIND` | that fault kind (others are neither advertised nor run) |
+//! | `process=NAME` | processes with that exact command name (`/proc/PID/comm`) |
+//! | `path=PREFIX` | pid files under that directory (or that exact file) |
+//! | `command=PROGRAM` | command probes and rollbacks running that program (`/bin/sh` for `shell:`; `*` for any) |
+//!
+//! A kind of entry that is never given leaves that dimension open (and the delegate says so in
+//! its log at start); once one entry of a kind is given, only what is listed is allowed. A run
+//! that asks for anything else is refused before anything is applied; a process target is
+//! checked again, by the name of the process it resolves to, just before each fault.
+use faultline_spec::{faults::FaultSpec, probes::ProbeKind, Experiment};
+use std::{fmt, path::Path, str::FromStr};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AllowList {
+    faults: Option<Vec<String>>,
+    processes: Option<Vec<String>>,
+    paths: Option<Vec<String>>,
+    commands: Option<Vec<String>>,
+}
+
+/// One `--allow` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    kind: EntryKind,
+    value: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EntryKind {
+    Fault,
+    Process,
+    Path,
+    Command,
+}
+
+impl FromStr for Entry {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (k, v) = s.split_once('=').ok_or_else(|| {
+            format!("{s:?} is not KIND=VALUE (kinds: fault, process, path, command)")
+        })?;
+        let value = v.trim().to_string();
+        if value.is_empty() {
+            return Err(format!("{s:?}: the value is empty"));
+        }
+        let kind = match k.trim() {
+            "fault" => EntryKind::Fault,
+            "process" => EntryKind::Process,
+            "path" if value.starts_with('/') => EntryKind::Path,
+            "path" => return Err(format!("{s:?}: paths must be absolute")),
+            "command" => EntryKind::Command,
+            other => {
+                return Err(format!(
+                    "unknown allow kind {other:?}; known: fault, process, path, command"
+                ))
+            }
+        };
+        Ok(Entry { kind, value })
+    }
+}
+
+impl AllowList {
+    /// Everything allowed: what a delegate without `--allow` does.
+    pub fn open() -> Self {
+        Self::default()
+    }
+
+    pub fn from_entries(entries: &[Entry]) -> Self {
+        let mut a = AllowList::default();
+        for e in entries {
+            let list = match e.kind {
+                EntryKind::Fault => &mut a.faults,
+                EntryKind::Process => &mut a.processes,
+                EntryKind::Path => &mut a.paths,
+                EntryKind::Command => &mut a.commands,
+            };
+            list.get_or_insert_with(Vec::new).push(e.value.clone());
+        }
+        a
+    }
+
+    /// The dimensions no entry restricts, for the start-up warning.
+    pub fn open_dimensions(&self) -> Vec<&'static str> {
+        [
+            ("fault", &self.faults),
+            ("process", &self.processes),
+            ("path", &self.paths),
+            ("command", &self.commands),
+        ]
+        .into_iter()
+        .filter(|(_, l)| l.is_none())
+        .map(|(n, _)| n)
+        .collect()
+    }
+
+    pub fn fault_kind(&self, kind: &str) -> bool {
+        allowed(&self.faults, |v| v == kind)
+    }
+
+    pub fn process_name(&self, name: &str) -> bool {
+        allowed(&self.processes, |v| v == name)
+    }
+
+    pub fn pid_file(&self, path: &str) -> bool {
+        // Compare normalised components so `/run/../etc/x` cannot pass as `/run`.
+        let p = Path::new(path);
+        if p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return self.paths.is_none();
+        }
+        allowed(&self.paths, |v| p.starts_with(v))
+    }
+
+    pub fn program(&self, program: &str) -> bool {
+        allowed(&self.commands, |v| v == "*" || v == program)
+    }
+
+    /// Every reason this experiment may not run here; empty when it may.
+    pub fn check(&self, exp: &Experiment) -> Vec<String> {
+        let mut why = Vec::new();
+        for f in exp.faults() {
+            let kind = f.spec.kind();
+            if !self.fault_kind(kind) {
+                why.push(format!(
+                    "{}: fault {kind} is not allowed on this delegate",
+                    f.path
+                ));
+            }
+            let (FaultSpec::ProcessKill { target, .. } | FaultSpec::ProcessPause { target, .. }) =
+                &f.spec;
+            if let Some(n) = &target.name {
+                if !self.process_name(n) {
+                    why.push(format!(
+                        "{}: process {n} is not allowed on this delegate",
+                        f.path
+                    ));
+                }
+            }
+            if let Some(p) = &target.pid_file {
+                if !self.pid_file(p) {
+                    why.push(format!(
+                        "{}: pid file {p} is not under an allowed path",
+                        f.path
+                    ));
+                }
+            }
+        }
+        for (i, p) in exp.hypothesis.probes.iter().enumerate() {
+            if let Some(ProbeKind::Command(c)) = p.kind() {
+                let program = program_of(&c.run, &c.shell);
+                if !self.program(&program) {
+                    why.push(format!(
+                        "hypothesis.probes[{i}].command: program {program} is not allowed on this delegate"
+                    ));
+                }
+            }
+        }
+        for (i, r) in exp.rollbacks.iter().enumerate() {
+            if let Some(c) = &r.command {
+                let program = program_of(&c.run, &c.shell);
+                if !self.program(&program) {
+                    why.push(format!(
+                        "rollbacks[{i}].command: program {program} is not allowed on this delegate"
+                    ));
+                }
+            }
+        }
+        why
+    }
+}
+
+/// The program a command runs: argv[0], or `/bin/sh` for a shell script.
+fn program_of(run: &[String], shell: &Option<String>) -> String {
+    match (shell, run.first()) {
+        (Some(_), _) => "/bin/sh".into(),
+        (None, Some(p)) => p.clone(),
+        (None, None) => String::new(),
+    }
+}
+
+fn allowed(list: &Option<Vec<String>>, matches: impl Fn(&str) -> bool) -> bool {
+    match list {
+        None => true,
+        Some(l) => l.iter().any(|v| matches(v)),
+    }
+}
+
+impl fmt::Display for AllowList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let part = |n: &str, l: &Option<Vec<String>>| match l {
+            None => format!("{n}=any"),
+            Some(l) => format!("{n}={}", l.join("|")),
+        };
+        write!(
+            f,
+            "{} {} {} {}",
+            part("fault", &self.faults),
+            part("process", &self.processes),
+            part("path", &self.paths),
+            part("command", &self.commands)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(entries: &[&str]) -> AllowList {
+        let e: Vec<Entry> = entries.iter().map(|s| s.parse().unwrap()).collect();
+        AllowList::from_entries(&e)
+    }
+
+    #[test]
+    fn entries_parse_or_name_the_problem() {
+        assert!("fault=process-kill".parse::<Entry>().is_ok());
+        assert_eq!(
+            "colour=red".parse::<Entry>().unwrap_err(),
+            "unknown allow kind \"colour\"; known: fault, process, path, command"
+        );
+        assert!("path=relative/dir"
+            .parse::<Entry>()
+            .unwrap_err()
+            .contains("absolute"));
+        assert!("process=".parse::<Entry>().unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn unlisted_dimensions_stay_open_listed_ones_close() {
+        let a = list(&["process=redis-server", "path=/run/app"]);
+        assert!(a.fault_kind("process-pause"));
+        assert!(a.process_name("redis-server") && !a.process_name("postgres"));
+        assert!(a.pid_file("/run/app/web.pid"));
+        assert!(
+            !a.pid_file("/run/application.pid"),
+            "a prefix is a directory, not a string"
+        );
+        assert!(!a.pid_file("/run/app/../../etc/x.pid"));
+        assert!(a.program("anything"));
+        assert_eq!(a.open_dimensions(), vec!["fault", "command"]);
+        let c = list(&["command=/usr/bin/curl"]);
+        assert!(c.program("/usr/bin/curl") && !c.program("/bin/sh"));
+        assert!(list(&["command=*"]).program("/bin/sh"));
+    }
+
+    #[test]
+    fn a_template_is_checked_field_by_field() {
+        let yaml = r#"
+apiVersion: faultline.dev/v1
+kind: Experiment
+metadata: {name: x}
+hypothesis:
+  probes:
+    - {name: a, command: {shell: "curl -f http://x"}}
+steps:
+  - {fault: process-kill, target: {name: postgres}}
+  - {fault: process-pause, target: {pidFile: /etc/app.pid}, duration: 1s}
+rollbacks:
+  - command: {run: [systemctl, restart, x]}
+"#;
+        let exp = faultline_spec::parse_template(yaml).unwrap();
+        assert!(AllowList::open().check(&exp).is_empty());
+        let why = list(&[
+            "fault=process-kill",
+            "process=redis-server",
+            "path=/run",
+            "command=/usr/bin/curl",
+        ])
+        .check(&exp);
+        assert_eq!(
+            why,
+            vec![
+                "steps[0]: process postgres is not allowed on this delegate",
+                "steps[1]: fault process-pause is not allowed on this delegate",
+                "steps[1]: pid file /etc/app.pid is not under an allowed path",
+                "hypothesis.probes[0].command: program /bin/sh is not allowed on this delegate",
+                "rollbacks[0].command: program systemctl is not allowed on this delegate",
+            ]
+        );
+    }
+}
