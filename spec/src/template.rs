@@ -292,6 +292,18 @@ pub struct PlannedFault {
 }
 
 impl Step {
+    /// Names of the fault-only fields this step sets (wrong on a pause or a parallel group).
+    fn fault_fields_set(&self) -> impl Iterator<Item = &'static str> {
+        [
+            ("weight", self.weight.is_some()),
+            ("target", !self.target.is_null()),
+            ("params", !self.params.is_null()),
+            ("duration", self.duration.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+    }
+
     /// This step as a fault step, when it is one.
     pub fn as_fault(&self) -> Option<FaultStep> {
         self.fault.as_ref().map(|fault| FaultStep {
@@ -741,19 +753,11 @@ fn validate_step(i: usize, s: &Step, errs: &mut Vec<SpecError>) {
         return;
     }
     if let Some(p) = s.pause {
-        let extra = [
-            ("weight", s.weight.is_some()),
-            ("target", !s.target.is_null()),
-            ("params", !s.params.is_null()),
-            ("duration", s.duration.is_some()),
-        ];
-        for (name, present) in extra {
-            if present {
-                errs.push(SpecError::field(
-                    format!("{at}.{name}"),
-                    "does not apply to a pause",
-                ));
-            }
+        for name in s.fault_fields_set() {
+            errs.push(SpecError::field(
+                format!("{at}.{name}"),
+                "does not apply to a pause",
+            ));
         }
         if p.0 > Duration::from_secs(3600) {
             errs.push(SpecError::field(
@@ -764,22 +768,14 @@ fn validate_step(i: usize, s: &Step, errs: &mut Vec<SpecError>) {
         return;
     }
     if let Some(group) = &s.parallel {
-        let extra = [
-            ("weight", s.weight.is_some()),
-            ("target", !s.target.is_null()),
-            ("params", !s.params.is_null()),
-            ("duration", s.duration.is_some()),
-        ];
-        for (name, present) in extra {
-            if present {
-                errs.push(
-                    SpecError::field(
-                        format!("{at}.{name}"),
-                        "belongs to each fault of a parallel group",
-                    )
-                    .hint("move it into the faults under parallel"),
-                );
-            }
+        for name in s.fault_fields_set() {
+            errs.push(
+                SpecError::field(
+                    format!("{at}.{name}"),
+                    "belongs to each fault of a parallel group",
+                )
+                .hint("move it into the faults under parallel"),
+            );
         }
         if group.is_empty() {
             errs.push(SpecError::field(

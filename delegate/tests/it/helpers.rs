@@ -7,7 +7,7 @@ use std::{
     path::PathBuf,
     process::{Child, Command, Stdio},
     sync::{
-        atomic::{AtomicU16, AtomicUsize, Ordering},
+        atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicUsize, Ordering},
         Arc, Mutex,
     },
     time::{Duration, Instant},
@@ -175,12 +175,15 @@ impl Seen {
     }
 }
 
-/// A tiny HTTP/1.1 server on 127.0.0.1:0 that answers every request with `status` (changeable
-/// while it runs) and the answer's body, records what it received, and closes the connection.
+/// A tiny HTTP/1.1 server on 127.0.0.1:0 that answers every request with `status` and the
+/// answer's body, records what it received, and closes the connection. While it runs, the test
+/// can change the status and the delay, and make the next N requests fail with 503.
 /// Plain HTTP, or HTTPS with a self-signed certificate for `localhost` and `127.0.0.1`.
 pub struct HttpServer {
     pub url: String,
     pub status: Arc<AtomicU16>,
+    pub delay_ms: Arc<AtomicU64>,
+    pub fail_next: Arc<AtomicU32>,
     pub seen: Arc<Mutex<Vec<Seen>>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -219,15 +222,30 @@ impl HttpServer {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let url = format!("{scheme}://{}/health", listener.local_addr().unwrap());
         let status = Arc::new(AtomicU16::new(answer.status));
+        let delay_ms = Arc::new(AtomicU64::new(answer.delay.as_millis() as u64));
+        let fail_next = Arc::new(AtomicU32::new(0));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let (code, log) = (status.clone(), seen.clone());
+        let (code, delay, fail, log) = (
+            status.clone(),
+            delay_ms.clone(),
+            fail_next.clone(),
+            seen.clone(),
+        );
         let task = tokio::spawn(async move {
             loop {
                 let Ok((sock, _)) = listener.accept().await else {
                     return;
                 };
                 let mut answer = answer.clone();
-                answer.status = code.load(Ordering::SeqCst);
+                let failing = fail
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+                answer.status = if failing {
+                    503
+                } else {
+                    code.load(Ordering::SeqCst)
+                };
+                answer.delay = Duration::from_millis(delay.load(Ordering::SeqCst));
                 let (tls, log) = (tls.clone(), log.clone());
                 tokio::spawn(async move {
                     match tls {
@@ -244,6 +262,8 @@ impl HttpServer {
         HttpServer {
             url,
             status,
+            delay_ms,
+            fail_next,
             seen,
             task,
         }

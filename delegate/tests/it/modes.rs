@@ -4,87 +4,11 @@
 //! processes are paused; the probes hit a real HTTP server whose answers the test controls.
 use crate::{
     executor::{payloads, rig, Rig},
-    helpers::{assert_well_formed, kinds, proc_state, TargetProc},
+    helpers::{assert_well_formed, kinds, proc_state, HttpServer, TargetProc},
 };
 use faultline_delegate::{executor::RunRequest, outbox::StoredEvent};
 use faultline_spec::events::{self, ProbeCheck, RunFinished, Verdict};
-use std::{
-    sync::{
-        atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering},
-        Arc,
-    },
-    time::Duration,
-};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpListener,
-};
-
-/// An HTTP server the test steers: the status it answers, a delay before answering, and a
-/// number of next requests to fail with 503.
-struct Target {
-    url: String,
-    status: Arc<AtomicU16>,
-    delay_ms: Arc<AtomicU64>,
-    fail_next: Arc<AtomicU32>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Target {
-    async fn start() -> Target {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/health", listener.local_addr().unwrap());
-        let status = Arc::new(AtomicU16::new(200));
-        let delay_ms = Arc::new(AtomicU64::new(0));
-        let fail_next = Arc::new(AtomicU32::new(0));
-        let (s, d, f) = (status.clone(), delay_ms.clone(), fail_next.clone());
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut sock, _)) = listener.accept().await else {
-                    return;
-                };
-                let failing = f
-                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                    .is_ok();
-                let code = if failing {
-                    503
-                } else {
-                    s.load(Ordering::SeqCst)
-                };
-                let delay = Duration::from_millis(d.load(Ordering::SeqCst));
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 2048];
-                    let mut seen = Vec::new();
-                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match sock.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => seen.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    tokio::time::sleep(delay).await;
-                    let resp = format!(
-                        "HTTP/1.1 {code} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
-                    );
-                    let _ = sock.write_all(resp.as_bytes()).await;
-                    let _ = sock.shutdown().await;
-                });
-            }
-        });
-        Target {
-            url,
-            status,
-            delay_ms,
-            fail_next,
-            task,
-        }
-    }
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+use std::{sync::atomic::Ordering, time::Duration};
 
 fn request(run_id: &str, yaml: &str) -> RunRequest {
     let spec = faultline_spec::parse_template(yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
@@ -133,7 +57,7 @@ fn seq_of(events: &[StoredEvent], kind: &str, nth: usize) -> (u64, i64) {
 
 /// Flips the target's status to `during` once the first fault is applied and back to 200 `after`
 /// the last fault event of `kind` was seen.
-fn steer(r: &Rig, t: &Target, run_id: &'static str, during: u16, back_after: Option<Duration>) {
+fn steer(r: &Rig, t: &HttpServer, run_id: &'static str, during: u16, back_after: Option<Duration>) {
     let (outbox, status) = (r.outbox.clone(), t.status.clone());
     tokio::spawn(async move {
         let mut flipped = false;
@@ -171,7 +95,7 @@ fn probe(name: &str, url: &str, mode: &str, extra: &str) -> String {
 
 #[tokio::test]
 async fn each_mode_checks_in_its_own_phase() {
-    let t = Target::start().await;
+    let t = HttpServer::start(200).await;
     let p = TargetProc::spawn();
     let mut y = head("2s", "");
     for (name, mode) in [
@@ -239,7 +163,7 @@ async fn each_mode_checks_in_its_own_phase() {
 
 #[tokio::test]
 async fn a_parallel_group_counts_checks_for_every_active_fault_and_ends_with_its_last() {
-    let t = Target::start().await;
+    let t = HttpServer::start(200).await;
     let (a, b, c) = (
         TargetProc::spawn(),
         TargetProc::spawn(),
@@ -299,7 +223,7 @@ async fn a_parallel_group_counts_checks_for_every_active_fault_and_ends_with_its
 #[tokio::test]
 async fn recovery_time_is_measured_from_the_end_of_the_last_fault() {
     // The target keeps failing for 700ms after the fault is reverted.
-    let t = Target::start().await;
+    let t = HttpServer::start(200).await;
     let p = TargetProc::spawn();
     let y = head("3s", "")
         + &probe("web", &t.url, "eot", "")
@@ -334,7 +258,7 @@ async fn recovery_time_is_measured_from_the_end_of_the_last_fault() {
 
 #[tokio::test]
 async fn a_guardrail_aborts_reverts_and_still_runs_the_rollbacks() {
-    let t = Target::start().await;
+    let t = HttpServer::start(200).await;
     let p = TargetProc::spawn();
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("rolled-back");
@@ -378,7 +302,7 @@ async fn a_guardrail_aborts_reverts_and_still_runs_the_rollbacks() {
 
 #[tokio::test]
 async fn stop_on_failure_ends_the_run_at_once() {
-    let t = Target::start().await;
+    let t = HttpServer::start(200).await;
     let p = TargetProc::spawn();
     let y = head("2s", "")
         + &probe("web", &t.url, "onChaos", ", stopOnFailure: true")
@@ -402,7 +326,7 @@ async fn stop_on_failure_ends_the_run_at_once() {
 
 #[tokio::test]
 async fn a_failed_on_chaos_check_fails_the_run_but_a_continuous_one_only_lowers_the_score() {
-    let t = Target::start().await;
+    let t = HttpServer::start(200).await;
     let p = TargetProc::spawn();
     let steps = format!(
         "steps:\n  - {{fault: process-pause, target: {{name: {}}}, duration: 300ms}}\n",
@@ -440,7 +364,7 @@ async fn a_failed_on_chaos_check_fails_the_run_but_a_continuous_one_only_lowers_
 
 #[tokio::test]
 async fn attempts_retry_a_failing_check_and_initial_delay_waits() {
-    let t = Target::start().await;
+    let t = HttpServer::start(200).await;
     let p = TargetProc::spawn();
     t.fail_next.store(2, Ordering::SeqCst);
     let y = head("2s", "")
@@ -473,7 +397,7 @@ async fn attempts_retry_a_failing_check_and_initial_delay_waits() {
 
 #[tokio::test]
 async fn the_latency_shift_is_tested_for_significance() {
-    let t = Target::start().await;
+    let t = HttpServer::start(200).await;
     let p = TargetProc::spawn();
     let y = head("2s", "  baseline: 600ms\n")
         + &probe("web", &t.url, "continuous", "")
