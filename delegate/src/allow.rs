@@ -13,7 +13,7 @@
 //! its log at start); once one entry of a kind is given, only what is listed is allowed. A run
 //! that asks for anything else is refused before anything is applied; a process target is
 //! checked again, by the name of the process it resolves to, just before each fault.
-use faultline_spec::{faults::FaultSpec, probes::ProbeKind, Experiment};
+use faultline_spec::{probes::ProbeKind, Experiment};
 use std::{fmt, path::Path, str::FromStr};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -133,8 +133,9 @@ impl AllowList {
                     f.path
                 ));
             }
-            let (FaultSpec::ProcessKill { target, .. } | FaultSpec::ProcessPause { target, .. }) =
-                &f.spec;
+            let Some(target) = f.spec.process_target() else {
+                continue;
+            };
             if let Some(n) = &target.name {
                 if !self.process_name(n) {
                     why.push(format!(

@@ -38,6 +38,9 @@ pub struct Applied {
     /// Signal name for process faults, e.g. `SIGKILL`.
     #[serde(default)]
     pub signal: Option<String>,
+    /// Anything else a kind needs to revert (its own shape, e.g. the rule handles it added).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub data: serde_json::Value,
     pub at_ms: i64,
 }
 

@@ -30,6 +30,7 @@ impl Fault for ProcessKill {
             detail: format!("sent {signal} to {what}"),
             processes,
             signal: Some(signal.into()),
+            data: serde_json::Value::Null,
             at_ms: crate::now_ms(),
         })
     }

@@ -30,6 +30,7 @@ impl Fault for ProcessPause {
             detail: format!("paused {what} with SIGSTOP"),
             processes,
             signal: Some(Signal::SIGSTOP.as_str().into()),
+            data: serde_json::Value::Null,
             at_ms: crate::now_ms(),
         })
     }
