@@ -144,14 +144,9 @@ impl Faults {
             .ok_or_else(|| FaultError::Unsupported(kind.to_string()))
     }
 
-    /// Plans, journals, then applies. If applying fails, whatever may have been applied is
-    /// reverted and the journal entry removed before the error is returned.
-    pub fn inject(
-        &self,
-        journal: &Journal,
-        spec: &FaultSpec,
-        ctx: RunCtx<'_>,
-    ) -> Result<Applied, FaultError> {
+    /// Resolves the fault as it would be applied now, allow-list included; changes nothing
+    /// (dry runs list the result's `detail`).
+    pub fn plan(&self, spec: &FaultSpec, ctx: RunCtx<'_>) -> Result<Applied, FaultError> {
         if !self.allow.fault_kind(spec.kind()) {
             return Err(FaultError::NotAllowed(format!(
                 "fault {} is not allowed on this delegate",
@@ -171,6 +166,19 @@ impl Faults {
                 )));
             }
         }
+        Ok(plan)
+    }
+
+    /// Plans, journals, then applies. If applying fails, whatever may have been applied is
+    /// reverted and the journal entry removed before the error is returned.
+    pub fn inject(
+        &self,
+        journal: &Journal,
+        spec: &FaultSpec,
+        ctx: RunCtx<'_>,
+    ) -> Result<Applied, FaultError> {
+        let plan = self.plan(spec, ctx)?;
+        let fault = self.get(spec.kind())?;
         journal.record(&plan).map_err(FaultError::Journal)?;
         if let Err(e) = fault.apply(&plan) {
             match fault.revert(&plan) {
