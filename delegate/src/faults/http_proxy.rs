@@ -38,7 +38,8 @@ use tokio::{
     task::JoinSet,
 };
 
-/// Largest request head (request line and headers) a client may send.
+/// Largest request head (request line and headers) a client may send: hyper's read buffer
+/// limit, checked between reads (so a head arriving in one large read may exceed it somewhat).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// A client has this long to send a request head once it started one.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(30);

@@ -498,3 +498,47 @@ async fn a_run_with_an_http_fault_step_judges_the_probe_through_the_proxy() {
         assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
     }
 }
+
+#[tokio::test]
+async fn bodies_stream_and_limits_are_enforced() {
+    let big = "a".repeat(9 * 1024 * 1024);
+    let t = HttpServer::answering(crate::helpers::Answer::new(200, &big)).await;
+    let p = Proxy::start(
+        &upstream_of(&t),
+        "{rules: [{match: {path: /edit}, rewrite: {responseBody: {replace: [a, b]}}}]}",
+    )
+    .await;
+    let c = client();
+    // Larger than the rewrite limit, but not rewritten: streamed through whole, both ways.
+    let upload = "u".repeat(2 * 1024 * 1024);
+    let r = c
+        .post(format!("{}/plain", p.url))
+        .body(upload.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().len(), big.len());
+    assert_eq!(t.requests()[0].body.len(), upload.len());
+    // A body to rewrite beyond 8 MiB: a clear 502.
+    let r = c.get(format!("{}/edit", p.url)).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("larger than the rewrite limit"), "{body}");
+    // A request head well beyond 64 KiB is refused before anything is forwarded (hyper checks
+    // its read buffer against the limit between reads, so the cut is not byte-exact).
+    let mut s = TcpStream::connect(("127.0.0.1", p.port)).await.unwrap();
+    let head = format!(
+        "GET /h HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+        "h".repeat(200 * 1024)
+    );
+    let _ = s.write_all(head.as_bytes()).await;
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut got)).await;
+    assert!(
+        got.starts_with(b"HTTP/1.1 431"),
+        "{:?}",
+        String::from_utf8_lossy(&got[..got.len().min(80)])
+    );
+    assert_eq!(t.requests().len(), 2);
+}
