@@ -9,6 +9,8 @@ use faultline_spec::faults::FaultSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub mod http_fault;
+pub mod http_proxy;
 mod process;
 pub mod process_kill;
 pub mod process_pause;
@@ -71,6 +73,8 @@ pub enum FaultError {
     NotAllowed(String),
     #[error("cannot write the fault journal: {0:#}")]
     Journal(anyhow::Error),
+    #[error(transparent)]
+    Http(#[from] http_fault::HttpFaultError),
 }
 
 /// One fault kind. Implementations are synchronous: they only read /proc and send signals, which
@@ -115,6 +119,7 @@ impl Faults {
         };
         f.register(process_kill::ProcessKill);
         f.register(process_pause::ProcessPause);
+        f.register(http_fault::HttpFault::default());
         f
     }
 

@@ -138,7 +138,9 @@ async fn registers_runs_an_assignment_and_settles_its_events() {
         assert_eq!(reg[0].name, "it-delegate");
         assert_eq!(reg[0].labels.get("role").map(String::as_str), Some("it"));
         let caps = reg[0].capabilities.clone().unwrap();
-        assert_eq!(caps.faults, vec!["process-kill", "process-pause"]);
+        let mut fault_kinds = faultline_spec::faults::KINDS.to_vec();
+        fault_kinds.sort_unstable();
+        assert_eq!(caps.faults, fault_kinds, "every fault kind the spec knows");
         assert_eq!(
             caps.probes,
             faultline_spec::probes::KINDS,

@@ -4,11 +4,13 @@ use crate::{template::FaultStep, template::SpecError};
 use serde::{de::DeserializeOwned, Serialize};
 use std::time::Duration;
 
+mod http;
 mod process;
+pub use http::*;
 pub use process::*;
 
 /// Fault kinds this version understands.
-pub const KINDS: &[&str] = &["process-kill", "process-pause"];
+pub const KINDS: &[&str] = &["process-kill", "process-pause", "http-fault"];
 
 /// The typed fault of a step. Its schema (feature `schema`) describes each kind's `target` and
 /// `params` in the template; `required` there lists what a template step of the kind must give.
@@ -29,6 +31,14 @@ pub enum FaultSpec {
         target: ProcessTarget,
         params: PauseParams,
     },
+    /// Run an HTTP/1.1 reverse proxy on `target.listen` in front of `target.upstream` for
+    /// `duration`, acting on requests by `params.rules` (abort, delay, reset, rewrite); requests
+    /// no rule takes pass unchanged. Revert stops it and closes its connections.
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "duration"])))]
+    HttpFault {
+        target: HttpProxyTarget,
+        params: HttpFaultParams,
+    },
 }
 
 impl FaultSpec {
@@ -37,6 +47,7 @@ impl FaultSpec {
         let at = Field(path);
         match step.fault.as_str() {
             "process-kill" | "process-pause" => process::parse(&at, step),
+            "http-fault" => http::parse(&at, step),
             other => {
                 let hint = crate::hints::did_you_mean(other, KINDS)
                     .unwrap_or_else(|| format!("known kinds: {}", KINDS.join(", ")));
@@ -52,6 +63,7 @@ impl FaultSpec {
         match self {
             FaultSpec::ProcessKill { .. } => "process-kill",
             FaultSpec::ProcessPause { .. } => "process-pause",
+            FaultSpec::HttpFault { .. } => "http-fault",
         }
     }
 
@@ -71,6 +83,7 @@ impl FaultSpec {
             FaultSpec::ProcessKill { target, .. } | FaultSpec::ProcessPause { target, .. } => {
                 Some(target)
             }
+            FaultSpec::HttpFault { .. } => None,
         }
     }
 }
