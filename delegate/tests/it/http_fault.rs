@@ -482,6 +482,7 @@ async fn a_run_with_an_http_fault_step_judges_the_probe_through_the_proxy() {
                 template_name: "http-fault".into(),
                 template_version: 1,
                 spec,
+                dry_run: false,
             })
             .unwrap();
         tokio::time::timeout(Duration::from_secs(20), r.exec.wait(run_id))
