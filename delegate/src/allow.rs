@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `fault=KIND` | that fault kind (others are neither advertised nor run) |
 //! | `process=NAME` | processes with that exact command name (`/proc/PID/comm`) |
-//! | `path=PREFIX` | pid files under that directory (or that exact file) |
+//! | `path=PREFIX` | pid files, and directories io-stress / disk-fill write in, under that directory (or that exact path) |
 //! | `command=PROGRAM` | command probes and rollbacks running that program (`/bin/sh` for `shell:`; `*` for any) |
 //!
 //! A kind of entry that is never given leaves that dimension open (and the delegate says so in
@@ -132,6 +132,11 @@ impl AllowList {
                     "{}: fault {kind} is not allowed on this delegate",
                     f.path
                 ));
+            }
+            if let Some(p) = f.spec.path() {
+                if !self.pid_file(p) {
+                    why.push(format!("{}: path {p} is not under an allowed path", f.path));
+                }
             }
             let Some(target) = f.spec.process_target() else {
                 continue;

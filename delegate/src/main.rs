@@ -4,6 +4,10 @@ use faultline_delegate::{config::Config, shutdown};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // The hidden worker mode of the resource faults, before any delegate start-up.
+    if let Some(code) = faultline_delegate::faults::stress_worker::main_if_worker() {
+        return code;
+    }
     let cfg = Config::parse();
     init_tracing();
     // One thread is plenty for a few probes and one stream, and keeps the idle footprint small.

@@ -567,8 +567,8 @@ impl Run {
         let mut applied = Vec::new();
         for f in group {
             let kind = f.spec.kind();
-            let revertible = match faults.get(kind) {
-                Ok(x) => x.revertible(),
+            let fault = match faults.get(kind) {
+                Ok(x) => x,
                 Err(e) => return Err(Outcome::Error(e.to_string())),
             };
             let a = faults
@@ -583,6 +583,7 @@ impl Run {
                 .map_err(|e| {
                     Outcome::Error(format!("{} ({kind}) could not be applied: {e}", f.path))
                 })?;
+            let revertible = fault.revertible(&a);
             tracing::info!(run = %self.id(), fault = f.ordinal, path = %f.path, kind, detail = %a.detail, "fault applied");
             self.emit(
                 events::FAULT_APPLIED,
@@ -748,7 +749,10 @@ impl Run {
         }
         let (faults, journal) = (&self.deps.faults, &self.deps.journal);
         for a in journal.entries_for(self.id()) {
-            let revertible = faults.get(&a.kind).map(|f| f.revertible()).unwrap_or(false);
+            let revertible = faults
+                .get(&a.kind)
+                .map(|f| f.revertible(&a))
+                .unwrap_or(false);
             match faults.revert(journal, &a) {
                 Ok(detail) => {
                     tracing::info!(run = %self.id(), fault = a.step, kind = %a.kind, %detail, "fault reverted");

@@ -62,7 +62,7 @@ impl Fault for HttpFault {
         "http-fault"
     }
 
-    fn revertible(&self) -> bool {
+    fn revertible(&self, _: &Applied) -> bool {
         true
     }
 

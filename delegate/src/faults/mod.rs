@@ -11,9 +11,15 @@ use std::collections::BTreeMap;
 
 pub mod http_fault;
 pub mod http_proxy;
+pub mod cpu_stress;
+pub mod disk_fill;
+pub mod io_stress;
+pub mod memory_stress;
 mod process;
 pub mod process_kill;
 pub mod process_pause;
+pub mod stress;
+pub mod stress_worker;
 
 pub use process::ProcRef;
 
@@ -75,15 +81,21 @@ pub enum FaultError {
     Journal(anyhow::Error),
     #[error(transparent)]
     Http(#[from] http_fault::HttpFaultError),
+    #[error("no process matches {0}")]
+    NoMatch(String),
+    #[error(transparent)]
+    Stress(#[from] stress::StressError),
 }
 
-/// One fault kind. Implementations are synchronous: they only read /proc and send signals, which
-/// also means an applied fault can never be half-recorded by a cancelled task.
+/// One fault kind. Implementations are synchronous (they read /proc, send signals, start worker
+/// processes, write files), which also means an applied fault can never be half-recorded by a
+/// cancelled task.
 pub trait Fault: Send + Sync {
     fn kind(&self) -> &'static str;
 
-    /// Whether `revert` undoes anything (a kill cannot be undone; the step watches for recovery).
-    fn revertible(&self) -> bool;
+    /// Whether the fault is held until `revert` undoes it (a one-shot kill cannot be undone and
+    /// ends when applied; the step watches for recovery; a repeated kill is held).
+    fn revertible(&self, applied: &Applied) -> bool;
 
     /// Resolves the targets. Nothing changes yet: the result is journaled before [`Fault::apply`].
     fn plan(&self, spec: &FaultSpec, ctx: RunCtx<'_>) -> Result<Applied, FaultError>;
@@ -117,10 +129,26 @@ impl Faults {
             kinds: BTreeMap::new(),
             allow,
         };
-        f.register(process_kill::ProcessKill);
-        f.register(process_pause::ProcessPause);
+        f.register(process_kill::ProcessKill::new(f.allow.clone()));
+        f.register(process_pause::ProcessPause::pause());
+        f.register(process_pause::ProcessPause::stop());
+        f.register(disk_fill::DiskFill);
         f.register(http_fault::HttpFault::default());
-        f
+        f.with_worker_exe("/proc/self/exe")
+    }
+
+    /// Resource faults start their workers from `exe`, the delegate binary (tests pass
+    /// `CARGO_BIN_EXE_faultline-delegate`; the default `/proc/self/exe` is the running binary).
+    pub fn with_worker_exe(mut self, exe: impl Into<std::path::PathBuf>) -> Self {
+        let workers = std::sync::Arc::new(stress::Workers::new(exe.into()));
+        self.register(cpu_stress::CpuStress {
+            workers: workers.clone(),
+        });
+        self.register(memory_stress::MemoryStress {
+            workers: workers.clone(),
+        });
+        self.register(io_stress::IoStress { workers });
+        self
     }
 
     fn register(&mut self, fault: impl Fault + 'static) {
@@ -159,6 +187,17 @@ impl Faults {
             )));
         }
         let fault = self.get(spec.kind())?;
+        if let Some(path) = spec.path() {
+            // The directory as written, and where it really is (a symlink may lead elsewhere).
+            let real = std::fs::canonicalize(path)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| path.to_string());
+            if !self.allow.pid_file(path) || !self.allow.pid_file(&real) {
+                return Err(FaultError::NotAllowed(format!(
+                    "path {path} is not under an allowed path on this delegate"
+                )));
+            }
+        }
         let plan = fault.plan(spec, ctx)?;
         // A pid file may point anywhere: check what it resolved to, before anything happens.
         for p in &plan.processes {

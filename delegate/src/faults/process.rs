@@ -1,15 +1,17 @@
-//! Process targets, shared by the process faults: resolving a pid file or an exact command name
-//! through /proc, the safety rules (never pid 1, never the delegate itself), and signalling a
+//! Process targets, shared by the process faults: resolving a pid, a pid file, an exact command
+//! name or a command-line regex through /proc, picking `count` / `percentage` of the matches
+//! at random, the safety rules (never pid 1, never the delegate itself), and signalling a
 //! process only while it is still the same process that was resolved.
 use super::FaultError;
-use faultline_spec::faults::ProcessTarget;
+use faultline_spec::faults::{Pick, ProcessTarget};
 use nix::{
     errno::Errno,
     sys::signal::{kill, Signal},
     unistd::Pid,
 };
+use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
-use std::fs;
+use std::{fs, io::Read, path::Path};
 
 /// One process, named so that a recycled pid does not match.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -46,28 +48,42 @@ pub fn resolve(target: &ProcessTarget) -> Result<(Vec<ProcRef>, String), FaultEr
             path: path.clone(),
             reason,
         };
-        let text = fs::read_to_string(path).map_err(|e| pid_err(e.to_string().to_lowercase()))?;
+        let text = read_limited(path, 64).map_err(|e| pid_err(e.to_string().to_lowercase()))?;
         let pid: i32 = text
             .trim()
             .parse()
             .ok()
             .filter(|p| *p > 0)
             .ok_or_else(|| pid_err(format!("{:?} is not a pid", text.trim())))?;
-        guard(pid)?;
-        let st = stat(pid)
-            .filter(|s| s.state != 'Z')
-            .ok_or(FaultError::NoSuchPid(pid))?;
-        let p = ProcRef {
-            pid,
-            start_time: st.start_time,
-        };
+        let p = one(pid)?;
         return Ok((vec![p], format!("pid file {path} (pid {pid})")));
     }
-    let Some(name) = &target.name else {
-        return Err(FaultError::NoProcessNamed(String::new()));
+    if let Some(pid) = target.pid {
+        let p = one(pid)?;
+        return Ok((vec![p], format!("pid {pid}")));
+    }
+    let (what, matches): (String, Box<Matcher<'_>>) = match (&target.name, target.command_regex()) {
+        (Some(name), _) => (
+            format!("process {name}"),
+            Box::new(move |_, dir: &Path| {
+                fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim_end_matches('\n') == name)
+            }),
+        ),
+        (None, Some(Ok(re))) => (
+            format!("processes matching command /{}/", re.as_str()),
+            Box::new(move |_, dir: &Path| {
+                command_line(dir).is_some_and(|c| !c.is_empty() && re.is_match(&c))
+            }),
+        ),
+        (None, Some(Err(e))) => return Err(FaultError::NoMatch(format!("a command {e}"))),
+        (None, None) => return Err(FaultError::NoProcessNamed(String::new())),
+    };
+    let none = || match &target.name {
+        Some(n) => FaultError::NoProcessNamed(n.clone()),
+        None => FaultError::NoMatch(what.clone()),
     };
     let mut found = Vec::new();
-    let entries = fs::read_dir("/proc").map_err(|_| FaultError::NoProcessNamed(name.clone()))?;
+    let entries = fs::read_dir("/proc").map_err(|_| none())?;
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -76,10 +92,7 @@ pub fn resolve(target: &ProcessTarget) -> Result<(Vec<ProcRef>, String), FaultEr
         else {
             continue;
         };
-        let Ok(comm) = fs::read_to_string(entry.path().join("comm")) else {
-            continue;
-        };
-        if comm.trim_end_matches('\n') != name {
+        if !matches(pid, &entry.path()) {
             continue;
         }
         let Some(st) = stat(pid) else { continue };
@@ -93,15 +106,79 @@ pub fn resolve(target: &ProcessTarget) -> Result<(Vec<ProcRef>, String), FaultEr
         });
     }
     if found.is_empty() {
-        return Err(FaultError::NoProcessNamed(name.clone()));
+        return Err(none());
     }
     found.sort_by_key(|p| p.pid);
+    Ok((found, what))
+}
+
+/// Whether the process with this pid and /proc directory is a target.
+type Matcher<'a> = dyn Fn(i32, &Path) -> bool + 'a;
+
+/// A single live process by pid.
+fn one(pid: i32) -> Result<ProcRef, FaultError> {
+    guard(pid)?;
+    let st = stat(pid)
+        .filter(|s| s.state != 'Z')
+        .ok_or(FaultError::NoSuchPid(pid))?;
+    Ok(ProcRef {
+        pid,
+        start_time: st.start_time,
+    })
+}
+
+/// /proc/PID/cmdline with the NULs between arguments as spaces (at most 64 KiB is read).
+pub fn command_line(dir: &Path) -> Option<String> {
+    let mut buf = Vec::new();
+    fs::File::open(dir.join("cmdline"))
+        .ok()?
+        .take(64 * 1024)
+        .read_to_end(&mut buf)
+        .ok()?;
+    while buf.last() == Some(&0) {
+        buf.pop();
+    }
+    Some(
+        String::from_utf8_lossy(&buf)
+            .chars()
+            .map(|c| if c == '\0' { ' ' } else { c })
+            .collect(),
+    )
+}
+
+/// Reads at most `limit` bytes of a small file (a pid file may point at anything).
+fn read_limited(path: &str, limit: u64) -> std::io::Result<String> {
+    let mut s = String::new();
+    fs::File::open(path)?.take(limit).read_to_string(&mut s)?;
+    Ok(s)
+}
+
+/// Picks `pick` of `found` at random; returns them sorted by pid, and a description such as
+/// `process web (pids 10, 12)` or `2 of 5 processes matching ... (pids 10, 12)`.
+pub fn pick(mut found: Vec<ProcRef>, what: &str, pick: Pick) -> (Vec<ProcRef>, String) {
+    let total = found.len();
+    let n = pick.how_many(total);
+    if n < total {
+        found.shuffle(&mut rand::rng());
+        found.truncate(n);
+        found.sort_by_key(|p| p.pid);
+    }
     let pids: Vec<String> = found.iter().map(|p| p.pid.to_string()).collect();
     let label = if found.len() == 1 { "pid" } else { "pids" };
-    Ok((
-        found,
-        format!("process {name} ({label} {})", pids.join(", ")),
-    ))
+    let of = if n < total {
+        format!("{n} of {total} picked at random: ")
+    } else {
+        String::new()
+    };
+    if what.starts_with("pid ") {
+        return (found, what.to_string());
+    }
+    let desc = if what.starts_with("pid file") {
+        what.to_string()
+    } else {
+        format!("{what} ({of}{label} {})", pids.join(", "))
+    };
+    (found, desc)
 }
 
 fn guard(pid: i32) -> Result<(), FaultError> {
@@ -161,8 +238,8 @@ mod tests {
         assert!(matches!(guard(1), Err(FaultError::Forbidden { .. })));
         assert!(matches!(guard(me), Err(FaultError::Forbidden { .. })));
         let t = ProcessTarget {
-            pid_file: None,
             name: Some("no-such-proc-x".into()),
+            ..Default::default()
         };
         assert_eq!(
             resolve(&t).unwrap_err().to_string(),

@@ -1,33 +1,56 @@
-//! `process-pause`: SIGSTOP every process matching the target for the step's duration; revert
-//! sends SIGCONT (a process that has exited meanwhile is fine).
+//! `process-stop` (and its older name `process-pause`, same behaviour): SIGSTOP the processes
+//! matching the target (all, or `count` / `percentage` of them picked at random) for the step's
+//! duration; revert sends SIGCONT (a process that has exited meanwhile is fine), so a stopped
+//! process is never left stopped, also after a delegate restart (journal recovery).
 use super::{process, Applied, Fault, FaultError, RunCtx};
 use faultline_spec::faults::FaultSpec;
 use nix::sys::signal::Signal;
 
-pub struct ProcessPause;
+pub struct ProcessPause {
+    kind: &'static str,
+}
+
+impl ProcessPause {
+    /// `process-stop`.
+    pub fn stop() -> Self {
+        ProcessPause {
+            kind: "process-stop",
+        }
+    }
+
+    /// `process-pause`, the older name.
+    pub fn pause() -> Self {
+        ProcessPause {
+            kind: "process-pause",
+        }
+    }
+}
 
 impl Fault for ProcessPause {
     fn kind(&self) -> &'static str {
-        "process-pause"
+        self.kind
     }
 
-    fn revertible(&self) -> bool {
+    fn revertible(&self, _: &Applied) -> bool {
         true
     }
 
     fn plan(&self, spec: &FaultSpec, ctx: RunCtx<'_>) -> Result<Applied, FaultError> {
-        let FaultSpec::ProcessPause { target, .. } = spec else {
+        let (FaultSpec::ProcessPause { target, params }
+        | FaultSpec::ProcessStop { target, params }) = spec
+        else {
             return Err(FaultError::WrongSpec {
                 kind: self.kind(),
                 given: spec.kind(),
             });
         };
-        let (processes, what) = process::resolve(target)?;
+        let (found, what) = process::resolve(target)?;
+        let (processes, what) = process::pick(found, &what, params.pick());
         Ok(Applied {
             run_id: ctx.run_id.to_string(),
             step: ctx.step,
             kind: self.kind().into(),
-            detail: format!("paused {what} with SIGSTOP"),
+            detail: format!("stopped {what} with SIGSTOP"),
             processes,
             signal: Some(Signal::SIGSTOP.as_str().into()),
             data: serde_json::Value::Null,
@@ -67,7 +90,7 @@ impl Fault for ProcessPause {
             return Err(e);
         }
         Ok(if resumed.is_empty() {
-            "nothing to resume: the paused processes are gone".into()
+            "nothing to resume: the stopped processes are gone".into()
         } else {
             format!("sent SIGCONT to pid {}", resumed.join(", "))
         })

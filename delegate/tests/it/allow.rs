@@ -147,10 +147,10 @@ fn only_allowed_kinds_are_advertised_but_journalled_faults_are_still_reverted() 
     let state = tempfile::tempdir().unwrap();
     let spec = FaultSpec::ProcessPause {
         target: ProcessTarget {
-            pid_file: None,
             name: Some(target.name.clone()),
+            ..Default::default()
         },
-        params: PauseParams {},
+        params: PauseParams::default(),
     };
     let ctx = RunCtx {
         run_id: "run-j",

@@ -13,10 +13,10 @@ fn startup_recovery_reverts_a_pause_left_by_a_crash() {
     let faults = Faults::new();
     let spec = FaultSpec::ProcessPause {
         target: ProcessTarget {
-            pid_file: None,
             name: Some(target.name.clone()),
+            ..Default::default()
         },
-        params: PauseParams {},
+        params: PauseParams::default(),
     };
     {
         let journal = Journal::open(&state.path().join("journal")).unwrap();
@@ -57,10 +57,10 @@ fn recovery_of_a_fault_whose_process_is_gone_just_clears_the_entry() {
     let mut target = TargetProc::spawn();
     let spec = FaultSpec::ProcessPause {
         target: ProcessTarget {
-            pid_file: None,
             name: Some(target.name.clone()),
+            ..Default::default()
         },
-        params: PauseParams {},
+        params: PauseParams::default(),
     };
     faults
         .inject(

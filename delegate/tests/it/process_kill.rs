@@ -10,10 +10,14 @@ use std::time::Duration;
 
 fn kill_spec(pid_file: Option<String>, name: Option<String>, signal: Signal) -> FaultSpec {
     FaultSpec::ProcessKill {
-        target: ProcessTarget { pid_file, name },
+        target: ProcessTarget {
+            pid_file,
+            name,
+            ..Default::default()
+        },
         params: KillParams {
             signal,
-            restart_wait: None,
+            ..Default::default()
         },
     }
 }

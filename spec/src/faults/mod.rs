@@ -8,9 +8,22 @@ mod http;
 mod process;
 pub use http::*;
 pub use process::*;
+mod size;
+pub use size::{ByteSize, PATTERN as SIZE_PATTERN};
+mod stress;
+pub use stress::*;
 
 /// Fault kinds this version understands.
-pub const KINDS: &[&str] = &["process-kill", "process-pause", "http-fault"];
+pub const KINDS: &[&str] = &[
+    "process-kill",
+    "process-pause",
+    "http-fault",
+    "process-stop",
+    "cpu-stress",
+    "memory-stress",
+    "io-stress",
+    "disk-fill",
+];
 
 /// The typed fault of a step. Its schema (feature `schema`) describes each kind's `target` and
 /// `params` in the template; `required` there lists what a template step of the kind must give.
@@ -25,7 +38,8 @@ pub enum FaultSpec {
         target: ProcessTarget,
         params: KillParams,
     },
-    /// SIGSTOP the target for `duration`; revert is SIGCONT.
+    /// The older name of `process-stop`, still accepted: SIGSTOP the target for `duration`;
+    /// revert is SIGCONT.
     #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "duration"])))]
     ProcessPause {
         target: ProcessTarget,
@@ -39,6 +53,36 @@ pub enum FaultSpec {
         target: HttpProxyTarget,
         params: HttpFaultParams,
     },
+    /// SIGSTOP the target (all matches, or `count` / `percentage` of them) for `duration`;
+    /// revert is SIGCONT, so a stopped process is never left stopped.
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "duration"])))]
+    ProcessStop {
+        target: ProcessTarget,
+        params: StopParams,
+    },
+    /// Keep CPUs busy for `duration`: `workers` processes, each busy `load` % of the time,
+    /// optionally pinned to `cores`.
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["duration"])))]
+    CpuStress { params: CpuParams },
+    /// Allocate and touch `size` (or `percent` of MemAvailable) in a worker process for
+    /// `duration`; freed on revert. Refused when too little memory would be left, unless
+    /// `force`.
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["params", "duration"])))]
+    MemoryStress { params: MemoryParams },
+    /// Write load under the directory `target.path` for `duration`: `workers` writers of
+    /// `blockSize` blocks, optionally fsynced; their files are deleted on revert.
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "duration"])))]
+    IoStress {
+        target: PathTarget,
+        params: IoParams,
+    },
+    /// Fill the filesystem holding `target.path` to `fillPercent` % used (or by `size`) with
+    /// one file, deleted on revert. Refused beyond a safety margin unless `force`.
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    DiskFill {
+        target: PathTarget,
+        params: DiskFillParams,
+    },
 }
 
 impl FaultSpec {
@@ -46,8 +90,9 @@ impl FaultSpec {
     pub fn parse(path: &str, step: &FaultStep) -> Result<FaultSpec, SpecError> {
         let at = Field(path);
         match step.fault.as_str() {
-            "process-kill" | "process-pause" => process::parse(&at, step),
             "http-fault" => http::parse(&at, step),
+            "process-kill" | "process-pause" | "process-stop" => process::parse(&at, step),
+            "cpu-stress" | "memory-stress" | "io-stress" | "disk-fill" => stress::parse(&at, step),
             other => {
                 let hint = crate::hints::did_you_mean(other, KINDS)
                     .unwrap_or_else(|| format!("known kinds: {}", KINDS.join(", ")));
@@ -64,6 +109,11 @@ impl FaultSpec {
             FaultSpec::ProcessKill { .. } => "process-kill",
             FaultSpec::ProcessPause { .. } => "process-pause",
             FaultSpec::HttpFault { .. } => "http-fault",
+            FaultSpec::ProcessStop { .. } => "process-stop",
+            FaultSpec::CpuStress { .. } => "cpu-stress",
+            FaultSpec::MemoryStress { .. } => "memory-stress",
+            FaultSpec::IoStress { .. } => "io-stress",
+            FaultSpec::DiskFill { .. } => "disk-fill",
         }
     }
 
@@ -80,10 +130,20 @@ impl FaultSpec {
     /// The process target, for the kinds that act on processes (allow-list checks).
     pub fn process_target(&self) -> Option<&ProcessTarget> {
         match self {
-            FaultSpec::ProcessKill { target, .. } | FaultSpec::ProcessPause { target, .. } => {
-                Some(target)
+            FaultSpec::ProcessKill { target, .. }
+            | FaultSpec::ProcessPause { target, .. }
+            | FaultSpec::ProcessStop { target, .. } => Some(target),
+            _ => None,
+        }
+    }
+
+    /// The directory a kind writes under, for the kinds that write files (allow-list checks).
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            FaultSpec::IoStress { target, .. } | FaultSpec::DiskFill { target, .. } => {
+                Some(&target.path)
             }
-            FaultSpec::HttpFault { .. } => None,
+            _ => None,
         }
     }
 }

@@ -1,25 +1,54 @@
-//! Parameters of the process faults (`process-kill`, `process-pause`): which process, and how.
+//! Parameters of the process faults (`process-kill`, `process-stop` and its older name
+//! `process-pause`): which processes, how many of them, and how.
 use super::{need_duration, typed, FaultSpec, Field};
 use crate::{template::FaultStep, template::SpecError, Dur};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
-/// Which process: exactly one of `pidFile` or `name` (exact command name, as in /proc/PID/comm).
+/// Which processes: exactly one of `pid`, `pidFile`, `name` (exact command name, as in
+/// /proc/PID/comm) or `command` (a regular expression over the command line).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(extend("oneOf" = [
-    {"required": ["pidFile"]}, {"required": ["name"]}
+    {"required": ["pid"]}, {"required": ["pidFile"]}, {"required": ["name"]},
+    {"required": ["command"]}
 ])))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ProcessTarget {
+    /// A process id, e.g. `4242` (never 1, never the delegate itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 2)))]
+    pub pid: Option<i32>,
     /// Path of a file holding the process id, e.g. `/run/web.pid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_file: Option<String>,
     /// Exact command name (1-15 characters, as in /proc/PID/comm), e.g. `redis-server`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 15)))]
     pub name: Option<String>,
+    /// Regular expression matched against the command line (/proc/PID/cmdline, arguments
+    /// joined by spaces), e.g. `^python3 .*worker\.py`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
+    pub command: Option<String>,
+}
+
+/// Regular expressions in `target.command` compile to at most this many bytes.
+pub const MAX_COMMAND_REGEX: usize = 64 * 1024;
+
+impl ProcessTarget {
+    /// Compiles `command` with the limits the parser checked.
+    pub fn command_regex(&self) -> Option<Result<regex::Regex, regex::Error>> {
+        self.command.as_deref().map(|c| {
+            regex::RegexBuilder::new(c)
+                .size_limit(MAX_COMMAND_REGEX)
+                .build()
+        })
+    }
 }
 
 /// `params` of `process-kill`.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KillParams {
@@ -27,15 +56,92 @@ pub struct KillParams {
     #[serde(default)]
     pub signal: Signal,
     /// Extra time to watch for the process to come back after the kill.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_wait: Option<Dur>,
+    /// Signal only this many of the matching processes, picked at random (not with
+    /// `percentage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
+    pub count: Option<u32>,
+    /// Signal this share of the matching processes (rounded up, at least one), picked at random
+    /// (not with `count`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 100)))]
+    pub percentage: Option<u32>,
+    /// Repeat the kill this often for the step's `duration` (at least 100ms), finding the
+    /// targets again each time, e.g. after a supervisor restarted them. Needs a `duration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Dur>,
 }
 
-/// `params` of `process-pause`: none.
+/// `params` of `process-stop` (and `process-pause`): which of the matching processes.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct PauseParams {}
+pub struct StopParams {
+    /// Stop only this many of the matching processes, picked at random (not with `percentage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
+    pub count: Option<u32>,
+    /// Stop this share of the matching processes (rounded up, at least one), picked at random
+    /// (not with `count`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 100)))]
+    pub percentage: Option<u32>,
+}
+
+/// `params` of `process-pause`, the older name of `process-stop`.
+pub type PauseParams = StopParams;
+
+/// How many of the matching processes a fault acts on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Pick {
+    /// Every match.
+    #[default]
+    All,
+    /// This many at most.
+    Count(u32),
+    /// This share, rounded up, at least one.
+    Percentage(u32),
+}
+
+impl Pick {
+    pub fn of(count: Option<u32>, percentage: Option<u32>) -> Pick {
+        match (count, percentage) {
+            (Some(c), _) => Pick::Count(c),
+            (None, Some(p)) => Pick::Percentage(p),
+            (None, None) => Pick::All,
+        }
+    }
+
+    /// How many of `matches` processes to pick.
+    pub fn how_many(self, matches: usize) -> usize {
+        match self {
+            Pick::All => matches,
+            Pick::Count(c) => (c as usize).min(matches),
+            Pick::Percentage(p) => (matches * p as usize)
+                .div_ceil(100)
+                .clamp(1, matches.max(1)),
+        }
+        .min(matches)
+    }
+}
+
+impl StopParams {
+    pub fn pick(&self) -> Pick {
+        Pick::of(self.count, self.percentage)
+    }
+}
+
+impl KillParams {
+    pub fn pick(&self) -> Pick {
+        Pick::of(self.count, self.percentage)
+    }
+}
+
+/// Repeated kills at most this often.
+pub const MIN_KILL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The `alias`es of [`Signal`], for its schema.
 #[cfg(feature = "schema")]
@@ -73,16 +179,26 @@ pub enum Signal {
     Usr2,
 }
 
-pub(super) fn parse(at: &Field<'_>, step: &FaultStep) -> Result<FaultSpec, SpecError> {
+fn target(at: &Field<'_>, step: &FaultStep) -> Result<ProcessTarget, SpecError> {
     let target: ProcessTarget = typed(&step.target, &at.of("target"))?;
-    match (&target.pid_file, &target.name) {
-        (Some(_), None) | (None, Some(_)) => {}
-        _ => {
-            return Err(
-                SpecError::field(at.of("target"), "give exactly one of pidFile or name")
-                    .hint("e.g. target: {name: redis-server}"),
-            )
-        }
+    let given = [
+        target.pid.is_some(),
+        target.pid_file.is_some(),
+        target.name.is_some(),
+        target.command.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(SpecError::field(
+            at.of("target"),
+            "give exactly one of pid, pidFile, name or command",
+        )
+        .hint("e.g. target: {name: redis-server}"));
+    }
+    if target.pid.is_some_and(|p| p < 2) {
+        return Err(SpecError::field(
+            at.of("target.pid"),
+            "must be a process id above 1 (pid 1 is init, never a target)",
+        ));
     }
     if target
         .name
@@ -94,16 +210,93 @@ pub(super) fn parse(at: &Field<'_>, step: &FaultStep) -> Result<FaultSpec, SpecE
             "must be the exact command name (1-15 characters, as in /proc/PID/comm)",
         ));
     }
+    if target.command.as_deref() == Some("") {
+        return Err(SpecError::field(
+            at.of("target.command"),
+            "must be a non-empty regular expression",
+        ));
+    }
+    if let Some(Err(e)) = target.command_regex() {
+        return Err(SpecError::field(
+            at.of("target.command"),
+            format!("invalid regular expression: {e}"),
+        )
+        .hint("it is matched against the command line, arguments joined by spaces"));
+    }
+    Ok(target)
+}
+
+fn check_pick(
+    at: &Field<'_>,
+    count: Option<u32>,
+    percentage: Option<u32>,
+) -> Result<(), SpecError> {
+    if count.is_some() && percentage.is_some() {
+        return Err(SpecError::field(
+            at.of("params"),
+            "give count or percentage, not both",
+        ));
+    }
+    if count == Some(0) {
+        return Err(SpecError::field(
+            at.of("params.count"),
+            "must be at least 1",
+        ));
+    }
+    if percentage.is_some_and(|p| !(1..=100).contains(&p)) {
+        return Err(SpecError::field(
+            at.of("params.percentage"),
+            "must be between 1 and 100",
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn parse(at: &Field<'_>, step: &FaultStep) -> Result<FaultSpec, SpecError> {
+    let target = target(at, step)?;
     let params = at.of("params");
-    if step.fault == "process-pause" {
+    if step.fault == "process-pause" || step.fault == "process-stop" {
         need_duration(at, step)?;
-        return Ok(FaultSpec::ProcessPause {
-            target,
-            params: typed(&step.params, &params)?,
+        let p: StopParams = typed(&step.params, &params)?;
+        check_pick(at, p.count, p.percentage)?;
+        return Ok(if step.fault == "process-pause" {
+            FaultSpec::ProcessPause { target, params: p }
+        } else {
+            FaultSpec::ProcessStop { target, params: p }
         });
     }
-    Ok(FaultSpec::ProcessKill {
-        target,
-        params: typed(&step.params, &params)?,
-    })
+    let p: KillParams = typed(&step.params, &params)?;
+    check_pick(at, p.count, p.percentage)?;
+    if let Some(i) = p.interval {
+        if i.0 < MIN_KILL_INTERVAL {
+            return Err(SpecError::field(
+                at.of("params.interval"),
+                format!("must be at least {}", Dur(MIN_KILL_INTERVAL)),
+            ));
+        }
+        if step.duration.is_none() {
+            return Err(SpecError::field(
+                at.of("duration"),
+                "a repeated kill (params.interval) needs a duration",
+            )
+            .hint("add e.g. duration: 30s to the step"));
+        }
+    }
+    Ok(FaultSpec::ProcessKill { target, params: p })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_round_up_and_never_exceed_the_matches() {
+        assert_eq!(Pick::All.how_many(7), 7);
+        assert_eq!(Pick::Count(3).how_many(7), 3);
+        assert_eq!(Pick::Count(9).how_many(7), 7);
+        assert_eq!(Pick::Percentage(50).how_many(5), 3);
+        assert_eq!(Pick::Percentage(1).how_many(5), 1);
+        assert_eq!(Pick::Percentage(100).how_many(5), 5);
+        assert_eq!(Pick::Percentage(10).how_many(0), 0);
+    }
 }
