@@ -14,6 +14,7 @@ mod journal;
 mod link;
 mod modes;
 mod postgres_probe;
+mod process_faults;
 mod process_kill;
 mod prometheus_probe;
 mod redis_probe;
