@@ -1,7 +1,8 @@
 //! The worker side of the resource faults: `faultline-delegate stress-worker --tag TAG
 //! --parent PID MODE ...`, handled by `main` before anything else. One process per worker:
 //!
-//! - `cpu --load PCT [--core N]`: busy `PCT` % of every 100 ms period, pinned to CPU `N`;
+//! - `cpu --load PCT [--core N]`: uses `PCT` % of a CPU's time in every 100 ms period,
+//!   pinned to CPU `N`;
 //! - `memory --bytes N [--ramp-ms MS]`: allocates and touches `N` bytes (evenly over `MS`),
 //!   then holds them;
 //! - `io --file PATH --block-size N --file-size N [--fsync]`: writes blocks to `PATH`, starting
@@ -91,11 +92,18 @@ fn cpu(opts: &Opts, alive: impl Fn() -> bool) -> Result<(), String> {
         nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
             .map_err(|e| format!("cannot pin to cpu {core}: {e}"))?;
     }
+    // Busy until this period's share of CPU *time* is used (not wall time), so a worker that
+    // competes for its CPU still gets close to its load, then idle for the rest of the period.
     let busy = PERIOD * load / 100;
+    let cpu_time = || {
+        nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+            .map(Duration::from)
+            .unwrap_or_default()
+    };
     let mut x: u64 = 1;
     while alive() {
-        let start = Instant::now();
-        while start.elapsed() < busy {
+        let (start, used) = (Instant::now(), cpu_time());
+        while cpu_time().saturating_sub(used) < busy && start.elapsed() < PERIOD {
             for _ in 0..1000 {
                 x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
             }

@@ -18,4 +18,5 @@ mod process_faults;
 mod process_kill;
 mod prometheus_probe;
 mod redis_probe;
+mod stress;
 mod tcp_probe;

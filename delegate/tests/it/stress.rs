@@ -1,0 +1,345 @@
+//! cpu-stress, memory-stress and io-stress with real worker processes (the delegate binary's
+//! hidden `stress-worker` mode): the load they make, as /proc measures it, and that revert (or
+//! journal recovery after a simulated crash) leaves no worker and no file behind.
+use faultline_delegate::{
+    faults::{stress, Applied, FaultError, Faults, RunCtx},
+    journal::Journal,
+};
+use faultline_spec::faults::{ByteSize, CpuParams, FaultSpec, IoParams, MemoryParams, PathTarget};
+use std::time::{Duration, Instant};
+
+use crate::helpers::wait_until;
+
+/// The registry, with workers started from the real delegate binary.
+pub fn faults() -> Faults {
+    Faults::new().with_worker_exe(env!("CARGO_BIN_EXE_faultline-delegate"))
+}
+
+pub fn ctx(run_id: &str) -> RunCtx<'_> {
+    RunCtx { run_id, step: 1 }
+}
+
+/// Live workers of an applied fault.
+pub fn workers_of(a: &Applied) -> Vec<i32> {
+    stress::tagged(&stress::tag(&a.run_id, a.step))
+        .iter()
+        .map(|p| p.pid)
+        .collect()
+}
+
+/// Gone, or a zombie this test process has not reaped (then reaped here).
+pub fn gone(pid: i32) -> bool {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    if st.is_empty() {
+        return true;
+    }
+    let zombie = st[st.rfind(')').unwrap() + 2..].starts_with('Z');
+    if zombie {
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+    }
+    zombie
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: i32) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = s[s.rfind(')').unwrap() + 2..].split(' ').collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+fn status_field(pid: i32, name: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn cpu_stress_keeps_each_worker_near_the_asked_load_until_reverted() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).unwrap();
+    let faults = faults();
+    let spec = FaultSpec::CpuStress {
+        params: CpuParams {
+            workers: Some(2),
+            load: Some(50),
+            cores: vec![0, 1],
+        },
+    };
+    let a = faults.inject(&journal, &spec, ctx("cpu-run")).unwrap();
+    assert_eq!(
+        a.detail,
+        "2 CPU stress workers busy 50% of each 100ms, pinned to CPU 0, 1"
+    );
+    let mut pids = Vec::new();
+    wait_until(Duration::from_secs(5), || {
+        pids = workers_of(&a);
+        pids.len() == 2
+    });
+    // Each worker pins itself as it starts, round robin over the cores.
+    wait_until(Duration::from_secs(5), || {
+        let mut pinned: Vec<String> = pids
+            .iter()
+            .map(|p| status_field(*p, "Cpus_allowed_list:"))
+            .collect();
+        pinned.sort();
+        pinned == ["0", "1"]
+    });
+    // Up to three windows of ~1s: a worker never uses more than its share, and in a window
+    // without other load on the machine it gets about all of it (other builds on the CI host
+    // may starve one window).
+    let hz = 100.0; // USER_HZ is 100 on Linux
+    let mut best = vec![0.0f64; pids.len()];
+    for _ in 0..3 {
+        let before: Vec<u64> = pids.iter().map(|p| cpu_ticks(*p)).collect();
+        let t0 = Instant::now();
+        std::thread::sleep(Duration::from_millis(1000));
+        let secs = t0.elapsed().as_secs_f64();
+        for (i, p) in pids.iter().enumerate() {
+            let share = (cpu_ticks(*p) - before[i]) as f64 / hz / secs;
+            assert!(
+                share <= 0.75,
+                "worker {p} used {share:.2} of a core, asked 0.5"
+            );
+            best[i] = f64::max(best[i], share);
+        }
+        if best.iter().all(|s| *s >= 0.25) {
+            break;
+        }
+    }
+    for s in &best {
+        assert!(
+            (0.25..=0.75).contains(s),
+            "a worker used {s:.2} of a core, asked 0.5"
+        );
+    }
+    let detail = faults.revert(&journal, &a).unwrap();
+    assert_eq!(detail, "stopped 2 CPU stress workers");
+    for p in &pids {
+        assert!(gone(*p), "worker {p} still running");
+    }
+    assert!(journal.entries().unwrap().is_empty());
+}
+
+#[test]
+fn cpu_stress_refuses_a_cpu_it_may_not_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).unwrap();
+    let spec = FaultSpec::CpuStress {
+        params: CpuParams {
+            workers: None,
+            load: None,
+            cores: vec![1000],
+        },
+    };
+    let err = faults()
+        .inject(&journal, &spec, ctx("cpu-bad"))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("params.cores: CPU 1000 is not available"),
+        "{err}"
+    );
+}
+
+#[test]
+fn memory_stress_holds_the_size_in_a_worker_and_frees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).unwrap();
+    let faults = faults();
+    let size = ByteSize::mib(64);
+    let spec = FaultSpec::MemoryStress {
+        params: MemoryParams {
+            size: Some(size),
+            ramp: Some(faultline_spec::Dur::from_millis(300)),
+            ..Default::default()
+        },
+    };
+    let a = faults.inject(&journal, &spec, ctx("mem-run")).unwrap();
+    assert!(
+        a.detail
+            .starts_with("a worker process allocating 64.0 MiB over 300ms"),
+        "{}",
+        a.detail
+    );
+    let mut pid = 0;
+    wait_until(Duration::from_secs(10), || {
+        pid = workers_of(&a).first().copied().unwrap_or(0);
+        pid > 0 && {
+            let rss_kb: u64 = status_field(pid, "VmRSS:")
+                .trim_end_matches(" kB")
+                .parse()
+                .unwrap_or(0);
+            rss_kb * 1024 >= size.0
+        }
+    });
+    assert_eq!(status_field(pid, "oom_score_adj:"), "", "not in status");
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+            .unwrap()
+            .trim(),
+        "1000",
+        "the OOM killer takes the worker first"
+    );
+    faults.revert(&journal, &a).unwrap();
+    assert!(gone(pid));
+}
+
+#[test]
+fn memory_stress_refuses_to_eat_the_safety_margin_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).unwrap();
+    let (_, avail) = stress::memory().unwrap();
+    let spec = |force| FaultSpec::MemoryStress {
+        params: MemoryParams {
+            size: Some(ByteSize(avail)),
+            force,
+            ..Default::default()
+        },
+    };
+    let err = faults()
+        .inject(&journal, &spec(false), ctx("mem-bad"))
+        .unwrap_err();
+    assert!(matches!(err, FaultError::Stress(_)), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("params.size: ") && msg.contains("set force: true"),
+        "{msg}"
+    );
+    // 100 % of what is available, also refused: percent is of MemAvailable.
+    let err = faults()
+        .inject(
+            &journal,
+            &FaultSpec::MemoryStress {
+                params: MemoryParams {
+                    percent: Some(100),
+                    ..Default::default()
+                },
+            },
+            ctx("mem-bad"),
+        )
+        .unwrap_err();
+    assert!(err.to_string().starts_with("params.percent: "), "{err}");
+    assert!(journal.entries().unwrap().is_empty());
+}
+
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn io_stress_writes_its_own_files_and_deletes_them_on_revert() {
+    let state = tempfile::tempdir().unwrap();
+    let journal = Journal::open(state.path()).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("keep.txt"), "mine").unwrap();
+    let before = names_in(work.path());
+    let faults = faults();
+    let spec = FaultSpec::IoStress {
+        target: PathTarget {
+            path: work.path().display().to_string(),
+        },
+        params: IoParams {
+            workers: Some(2),
+            block_size: Some(ByteSize(64 * 1024)),
+            file_size: Some(ByteSize::mib(2)),
+            fsync: true,
+        },
+    };
+    let a = faults.inject(&journal, &spec, ctx("io-run")).unwrap();
+    assert!(
+        a.detail
+            .starts_with("2 writers of 64.0 KiB blocks with fdatasync under "),
+        "{}",
+        a.detail
+    );
+    let files = [
+        work.path().join(".faultline-io-io-run-1-0"),
+        work.path().join(".faultline-io-io-run-1-1"),
+    ];
+    wait_until(Duration::from_secs(10), || {
+        files
+            .iter()
+            .all(|f| std::fs::metadata(f).is_ok_and(|m| m.len() >= 256 * 1024))
+    });
+    let pids = workers_of(&a);
+    assert_eq!(pids.len(), 2);
+    // The files stay within fileSize: the writers start over.
+    std::thread::sleep(Duration::from_millis(300));
+    for f in &files {
+        assert!(std::fs::metadata(f).unwrap().len() <= 2 << 20);
+    }
+    let detail = faults.revert(&journal, &a).unwrap();
+    assert_eq!(detail, "stopped 2 writers and deleted 2 of their files");
+    assert!(pids.iter().all(|p| gone(*p)));
+    assert_eq!(names_in(work.path()), before, "the directory is as before");
+}
+
+#[test]
+fn journal_recovery_after_a_crash_kills_the_workers_and_deletes_the_files() {
+    let state = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (mut pids, file);
+    {
+        let journal = Journal::open(state.path()).unwrap();
+        let faults = faults();
+        let cpu = faults
+            .inject(
+                &journal,
+                &FaultSpec::CpuStress {
+                    params: CpuParams {
+                        workers: Some(1),
+                        load: Some(5),
+                        cores: vec![],
+                    },
+                },
+                RunCtx {
+                    run_id: "crash-run",
+                    step: 0,
+                },
+            )
+            .unwrap();
+        let io = faults
+            .inject(
+                &journal,
+                &FaultSpec::IoStress {
+                    target: PathTarget {
+                        path: work.path().display().to_string(),
+                    },
+                    params: IoParams {
+                        workers: Some(1),
+                        block_size: Some(ByteSize(4096)),
+                        file_size: Some(ByteSize(1 << 20)),
+                        fsync: false,
+                    },
+                },
+                RunCtx {
+                    run_id: "crash-run",
+                    step: 1,
+                },
+            )
+            .unwrap();
+        file = work.path().join(".faultline-io-crash-run-1-0");
+        wait_until(Duration::from_secs(10), || {
+            workers_of(&cpu).len() == 1 && workers_of(&io).len() == 1 && file.exists()
+        });
+        pids = workers_of(&cpu);
+        pids.extend(workers_of(&io));
+        // The delegate "crashes": no revert; the journal and the workers are left.
+    }
+    assert!(pids.iter().all(|p| !gone(*p)), "workers outlive the crash");
+    let journal = Journal::open(state.path()).unwrap();
+    assert_eq!(journal.recover(&faults()).unwrap(), 2);
+    for p in &pids {
+        assert!(gone(*p), "worker {p} survived recovery");
+    }
+    assert!(!file.exists());
+    assert!(journal.entries().unwrap().is_empty());
+    assert_eq!(names_in(work.path()), Vec::<String>::new());
+}
