@@ -7,6 +7,7 @@ mod fake_hub;
 
 mod allow;
 mod command_probe;
+mod disk;
 mod executor;
 mod http_fault;
 mod http_probe;
