@@ -24,7 +24,8 @@ impl FromStr for ByteSize {
         let t = s.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
         let (num, unit) = (&t[..split], t[split..].trim());
-        let bad = || format!("invalid size {s:?}; write it like 512MiB, 2GiB or 100MB");
+        // The value in backticks: the template parser names the field whose value it is.
+        let bad = || format!("invalid size `{s}`; write it like 512MiB, 2GiB or 100MB");
         let n: u64 = num.parse().map_err(|_| bad())?;
         let mult: u64 = match unit {
             "" | "B" => 1,
@@ -40,7 +41,7 @@ impl FromStr for ByteSize {
         };
         n.checked_mul(mult)
             .map(ByteSize)
-            .ok_or_else(|| format!("size {s:?} is too large"))
+            .ok_or_else(|| format!("size `{s}` is too large"))
     }
 }
 
