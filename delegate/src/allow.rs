@@ -257,6 +257,26 @@ mod tests {
     }
 
     #[test]
+    fn directories_of_io_stress_and_disk_fill_are_checked() {
+        let yaml = r#"
+apiVersion: faultline.dev/v1
+kind: Experiment
+metadata: {name: x}
+hypothesis:
+  probes:
+    - {name: a, tcp: {address: "127.0.0.1:1"}}
+steps:
+  - {fault: disk-fill, target: {path: /var/lib/app}, params: {size: 1GiB}, duration: 1s}
+  - {fault: io-stress, target: {path: /srv/scratch}, duration: 1s}
+"#;
+        let exp = faultline_spec::parse_template(yaml).unwrap();
+        assert_eq!(
+            list(&["path=/srv"]).check(&exp),
+            vec!["steps[0]: path /var/lib/app is not under an allowed path"]
+        );
+    }
+
+    #[test]
     fn a_template_is_checked_field_by_field() {
         let yaml = r#"
 apiVersion: faultline.dev/v1
