@@ -1,14 +1,23 @@
 //! cpu-stress, memory-stress and io-stress with real worker processes (the delegate binary's
 //! hidden `stress-worker` mode): the load they make, as /proc measures it, and that revert (or
 //! journal recovery after a simulated crash) leaves no worker and no file behind.
+use crate::helpers::{eventually, wait_until, HttpServer, TargetProc};
 use faultline_delegate::{
+    executor::{Executor, RunRequest},
     faults::{stress, Applied, FaultError, Faults, RunCtx},
     journal::Journal,
+    outbox::Outbox,
+    probes::Probes,
 };
-use faultline_spec::faults::{ByteSize, CpuParams, FaultSpec, IoParams, MemoryParams, PathTarget};
-use std::time::{Duration, Instant};
-
-use crate::helpers::wait_until;
+use faultline_spec::{
+    events::{self, FaultEvent},
+    faults::{ByteSize, CpuParams, FaultSpec, IoParams, MemoryParams, PathTarget},
+};
+use std::{
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 /// The registry, with workers started from the real delegate binary.
 pub fn faults() -> Faults {
@@ -342,4 +351,168 @@ fn journal_recovery_after_a_crash_kills_the_workers_and_deletes_the_files() {
     assert!(!file.exists());
     assert!(journal.entries().unwrap().is_empty());
     assert_eq!(names_in(work.path()), Vec::<String>::new());
+}
+
+/// What a test run needs; the messages to the hub are not looked at here.
+type Exec = (
+    Executor,
+    Arc<Outbox>,
+    Arc<Journal>,
+    tokio::sync::mpsc::UnboundedReceiver<faultline_proto::v1::delegate_message::Msg>,
+);
+
+/// An executor whose faults start their workers from the delegate binary.
+fn executor(dir: &Path) -> Exec {
+    let outbox = Arc::new(Outbox::open(&dir.join("runs")).unwrap());
+    let journal = Arc::new(Journal::open(&dir.join("journal")).unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let exec = Executor::new(
+        outbox.clone(),
+        journal.clone(),
+        Arc::new(faults()),
+        Arc::new(Probes::new().unwrap()),
+        tx,
+    );
+    (exec, outbox, journal, rx)
+}
+
+fn run_request(run_id: &str, url: &str, steps: &str) -> RunRequest {
+    let yaml = format!(
+        "apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata: {{name: stress-run}}\nhypothesis:\n  probes:\n    - {{name: web, http: {{url: \"{url}\"}}, interval: 50ms}}\n  recoverWithin: 2s\nsteps:\n{steps}"
+    );
+    RunRequest {
+        run_id: run_id.into(),
+        template_name: "stress-run".into(),
+        template_version: 1,
+        spec: faultline_spec::parse_template(&yaml).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn a_run_holds_the_stress_and_a_repeated_kill_for_their_duration_then_reverts_both() {
+    let server = HttpServer::start(200).await;
+    let mut target = TargetProc::spawn();
+    let dir = tempfile::tempdir().unwrap();
+    let (exec, outbox, journal, _to_hub) = executor(dir.path());
+    let steps = format!(
+        "  - parallel:\n      - {{fault: cpu-stress, params: {{workers: 1, load: 20}}, duration: 500ms}}\n      - {{fault: process-kill, target: {{name: {}}}, params: {{interval: 100ms}}, duration: 500ms}}\n",
+        target.name
+    );
+    let run = "stress-e2e";
+    exec.start(run_request(run, &server.url, &steps)).unwrap();
+    let tag = stress::tag(run, 0);
+    eventually(Duration::from_secs(5), || stress::tagged(&tag).len() == 1).await;
+    let worker = stress::tagged(&tag)[0].pid;
+    exec.wait(run).await;
+    let events = outbox.history(run).unwrap();
+    let reverted: Vec<FaultEvent> = crate::executor::payloads(&events, events::FAULT_REVERTED);
+    let mut kinds: Vec<&str> = reverted.iter().map(|e| e.fault.as_str()).collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        ["cpu-stress", "process-kill"],
+        "both are held, then reverted"
+    );
+    let kill = reverted.iter().find(|e| e.fault == "process-kill").unwrap();
+    assert!(
+        kill.detail.starts_with("stopped the repeated kill after"),
+        "{}",
+        kill.detail
+    );
+    assert!(gone(worker), "the cpu worker is gone after the run");
+    assert_eq!(target.wait_for_death(Duration::from_secs(2)), Some(9));
+    assert!(journal.entries().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_abort_stops_the_workers_at_once() {
+    let server = HttpServer::start(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (exec, _outbox, journal, _to_hub) = executor(dir.path());
+    let run = "stress-abort";
+    exec.start(run_request(
+        run,
+        &server.url,
+        "  - {fault: cpu-stress, params: {workers: 2, load: 10}, duration: 30s}\n",
+    ))
+    .unwrap();
+    let tag = stress::tag(run, 0);
+    eventually(Duration::from_secs(5), || stress::tagged(&tag).len() == 2).await;
+    let workers: Vec<i32> = stress::tagged(&tag).iter().map(|p| p.pid).collect();
+    let t0 = Instant::now();
+    exec.abort(run, "enough").await;
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    assert!(workers.iter().all(|p| gone(*p)));
+    assert!(journal.entries().unwrap().is_empty());
+}
+
+#[test]
+fn a_worker_dies_with_its_parent() {
+    // bash stands in for the delegate: it starts a worker and is then SIGKILLed.
+    let mut bash = std::process::Command::new("bash")
+        .args([
+            "-c",
+            "\"$0\" stress-worker --tag fl-orphan-test --parent $$ cpu --load 1 & echo $!; wait",
+            env!("CARGO_BIN_EXE_faultline-delegate"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(bash.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let worker: i32 = line.trim().parse().unwrap();
+    wait_until(Duration::from_secs(5), || {
+        stress::tagged("fl-orphan-test")
+            .iter()
+            .any(|p| p.pid == worker)
+    });
+    bash.kill().unwrap();
+    bash.wait().unwrap();
+    wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(format!("/proc/{worker}/stat"))
+            .map_or(true, |s| s[s.rfind(')').unwrap() + 2..].starts_with('Z'))
+    });
+}
+
+#[test]
+fn planning_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = faults();
+    let path = dir.path().display().to_string();
+    let specs = [
+        FaultSpec::CpuStress {
+            params: CpuParams::default(),
+        },
+        FaultSpec::MemoryStress {
+            params: MemoryParams {
+                size: Some(ByteSize::mib(8)),
+                ..Default::default()
+            },
+        },
+        FaultSpec::IoStress {
+            target: PathTarget { path: path.clone() },
+            params: IoParams::default(),
+        },
+        FaultSpec::DiskFill {
+            target: PathTarget { path },
+            params: faultline_spec::faults::DiskFillParams {
+                size: Some(ByteSize::mib(1)),
+                ..Default::default()
+            },
+        },
+    ];
+    for spec in &specs {
+        let plan = faults
+            .get(spec.kind())
+            .unwrap()
+            .plan(spec, ctx("dry-run"))
+            .unwrap();
+        assert!(!plan.detail.is_empty());
+    }
+    assert!(stress::tagged(&stress::tag("dry-run", 1)).is_empty());
+    assert!(names_in(dir.path()).is_empty());
 }
