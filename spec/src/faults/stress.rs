@@ -57,7 +57,7 @@ pub struct MemoryParams {
 pub struct PathTarget {
     /// An existing directory (absolute path), e.g. `/var/lib/app`. Its files are created here
     /// and deleted on revert.
-    #[cfg_attr(feature = "schema", schemars(length(min = 2)))]
+    #[cfg_attr(feature = "schema", schemars(regex(pattern = r"^/")))]
     pub path: String,
 }
 
