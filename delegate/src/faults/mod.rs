@@ -9,10 +9,10 @@ use faultline_spec::faults::FaultSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub mod http_fault;
-pub mod http_proxy;
 pub mod cpu_stress;
 pub mod disk_fill;
+pub mod http_fault;
+pub mod http_proxy;
 pub mod io_stress;
 pub mod memory_stress;
 mod process;
