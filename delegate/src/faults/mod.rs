@@ -9,6 +9,9 @@ use faultline_spec::faults::FaultSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub mod network;
+pub mod network_nft;
+pub mod network_tc;
 mod process;
 pub mod process_kill;
 pub mod process_pause;
@@ -71,6 +74,8 @@ pub enum FaultError {
     NotAllowed(String),
     #[error("cannot write the fault journal: {0:#}")]
     Journal(anyhow::Error),
+    #[error(transparent)]
+    Net(#[from] network::NetError),
 }
 
 /// One fault kind. Implementations are synchronous: they only read /proc and send signals, which
@@ -80,6 +85,12 @@ pub trait Fault: Send + Sync {
 
     /// Whether `revert` undoes anything (a kill cannot be undone; the step watches for recovery).
     fn revertible(&self) -> bool;
+
+    /// Whether this host can run the kind at all (e.g. the kernel has netem); kinds that cannot
+    /// are not advertised to the hub.
+    fn available(&self) -> bool {
+        true
+    }
 
     /// Resolves the targets. Nothing changes yet: the result is journaled before [`Fault::apply`].
     fn plan(&self, spec: &FaultSpec, ctx: RunCtx<'_>) -> Result<Applied, FaultError>;
@@ -115,6 +126,12 @@ impl Faults {
         };
         f.register(process_kill::ProcessKill);
         f.register(process_pause::ProcessPause);
+        f.register(network_nft::NetworkLoss);
+        f.register(network_nft::NetworkPartition);
+        f.register(network_tc::NetworkBandwidth);
+        for &kind in faultline_spec::faults::NETEM_KINDS {
+            f.register(network_tc::Netem { kind });
+        }
         f
     }
 
@@ -125,9 +142,9 @@ impl Faults {
     /// Fault kinds this delegate supports and its allow-list permits, as advertised to the hub.
     pub fn capabilities(&self) -> Vec<String> {
         self.kinds
-            .keys()
-            .filter(|k| self.allow.fault_kind(k))
-            .map(|k| k.to_string())
+            .iter()
+            .filter(|(k, f)| self.allow.fault_kind(k) && f.available())
+            .map(|(k, _)| k.to_string())
             .collect()
     }
 
@@ -157,6 +174,9 @@ impl Faults {
                 "fault {} is not allowed on this delegate",
                 spec.kind()
             )));
+        }
+        if let Some(why) = self.allow.network_target(spec).into_iter().next() {
+            return Err(FaultError::NotAllowed(why));
         }
         let fault = self.get(spec.kind())?;
         let plan = fault.plan(spec, ctx)?;

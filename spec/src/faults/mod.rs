@@ -4,11 +4,23 @@ use crate::{template::FaultStep, template::SpecError};
 use serde::{de::DeserializeOwned, Serialize};
 use std::time::Duration;
 
+mod network;
 mod process;
+pub use network::*;
 pub use process::*;
 
 /// Fault kinds this version understands.
-pub const KINDS: &[&str] = &["process-kill", "process-pause"];
+pub const KINDS: &[&str] = &[
+    "process-kill",
+    "process-pause",
+    "network-loss",
+    "network-partition",
+    "network-bandwidth",
+    "network-latency",
+    "network-corrupt",
+    "network-duplicate",
+    "network-reorder",
+];
 
 /// The typed fault of a step. Its schema (feature `schema`) describes each kind's `target` and
 /// `params` in the template; `required` there lists what a template step of the kind must give.
@@ -29,6 +41,49 @@ pub enum FaultSpec {
         target: ProcessTarget,
         params: PauseParams,
     },
+    /// Drop a share of the packets on an interface (nftables), optionally only to/from some
+    /// destinations and ports.
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    NetworkLoss {
+        target: NetworkTarget,
+        params: LossParams,
+    },
+    /// Drop all traffic to and from some destinations and/or ports, both ways (nftables).
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    NetworkPartition {
+        target: NetworkTarget,
+        params: PartitionParams,
+    },
+    /// Limit the egress rate of an interface (tc tbf, or htb when narrowed to destinations/ports).
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    NetworkBandwidth {
+        target: NetworkTarget,
+        params: BandwidthParams,
+    },
+    /// Delay egress packets (tc netem; needs the kernel's sch_netem).
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    NetworkLatency {
+        target: NetworkTarget,
+        params: LatencyParams,
+    },
+    /// Corrupt a share of the egress packets (tc netem; needs the kernel's sch_netem).
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    NetworkCorrupt {
+        target: NetworkTarget,
+        params: NetemShareParams,
+    },
+    /// Duplicate a share of the egress packets (tc netem; needs the kernel's sch_netem).
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    NetworkDuplicate {
+        target: NetworkTarget,
+        params: NetemShareParams,
+    },
+    /// Reorder egress packets (tc netem; needs the kernel's sch_netem).
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    NetworkReorder {
+        target: NetworkTarget,
+        params: ReorderParams,
+    },
 }
 
 impl FaultSpec {
@@ -37,6 +92,7 @@ impl FaultSpec {
         let at = Field(path);
         match step.fault.as_str() {
             "process-kill" | "process-pause" => process::parse(&at, step),
+            k if k.starts_with("network-") && KINDS.contains(&k) => network::parse(&at, step),
             other => {
                 let hint = crate::hints::did_you_mean(other, KINDS)
                     .unwrap_or_else(|| format!("known kinds: {}", KINDS.join(", ")));
@@ -52,6 +108,13 @@ impl FaultSpec {
         match self {
             FaultSpec::ProcessKill { .. } => "process-kill",
             FaultSpec::ProcessPause { .. } => "process-pause",
+            FaultSpec::NetworkLoss { .. } => "network-loss",
+            FaultSpec::NetworkPartition { .. } => "network-partition",
+            FaultSpec::NetworkBandwidth { .. } => "network-bandwidth",
+            FaultSpec::NetworkLatency { .. } => "network-latency",
+            FaultSpec::NetworkCorrupt { .. } => "network-corrupt",
+            FaultSpec::NetworkDuplicate { .. } => "network-duplicate",
+            FaultSpec::NetworkReorder { .. } => "network-reorder",
         }
     }
 
@@ -71,7 +134,13 @@ impl FaultSpec {
             FaultSpec::ProcessKill { target, .. } | FaultSpec::ProcessPause { target, .. } => {
                 Some(target)
             }
+            _ => None,
         }
+    }
+
+    /// Interface, namespace, destinations and ports, for the kinds that act on the network.
+    pub fn network(&self) -> Option<NetworkScope<'_>> {
+        network::scope(self)
     }
 }
 
