@@ -12,6 +12,7 @@ mod http_probe;
 mod journal;
 mod link;
 mod modes;
+mod network;
 mod postgres_probe;
 mod process_kill;
 mod prometheus_probe;
