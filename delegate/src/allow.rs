@@ -417,4 +417,45 @@ rollbacks:
             ]
         );
     }
+
+    #[test]
+    fn network_faults_are_checked_by_interface_namespace_cidr_and_port() {
+        let yaml = r#"
+apiVersion: faultline.dev/v1
+kind: Experiment
+metadata: {name: x}
+hypothesis:
+  probes:
+    - {name: a, tcp: {address: "127.0.0.1:1"}}
+steps:
+  - {fault: network-loss, target: {interface: eth0}, duration: 1s, params: {percent: 5, destinations: [10.1.0.0/16], ports: [5432]}}
+  - {fault: network-partition, target: {interface: eth1, netns: blue}, duration: 1s, params: {destinations: [192.168.0.0/16]}}
+"#;
+        let exp = faultline_spec::parse_template(yaml).unwrap();
+        assert!(AllowList::open().check(&exp).is_empty());
+        let a = list(&[
+            "interface=eth0",
+            "netns=host",
+            "cidr=10.0.0.0/8",
+            "port=5000-6000",
+        ]);
+        assert_eq!(
+            a.check(&exp),
+            vec![
+                "steps[1]: interface eth1 is not allowed on this delegate",
+                "steps[1]: network namespace blue is not allowed on this delegate",
+                "steps[1]: destination 192.168.0.0/16 is not inside an allowed CIDR",
+                "steps[1]: no ports means every port, which is not inside an allowed port range; list ports",
+            ]
+        );
+        assert!("cidr=10.0.0.0/8".parse::<Entry>().is_ok());
+        assert!("port=8000-80"
+            .parse::<Entry>()
+            .unwrap_err()
+            .contains("backwards"));
+        assert!(
+            a.to_string().contains("cidr=10.0.0.0/8 port=5000-6000"),
+            "{a}"
+        );
+    }
 }

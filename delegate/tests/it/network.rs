@@ -8,6 +8,7 @@ use faultline_delegate::{
     journal::Journal,
 };
 use faultline_spec::faults::FaultSpec;
+use std::time::Duration;
 use std::{
     io::{BufRead, BufReader},
     process::{Child, Command, Output, Stdio},
@@ -612,4 +613,164 @@ fn netem_kinds_are_refused_with_a_hint_when_the_kernel_lacks_netem() {
             assert_eq!(net.state(), before);
         }
     }
+}
+
+#[test]
+fn ingress_loss_drops_arriving_packets_only() {
+    let net = Net::new();
+    let s = setup(&[]);
+    let spec = net.spec(
+        "network-loss",
+        "{percent: 50, direction: ingress, destinations: [10.9.0.2]}",
+    );
+    let a = s.inject(&spec, 0).unwrap();
+    assert!(a.detail.contains("arriving on"), "{}", a.detail);
+    // B -> A arrives through the fault; A -> B leaves untouched.
+    let into_a = net.serve(&net.a, &["udprecv", "9000"]);
+    let into_b = net.serve(&net.b, &["udprecv", "9000"]);
+    assert!(net
+        .tool(&net.b, &["udpsend", "10.9.0.1", "400", "9000"])
+        .status()
+        .unwrap()
+        .success());
+    assert!(net
+        .tool(&net.a, &["udpsend", "10.9.0.2", "400", "9000"])
+        .status()
+        .unwrap()
+        .success());
+    let (arrived_a, arrived_b) = (
+        into_a.result()["9000"].as_u64().unwrap(),
+        into_b.result()["9000"].as_u64().unwrap(),
+    );
+    println!("network-loss 50% ingress: {arrived_a}/400 arrived in A, {arrived_b}/400 in B");
+    assert!((140..=260).contains(&arrived_a), "{arrived_a} of 400");
+    assert!(arrived_b >= 396, "{arrived_b} of 400");
+    s.faults.revert(&s.journal, &a).unwrap();
+}
+
+/// A whole run through the executor, on an interface of the delegate's own namespace: the
+/// onChaos TCP probe fails while the partition holds and the fault is reverted at its end.
+#[tokio::test]
+async fn a_run_partitions_a_host_interface_for_its_duration() {
+    use faultline_delegate::{
+        executor::{Executor, RunRequest},
+        outbox::Outbox,
+        probes::Probes,
+    };
+    use faultline_spec::events::{self, FaultEvent, ProbeCheck};
+    use std::sync::Arc;
+
+    crate::helpers::init_logs();
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let tag = format!("{}x{n}", std::process::id() % 100_000);
+    let subnet = (std::process::id() as usize * 7 + n) % 250;
+    // B's namespace, joined to the delegate's namespace by a veth pair (deleted with B).
+    let b = Net {
+        a: format!("fltnh{tag}"),
+        b: format!("fltnb{tag}"),
+        va: format!("fvh{tag}"),
+        tool: {
+            let t = tempfile::Builder::new()
+                .suffix(".py")
+                .tempfile()
+                .unwrap()
+                .into_temp_path();
+            std::fs::write(&t, TOOL).unwrap();
+            t
+        },
+    };
+    let (host_if, vb) = (b.va.clone(), format!("fvb{tag}"));
+    sh(&["ip", "netns", "add", &b.b]);
+    sh(&[
+        "ip", "link", "add", &host_if, "type", "veth", "peer", "name", &vb, "netns", &b.b,
+    ]);
+    let (host_ip, b_ip) = (format!("10.213.{subnet}.1"), format!("10.213.{subnet}.2"));
+    sh(&[
+        "ip",
+        "addr",
+        "add",
+        &format!("{host_ip}/24"),
+        "dev",
+        &host_if,
+    ]);
+    sh(&["ip", "link", "set", &host_if, "up"]);
+    sh(&[
+        "ip",
+        "-n",
+        &b.b,
+        "addr",
+        "add",
+        &format!("{b_ip}/24"),
+        "dev",
+        &vb,
+    ]);
+    sh(&["ip", "-n", &b.b, "link", "set", &vb, "up"]);
+    let _server = b.serve(&b.b, &["listen", "8080"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Arc::new(Outbox::open(&dir.path().join("runs")).unwrap());
+    let journal = Arc::new(Journal::open(&dir.path().join("journal")).unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::mem::forget(rx);
+    let exec = Executor::new(
+        outbox.clone(),
+        journal.clone(),
+        Arc::new(Faults::new()),
+        Arc::new(Probes::new().unwrap()),
+        tx,
+    );
+    let yaml = format!(
+        "apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata: {{name: net}}\nhypothesis:\n  recoverWithin: 3s\n  probes:\n    - {{name: b, tcp: {{address: \"{b_ip}:8080\"}}, mode: onChaos, interval: 100ms, timeout: 300ms}}\nsteps:\n  - {{fault: network-partition, target: {{interface: {host_if}}}, params: {{destinations: [{b_ip}]}}, duration: 1s}}\n"
+    );
+    exec.start(RunRequest {
+        run_id: "run-net-host".into(),
+        template_name: "net".into(),
+        template_version: 1,
+        spec: faultline_spec::parse_template(&yaml).unwrap(),
+    })
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), exec.wait("run-net-host"))
+        .await
+        .expect("the run ends");
+    let evs = outbox.history("run-net-host").unwrap();
+    let of = |kind: &str| -> Vec<serde_json::Value> {
+        evs.iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| serde_json::from_str(&e.payload_json).unwrap())
+            .collect()
+    };
+    let applied: FaultEvent = serde_json::from_value(of(events::FAULT_APPLIED)[0].clone()).unwrap();
+    assert!(
+        applied.detail.starts_with(&format!(
+            "drop all packets on {host_if} to and from {b_ip}/32"
+        )),
+        "{}",
+        applied.detail
+    );
+    let reverted: FaultEvent =
+        serde_json::from_value(of(events::FAULT_REVERTED)[0].clone()).unwrap();
+    assert!(
+        reverted.detail.contains("removed nftables table"),
+        "{}",
+        reverted.detail
+    );
+    let checks: Vec<ProbeCheck> = of(events::PROBE_CHECK)
+        .into_iter()
+        .map(|v| serde_json::from_value(v).unwrap())
+        .collect();
+    assert!(
+        !checks.is_empty() && checks.iter().all(|c| !c.ok),
+        "{checks:?}"
+    );
+    assert!(journal.entries().unwrap().is_empty());
+    let rules = sh(&["nft", "list", "ruleset"]);
+    assert!(!rules.contains(&host_if), "left behind: {rules}");
+    // The server answers again.
+    assert!(std::net::TcpStream::connect_timeout(
+        &format!("{b_ip}:8080").parse().unwrap(),
+        Duration::from_secs(1)
+    )
+    .is_ok());
+    // The host end of the pair goes with B's namespace; make sure.
+    let _ = Command::new("ip").args(["link", "del", &host_if]).output();
 }

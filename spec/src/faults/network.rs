@@ -761,3 +761,34 @@ mod tests {
         assert!(step("{fault: network-reorder, target: {interface: eth0}, duration: 1s, params: {percent: 25, latency: 10ms}}").is_ok());
     }
 }
+
+#[cfg(all(test, feature = "schema"))]
+mod schema_tests {
+    /// The template schema describes each network kind's target and params.
+    #[test]
+    fn the_schema_describes_the_network_kinds() {
+        let s = crate::schema::template();
+        let text = s.to_string();
+        for kind in ["network-loss", "network-partition", "network-bandwidth"] {
+            assert!(text.contains(&format!("\"const\":\"{kind}\"")), "{kind}");
+        }
+        for def in [
+            "NetworkTarget",
+            "LossParams",
+            "BandwidthParams",
+            "Cidr",
+            "PortRange",
+            "Rate",
+        ] {
+            assert!(s["definitions"].get(def).is_some(), "{def}");
+        }
+        assert_eq!(
+            s["definitions"]["NetworkTarget"]["required"],
+            serde_json::json!(["interface"])
+        );
+        assert_eq!(
+            s["definitions"]["LossParams"]["required"],
+            serde_json::json!(["percent"])
+        );
+    }
+}
