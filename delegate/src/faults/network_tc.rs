@@ -103,14 +103,15 @@ fn u32_matches(scope: &NetworkScope<'_>) -> Vec<(&'static str, String)> {
     out
 }
 
-/// A handle major for a new root qdisc, 0x1000-0xefff (clear of `tc`'s auto-assigned 8000s
-/// would be nicer, but uniqueness per fault is what matters; it is journalled).
+/// A handle major for a new root qdisc, 0x1000-0xefff, drawn per fault and journalled, so revert
+/// can tell our root from one someone added after it (a netem child takes major + 1).
 fn new_handle() -> u16 {
     0x1000 + rand::random::<u16>() % 0xe000
 }
 
-/// `leaf` is the qdisc that does the work (`tbf ...`, `netem ...`), `shaper` how to build the
-/// class tree when filters narrow it. Returns the script and the root's kind.
+/// The `tc -batch` script: `leaf` (`tbf ...`, `netem ...`) as the root when nothing narrows the
+/// fault; else the root and class lines `narrowed` gives for the handle, plus one u32 filter per
+/// match towards the limited class. Returns the script and the root's kind.
 fn build(
     scope: &NetworkScope<'_>,
     major: u16,
