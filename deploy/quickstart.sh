@@ -411,6 +411,22 @@ else
     say "created template $DEMO_NAME"
 fi
 
+# --- dry run: resolve the targets, apply nothing ----------------------------------------------
+
+data=$(gql 'mutation($t: ID!) { startRun(templateId: $t, delegate: "'"$DELEGATE_NAME"'", dryRun: true) { id } }' \
+    "$(jq -cn --arg t "$template_id" '{t: $t}')")
+dry_id=$(jq -r '.startRun.id' <<<"$data")
+for ((i = 0; ; i++)); do
+    dry=$(gql 'query($id: ID!) { run(id: $id) { status reason events { kind payload } } }' \
+        "$(jq -cn --arg id "$dry_id" '{id: $id}')")
+    case $(jq -r '.run.status' <<<"$dry") in PASSED | FAILED | ABORTED | ERROR) break ;; esac
+    ((i < 30)) || die "dry run $dry_id did not finish within 30 s"
+    sleep 1
+done
+say "dry run: $(jq -r '.run.reason' <<<"$dry")"
+jq -r '.run.events[] | select(.kind == "fault.planned") | "  would apply \(.payload.path) \(.payload.fault): \(.payload.detail)"' <<<"$dry"
+[[ $(jq -r '.run.status' <<<"$dry") == PASSED ]] || die "the dry run found a fault that cannot be applied"
+
 # --- run ---------------------------------------------------------------------------------------
 
 data=$(gql 'mutation($t: ID!) { startRun(templateId: $t, delegate: "'"$DELEGATE_NAME"'") { id status } }' \

@@ -44,6 +44,9 @@ pub struct RunRequest {
     pub template_name: String,
     pub template_version: u32,
     pub spec: Experiment,
+    /// Resolve every fault and list its targets; apply nothing.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// Why a run was not started.
@@ -321,6 +324,7 @@ pub fn parse_assignment(a: pb::AssignRun) -> Result<RunRequest, String> {
         template_name: a.template_name,
         template_version: a.template_version,
         spec,
+        dry_run: a.dry_run,
     })
 }
 
@@ -341,7 +345,8 @@ async fn run_task(
     } else {
         req.template_name.clone()
     };
-    let run = Run::new(deps, req.run_id, template, req.template_version, req.spec);
+    let run =
+        Run::new(deps, req.run_id, template, req.template_version, req.spec).dry_run(req.dry_run);
     let stopped = async {
         match stop_rx.await {
             Ok(s) => s,

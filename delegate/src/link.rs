@@ -36,6 +36,9 @@ const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// A stream that lived this long was healthy: the next reconnect starts from the shortest delay.
 const HEALTHY_STREAM: Duration = Duration::from_secs(10);
+/// Heartbeat intervals without any message from a hub that echoes heartbeats before the stream
+/// counts as lost (a frozen hub keeps its connection open).
+const SILENT_BEATS: u32 = 3;
 
 /// What the link needs from the configuration.
 #[derive(Clone, Debug)]
@@ -92,6 +95,8 @@ pub struct Link {
     queued: VecDeque<DMsg>,
     /// `None` while a stream is up, else since when the hub has been unreachable.
     down_since: watch::Sender<Option<Instant>>,
+    /// When the hub was last heard from, if the last stream ended because the hub fell silent.
+    silent_since: Option<Instant>,
     /// The "connected" line is printed once.
     announced: bool,
 }
@@ -116,6 +121,7 @@ impl Link {
             queued: VecDeque::new(),
             down_since,
             announced: false,
+            silent_since: None,
         })
     }
 
@@ -140,10 +146,13 @@ impl Link {
                     }
                 }
             }
+            // The hub is unreachable since it was last heard from, when the stream ended for
+            // its silence; otherwise since now.
+            let since = self.silent_since.take().unwrap_or_else(Instant::now);
             self.down_since.send_if_modified(|d| {
                 let was_up = d.is_none();
                 if was_up {
-                    *d = Some(Instant::now());
+                    *d = Some(since);
                 }
                 was_up
             });
@@ -279,6 +288,10 @@ impl Link {
     ) -> Result<End, Fatal> {
         let mut heartbeat = ticker(self.cfg.heartbeat);
         let mut heartbeat_due = false;
+        // Set once the hub says it echoes heartbeats (or echoes one): only then is its silence
+        // a sign it is gone (an older hub does not echo).
+        let mut echoes = false;
+        let mut last_heard = Instant::now();
         let mut drain_until: Option<Instant> = None;
         loop {
             if let Some(until) = drain_until {
@@ -290,12 +303,20 @@ impl Link {
                 }
             }
             let want_send = heartbeat_due || !self.queued.is_empty() || self.outbox.has_unsent();
+            let silent_at = last_heard + heartbeat.period() * SILENT_BEATS;
             tokio::select! {
                 biased;
                 m = inbound.message() => match m {
                     Ok(Some(m)) => {
-                        if let Some(msg) = m.msg {
-                            self.handle(msg, &mut heartbeat).await?;
+                        last_heard = Instant::now();
+                        match m.msg {
+                            Some(HMsg::Heartbeat(_)) => echoes = true,
+                            Some(HMsg::Welcome(w)) => {
+                                echoes |= w.heartbeat_echo;
+                                self.handle(HMsg::Welcome(w), &mut heartbeat).await?
+                            }
+                            Some(msg) => self.handle(msg, &mut heartbeat).await?,
+                            None => {}
                         }
                     }
                     Ok(None) => return Ok(End::Lost("the hub closed the stream".into())),
@@ -318,6 +339,13 @@ impl Link {
                 }
                 Some(m) = self.from_exec.recv() => self.queued.push_back(m),
                 _ = heartbeat.tick() => heartbeat_due = true,
+                _ = sleep_until(silent_at), if echoes => {
+                    self.silent_since = Some(last_heard);
+                    return Ok(End::Lost(format!(
+                        "the hub has been silent for {} heartbeat intervals",
+                        SILENT_BEATS
+                    )));
+                }
                 _ = self.outbox.changed() => {}
                 _ = stopped(stop), if drain_until.is_none() => {
                     tracing::info!("shutting down: stopping runs and flushing their events");
@@ -351,6 +379,7 @@ impl Link {
                 self.exec.stop_all(Stop::Abort(reason)).await;
             }
             HMsg::Ack(a) => self.outbox.ack(&a.run_id, a.seq),
+            HMsg::Heartbeat(_) => {}
             HMsg::Revoked(r) => return Err(Fatal::Revoked(r.reason)),
         }
         Ok(())

@@ -84,6 +84,8 @@ impl Stop {
 /// Where a run ended up.
 pub enum Outcome {
     Passed,
+    /// A dry run resolved every fault; the reason lists how many.
+    DryRun(String),
     Failed(String),
     Error(String),
     /// A guardrail tripped: ABORTED.
@@ -197,6 +199,8 @@ pub struct Run {
     /// Failures that decide the verdict once the method is over: onChaos checks, and checks
     /// before the first fault.
     failures: Mutex<Vec<(Phase, String)>>,
+    /// Resolve and list the faults only: no probe, no fault, no rollback.
+    dry_run: bool,
 }
 
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -237,7 +241,15 @@ impl Run {
             halt_tx,
             halt_rx: Mutex::new(Some(halt_rx)),
             failures: Mutex::new(Vec::new()),
+            dry_run: false,
         }
+    }
+
+    /// Makes this a dry run: every fault is resolved and its targets listed (`fault.planned`),
+    /// nothing is applied, no probe runs, no rollback runs.
+    pub fn dry_run(mut self, yes: bool) -> Self {
+        self.dry_run = yes;
+        self
     }
 
     fn id(&self) -> &str {
@@ -262,7 +274,8 @@ impl Run {
             }
         };
         let outcome = tokio::select! {
-            o = self.drive() => o,
+            o = self.drive(), if !self.dry_run => o,
+            o = self.plan_only(), if self.dry_run => o,
             o = halted => o,
             s = stop => Outcome::Stopped(s),
         };
@@ -376,6 +389,48 @@ impl Run {
             }
         }
         self.checked.notify_waiters();
+    }
+
+    /// A dry run: resolves every fault as it would be applied (allow-list included) and lists
+    /// the targets. FAILED with every reason when any fault could not be applied now.
+    async fn plan_only(&self) -> Outcome {
+        self.emit(
+            events::RUN_STARTED,
+            &json!({ "template": self.template, "version": self.version, "dryRun": true }),
+        );
+        let faults = self.spec.faults();
+        let mut problems = Vec::new();
+        for f in &faults {
+            let kind = f.spec.kind();
+            let ctx = RunCtx {
+                run_id: self.id(),
+                step: f.ordinal,
+            };
+            match self.deps.faults.plan(&f.spec, ctx) {
+                Ok(a) => {
+                    tracing::info!(run = %self.id(), fault = f.ordinal, path = %f.path, kind, detail = %a.detail, "fault planned (dry run)");
+                    self.emit(
+                        events::FAULT_PLANNED,
+                        &FaultEvent {
+                            step: f.ordinal,
+                            path: f.path.clone(),
+                            fault: kind.into(),
+                            detail: a.detail,
+                        },
+                    );
+                }
+                Err(e) => problems.push(format!("{} ({kind}): {e}", f.path)),
+            }
+        }
+        if problems.is_empty() {
+            Outcome::DryRun(format!(
+                "dry run: {} fault{} resolved, nothing applied",
+                faults.len(),
+                if faults.len() == 1 { "" } else { "s" }
+            ))
+        } else {
+            Outcome::Failed(format!("dry run: {}", problems.join("; ")))
+        }
     }
 
     async fn drive(&self) -> Outcome {
@@ -715,7 +770,12 @@ impl Run {
             }
         }
         self.active_tx.send_replace(false);
-        for (i, r) in self.spec.rollbacks.iter().enumerate() {
+        let rollbacks = if self.dry_run {
+            &[][..]
+        } else {
+            &self.spec.rollbacks[..]
+        };
+        for (i, r) in rollbacks.iter().enumerate() {
             let done = rollbacks::run(i, r).await;
             tracing::info!(run = %self.id(), rollback = i, ok = done.ok, detail = %done.detail, "rollback");
             self.emit(events::ROLLBACK_DONE, &done);
@@ -725,6 +785,7 @@ impl Run {
                 Some(ms) => (Verdict::Passed, format!("recovered in {ms}ms")),
                 None => (Verdict::Passed, "the hypothesis held".into()),
             },
+            Outcome::DryRun(r) => (Verdict::Passed, r),
             Outcome::Failed(r) => (Verdict::Failed, r),
             Outcome::Error(r) => (Verdict::Error, r),
             Outcome::Guardrail(r) => (Verdict::Aborted, r),

@@ -22,6 +22,19 @@ impl Principal {
         format!("token:{}", self.name)
     }
 
+    /// Refuses unless the token has one of `roles`.
+    pub fn require_role(&self, roles: &[&str]) -> ApiResult<()> {
+        if roles.contains(&self.role.as_str()) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "role {} may not do this (needs one of: {})",
+                self.role,
+                roles.join(", ")
+            )))
+        }
+    }
+
     pub fn require_project(&self, project: Uuid) -> ApiResult<()> {
         match self.project_id {
             None => Ok(()),

@@ -20,6 +20,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0}")]
     Conflict(String),
+    /// The project is halted (emergency stop); nothing starts until an owner lifts it.
+    #[error("{0}")]
+    Halted(String),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -48,6 +51,7 @@ impl ApiError {
             ApiError::Unauthenticated(_) => "UNAUTHENTICATED",
             ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::Conflict(_) => "CONFLICT",
+            ApiError::Halted(_) => "PROJECT_HALTED",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -61,6 +65,7 @@ impl ApiError {
             ApiError::Unauthenticated(_) => tonic::Code::Unauthenticated,
             ApiError::Forbidden(_) => tonic::Code::PermissionDenied,
             ApiError::Conflict(_) => tonic::Code::AlreadyExists,
+            ApiError::Halted(_) => tonic::Code::FailedPrecondition,
             ApiError::Internal(_) => tonic::Code::Internal,
         }
     }

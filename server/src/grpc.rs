@@ -1,7 +1,7 @@
 //! The delegate endpoint (tonic): registration, and the one long-lived stream per delegate.
 //! A session claims the delegate's pending runs from Postgres, forwards aborts, stores events and
 //! acknowledges them. It holds no state another replica would need.
-use crate::{delegates, error::ApiError, runs, state::AppState};
+use crate::{delegates, error::ApiError, halt, runs, state::AppState};
 use faultline_proto::v1::{self as pb, delegate_message::Msg as DMsg, hub_message::Msg as HMsg};
 use std::{collections::HashSet, pin::Pin, time::Duration, time::Instant};
 use tokio::sync::mpsc;
@@ -137,6 +137,7 @@ impl pb::delegate_service_server::DelegateService for DelegateSvc {
             replica_id: self.state.replica.clone(),
             min_delegate_version: faultline_proto::MIN_DELEGATE_VERSION.into(),
             heartbeat_interval_ms: self.state.timing.heartbeat.as_millis() as u32,
+            heartbeat_echo: true,
         };
         let _ = tx.send(Ok(hub(HMsg::Welcome(welcome)))).await;
         for run in &stale {
@@ -154,6 +155,7 @@ impl pb::delegate_service_server::DelegateService for DelegateSvc {
                 session,
                 tx,
                 sent_aborts: stale.into_iter().collect(),
+                sent_halt: 0,
             }
             .run(inbound),
         );
@@ -173,6 +175,8 @@ struct Session {
     tx: mpsc::Sender<Result<pb::HubMessage, Status>>,
     /// Aborts already forwarded on this stream; a new stream forwards them again.
     sent_aborts: HashSet<Uuid>,
+    /// The project's `halt_seq` last passed on as `HaltAll` on this stream.
+    sent_halt: i64,
 }
 
 impl Session {
@@ -235,6 +239,21 @@ impl Session {
 
     /// Sends newly claimed runs and not-yet-forwarded aborts.
     async fn dispatch(&mut self) -> Result<bool, ApiError> {
+        // An emergency stop first: the delegate reverts everything before anything else.
+        if let Some((seq, reason)) = halt::for_delegate(&self.state.pool, self.id).await? {
+            if seq > self.sent_halt {
+                if self
+                    .tx
+                    .send(Ok(hub(HMsg::HaltAll(pb::HaltAll { reason }))))
+                    .await
+                    .is_err()
+                {
+                    return Ok(false);
+                }
+                self.sent_halt = seq;
+                tracing::warn!(delegate = %self.id, "project halted: told the delegate to stop everything");
+            }
+        }
         let claimed = runs::claim(&self.state.pool, self.id, self.session).await?;
         let mut claimed = claimed.into_iter();
         while let Some(a) = claimed.next() {
@@ -243,6 +262,7 @@ impl Session {
                 spec_json: serde_json::to_string(&a.spec).map_err(anyhow::Error::from)?,
                 template_name: a.template_name,
                 template_version: a.template_version as u32,
+                dry_run: a.dry_run,
             };
             if self.tx.send(Ok(hub(HMsg::Assign(msg)))).await.is_err() {
                 // The stream is gone: hand this run and the rest of the batch back.
@@ -275,8 +295,11 @@ impl Session {
                 .map_err(|_| ApiError::bad("run_id", "not a UUID"))
         };
         match m.msg {
-            Some(DMsg::Heartbeat(_)) => {
-                return delegates::heartbeat(pool, self.id, self.session).await
+            Some(DMsg::Heartbeat(h)) => {
+                let live = delegates::heartbeat(pool, self.id, self.session).await?;
+                // Echo it: the delegate counts the hub's silence towards its dead-man timeout.
+                let _ = self.tx.send(Ok(hub(HMsg::Heartbeat(h)))).await;
+                return Ok(live);
             }
             Some(DMsg::Events(batch)) => {
                 if batch.events.len() > MAX_BATCH {

@@ -12,6 +12,7 @@ pub mod embedded_pg;
 pub mod error;
 pub mod graphql;
 pub mod grpc;
+pub mod halt;
 pub mod http;
 pub mod notify;
 pub mod reaper;

@@ -2,7 +2,7 @@
 //! truth, so any replica can take any call: state changes are single conditional UPDATEs and
 //! every event is stored exactly once under its (run_id, seq) key.
 use crate::error::{ApiError, ApiResult};
-use crate::{delegates, notify, templates};
+use crate::{delegates, halt, notify, templates};
 use chrono::{DateTime, TimeZone, Utc};
 use faultline_proto::v1 as pb;
 use faultline_spec::events::{self, ProbeCheck, RunFinished};
@@ -40,10 +40,14 @@ pub struct RunRow {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    pub dry_run: bool,
 }
 
 const COLUMNS: &str = "id, project_id, template_id, template_version, delegate_id, state, planned_ms, abort_requested_at, \
-    score, delegate_score, recovery_ms, verdict_reason, latency, created_by, created_at, started_at, ended_at";
+    score, delegate_score, recovery_ms, verdict_reason, latency, created_by, created_at, started_at, ended_at, dry_run";
+
+/// How long a dry run may take on its delegate (it only resolves targets).
+const DRY_RUN_PLANNED_MS: i64 = 30_000;
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct EventRow {
@@ -93,8 +97,10 @@ pub async fn start(
     delegate: Option<&str>,
     actor: &str,
     fresh_secs: f64,
+    dry_run: bool,
 ) -> ApiResult<RunRow> {
     let tpl = templates::get(pool, scope, template_id).await?;
+    halt::ensure_running(pool, tpl.project_id).await?;
     let spec = templates::spec(pool, tpl.id, tpl.version).await?;
     let target = match delegate.map(str::trim).filter(|s| !s.is_empty()) {
         Some(sel) => delegates::select(pool, tpl.project_id, sel, fresh_secs).await?,
@@ -123,11 +129,18 @@ pub async fn start(
             missing,
         )));
     }
-    let planned_ms = spec.planned_duration().as_millis() as i64;
+    let planned_ms = if dry_run {
+        DRY_RUN_PLANNED_MS
+    } else {
+        spec.planned_duration().as_millis() as i64
+    };
     let mut tx = pool.begin().await?;
+    // Checked again under the project row's lock: a halt racing this start either waits for it
+    // (and aborts the new run) or commits first (and this start is refused).
+    halt::ensure_running(&mut *tx, tpl.project_id).await?;
     let run = sqlx::query_as::<_, RunRow>(&format!(
-        "INSERT INTO runs (id, project_id, template_id, template_version, delegate_id, state, planned_ms, created_by) \
-         VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7) RETURNING {COLUMNS}"
+        "INSERT INTO runs (id, project_id, template_id, template_version, delegate_id, state, planned_ms, created_by, dry_run) \
+         VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8) RETURNING {COLUMNS}"
     ))
     .bind(Uuid::new_v4())
     .bind(tpl.project_id)
@@ -136,6 +149,7 @@ pub async fn start(
     .bind(target.id)
     .bind(planned_ms)
     .bind(actor)
+    .bind(dry_run)
     .fetch_one(&mut *tx)
     .await?;
     notify::notify(&mut *tx, notify::WORK, target.id).await?;
@@ -225,19 +239,20 @@ pub struct Assignment {
     pub spec: Experiment,
     pub template_name: String,
     pub template_version: i32,
+    pub dry_run: bool,
 }
 
 /// Atomically claims the delegate's PENDING runs (oldest first). Exactly one replica wins each.
 /// Only the delegate's live stream (`session`) may claim, so a stale stream never takes work.
 pub async fn claim(pool: &PgPool, delegate: Uuid, session: Uuid) -> ApiResult<Vec<Assignment>> {
-    let rows: Vec<(Uuid, Json<Experiment>, String, i32)> = sqlx::query_as(
+    let rows: Vec<(Uuid, Json<Experiment>, String, i32, bool)> = sqlx::query_as(
         "WITH claimed AS ( \
            UPDATE runs SET state = 'DISPATCHED', dispatched_at = now() WHERE id IN ( \
              SELECT id FROM runs WHERE delegate_id = $1 AND state = 'PENDING' \
                AND EXISTS (SELECT 1 FROM delegates WHERE id = $1 AND session_id = $2) \
              ORDER BY created_at LIMIT 16 FOR UPDATE SKIP LOCKED) \
-           RETURNING id, template_id, template_version, created_at) \
-         SELECT c.id, v.spec, t.name, c.template_version FROM claimed c \
+           RETURNING id, template_id, template_version, created_at, dry_run) \
+         SELECT c.id, v.spec, t.name, c.template_version, c.dry_run FROM claimed c \
            JOIN template_versions v ON v.template_id = c.template_id AND v.version = c.template_version \
            JOIN templates t ON t.id = c.template_id ORDER BY c.created_at",
     )
@@ -248,11 +263,12 @@ pub async fn claim(pool: &PgPool, delegate: Uuid, session: Uuid) -> ApiResult<Ve
     Ok(rows
         .into_iter()
         .map(
-            |(run_id, spec, template_name, template_version)| Assignment {
+            |(run_id, spec, template_name, template_version, dry_run)| Assignment {
                 run_id,
                 spec: spec.0,
                 template_name,
                 template_version,
+                dry_run,
             },
         )
         .collect())

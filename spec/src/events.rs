@@ -12,6 +12,8 @@ pub const RUN_ABORTED: &str = "run.aborted";
 pub const PAUSE_STARTED: &str = "pause.started";
 pub const GUARDRAIL_TRIPPED: &str = "guardrail.tripped";
 pub const ROLLBACK_DONE: &str = "rollback.done";
+/// A dry run resolved a fault: its targets, nothing applied (payload: [`FaultEvent`]).
+pub const FAULT_PLANNED: &str = "fault.planned";
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]

@@ -9,6 +9,8 @@ use faultline_spec::faults::FaultSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub mod http_fault;
+pub mod http_proxy;
 pub mod network;
 pub mod network_nft;
 pub mod network_tc;
@@ -76,6 +78,8 @@ pub enum FaultError {
     Journal(anyhow::Error),
     #[error(transparent)]
     Net(#[from] network::NetError),
+    #[error(transparent)]
+    Http(#[from] http_fault::HttpFaultError),
 }
 
 /// One fault kind. Implementations are synchronous: they only read /proc and send signals, which
@@ -132,6 +136,7 @@ impl Faults {
         for &kind in faultline_spec::faults::NETEM_KINDS {
             f.register(network_tc::Netem { kind });
         }
+        f.register(http_fault::HttpFault::default());
         f
     }
 
@@ -161,14 +166,9 @@ impl Faults {
             .ok_or_else(|| FaultError::Unsupported(kind.to_string()))
     }
 
-    /// Plans, journals, then applies. If applying fails, whatever may have been applied is
-    /// reverted and the journal entry removed before the error is returned.
-    pub fn inject(
-        &self,
-        journal: &Journal,
-        spec: &FaultSpec,
-        ctx: RunCtx<'_>,
-    ) -> Result<Applied, FaultError> {
+    /// Resolves the fault as it would be applied now, allow-list included; changes nothing
+    /// (dry runs list the result's `detail`).
+    pub fn plan(&self, spec: &FaultSpec, ctx: RunCtx<'_>) -> Result<Applied, FaultError> {
         if !self.allow.fault_kind(spec.kind()) {
             return Err(FaultError::NotAllowed(format!(
                 "fault {} is not allowed on this delegate",
@@ -191,6 +191,19 @@ impl Faults {
                 )));
             }
         }
+        Ok(plan)
+    }
+
+    /// Plans, journals, then applies. If applying fails, whatever may have been applied is
+    /// reverted and the journal entry removed before the error is returned.
+    pub fn inject(
+        &self,
+        journal: &Journal,
+        spec: &FaultSpec,
+        ctx: RunCtx<'_>,
+    ) -> Result<Applied, FaultError> {
+        let plan = self.plan(spec, ctx)?;
+        let fault = self.get(spec.kind())?;
         journal.record(&plan).map_err(FaultError::Journal)?;
         if let Err(e) = fault.apply(&plan) {
             match fault.revert(&plan) {

@@ -46,6 +46,7 @@ fn request(run_id: &str, url: &str, target: &str) -> RunRequest {
         template_name: "allow".into(),
         template_version: 1,
         spec: faultline_spec::parse_template(&yaml).unwrap(),
+        dry_run: false,
     }
 }
 

@@ -78,6 +78,7 @@ fn request(run_id: &str, yaml: &str) -> RunRequest {
         template_name: "it-experiment".into(),
         template_version: 3,
         spec,
+        dry_run: false,
     }
 }
 

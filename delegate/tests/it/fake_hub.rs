@@ -212,6 +212,8 @@ impl DelegateService for Svc {
             replica_id: "fake".into(),
             min_delegate_version: "0.1.0".into(),
             heartbeat_interval_ms: 100,
+            // This fake does not echo heartbeats: its silence is never taken for a lost hub.
+            heartbeat_echo: false,
         };
         let _ = tx.send(hub(HMsg::Welcome(welcome))).await;
         if self.mode == Mode::Revoke {

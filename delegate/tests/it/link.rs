@@ -41,6 +41,7 @@ steps:
         spec_json: serde_json::to_string(&spec).unwrap(),
         template_name: "link-test".into(),
         template_version: 7,
+        dry_run: false,
     }
 }
 

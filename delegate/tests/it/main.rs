@@ -8,6 +8,7 @@ mod fake_hub;
 mod allow;
 mod command_probe;
 mod executor;
+mod http_fault;
 mod http_probe;
 mod journal;
 mod link;

@@ -727,6 +727,7 @@ async fn a_run_partitions_a_host_interface_for_its_duration() {
         template_name: "net".into(),
         template_version: 1,
         spec: faultline_spec::parse_template(&yaml).unwrap(),
+        dry_run: false,
     })
     .unwrap();
     tokio::time::timeout(Duration::from_secs(20), exec.wait("run-net-host"))
@@ -773,4 +774,73 @@ async fn a_run_partitions_a_host_interface_for_its_duration() {
     .is_ok());
     // The host end of the pair goes with B's namespace; make sure.
     let _ = Command::new("ip").args(["link", "del", &host_if]).output();
+}
+
+/// A dry run plans (allow-list and target checks included) and lists exact targets, and
+/// changes nothing in the namespace.
+#[tokio::test]
+async fn a_dry_run_lists_the_targets_and_changes_nothing() {
+    use faultline_delegate::{
+        executor::{Executor, RunRequest},
+        outbox::Outbox,
+        probes::Probes,
+    };
+    use faultline_spec::events::{self, FaultEvent};
+    use std::sync::Arc;
+
+    let net = Net::new();
+    let before = net.state();
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Arc::new(Outbox::open(&dir.path().join("runs")).unwrap());
+    let journal = Arc::new(Journal::open(&dir.path().join("journal")).unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::mem::forget(rx);
+    let exec = Executor::new(
+        outbox.clone(),
+        journal.clone(),
+        Arc::new(Faults::new()),
+        Arc::new(Probes::new().unwrap()),
+        tx,
+    );
+    let yaml = format!(
+        "apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata: {{name: dry}}\nhypothesis:\n  probes:\n    - {{name: b, tcp: {{address: \"10.9.0.2:1\", expect: closed}}}}\nsteps:\n  - {{fault: network-loss, target: {{interface: {va}, netns: {a}}}, params: {{percent: 20, direction: both, destinations: [10.9.0.2]}}, duration: 5s}}\n  - {{fault: network-bandwidth, target: {{interface: {va}, netns: {a}}}, params: {{rate: 2mbit, ports: [\"8000-8080\"]}}, duration: 5s}}\n",
+        va = net.va,
+        a = net.a
+    );
+    exec.start(RunRequest {
+        run_id: "run-net-dry".into(),
+        template_name: "dry".into(),
+        template_version: 1,
+        spec: faultline_spec::parse_template(&yaml).unwrap(),
+        dry_run: true,
+    })
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), exec.wait("run-net-dry"))
+        .await
+        .expect("the dry run ends");
+    let planned: Vec<FaultEvent> = outbox
+        .history("run-net-dry")
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind == events::FAULT_PLANNED)
+        .map(|e| serde_json::from_str(&e.payload_json).unwrap())
+        .collect();
+    assert_eq!(planned.len(), 2, "{planned:?}");
+    let target = format!("{} in network namespace {}", net.va, net.a);
+    assert!(
+        planned[0].detail.starts_with(&format!(
+            "drop 20% of packets leaving or arriving on {target} to/from 10.9.0.2/32 (nftables table inet faultline_runnetdr_0_"
+        )),
+        "{}",
+        planned[0].detail
+    );
+    assert!(
+        planned[1].detail.starts_with(&format!(
+            "limit egress of {target} to 2mbit ports 8000-8080 (tcp, udp) (tc root qdisc htb "
+        )),
+        "{}",
+        planned[1].detail
+    );
+    assert_eq!(net.state(), before, "a dry run changed something");
+    assert!(journal.entries().unwrap().is_empty());
 }

@@ -1,6 +1,7 @@
 //! The GraphQL API: one module per area (templates, delegates, runs), merged here. Resolvers
 //! stay thin: parse arguments, call the store module of their concept, map the result.
 mod delegates;
+mod halt;
 mod runs;
 mod templates;
 
@@ -17,6 +18,7 @@ pub struct QueryRoot(
     templates::TemplateQuery,
     delegates::DelegateQuery,
     runs::RunQuery,
+    halt::HaltQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -24,6 +26,7 @@ pub struct MutationRoot(
     templates::TemplateMutation,
     delegates::DelegateMutation,
     runs::RunMutation,
+    halt::HaltMutation,
 );
 
 #[derive(MergedSubscription, Default)]

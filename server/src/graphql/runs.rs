@@ -191,6 +191,10 @@ impl Run {
     async fn reason(&self) -> Option<&str> {
         self.0.verdict_reason.as_deref()
     }
+    /// A dry run: faults resolved and listed (`fault.planned` events), nothing applied.
+    async fn dry_run(&self) -> bool {
+        self.0.dry_run
+    }
     async fn created_by(&self) -> &str {
         &self.0.created_by
     }
@@ -274,12 +278,16 @@ pub struct RunMutation;
 impl RunMutation {
     /// Queues a run of the template's latest version on a delegate (a name or a `k=v,...` label
     /// selector; default: the template's `target.delegate`). The delegate may be offline: the run
-    /// waits in Postgres until it connects or the pending timeout passes.
+    /// waits in Postgres until it connects or the pending timeout passes. With `dryRun` the
+    /// delegate resolves every fault and lists its targets (`fault.planned` events) but applies
+    /// nothing and runs no probe: PASSED when every fault could be applied now, else FAILED with
+    /// the reasons. Refused with `PROJECT_HALTED` while the project is halted.
     async fn start_run(
         &self,
         c: &Context<'_>,
         template_id: ID,
         delegate: Option<String>,
+        #[graphql(default = false)] dry_run: bool,
     ) -> Result<Run> {
         let (s, p) = ctx(c)?;
         let tid = parse_id("templateId", &template_id)?;
@@ -290,13 +298,14 @@ impl RunMutation {
             delegate.as_deref(),
             &p.actor(),
             s.fresh_secs(),
+            dry_run,
         )
         .await;
         audit::record(
             &s.pool,
             p,
             res.as_ref().ok().map(|r| r.project_id),
-            "run.start",
+            if dry_run { "run.dry_run" } else { "run.start" },
             template_id.to_string(),
             &res,
         )

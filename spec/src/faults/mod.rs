@@ -4,8 +4,10 @@ use crate::{template::FaultStep, template::SpecError};
 use serde::{de::DeserializeOwned, Serialize};
 use std::time::Duration;
 
+mod http;
 mod network;
 mod process;
+pub use http::*;
 pub use network::*;
 pub use process::*;
 
@@ -13,6 +15,7 @@ pub use process::*;
 pub const KINDS: &[&str] = &[
     "process-kill",
     "process-pause",
+    "http-fault",
     "network-loss",
     "network-partition",
     "network-bandwidth",
@@ -84,6 +87,14 @@ pub enum FaultSpec {
         target: NetworkTarget,
         params: ReorderParams,
     },
+    /// Run an HTTP/1.1 reverse proxy on `target.listen` in front of `target.upstream` for
+    /// `duration`, acting on requests by `params.rules` (abort, delay, reset, rewrite); requests
+    /// no rule takes pass unchanged. Revert stops it and closes its connections.
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "duration"])))]
+    HttpFault {
+        target: HttpProxyTarget,
+        params: HttpFaultParams,
+    },
 }
 
 impl FaultSpec {
@@ -93,6 +104,7 @@ impl FaultSpec {
         match step.fault.as_str() {
             "process-kill" | "process-pause" => process::parse(&at, step),
             k if k.starts_with("network-") && KINDS.contains(&k) => network::parse(&at, step),
+            "http-fault" => http::parse(&at, step),
             other => {
                 let hint = crate::hints::did_you_mean(other, KINDS)
                     .unwrap_or_else(|| format!("known kinds: {}", KINDS.join(", ")));
@@ -115,6 +127,7 @@ impl FaultSpec {
             FaultSpec::NetworkCorrupt { .. } => "network-corrupt",
             FaultSpec::NetworkDuplicate { .. } => "network-duplicate",
             FaultSpec::NetworkReorder { .. } => "network-reorder",
+            FaultSpec::HttpFault { .. } => "http-fault",
         }
     }
 

@@ -5,6 +5,7 @@ mod import;
 mod language;
 mod lifecycle;
 mod resilience;
+mod safety;
 
 use serde_json::Value;
 
