@@ -8,12 +8,20 @@
 //! | `process=NAME` | processes with that exact command name (`/proc/PID/comm`) |
 //! | `path=PREFIX` | pid files, and directories io-stress / disk-fill write in, under that directory (or that exact path) |
 //! | `command=PROGRAM` | command probes and rollbacks running that program (`/bin/sh` for `shell:`; `*` for any) |
+//! | `interface=NAME` | network faults on that interface |
+//! | `netns=NAME` | network faults inside that namespace (`netns=host`: the delegate's own) |
+//! | `cidr=CIDR` | network faults whose destinations all lie inside listed CIDRs (no destinations means `0.0.0.0/0` and `::/0`) |
+//! | `port=P` or `port=LO-HI` | network faults whose ports all lie inside listed ranges (no ports means 1-65535) |
 //!
 //! A kind of entry that is never given leaves that dimension open (and the delegate says so in
 //! its log at start); once one entry of a kind is given, only what is listed is allowed. A run
 //! that asks for anything else is refused before anything is applied; a process target is
 //! checked again, by the name of the process it resolves to, just before each fault.
-use faultline_spec::{probes::ProbeKind, Experiment};
+use faultline_spec::{
+    faults::{Cidr, FaultSpec, PortRange},
+    probes::ProbeKind,
+    Experiment,
+};
 use std::{fmt, path::Path, str::FromStr};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -22,7 +30,14 @@ pub struct AllowList {
     processes: Option<Vec<String>>,
     paths: Option<Vec<String>>,
     commands: Option<Vec<String>>,
+    interfaces: Option<Vec<String>>,
+    netns: Option<Vec<String>>,
+    cidrs: Option<Vec<Cidr>>,
+    ports: Option<Vec<PortRange>>,
 }
+
+/// How `netns=` names the delegate's own network namespace.
+pub const HOST_NETNS: &str = "host";
 
 /// One `--allow` entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,14 +52,20 @@ enum EntryKind {
     Process,
     Path,
     Command,
+    Interface,
+    Netns,
+    Cidr,
+    Port,
 }
+
+const KINDS: &str = "fault, process, path, command, interface, netns, cidr, port";
 
 impl FromStr for Entry {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (k, v) = s.split_once('=').ok_or_else(|| {
-            format!("{s:?} is not KIND=VALUE (kinds: fault, process, path, command)")
-        })?;
+        let (k, v) = s
+            .split_once('=')
+            .ok_or_else(|| format!("{s:?} is not KIND=VALUE (kinds: {KINDS})"))?;
         let value = v.trim().to_string();
         if value.is_empty() {
             return Err(format!("{s:?}: the value is empty"));
@@ -55,11 +76,21 @@ impl FromStr for Entry {
             "path" if value.starts_with('/') => EntryKind::Path,
             "path" => return Err(format!("{s:?}: paths must be absolute")),
             "command" => EntryKind::Command,
-            other => {
-                return Err(format!(
-                    "unknown allow kind {other:?}; known: fault, process, path, command"
-                ))
+            "interface" => EntryKind::Interface,
+            "netns" => EntryKind::Netns,
+            "cidr" => {
+                value
+                    .parse::<Cidr>()
+                    .map_err(|e| format!("{s:?}: {}", e.replace('`', "")))?;
+                EntryKind::Cidr
             }
+            "port" => {
+                value
+                    .parse::<PortRange>()
+                    .map_err(|e| format!("{s:?}: {}", e.replace('`', "")))?;
+                EntryKind::Port
+            }
+            other => return Err(format!("unknown allow kind {other:?}; known: {KINDS}")),
         };
         Ok(Entry { kind, value })
     }
@@ -74,11 +105,30 @@ impl AllowList {
     pub fn from_entries(entries: &[Entry]) -> Self {
         let mut a = AllowList::default();
         for e in entries {
+            // Values were checked when the entry was parsed.
+            match e.kind {
+                EntryKind::Cidr => {
+                    if let Ok(c) = e.value.parse() {
+                        a.cidrs.get_or_insert_with(Vec::new).push(c);
+                    }
+                    continue;
+                }
+                EntryKind::Port => {
+                    if let Ok(p) = e.value.parse() {
+                        a.ports.get_or_insert_with(Vec::new).push(p);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
             let list = match e.kind {
                 EntryKind::Fault => &mut a.faults,
                 EntryKind::Process => &mut a.processes,
                 EntryKind::Path => &mut a.paths,
                 EntryKind::Command => &mut a.commands,
+                EntryKind::Interface => &mut a.interfaces,
+                EntryKind::Netns => &mut a.netns,
+                EntryKind::Cidr | EntryKind::Port => unreachable!("handled above"),
             };
             list.get_or_insert_with(Vec::new).push(e.value.clone());
         }
@@ -92,10 +142,14 @@ impl AllowList {
             ("process", &self.processes),
             ("path", &self.paths),
             ("command", &self.commands),
+            ("interface", &self.interfaces),
+            ("netns", &self.netns),
         ]
         .into_iter()
         .filter(|(_, l)| l.is_none())
         .map(|(n, _)| n)
+        .chain(self.cidrs.is_none().then_some("cidr"))
+        .chain(self.ports.is_none().then_some("port"))
         .collect()
     }
 
@@ -122,6 +176,62 @@ impl AllowList {
         allowed(&self.commands, |v| v == "*" || v == program)
     }
 
+    /// Every reason the target of this network fault may not be touched here (interface,
+    /// namespace, destinations, ports); empty when it may, and for other families.
+    pub fn network_target(&self, spec: &FaultSpec) -> Vec<String> {
+        let Some(n) = spec.network() else {
+            return Vec::new();
+        };
+        let mut why = Vec::new();
+        if !allowed(&self.interfaces, |v| v == n.target.interface) {
+            why.push(format!(
+                "interface {} is not allowed on this delegate",
+                n.target.interface
+            ));
+        }
+        let ns = n.target.netns.as_deref().unwrap_or(HOST_NETNS);
+        if !allowed(&self.netns, |v| v == ns) {
+            why.push(format!(
+                "network namespace {ns} is not allowed on this delegate"
+            ));
+        }
+        if let Some(cidrs) = &self.cidrs {
+            let all = [Cidr::any(true), Cidr::any(false)];
+            let (dests, none) = if n.destinations.is_empty() {
+                (&all[..], true)
+            } else {
+                (n.destinations, false)
+            };
+            for d in dests {
+                if !cidrs.iter().any(|c| c.contains(d)) {
+                    why.push(if none {
+                        format!("no destinations means every address ({d}), which is not inside an allowed CIDR; list destinations")
+                    } else {
+                        format!("destination {d} is not inside an allowed CIDR")
+                    });
+                }
+            }
+        }
+        if let Some(ports) = &self.ports {
+            let all = [PortRange::ALL];
+            let (wanted, none) = if n.ports.is_empty() {
+                (&all[..], true)
+            } else {
+                (n.ports, false)
+            };
+            for p in wanted {
+                if !ports.iter().any(|a| a.contains(p)) {
+                    why.push(if none {
+                        "no ports means every port, which is not inside an allowed port range; list ports".to_string()
+                    } else {
+                        format!("port {p} is not inside an allowed port range")
+                    });
+                }
+            }
+        }
+        why
+    }
+
     /// Every reason this experiment may not run here; empty when it may.
     pub fn check(&self, exp: &Experiment) -> Vec<String> {
         let mut why = Vec::new();
@@ -137,6 +247,9 @@ impl AllowList {
                 if !self.pid_file(p) {
                     why.push(format!("{}: path {p} is not under an allowed path", f.path));
                 }
+            }
+            for w in self.network_target(&f.spec) {
+                why.push(format!("{}: {w}", f.path));
             }
             let Some(target) = f.spec.process_target() else {
                 continue;
@@ -204,13 +317,28 @@ impl fmt::Display for AllowList {
             None => format!("{n}=any"),
             Some(l) => format!("{n}={}", l.join("|")),
         };
+        let typed = |n: &str, l: Option<Vec<String>>| part(n, &l);
         write!(
             f,
-            "{} {} {} {}",
+            "{} {} {} {} {} {} {} {}",
             part("fault", &self.faults),
             part("process", &self.processes),
             part("path", &self.paths),
-            part("command", &self.commands)
+            part("command", &self.commands),
+            part("interface", &self.interfaces),
+            part("netns", &self.netns),
+            typed(
+                "cidr",
+                self.cidrs
+                    .as_ref()
+                    .map(|l| l.iter().map(|c| c.to_string()).collect())
+            ),
+            typed(
+                "port",
+                self.ports
+                    .as_ref()
+                    .map(|l| l.iter().map(|c| c.to_string()).collect())
+            ),
         )
     }
 }
@@ -229,7 +357,7 @@ mod tests {
         assert!("fault=process-kill".parse::<Entry>().is_ok());
         assert_eq!(
             "colour=red".parse::<Entry>().unwrap_err(),
-            "unknown allow kind \"colour\"; known: fault, process, path, command"
+            "unknown allow kind \"colour\"; known: fault, process, path, command, interface, netns, cidr, port"
         );
         assert!("path=relative/dir"
             .parse::<Entry>()
@@ -250,7 +378,10 @@ mod tests {
         );
         assert!(!a.pid_file("/run/app/../../etc/x.pid"));
         assert!(a.program("anything"));
-        assert_eq!(a.open_dimensions(), vec!["fault", "command"]);
+        assert_eq!(
+            a.open_dimensions(),
+            vec!["fault", "command", "interface", "netns", "cidr", "port"]
+        );
         let c = list(&["command=/usr/bin/curl"]);
         assert!(c.program("/usr/bin/curl") && !c.program("/bin/sh"));
         assert!(list(&["command=*"]).program("/bin/sh"));
@@ -309,6 +440,47 @@ rollbacks:
                 "hypothesis.probes[0].command: program /bin/sh is not allowed on this delegate",
                 "rollbacks[0].command: program systemctl is not allowed on this delegate",
             ]
+        );
+    }
+
+    #[test]
+    fn network_faults_are_checked_by_interface_namespace_cidr_and_port() {
+        let yaml = r#"
+apiVersion: faultline.dev/v1
+kind: Experiment
+metadata: {name: x}
+hypothesis:
+  probes:
+    - {name: a, tcp: {address: "127.0.0.1:1"}}
+steps:
+  - {fault: network-loss, target: {interface: eth0}, duration: 1s, params: {percent: 5, destinations: [10.1.0.0/16], ports: [5432]}}
+  - {fault: network-partition, target: {interface: eth1, netns: blue}, duration: 1s, params: {destinations: [192.168.0.0/16]}}
+"#;
+        let exp = faultline_spec::parse_template(yaml).unwrap();
+        assert!(AllowList::open().check(&exp).is_empty());
+        let a = list(&[
+            "interface=eth0",
+            "netns=host",
+            "cidr=10.0.0.0/8",
+            "port=5000-6000",
+        ]);
+        assert_eq!(
+            a.check(&exp),
+            vec![
+                "steps[1]: interface eth1 is not allowed on this delegate",
+                "steps[1]: network namespace blue is not allowed on this delegate",
+                "steps[1]: destination 192.168.0.0/16 is not inside an allowed CIDR",
+                "steps[1]: no ports means every port, which is not inside an allowed port range; list ports",
+            ]
+        );
+        assert!("cidr=10.0.0.0/8".parse::<Entry>().is_ok());
+        assert!("port=8000-80"
+            .parse::<Entry>()
+            .unwrap_err()
+            .contains("backwards"));
+        assert!(
+            a.to_string().contains("cidr=10.0.0.0/8 port=5000-6000"),
+            "{a}"
         );
     }
 }

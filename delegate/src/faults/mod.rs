@@ -15,6 +15,9 @@ pub mod http_fault;
 pub mod http_proxy;
 pub mod io_stress;
 pub mod memory_stress;
+pub mod network;
+pub mod network_nft;
+pub mod network_tc;
 mod process;
 pub mod process_kill;
 pub mod process_pause;
@@ -80,6 +83,8 @@ pub enum FaultError {
     #[error("cannot write the fault journal: {0:#}")]
     Journal(anyhow::Error),
     #[error(transparent)]
+    Net(#[from] network::NetError),
+    #[error(transparent)]
     Http(#[from] http_fault::HttpFaultError),
     #[error("no process matches {0}")]
     NoMatch(String),
@@ -96,6 +101,12 @@ pub trait Fault: Send + Sync {
     /// Whether the fault is held until `revert` undoes it (a one-shot kill cannot be undone and
     /// ends when applied; the step watches for recovery; a repeated kill is held).
     fn revertible(&self, applied: &Applied) -> bool;
+
+    /// Whether this host can run the kind at all (e.g. the kernel has netem); kinds that cannot
+    /// are not advertised to the hub.
+    fn available(&self) -> bool {
+        true
+    }
 
     /// Resolves the targets. Nothing changes yet: the result is journaled before [`Fault::apply`].
     fn plan(&self, spec: &FaultSpec, ctx: RunCtx<'_>) -> Result<Applied, FaultError>;
@@ -133,6 +144,12 @@ impl Faults {
         f.register(process_pause::ProcessPause::pause());
         f.register(process_pause::ProcessPause::stop());
         f.register(disk_fill::DiskFill);
+        f.register(network_nft::NetworkLoss);
+        f.register(network_nft::NetworkPartition);
+        f.register(network_tc::NetworkBandwidth);
+        for &kind in faultline_spec::faults::NETEM_KINDS {
+            f.register(network_tc::Netem { kind });
+        }
         f.register(http_fault::HttpFault::default());
         f.with_worker_exe("/proc/self/exe")
     }
@@ -158,9 +175,9 @@ impl Faults {
     /// Fault kinds this delegate supports and its allow-list permits, as advertised to the hub.
     pub fn capabilities(&self) -> Vec<String> {
         self.kinds
-            .keys()
-            .filter(|k| self.allow.fault_kind(k))
-            .map(|k| k.to_string())
+            .iter()
+            .filter(|(k, f)| self.allow.fault_kind(k) && f.available())
+            .map(|(k, _)| k.to_string())
             .collect()
     }
 
@@ -185,6 +202,9 @@ impl Faults {
                 "fault {} is not allowed on this delegate",
                 spec.kind()
             )));
+        }
+        if let Some(why) = self.allow.network_target(spec).into_iter().next() {
+            return Err(FaultError::NotAllowed(why));
         }
         let fault = self.get(spec.kind())?;
         if let Some(path) = spec.path() {

@@ -14,6 +14,7 @@ mod http_probe;
 mod journal;
 mod link;
 mod modes;
+mod network;
 mod postgres_probe;
 mod process_faults;
 mod process_kill;

@@ -5,8 +5,10 @@ use serde::{de::DeserializeOwned, Serialize};
 use std::time::Duration;
 
 mod http;
+mod network;
 mod process;
 pub use http::*;
+pub use network::*;
 pub use process::*;
 mod size;
 pub use size::{ByteSize, PATTERN as SIZE_PATTERN};
@@ -16,13 +18,20 @@ pub use stress::*;
 /// Fault kinds this version understands.
 pub const KINDS: &[&str] = &[
     "process-kill",
-    "process-pause",
-    "http-fault",
     "process-stop",
+    "process-pause",
     "cpu-stress",
     "memory-stress",
     "io-stress",
     "disk-fill",
+    "network-loss",
+    "network-partition",
+    "network-bandwidth",
+    "network-latency",
+    "network-corrupt",
+    "network-duplicate",
+    "network-reorder",
+    "http-fault",
 ];
 
 /// The typed fault of a step. Its schema (feature `schema`) describes each kind's `target` and
@@ -44,6 +53,49 @@ pub enum FaultSpec {
     ProcessPause {
         target: ProcessTarget,
         params: PauseParams,
+    },
+    /// Drop a share of the packets on an interface (nftables), optionally only to/from some
+    /// destinations and ports.
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    NetworkLoss {
+        target: NetworkTarget,
+        params: LossParams,
+    },
+    /// Drop all traffic to and from some destinations and/or ports, both ways (nftables).
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    NetworkPartition {
+        target: NetworkTarget,
+        params: PartitionParams,
+    },
+    /// Limit the egress rate of an interface (tc tbf, or htb when narrowed to destinations/ports).
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    NetworkBandwidth {
+        target: NetworkTarget,
+        params: BandwidthParams,
+    },
+    /// Delay egress packets (tc netem; needs the kernel's sch_netem).
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    NetworkLatency {
+        target: NetworkTarget,
+        params: LatencyParams,
+    },
+    /// Corrupt a share of the egress packets (tc netem; needs the kernel's sch_netem).
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    NetworkCorrupt {
+        target: NetworkTarget,
+        params: NetemShareParams,
+    },
+    /// Duplicate a share of the egress packets (tc netem; needs the kernel's sch_netem).
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    NetworkDuplicate {
+        target: NetworkTarget,
+        params: NetemShareParams,
+    },
+    /// Reorder egress packets (tc netem; needs the kernel's sch_netem).
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    NetworkReorder {
+        target: NetworkTarget,
+        params: ReorderParams,
     },
     /// Run an HTTP/1.1 reverse proxy on `target.listen` in front of `target.upstream` for
     /// `duration`, acting on requests by `params.rules` (abort, delay, reset, rewrite); requests
@@ -90,6 +142,7 @@ impl FaultSpec {
     pub fn parse(path: &str, step: &FaultStep) -> Result<FaultSpec, SpecError> {
         let at = Field(path);
         match step.fault.as_str() {
+            k if k.starts_with("network-") && KINDS.contains(&k) => network::parse(&at, step),
             "http-fault" => http::parse(&at, step),
             "process-kill" | "process-pause" | "process-stop" => process::parse(&at, step),
             "cpu-stress" | "memory-stress" | "io-stress" | "disk-fill" => stress::parse(&at, step),
@@ -108,6 +161,13 @@ impl FaultSpec {
         match self {
             FaultSpec::ProcessKill { .. } => "process-kill",
             FaultSpec::ProcessPause { .. } => "process-pause",
+            FaultSpec::NetworkLoss { .. } => "network-loss",
+            FaultSpec::NetworkPartition { .. } => "network-partition",
+            FaultSpec::NetworkBandwidth { .. } => "network-bandwidth",
+            FaultSpec::NetworkLatency { .. } => "network-latency",
+            FaultSpec::NetworkCorrupt { .. } => "network-corrupt",
+            FaultSpec::NetworkDuplicate { .. } => "network-duplicate",
+            FaultSpec::NetworkReorder { .. } => "network-reorder",
             FaultSpec::HttpFault { .. } => "http-fault",
             FaultSpec::ProcessStop { .. } => "process-stop",
             FaultSpec::CpuStress { .. } => "cpu-stress",
@@ -145,6 +205,11 @@ impl FaultSpec {
             }
             _ => None,
         }
+    }
+
+    /// Interface, namespace, destinations and ports, for the kinds that act on the network.
+    pub fn network(&self) -> Option<NetworkScope<'_>> {
+        network::scope(self)
     }
 }
 
