@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 mod process;
 pub mod process_kill;
 pub mod process_pause;
+pub mod tcp_proxy;
 
 pub use process::ProcRef;
 
@@ -69,6 +70,8 @@ pub enum FaultError {
     },
     #[error("{0}")]
     NotAllowed(String),
+    #[error("{0}")]
+    Proxy(String),
     #[error("cannot write the fault journal: {0:#}")]
     Journal(anyhow::Error),
 }
@@ -115,6 +118,7 @@ impl Faults {
         };
         f.register(process_kill::ProcessKill);
         f.register(process_pause::ProcessPause);
+        f.register(tcp_proxy::TcpProxy);
         f
     }
 

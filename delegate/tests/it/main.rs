@@ -15,5 +15,6 @@ mod modes;
 mod postgres_probe;
 mod process_kill;
 mod prometheus_probe;
+mod proxy;
 mod redis_probe;
 mod tcp_probe;

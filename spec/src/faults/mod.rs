@@ -6,9 +6,11 @@ use std::time::Duration;
 
 mod process;
 pub use process::*;
+mod proxy;
+pub use proxy::*;
 
 /// Fault kinds this version understands.
-pub const KINDS: &[&str] = &["process-kill", "process-pause"];
+pub const KINDS: &[&str] = &["process-kill", "process-pause", "tcp-proxy"];
 
 /// The typed fault of a step. Its schema (feature `schema`) describes each kind's `target` and
 /// `params` in the template; `required` there lists what a template step of the kind must give.
@@ -29,6 +31,14 @@ pub enum FaultSpec {
         target: ProcessTarget,
         params: PauseParams,
     },
+    /// A TCP proxy with Toxiproxy's toxics for `duration`: a new proxy (`listen` → `upstream`)
+    /// that exists for the step, or toxics added to an existing proxy of the delegate's
+    /// Toxiproxy API and removed at the end.
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "duration"])))]
+    TcpProxy {
+        target: ProxyTarget,
+        params: ProxyParams,
+    },
 }
 
 impl FaultSpec {
@@ -37,6 +47,7 @@ impl FaultSpec {
         let at = Field(path);
         match step.fault.as_str() {
             "process-kill" | "process-pause" => process::parse(&at, step),
+            "tcp-proxy" => proxy::parse(&at, step),
             other => {
                 let hint = crate::hints::did_you_mean(other, KINDS)
                     .unwrap_or_else(|| format!("known kinds: {}", KINDS.join(", ")));
@@ -52,6 +63,7 @@ impl FaultSpec {
         match self {
             FaultSpec::ProcessKill { .. } => "process-kill",
             FaultSpec::ProcessPause { .. } => "process-pause",
+            FaultSpec::TcpProxy { .. } => "tcp-proxy",
         }
     }
 
@@ -71,6 +83,7 @@ impl FaultSpec {
             FaultSpec::ProcessKill { target, .. } | FaultSpec::ProcessPause { target, .. } => {
                 Some(target)
             }
+            FaultSpec::TcpProxy { .. } => None,
         }
     }
 }
