@@ -18,3 +18,4 @@ mod prometheus_probe;
 mod proxy;
 mod redis_probe;
 mod tcp_probe;
+mod toxiproxy_api;
