@@ -6,9 +6,15 @@
 //! (pipelined, not accumulated) and bandwidth, slicing and limits apply as in Toxiproxy. Either
 //! way the pump watches the proxy's toxics and switches at once when they change.
 use faultline_spec::faults::{Stream, ToxicKind, ToxicSpec};
+use nix::{
+    fcntl::{fcntl, splice, FcntlArg, OFlag, SpliceFFlags},
+    unistd::pipe2,
+};
 use rand::Rng;
 use std::{
     collections::{HashMap, VecDeque},
+    io,
+    os::fd::OwnedFd,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -16,6 +22,7 @@ use std::{
     time::Duration,
 };
 use tokio::{
+    io::Interest,
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::{TcpListener, TcpStream},
     sync::watch,
@@ -227,15 +234,16 @@ impl<'a> Pump<'a> {
 
     async fn run<R, W>(mut self, reader: &mut R, writer: &mut W)
     where
-        R: AsyncRead + Unpin,
-        W: AsyncWrite + Unpin,
+        R: AsyncRead + AsRef<TcpStream> + Unpin,
+        W: AsyncWrite + AsRef<TcpStream> + Unpin,
     {
         let mut buf = vec![0u8; BUF];
         let mut queue = Queue::default();
+        let pipe = Pipe::new();
         self.refresh();
         loop {
             if self.active.is_empty() && queue.items.is_empty() {
-                // Fast path: copy until the toxics change or the stream ends.
+                // Fast path: move bytes until the toxics change or the stream ends.
                 loop {
                     tokio::select! {
                         biased;
@@ -245,17 +253,22 @@ impl<'a> Pump<'a> {
                                 break;
                             }
                         }
-                        r = reader.read(&mut buf) => match r {
-                            Ok(0) => {
-                                let _ = writer.shutdown().await;
-                                return;
-                            }
-                            Ok(n) => {
-                                if let Err(e) = writer.write_all(&buf[..n]).await {
-                                    return self.fail(&e);
+                        r = reader.as_ref().readable() => {
+                            // Ready: move one chunk through, out of the select, so a toxic
+                            // change never cuts a chunk in half.
+                            let moved = match (r, &pipe) {
+                                (Err(e), _) => Err(e),
+                                (Ok(()), Some(p)) => p.pass(reader.as_ref(), writer.as_ref()).await,
+                                (Ok(()), None) => copy_once(reader, writer, &mut buf).await,
+                            };
+                            match moved {
+                                Ok(Some(0)) => {
+                                    let _ = writer.shutdown().await;
+                                    return;
                                 }
+                                Ok(_) => {}
+                                Err(e) => return self.fail(&e),
                             }
-                            Err(e) => return self.fail(&e),
                         }
                     }
                 }
@@ -432,6 +445,74 @@ impl<'a> Pump<'a> {
             queue.push(Out::Close(last));
             queue.done = true;
         }
+    }
+}
+
+/// One read and its write, on a socket that was just readable: `Ok(None)` when the readiness
+/// was spurious, `Ok(Some(0))` at the end of the stream.
+async fn copy_once<R, W>(
+    reader: &mut R,
+    writer: &mut W,
+    buf: &mut [u8],
+) -> io::Result<Option<usize>>
+where
+    R: AsyncRead + AsRef<TcpStream> + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let n = match reader.as_ref().try_read(buf) {
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    writer.write_all(&buf[..n]).await?;
+    Ok(Some(n))
+}
+
+/// A kernel pipe for splice(2): bytes go socket → pipe → socket without being copied through
+/// user space (the no-toxic fast path). The pipe is always empty between two [`Pipe::pass`].
+struct Pipe {
+    read: OwnedFd,
+    write: OwnedFd,
+    /// Most bytes one pass moves: the pipe's capacity.
+    size: usize,
+}
+
+/// The pipe capacity asked for (the kernel default is 64 KiB).
+const PIPE_SIZE: usize = 256 * 1024;
+
+impl Pipe {
+    /// None when the kernel gives no pipe: the pump then copies through its buffer.
+    fn new() -> Option<Pipe> {
+        let (read, write) = pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).ok()?;
+        let size = fcntl(&write, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE as _))
+            .map(|n| n as usize)
+            .unwrap_or(64 * 1024);
+        Some(Pipe { read, write, size })
+    }
+
+    /// Moves what `from` has (up to the pipe's size) to `to`: `Ok(None)` when the readiness was
+    /// spurious, `Ok(Some(0))` at the end of the stream.
+    async fn pass(&self, from: &TcpStream, to: &TcpStream) -> io::Result<Option<usize>> {
+        let flags = SpliceFFlags::SPLICE_F_NONBLOCK | SpliceFFlags::SPLICE_F_MOVE;
+        let n = match from.try_io(Interest::READABLE, || {
+            splice(from, None, &self.write, None, self.size, flags).map_err(io::Error::from)
+        }) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut left = n;
+        while left > 0 {
+            to.writable().await?;
+            match to.try_io(Interest::WRITABLE, || {
+                splice(&self.read, None, to, None, left, flags).map_err(io::Error::from)
+            }) {
+                Ok(k) => left -= k,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Some(n))
     }
 }
 
