@@ -70,8 +70,8 @@ pub enum FaultError {
     },
     #[error("{0}")]
     NotAllowed(String),
-    #[error("{0}")]
-    Proxy(String),
+    #[error(transparent)]
+    Proxy(#[from] crate::proxy::ProxyError),
     #[error("cannot write the fault journal: {0:#}")]
     Journal(anyhow::Error),
 }

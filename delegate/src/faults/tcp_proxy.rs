@@ -34,10 +34,9 @@ struct Data {
     toxics: Vec<ToxicSpec>,
 }
 
-impl From<ProxyError> for FaultError {
-    fn from(e: ProxyError) -> Self {
-        FaultError::Proxy(e.to_string())
-    }
+/// A fault error with its own wording.
+fn invalid(msg: String) -> FaultError {
+    FaultError::Proxy(ProxyError::Invalid(msg))
 }
 
 impl Fault for TcpProxy {
@@ -67,12 +66,12 @@ impl Fault for TcpProxy {
         let (proxy, created, detail) = match (&target.proxy, &target.listen, &target.upstream) {
             (Some(name), _, _) => {
                 let p = Registry::global().get(name).map_err(|_| {
-                    FaultError::Proxy(format!(
+                    invalid(format!(
                         "no proxy named {name} (create it with the Toxiproxy API first)"
                     ))
                 })?;
                 if let Some(t) = toxics.iter().find(|t| p.toxic(&t.name).is_some()) {
-                    return Err(FaultError::Proxy(format!(
+                    return Err(invalid(format!(
                         "proxy {name} already has a toxic named {}",
                         t.name
                     )));
@@ -91,7 +90,7 @@ impl Fault for TcpProxy {
                 (name, true, detail)
             }
             _ => {
-                return Err(FaultError::Proxy(
+                return Err(invalid(
                     "tcp-proxy needs listen and upstream, or proxy".into(),
                 ))
             }
@@ -111,14 +110,14 @@ impl Fault for TcpProxy {
             detail,
             processes: Vec::new(),
             signal: None,
-            data: serde_json::to_value(&data).map_err(|e| FaultError::Proxy(e.to_string()))?,
+            data: serde_json::to_value(&data).map_err(|e| invalid(e.to_string()))?,
             at_ms: crate::now_ms(),
         })
     }
 
     fn apply(&self, plan: &Applied) -> Result<(), FaultError> {
         let data: Data = serde_json::from_value(plan.data.clone())
-            .map_err(|e| FaultError::Proxy(format!("bad tcp-proxy record: {e}")))?;
+            .map_err(|e| invalid(format!("bad tcp-proxy record: {e}")))?;
         let reg = Registry::global();
         if data.created {
             let proxy = reg.create(&data.proxy, &data.listen, &data.upstream, false)?;
@@ -136,7 +135,7 @@ impl Fault for TcpProxy {
 
     fn revert(&self, applied: &Applied) -> Result<String, FaultError> {
         let data: Data = serde_json::from_value(applied.data.clone())
-            .map_err(|e| FaultError::Proxy(format!("bad tcp-proxy record: {e}")))?;
+            .map_err(|e| invalid(format!("bad tcp-proxy record: {e}")))?;
         if data.instance != *INSTANCE {
             return Ok(format!(
                 "nothing to undo: proxy {} lived in a previous delegate process and ended with it",

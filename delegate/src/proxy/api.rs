@@ -55,14 +55,15 @@ pub async fn start(addr: std::net::SocketAddr) -> anyhow::Result<Running> {
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then drains requests in flight (at
-/// most [`GRACE`]). Stopping the API leaves the proxies alone.
+/// most [`GRACE`]) and stops the proxies made through it, as a Toxiproxy server's proxies end
+/// with the server. Other proxies of `registry` are left alone.
 pub async fn serve(
     listener: TcpListener,
     registry: Registry,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let registry = Arc::new(registry);
+    let registry = Arc::new(registry.owner());
     tokio::pin!(shutdown);
     loop {
         let stream = tokio::select! {

@@ -225,6 +225,7 @@ impl<'a> Pump<'a> {
     }
 
     fn fail(&self, e: &std::io::Error) {
+        tracing::debug!(stream = self.stream.as_str(), error = %e, "proxy connection failed");
         self.end(if e.kind() == std::io::ErrorKind::ConnectionReset {
             End::Reset
         } else {
@@ -263,6 +264,7 @@ impl<'a> Pump<'a> {
                             };
                             match moved {
                                 Ok(Some(0)) => {
+                                    tracing::debug!(stream = self.stream.as_str(), "proxy stream ended");
                                     let _ = writer.shutdown().await;
                                     return;
                                 }
@@ -483,6 +485,9 @@ const PIPE_SIZE: usize = 256 * 1024;
 impl Pipe {
     /// None when the kernel gives no pipe: the pump then copies through its buffer.
     fn new() -> Option<Pipe> {
+        if std::env::var_os("FAULTLINE_PROXY_NO_SPLICE").is_some() {
+            return None;
+        }
         let (read, write) = pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).ok()?;
         let size = fcntl(&write, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE as _))
             .map(|n| n as usize)

@@ -41,27 +41,25 @@ pub enum ProxyError {
     Invalid(String),
 }
 
-/// Delegate shutdown: waits for the API (if any) to drain, then stops every proxy left.
+/// Delegate shutdown, after the faults' reverts (which stop the proxies of `tcp-proxy` steps):
+/// the API drains and stops the proxies made through it.
 pub async fn shut_down(api: Option<api::Running>) {
     if let Some(api) = api {
         api.stop().await;
     }
-    let stopping = Registry::global().clear();
-    if !stopping.is_empty() {
-        tracing::info!(proxies = stopping.len(), "stopping tcp proxies");
-    }
-    let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        futures::future::join_all(stopping),
-    )
-    .await;
 }
 
-/// All proxies of this process, by name.
+/// All proxies of this process, by name. Clones share the proxies; an [`Registry::owner`]
+/// handle also marks the proxies it creates as its own, so whoever made them (the API) can stop
+/// exactly those and leave the others alone.
 #[derive(Clone, Default)]
 pub struct Registry {
     proxies: Arc<Mutex<BTreeMap<String, Arc<Proxy>>>>,
+    /// Stamped on the proxies this handle creates; 0 for the shared handle.
+    owner: u64,
 }
+
+static OWNERS: AtomicU64 = AtomicU64::new(1);
 
 static GLOBAL: LazyLock<Registry> = LazyLock::new(Registry::default);
 
@@ -73,6 +71,32 @@ impl Registry {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Proxy>>> {
         self.proxies.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The same proxies, through a handle whose creations are its own (see
+    /// [`Registry::remove_own`]).
+    pub fn owner(&self) -> Registry {
+        Registry {
+            proxies: self.proxies.clone(),
+            owner: OWNERS.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Stops and forgets the proxies this handle created (none for the shared handle).
+    pub fn remove_own(&self) -> Vec<JoinHandle<()>> {
+        if self.owner == 0 {
+            return Vec::new();
+        }
+        let mut proxies = self.lock();
+        let own: Vec<String> = proxies
+            .iter()
+            .filter(|(_, p)| p.owner == self.owner)
+            .map(|(n, _)| n.clone())
+            .collect();
+        own.iter()
+            .filter_map(|n| proxies.remove(n))
+            .filter_map(|p| p.stop())
+            .collect()
     }
 
     /// Creates a proxy and, when `enabled`, binds its listener (so a bad address fails here).
@@ -88,7 +112,9 @@ impl Registry {
         if proxies.contains_key(name) {
             return Err(ProxyError::AlreadyExists);
         }
-        let proxy = Arc::new(Proxy::new(name, listen, upstream));
+        let mut proxy = Proxy::new(name, listen, upstream);
+        proxy.owner = self.owner;
+        let proxy = Arc::new(proxy);
         if enabled {
             proxy.start()?;
         }
@@ -141,6 +167,8 @@ pub struct Proxy {
     toxics: watch::Sender<Vec<ToxicSpec>>,
     /// Connections accepted since the proxy was created, for the fault's detail.
     accepted: Arc<AtomicU64>,
+    /// The registry handle that created it ([`Registry::owner`]).
+    owner: u64,
 }
 
 struct ProxyState {
@@ -171,6 +199,7 @@ impl Proxy {
             }),
             toxics: watch::channel(Vec::new()).0,
             accepted: Arc::default(),
+            owner: 0,
         }
     }
 

@@ -137,7 +137,10 @@ async fn registers_runs_an_assignment_and_settles_its_events() {
         assert_eq!(reg[0].name, "it-delegate");
         assert_eq!(reg[0].labels.get("role").map(String::as_str), Some("it"));
         let caps = reg[0].capabilities.clone().unwrap();
-        assert_eq!(caps.faults, vec!["process-kill", "process-pause"]);
+        assert_eq!(
+            caps.faults,
+            vec!["process-kill", "process-pause", "tcp-proxy"]
+        );
         assert_eq!(
             caps.probes,
             faultline_spec::probes::KINDS,

@@ -106,6 +106,7 @@ struct TestProxy(Arc<Proxy>);
 
 impl TestProxy {
     fn start(upstream: &str, toxics: &[ToxicSpec]) -> TestProxy {
+        crate::helpers::init_logs();
         let p = Registry::global()
             .create(&unique("test"), "127.0.0.1:0", upstream, false)
             .unwrap();

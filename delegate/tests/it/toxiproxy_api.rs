@@ -397,3 +397,150 @@ print("ok")
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The whole delegate: `--toxiproxy-api` serves the API, a run's `tcp-proxy` step shows up in it
+/// while it is held and is gone after, and shutdown closes the API.
+#[tokio::test]
+async fn the_delegate_serves_the_api_and_runs_tcp_proxy_steps() {
+    use crate::fake_hub::{FakeHub, Mode, TOKEN};
+    use clap::Parser;
+    use faultline_delegate::config::Config;
+    use faultline_proto::v1 as pb;
+
+    let echo = Echo::start().await;
+    let web = crate::helpers::HttpServer::start(200).await;
+    let listen = format!("127.0.0.1:{}", crate::helpers::closed_port().await);
+    let yaml = format!(
+        r#"
+apiVersion: faultline.dev/v1
+kind: Experiment
+metadata: {{name: proxy-step}}
+hypothesis:
+  probes:
+    - name: web-ok
+      http: {{url: "{url}"}}
+      interval: 100ms
+      timeout: 500ms
+  recoverWithin: 2s
+steps:
+  - fault: tcp-proxy
+    target: {{listen: "{listen}", upstream: "{up}"}}
+    params:
+      toxics:
+        - {{type: latency, attributes: {{latency: 100}}}}
+    duration: 1500ms
+"#,
+        url = web.url,
+        up = echo.addr
+    );
+    let spec = faultline_spec::parse_template(&yaml).unwrap();
+    let hub = FakeHub::start(
+        Mode::Normal,
+        Some(pb::AssignRun {
+            run_id: "run-proxy".into(),
+            spec_json: serde_json::to_string(&spec).unwrap(),
+            template_name: "proxy-step".into(),
+            template_version: 1,
+        }),
+    )
+    .await;
+    let state = tempfile::tempdir().unwrap();
+    let api_addr = format!("127.0.0.1:{}", crate::helpers::closed_port().await);
+    let cfg = Config::try_parse_from([
+        "faultline-delegate",
+        "--hub",
+        &hub.url(),
+        "--token",
+        TOKEN,
+        "--state-dir",
+        &state.path().display().to_string(),
+        "--heartbeat-interval",
+        "1s",
+        "--toxiproxy-api",
+        &api_addr,
+    ])
+    .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let delegate = tokio::spawn(faultline_delegate::run(cfg, async move {
+        let _ = stopped.await;
+    }));
+
+    // While the step holds: the proxy adds its latency and the API lists it.
+    let mut s = None;
+    for _ in 0..200 {
+        if let Ok(c) = TcpStream::connect(&listen).await {
+            s = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut s = s.expect("the step's proxy listens");
+    assert!(rtt(&mut s).await >= Duration::from_millis(100));
+    let api = reqwest::Client::new();
+    let all: Value = api
+        .get(format!("http://{api_addr}/proxies"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        all["faultline-run-proxy-0"]["listen"],
+        listen.as_str(),
+        "{all}"
+    );
+    assert_eq!(all["faultline-run-proxy-0"]["toxics"][0]["type"], "latency");
+
+    hub.wait_for(Duration::from_secs(15), "run.finished", |s| {
+        s.finished("run-proxy")
+    })
+    .await;
+    assert!(TcpStream::connect(&listen).await.is_err(), "reverted");
+    // A proxy made through the API lives until the delegate stops.
+    let made: Value = api
+        .post(format!("http://{api_addr}/proxies"))
+        .json(&json!({"name": "made-by-delegate-api", "listen": "127.0.0.1:0", "upstream": echo.addr}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let made_listen = made["listen"].as_str().unwrap().to_string();
+    let mut c = TcpStream::connect(&made_listen).await.unwrap();
+    assert!(rtt(&mut c).await < Duration::from_millis(50));
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(10), delegate)
+        .await
+        .expect("the delegate stops")
+        .unwrap()
+        .unwrap();
+    assert!(
+        TcpStream::connect(&api_addr).await.is_err(),
+        "the API is closed"
+    );
+}
+
+#[test]
+fn the_flag_and_its_variable() {
+    use clap::Parser;
+    use faultline_delegate::config::Config;
+    let c = Config::try_parse_from([
+        "faultline-delegate",
+        "--hub",
+        "http://x",
+        "--toxiproxy-api",
+        "127.0.0.1:8474",
+    ])
+    .unwrap();
+    assert_eq!(c.toxiproxy_api, Some("127.0.0.1:8474".parse().unwrap()));
+    assert!(Config::try_parse_from([
+        "faultline-delegate",
+        "--hub",
+        "http://x",
+        "--toxiproxy-api",
+        "localhost"
+    ])
+    .is_err());
+}
