@@ -374,7 +374,10 @@ fn python_providers_and_non_kill_actions_are_errors() {
     );
     assert_eq!(
         errs[4].message,
-        "action \"break-config\" runs \"sed\", which maps to no Faultline fault; the fault kinds are process-kill, process-pause (an action running kill, pkill or killall maps to them)"
+        format!(
+            "action \"break-config\" runs \"sed\", which maps to no Faultline fault; the fault kinds are {} (an action running kill, pkill or killall maps to them)",
+            faultline_spec::faults::KINDS.join(", ")
+        )
     );
 }
 
