@@ -69,6 +69,12 @@ pub struct Config {
     /// How often to send a heartbeat; the hub's `Welcome` may override it.
     #[arg(long, env = "FAULTLINE_DELEGATE_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = positive_dur)]
     pub heartbeat_interval: Dur,
+
+    /// Serve a Toxiproxy-compatible HTTP API on this address (e.g. `127.0.0.1:8474`) to manage
+    /// the TCP fault proxies that `tcp-proxy` faults with a `proxy` target use. Off by default;
+    /// it has no authentication, so keep it on loopback.
+    #[arg(long, env = "FAULTLINE_DELEGATE_TOXIPROXY_API", value_name = "ADDR")]
+    pub toxiproxy_api: Option<std::net::SocketAddr>,
 }
 
 impl Config {

@@ -21,6 +21,7 @@ pub mod journal;
 pub mod link;
 pub mod outbox;
 pub mod probes;
+pub mod proxy;
 pub mod rollbacks;
 pub mod run;
 pub mod shutdown;
@@ -104,6 +105,10 @@ pub async fn run(
         },
     };
     let (stop_tx, stop_rx) = watch::channel(false);
+    let toxiproxy_api = match cfg.toxiproxy_api {
+        Some(addr) => Some(proxy::api::start(addr).await?),
+        None => None,
+    };
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
@@ -122,7 +127,7 @@ pub async fn run(
         Err(e) => Err(e),
     };
     watchdog.abort();
-    match result {
+    let outcome = match result {
         Ok(()) => {
             exec.stop_all(Stop::Shutdown).await;
             tracing::info!(undelivered_events = outbox.unacked(), "delegate stopped");
@@ -146,7 +151,10 @@ pub async fn run(
             }
             Err(fatal.into())
         }
-    }
+    };
+    // After the faults' reverts, which stop the proxies they made: this stops the rest.
+    proxy::shut_down(toxiproxy_api).await;
+    outcome
 }
 
 /// Milliseconds since the Unix epoch (wall clock), for records and events.

@@ -377,7 +377,10 @@ fn python_providers_and_non_kill_actions_are_errors() {
     // Other fault families add kinds: compare against the list, not a copy of it.
     assert_eq!(
         errs[4].message,
-        format!("action \"break-config\" runs \"sed\", which maps to no Faultline fault; the fault kinds are {} (an action running kill, pkill or killall maps to them)", faultline_spec::faults::KINDS.join(", "))
+        format!(
+            "action \"break-config\" runs \"sed\", which maps to no Faultline fault; the fault kinds are {} (an action running kill, pkill or killall maps to them)",
+            faultline_spec::faults::KINDS.join(", ")
+        )
     );
 }
 

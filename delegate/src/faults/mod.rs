@@ -23,6 +23,7 @@ pub mod process_kill;
 pub mod process_pause;
 pub mod stress;
 pub mod stress_worker;
+pub mod tcp_proxy;
 
 pub use process::ProcRef;
 
@@ -80,6 +81,8 @@ pub enum FaultError {
     },
     #[error("{0}")]
     NotAllowed(String),
+    #[error(transparent)]
+    Proxy(#[from] crate::proxy::ProxyError),
     #[error("cannot write the fault journal: {0:#}")]
     Journal(anyhow::Error),
     #[error(transparent)]
@@ -151,6 +154,7 @@ impl Faults {
             f.register(network_tc::Netem { kind });
         }
         f.register(http_fault::HttpFault::default());
+        f.register(tcp_proxy::TcpProxy);
         f.with_worker_exe("/proc/self/exe")
     }
 

@@ -19,6 +19,8 @@ mod postgres_probe;
 mod process_faults;
 mod process_kill;
 mod prometheus_probe;
+mod proxy;
 mod redis_probe;
 mod stress;
 mod tcp_probe;
+mod toxiproxy_api;

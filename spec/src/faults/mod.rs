@@ -10,6 +10,8 @@ mod process;
 pub use http::*;
 pub use network::*;
 pub use process::*;
+mod proxy;
+pub use proxy::*;
 mod size;
 pub use size::{ByteSize, PATTERN as SIZE_PATTERN};
 mod stress;
@@ -32,6 +34,7 @@ pub const KINDS: &[&str] = &[
     "network-duplicate",
     "network-reorder",
     "http-fault",
+    "tcp-proxy",
 ];
 
 /// The typed fault of a step. Its schema (feature `schema`) describes each kind's `target` and
@@ -135,6 +138,14 @@ pub enum FaultSpec {
         target: PathTarget,
         params: DiskFillParams,
     },
+    /// A TCP proxy with Toxiproxy's toxics for `duration`: a new proxy (`listen` → `upstream`)
+    /// that exists for the step, or toxics added to an existing proxy of the delegate's
+    /// Toxiproxy API and removed at the end.
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "duration"])))]
+    TcpProxy {
+        target: ProxyTarget,
+        params: ProxyParams,
+    },
 }
 
 impl FaultSpec {
@@ -146,6 +157,7 @@ impl FaultSpec {
             "http-fault" => http::parse(&at, step),
             "process-kill" | "process-pause" | "process-stop" => process::parse(&at, step),
             "cpu-stress" | "memory-stress" | "io-stress" | "disk-fill" => stress::parse(&at, step),
+            "tcp-proxy" => proxy::parse(&at, step),
             other => {
                 let hint = crate::hints::did_you_mean(other, KINDS)
                     .unwrap_or_else(|| format!("known kinds: {}", KINDS.join(", ")));
@@ -174,6 +186,7 @@ impl FaultSpec {
             FaultSpec::MemoryStress { .. } => "memory-stress",
             FaultSpec::IoStress { .. } => "io-stress",
             FaultSpec::DiskFill { .. } => "disk-fill",
+            FaultSpec::TcpProxy { .. } => "tcp-proxy",
         }
     }
 
