@@ -1,6 +1,6 @@
 //! The delegate's allow-list: what whoever runs the delegate lets the hub touch on this host,
-//! whatever a template asks. Set with `--allow KIND=VALUE` (repeatable) or
-//! `FAULTLINE_DELEGATE_ALLOW` (comma-separated):
+//! whatever a template asks. Set with `--allow KIND=VALUE` (repeatable),
+//! `FAULTLINE_DELEGATE_ALLOW` (comma-separated) or `--allow-file` (one entry per line):
 //!
 //! | entry | allows |
 //! |---|---|
@@ -10,8 +10,8 @@
 //! | `command=PROGRAM` | command probes and rollbacks running that program (`/bin/sh` for `shell:`; `*` for any) |
 //! | `interface=NAME` | network faults on that interface |
 //! | `netns=NAME` | network faults inside that namespace (`netns=host`: the delegate's own) |
-//! | `cidr=CIDR` | network faults whose destinations all lie inside listed CIDRs (no destinations means `0.0.0.0/0` and `::/0`) |
-//! | `port=P` or `port=LO-HI` | network faults whose ports all lie inside listed ranges (no ports means 1-65535) |
+//! | `cidr=CIDR` | network faults whose destinations all lie inside listed CIDRs (no destinations means `0.0.0.0/0` and `::/0`); proxy faults (tcp-proxy, http-fault) whose listen and upstream addresses do (a host name then cannot be checked and is refused) |
+//! | `port=P` or `port=LO-HI` | network faults whose ports all lie inside listed ranges (no ports means 1-65535); proxy faults whose listen and upstream ports do |
 //!
 //! A kind of entry that is never given leaves that dimension open (and the delegate says so in
 //! its log at start); once one entry of a kind is given, only what is listed is allowed. A run
@@ -38,6 +38,23 @@ pub struct AllowList {
 
 /// How `netns=` names the delegate's own network namespace.
 pub const HOST_NETNS: &str = "host";
+
+/// Reads an allow-list file: one `KIND=VALUE` per line; blank lines and `#` comments are
+/// skipped. An error says `LINE: reason`.
+pub fn parse_file(text: &str) -> Result<Vec<Entry>, String> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if line.is_empty() {
+            continue;
+        }
+        out.push(
+            line.parse::<Entry>()
+                .map_err(|e| format!("{}: {e}", i + 1))?,
+        );
+    }
+    Ok(out)
+}
 
 /// One `--allow` entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -232,6 +249,45 @@ impl AllowList {
         why
     }
 
+    /// Why the addresses a proxy fault binds or connects to are not allowed (`cidr=` and
+    /// `port=` entries); empty when they are. A host name is allowed only while no `cidr=` entry
+    /// is given (it cannot be checked before it is resolved).
+    pub fn endpoints(&self, spec: &FaultSpec) -> Vec<String> {
+        let mut why = Vec::new();
+        for (role, addr) in spec.endpoints() {
+            let Some((host, port)) = addr.rsplit_once(':') else {
+                why.push(format!("{role} address {addr} has no port"));
+                continue;
+            };
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            if let Some(cidrs) = &self.cidrs {
+                let ip = if host == "localhost" {
+                    Some(std::net::IpAddr::from([127, 0, 0, 1]))
+                } else {
+                    host.parse::<std::net::IpAddr>().ok()
+                };
+                match ip.and_then(|ip| Cidr::from_str(&ip.to_string()).ok()) {
+                    Some(c) if cidrs.iter().any(|a| a.contains(&c)) => {}
+                    Some(_) => why.push(format!(
+                        "{role} address {addr} is not inside an allowed CIDR"
+                    )),
+                    None => why.push(format!(
+                        "{role} host {host} must be an IP address while cidr= entries restrict this delegate"
+                    )),
+                }
+            }
+            if let Some(ports) = &self.ports {
+                match PortRange::from_str(port) {
+                    Ok(p) if ports.iter().any(|a| a.contains(&p)) => {}
+                    _ => why.push(format!(
+                        "{role} port {port} is not inside an allowed port range"
+                    )),
+                }
+            }
+        }
+        why
+    }
+
     /// Every reason this experiment may not run here; empty when it may.
     pub fn check(&self, exp: &Experiment) -> Vec<String> {
         let mut why = Vec::new();
@@ -248,7 +304,11 @@ impl AllowList {
                     why.push(format!("{}: path {p} is not under an allowed path", f.path));
                 }
             }
-            for w in self.network_target(&f.spec) {
+            for w in self
+                .network_target(&f.spec)
+                .into_iter()
+                .chain(self.endpoints(&f.spec))
+            {
                 why.push(format!("{}: {w}", f.path));
             }
             let Some(target) = f.spec.process_target() else {
@@ -441,6 +501,49 @@ rollbacks:
                 "rollbacks[0].command: program systemctl is not allowed on this delegate",
             ]
         );
+    }
+
+    #[test]
+    fn proxy_addresses_are_checked_by_cidr_and_port() {
+        let yaml = r#"
+apiVersion: faultline.dev/v1
+kind: Experiment
+metadata: {name: x}
+hypothesis:
+  probes:
+    - {name: a, tcp: {address: "127.0.0.1:1"}}
+steps:
+  - {fault: tcp-proxy, target: {listen: "127.0.0.1:15432", upstream: "10.0.0.5:5432"}, duration: 1s}
+  - {fault: http-fault, target: {listen: "0.0.0.0:18080", upstream: "http://db.internal"}, duration: 1s}
+"#;
+        let exp = faultline_spec::parse_template(yaml).unwrap();
+        assert!(AllowList::open().check(&exp).is_empty());
+        let a = list(&["cidr=127.0.0.0/8", "cidr=10.0.0.0/24", "port=15000-19000"]);
+        assert_eq!(
+            a.check(&exp),
+            vec![
+                "steps[0]: upstream port 5432 is not inside an allowed port range",
+                "steps[1]: listen address 0.0.0.0:18080 is not inside an allowed CIDR",
+                "steps[1]: upstream host db.internal must be an IP address while cidr= entries restrict this delegate",
+                "steps[1]: upstream port 80 is not inside an allowed port range",
+            ]
+        );
+        // Ports alone: a host name is fine, its port is not.
+        assert_eq!(list(&["port=1-65535"]).check(&exp), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_allow_file_is_read_line_by_line() {
+        let text =
+            "# who may be touched\nfault=process-kill\n\nprocess=redis-server  # the cache\n";
+        let entries = parse_file(text).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(
+            AllowList::from_entries(&entries).to_string(),
+            list(&["fault=process-kill", "process=redis-server"]).to_string()
+        );
+        let err = parse_file("fault=process-kill\nbogus\n").unwrap_err();
+        assert!(err.starts_with("2: "), "{err}");
     }
 
     #[test]

@@ -54,10 +54,11 @@ pub struct Config {
     #[arg(long, env = "FAULTLINE_DELEGATE_DEAD_MAN_TIMEOUT", default_value = "60s", value_parser = positive_dur)]
     pub dead_man_timeout: Dur,
 
-    /// What the hub may touch here: `fault=KIND`, `process=NAME`, `path=PREFIX` (pid files),
-    /// `command=PROGRAM` (or `*`). Repeat the flag; the environment variable takes a
-    /// comma-separated list. A kind never given stays open; once given, only what is listed is
-    /// allowed.
+    /// What the hub may touch here: `fault=KIND`, `process=NAME`, `path=PREFIX` (pid files,
+    /// io-stress and disk-fill directories), `command=PROGRAM` (or `*`), `interface=NAME`,
+    /// `netns=NAME` (`host`: the delegate's own), `cidr=CIDR`, `port=N` or `port=LO-HI`. Repeat
+    /// the flag; the environment variable takes a comma-separated list. A kind never given stays
+    /// open; once given, only what is listed is allowed.
     #[arg(
         long = "allow",
         env = "FAULTLINE_DELEGATE_ALLOW",
@@ -65,6 +66,11 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub allow: Vec<crate::allow::Entry>,
+
+    /// A file of allow-list entries, one `KIND=VALUE` per line (`#` starts a comment), added to
+    /// those of `--allow`.
+    #[arg(long, env = "FAULTLINE_DELEGATE_ALLOW_FILE", value_name = "PATH")]
+    pub allow_file: Option<PathBuf>,
 
     /// How often to send a heartbeat; the hub's `Welcome` may override it.
     #[arg(long, env = "FAULTLINE_DELEGATE_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = positive_dur)]

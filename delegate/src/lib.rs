@@ -60,7 +60,16 @@ pub async fn run(
     if cfg.token.is_none() && state.load_credential()?.is_none() {
         return Err(Fatal::NoToken.into());
     }
-    let allow = allow::AllowList::from_entries(&cfg.allow);
+    let mut entries = cfg.allow.clone();
+    if let Some(path) = &cfg.allow_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --allow-file {}", path.display()))?;
+        entries.extend(
+            allow::parse_file(&text)
+                .map_err(|e| anyhow::anyhow!("--allow-file {}:{e}", path.display()))?,
+        );
+    }
+    let allow = allow::AllowList::from_entries(&entries);
     let open = allow.open_dimensions();
     if !open.is_empty() {
         tracing::warn!(

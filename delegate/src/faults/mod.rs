@@ -207,7 +207,13 @@ impl Faults {
                 spec.kind()
             )));
         }
-        if let Some(why) = self.allow.network_target(spec).into_iter().next() {
+        if let Some(why) = self
+            .allow
+            .network_target(spec)
+            .into_iter()
+            .chain(self.allow.endpoints(spec))
+            .next()
+        {
             return Err(FaultError::NotAllowed(why));
         }
         let fault = self.get(spec.kind())?;

@@ -210,6 +210,34 @@ impl FaultSpec {
         }
     }
 
+    /// Network addresses a proxy kind binds (`listen`) or connects to (`upstream`), as
+    /// `(role, HOST:PORT)`, for the allow-list's `cidr=` and `port=` entries.
+    pub fn endpoints(&self) -> Vec<(&'static str, String)> {
+        match self {
+            FaultSpec::TcpProxy { target, .. } => {
+                [("listen", &target.listen), ("upstream", &target.upstream)]
+                    .into_iter()
+                    .filter_map(|(role, a)| a.clone().map(|a| (role, a)))
+                    .collect()
+            }
+            FaultSpec::HttpFault { target, .. } => {
+                let up = target.upstream.trim_start_matches("http://");
+                let up = up.split('/').next().unwrap_or(up);
+                // `host`, `[v6]` or `1.2.3.4` have no port: HTTP's default applies.
+                let has_port = up.rsplit_once(':').is_some_and(|(h, p)| {
+                    p.parse::<u16>().is_ok() && (!h.contains(':') || h.ends_with(']'))
+                });
+                let up = if has_port {
+                    up.to_string()
+                } else {
+                    format!("{up}:80")
+                };
+                vec![("listen", target.listen.clone()), ("upstream", up)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// The directory a kind writes under, for the kinds that write files (allow-list checks).
     pub fn path(&self) -> Option<&str> {
         match self {
