@@ -100,7 +100,7 @@ impl Fault for ProcessKill {
             run_id: ctx.run_id.to_string(),
             step: ctx.step,
             kind: self.kind().into(),
-            detail: format!("sent {signal} to {what}{every}"),
+            detail: format!("{signal} to {what}{every}"),
             processes,
             signal: Some(signal.into()),
             data,

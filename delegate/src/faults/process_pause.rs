@@ -50,7 +50,7 @@ impl Fault for ProcessPause {
             run_id: ctx.run_id.to_string(),
             step: ctx.step,
             kind: self.kind().into(),
-            detail: format!("stopped {what} with SIGSTOP"),
+            detail: format!("SIGSTOP to {what}"),
             processes,
             signal: Some(Signal::SIGSTOP.as_str().into()),
             data: serde_json::Value::Null,

@@ -159,10 +159,7 @@ fn a_pid_target_is_that_process_and_never_init_or_the_delegate() {
     let a = faults
         .inject(&journal, &stop(target.pid()), ctx("pid-run"))
         .unwrap();
-    assert_eq!(
-        a.detail,
-        format!("stopped pid {} with SIGSTOP", target.pid())
-    );
+    assert_eq!(a.detail, format!("SIGSTOP to pid {}", target.pid()));
     wait_until(Duration::from_secs(5), || proc_state(target.pid()) == 'T');
     faults.revert(&journal, &a).unwrap();
     wait_until(Duration::from_secs(5), || proc_state(target.pid()) != 'T');

@@ -133,7 +133,7 @@ async fn import_template_stores_reads_back_and_runs() {
         .find(|e| e["kind"] == "fault.applied")
         .unwrap_or_else(|| panic!("no fault.applied: {run}"));
     let detail = applied["payload"]["detail"].as_str().unwrap_or_default();
-    let sent = format!("sent SIGTERM to pid file {}", target.pid_file.display());
+    let sent = format!("SIGTERM to pid file {}", target.pid_file.display());
     assert!(detail.starts_with(&sent), "{applied}");
 }
 
