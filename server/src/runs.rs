@@ -100,7 +100,6 @@ pub async fn start(
     dry_run: bool,
 ) -> ApiResult<RunRow> {
     let tpl = templates::get(pool, scope, template_id).await?;
-    halt::ensure_running(pool, tpl.project_id).await?;
     let spec = templates::spec(pool, tpl.id, tpl.version).await?;
     let target = match delegate.map(str::trim).filter(|s| !s.is_empty()) {
         Some(sel) => delegates::select(pool, tpl.project_id, sel, fresh_secs).await?,
@@ -135,8 +134,8 @@ pub async fn start(
         spec.planned_duration().as_millis() as i64
     };
     let mut tx = pool.begin().await?;
-    // Checked again under the project row's lock: a halt racing this start either waits for it
-    // (and aborts the new run) or commits first (and this start is refused).
+    // Checked under the project row's lock: a halt racing this start either waits for it (and
+    // aborts the new run) or commits first (and this start is refused).
     halt::ensure_running(&mut *tx, tpl.project_id).await?;
     let run = sqlx::query_as::<_, RunRow>(&format!(
         "INSERT INTO runs (id, project_id, template_id, template_version, delegate_id, state, planned_ms, created_by, dry_run) \

@@ -84,19 +84,15 @@ impl Fault for CpuStress {
             load,
             cores: params.cores.clone(),
         };
-        Ok(Applied {
-            run_id: ctx.run_id.to_string(),
-            step: ctx.step,
-            kind: self.kind().into(),
-            detail: format!(
+        Ok(Applied::new(
+            ctx,
+            self.kind(),
+            format!(
                 "{workers} CPU stress worker{} busy {load}% of each 100ms{pinned}",
                 if workers == 1 { "" } else { "s" }
             ),
-            processes: Vec::new(),
-            signal: None,
-            data: serde_json::to_value(data).unwrap_or_default(),
-            at_ms: crate::now_ms(),
-        })
+            serde_json::to_value(data).unwrap_or_default(),
+        ))
     }
 
     fn apply(&self, plan: &Applied) -> Result<(), FaultError> {

@@ -89,22 +89,18 @@ impl Fault for DiskFill {
             .into());
         }
         let after = (space.used + bytes) as f64 * 100.0 / (space.used + space.avail).max(1) as f64;
-        Ok(Applied {
-            run_id: ctx.run_id.to_string(),
-            step: ctx.step,
-            kind: self.kind().into(),
-            detail: format!(
+        Ok(Applied::new(
+            ctx,
+            self.kind(),
+            format!(
                 "filled the filesystem of {} from {:.1}% to {after:.1}% used with {} ({})",
                 target.path,
                 space.used_percent(),
                 file.display(),
                 human(bytes)
             ),
-            processes: Vec::new(),
-            signal: None,
-            data: serde_json::to_value(Data { file, bytes }).unwrap_or_default(),
-            at_ms: crate::now_ms(),
-        })
+            serde_json::to_value(Data { file, bytes }).unwrap_or_default(),
+        ))
     }
 
     fn apply(&self, plan: &Applied) -> Result<(), FaultError> {

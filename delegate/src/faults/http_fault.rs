@@ -89,19 +89,15 @@ impl Fault for HttpFault {
             params: params.clone(),
             instance: instance().to_string(),
         };
-        Ok(Applied {
-            run_id: ctx.run_id.to_string(),
-            step: ctx.step,
-            kind: self.kind().into(),
-            detail: format!(
+        Ok(Applied::new(
+            ctx,
+            self.kind(),
+            format!(
                 "HTTP proxy on {} in front of {}, {rules}",
                 target.listen, target.upstream
             ),
-            processes: Vec::new(),
-            signal: None,
-            data: serde_json::to_value(&data).map_err(|e| HttpFaultError::Record(e.to_string()))?,
-            at_ms: crate::now_ms(),
-        })
+            serde_json::to_value(&data).map_err(|e| HttpFaultError::Record(e.to_string()))?,
+        ))
     }
 
     fn apply(&self, plan: &Applied) -> Result<(), FaultError> {

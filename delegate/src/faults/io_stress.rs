@@ -85,16 +85,12 @@ impl Fault for IoStress {
             file_size,
             fsync: params.fsync,
         };
-        Ok(Applied {
-            run_id: ctx.run_id.to_string(),
-            step: ctx.step,
-            kind: self.kind().into(),
+        Ok(Applied::new(
+            ctx,
+            self.kind(),
             detail,
-            processes: Vec::new(),
-            signal: None,
-            data: serde_json::to_value(data).unwrap_or_default(),
-            at_ms: crate::now_ms(),
-        })
+            serde_json::to_value(data).unwrap_or_default(),
+        ))
     }
 
     fn apply(&self, plan: &Applied) -> Result<(), FaultError> {

@@ -72,20 +72,16 @@ impl Fault for MemoryStress {
             bytes,
             ramp_ms: params.ramp.map(|r| r.as_millis()).unwrap_or(0),
         };
-        Ok(Applied {
-            run_id: ctx.run_id.to_string(),
-            step: ctx.step,
-            kind: self.kind().into(),
-            detail: format!(
+        Ok(Applied::new(
+            ctx,
+            self.kind(),
+            format!(
                 "a worker process allocating {}{ramp} ({} available)",
                 human(bytes),
                 human(avail)
             ),
-            processes: Vec::new(),
-            signal: None,
-            data: serde_json::to_value(data).unwrap_or_default(),
-            at_ms: crate::now_ms(),
-        })
+            serde_json::to_value(data).unwrap_or_default(),
+        ))
     }
 
     fn apply(&self, plan: &Applied) -> Result<(), FaultError> {

@@ -56,6 +56,23 @@ pub struct Applied {
     pub at_ms: i64,
 }
 
+impl Applied {
+    /// The record of a fault of `kind` in the run and step of `ctx`, stamped now, with the
+    /// kind's own revert `data` and no processes or signal.
+    pub fn new(ctx: RunCtx<'_>, kind: &str, detail: String, data: serde_json::Value) -> Self {
+        Applied {
+            run_id: ctx.run_id.to_string(),
+            step: ctx.step,
+            kind: kind.into(),
+            detail,
+            processes: Vec::new(),
+            signal: None,
+            data,
+            at_ms: crate::now_ms(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum FaultError {
     #[error("no process named {0}")]

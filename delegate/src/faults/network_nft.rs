@@ -115,16 +115,12 @@ fn plan(
         qdisc: None,
         script: script(&table, &scope, hooks, per10k),
     };
-    Ok(Applied {
-        run_id: ctx.run_id.to_string(),
-        step: ctx.step,
-        kind: kind.into(),
-        detail: format!("{detail} (nftables table inet {table})"),
-        processes: Vec::new(),
-        signal: None,
-        data: data.to_value(),
-        at_ms: crate::now_ms(),
-    })
+    Ok(Applied::new(
+        ctx,
+        kind,
+        format!("{detail} (nftables table inet {table})"),
+        data.to_value(),
+    ))
 }
 
 fn apply(kind: &str, plan: &Applied) -> Result<(), FaultError> {

@@ -174,16 +174,12 @@ fn applied(
         }),
         script,
     };
-    Applied {
-        run_id: ctx.run_id.to_string(),
-        step: ctx.step,
-        kind: kind.into(),
-        detail: format!("{detail} (tc root qdisc {root_kind} {major:x}:)"),
-        processes: Vec::new(),
-        signal: None,
-        data: data.to_value(),
-        at_ms: crate::now_ms(),
-    }
+    Applied::new(
+        ctx,
+        kind,
+        format!("{detail} (tc root qdisc {root_kind} {major:x}:)"),
+        data.to_value(),
+    )
 }
 
 fn apply(kind: &str, plan: &Applied) -> Result<(), FaultError> {

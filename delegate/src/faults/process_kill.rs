@@ -97,14 +97,9 @@ impl Fault for ProcessKill {
             None => (serde_json::Value::Null, String::new()),
         };
         Ok(Applied {
-            run_id: ctx.run_id.to_string(),
-            step: ctx.step,
-            kind: self.kind().into(),
-            detail: format!("{signal} to {what}{every}"),
             processes,
             signal: Some(signal.into()),
-            data,
-            at_ms: crate::now_ms(),
+            ..Applied::new(ctx, self.kind(), format!("{signal} to {what}{every}"), data)
         })
     }
 

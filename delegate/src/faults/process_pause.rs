@@ -47,14 +47,14 @@ impl Fault for ProcessPause {
         let (found, what) = process::resolve(target)?;
         let (processes, what) = process::pick(found, &what, params.pick());
         Ok(Applied {
-            run_id: ctx.run_id.to_string(),
-            step: ctx.step,
-            kind: self.kind().into(),
-            detail: format!("SIGSTOP to {what}"),
             processes,
             signal: Some(Signal::SIGSTOP.as_str().into()),
-            data: serde_json::Value::Null,
-            at_ms: crate::now_ms(),
+            ..Applied::new(
+                ctx,
+                self.kind(),
+                format!("SIGSTOP to {what}"),
+                serde_json::Value::Null,
+            )
         })
     }
 

@@ -103,16 +103,12 @@ impl Fault for TcpProxy {
             upstream,
             toxics,
         };
-        Ok(Applied {
-            run_id: ctx.run_id.to_string(),
-            step: ctx.step,
-            kind: self.kind().into(),
+        Ok(Applied::new(
+            ctx,
+            self.kind(),
             detail,
-            processes: Vec::new(),
-            signal: None,
-            data: serde_json::to_value(&data).map_err(|e| invalid(e.to_string()))?,
-            at_ms: crate::now_ms(),
-        })
+            serde_json::to_value(&data).map_err(|e| invalid(e.to_string()))?,
+        ))
     }
 
     fn apply(&self, plan: &Applied) -> Result<(), FaultError> {
