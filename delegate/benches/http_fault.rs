@@ -7,6 +7,8 @@
 //!    journal removal), `CYCLES` times, p50/p99.
 //!
 //! Prints a table; asserts nothing (numbers go to BENCHMARKS.md).
+mod common;
+
 use bytes::Bytes;
 use faultline_delegate::{
     faults::{Faults, RunCtx},
@@ -120,23 +122,14 @@ fn main() {
         faults.revert(&journal, &applied).unwrap();
 
         // 2. Apply / revert.
-        let (mut apply, mut revert) = (Vec::new(), Vec::new());
-        for i in 0..CYCLES {
-            let port = free_port().await;
-            let s = spec(&format!("127.0.0.1:{port}"), &up.to_string());
-            let ctx = RunCtx {
-                run_id: "bench-cycle",
-                step: i,
-            };
-            let t = Instant::now();
-            let a = faults.inject(&journal, &s, ctx).unwrap();
-            apply.push(t.elapsed());
-            let t = Instant::now();
-            faults.revert(&journal, &a).unwrap();
-            revert.push(t.elapsed());
-        }
-        apply.sort();
-        revert.sort();
+        let (apply, revert) = common::cycles(&faults, &journal, CYCLES, |_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            spec(&format!("127.0.0.1:{port}"), &up.to_string())
+        });
 
         println!("http-fault proxy ({REQUESTS} sequential GETs per path over one kept-alive connection, 3 non-matching rules; {CYCLES} apply/revert cycles)");
         println!("{:<34} {:>10} {:>10}", "measure", "p50 (µs)", "p99 (µs)");

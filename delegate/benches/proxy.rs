@@ -1,12 +1,19 @@
 //! Benchmark of the TCP fault proxy against a direct connection, `socat` and `haproxy`, all on
 //! loopback in one run: throughput with 1 and 64 connections (client → upstream, counted at the
 //! upstream) and 64-byte ping-pong latency (p50/p99, and what each proxy adds to the direct
-//! p50). Then the accuracy of a 100 ms latency toxic. A missing socat or haproxy is skipped.
+//! p50). Then the accuracy of a 100 ms latency toxic, and the `tcp-proxy` fault's apply and
+//! revert times. A missing socat or haproxy is skipped.
 //!
 //! `cargo bench -p faultline-delegate --bench proxy` (env `BENCH_SECS` = seconds per throughput
-//! case, default 2).
-use faultline_delegate::proxy::Registry;
-use faultline_spec::faults::parse_toxic;
+//! case, default 3, in interleaved rounds).
+mod common;
+
+use faultline_delegate::{faults::Faults, journal::Journal, proxy::Registry};
+use faultline_spec::{
+    faults::{parse_toxic, FaultSpec},
+    template::FaultStep,
+    Dur,
+};
 use serde_json::json;
 use std::{
     process::{Child, Command, Stdio},
@@ -22,10 +29,16 @@ use tokio::{
     runtime::Runtime,
 };
 
-const PINGS: usize = 3000;
+/// Ping-pongs per target, in `ROUNDS` interleaved rounds.
+const PINGS: usize = 10_000;
+const ROUNDS: usize = 20;
+/// Throughput rounds per target (each `BENCH_SECS / TPUT_ROUNDS` long).
+const TPUT_ROUNDS: usize = 3;
 
-/// A runtime with `workers` threads (env `var`, default 1: the machine's two cores are then
-/// one for the load and upstream, one for the proxy, as socat and haproxy get one each).
+/// A runtime with `workers` threads (env `var`, default 1). The client, the upstream and the
+/// Faultline proxy each get their own runtime, as they would be separate processes: a direct
+/// round trip then crosses threads as a real client → server one does, and socat and haproxy
+/// get one process each.
 fn runtime(var: &str) -> Runtime {
     let workers = std::env::var(var)
         .ok()
@@ -76,8 +89,25 @@ async fn connect(addr: &str) -> TcpStream {
     panic!("cannot connect to {addr}");
 }
 
-/// GB/s through `addr` with `conns` connections writing as fast as they can.
-async fn throughput(addr: &str, conns: usize, secs: f64, received: &AtomicU64) -> f64 {
+/// The machine's busy and total CPU time so far (jiffies, all CPUs), from /proc/stat.
+fn cpu_times() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: u64 = v.iter().sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    (total - idle, total)
+}
+
+/// GB/s through `addr` with `conns` connections writing as fast as they can, and the share of
+/// the machine's CPU time that was busy meanwhile (1.0 = every core).
+async fn throughput(addr: &str, conns: usize, secs: f64, received: &AtomicU64) -> (f64, f64) {
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for _ in 0..conns {
@@ -94,33 +124,83 @@ async fn throughput(addr: &str, conns: usize, secs: f64, received: &AtomicU64) -
         }));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (t0, b0) = (Instant::now(), received.load(Ordering::Relaxed));
+    let (t0, b0, c0) = (
+        Instant::now(),
+        received.load(Ordering::Relaxed),
+        cpu_times(),
+    );
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
-    let (t1, b1) = (Instant::now(), received.load(Ordering::Relaxed));
+    let (t1, b1, c1) = (
+        Instant::now(),
+        received.load(Ordering::Relaxed),
+        cpu_times(),
+    );
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
-    (b1 - b0) as f64 / (t1 - t0).as_secs_f64() / 1e9
+    let busy = (c1.0 - c0.0) as f64 / (c1.1 - c0.1).max(1) as f64;
+    ((b1 - b0) as f64 / (t1 - t0).as_secs_f64() / 1e9, busy)
 }
 
-/// p50 and p99 round trip of a 64-byte ping-pong, microseconds.
-async fn latency(addr: &str, pings: usize) -> (f64, f64) {
-    let mut s = connect(addr).await;
-    s.write_all(b"E").await.unwrap();
+/// Round trips of a 64-byte ping-pong, microseconds, on one connection per target, measured
+/// in interleaved rounds (every target gets a round in turn) so that drift in the machine's
+/// state is shared by all targets rather than landing on one of them.
+async fn latencies(addrs: &[String], rounds: usize, per_round: usize) -> Vec<Vec<f64>> {
+    let mut conns = Vec::new();
+    for addr in addrs {
+        let mut s = connect(addr).await;
+        s.write_all(b"E").await.unwrap();
+        conns.push(s);
+    }
     let (req, mut resp) = ([1u8; 64], [0u8; 64]);
-    let mut rtts = Vec::with_capacity(pings);
-    for i in 0..pings + pings / 10 {
-        let t = Instant::now();
-        s.write_all(&req).await.unwrap();
-        s.read_exact(&mut resp).await.unwrap();
-        if i >= pings / 10 {
-            rtts.push(t.elapsed().as_secs_f64() * 1e6);
+    let mut rtts = vec![Vec::with_capacity(rounds * per_round); addrs.len()];
+    for round in 0..rounds + 1 {
+        for (s, out) in conns.iter_mut().zip(rtts.iter_mut()) {
+            for _ in 0..per_round {
+                let t = Instant::now();
+                s.write_all(&req).await.unwrap();
+                s.read_exact(&mut resp).await.unwrap();
+                // The first round warms up every path and is not counted.
+                if round > 0 {
+                    out.push(t.elapsed().as_secs_f64() * 1e6);
+                }
+            }
         }
     }
-    rtts.sort_by(f64::total_cmp);
-    let q = |p: f64| rtts[((rtts.len() as f64 * p) as usize).min(rtts.len() - 1)];
+    rtts
+}
+
+/// p50 and p99 of samples.
+fn quantiles(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let q = |p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)];
     (q(0.50), q(0.99))
+}
+
+const CYCLES: usize = 200;
+
+async fn apply_revert(upstream: &str) -> (Vec<Duration>, Vec<Duration>) {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).unwrap();
+    common::cycles(&Faults::new(), &journal, CYCLES, |_| {
+        FaultSpec::parse(
+            "steps[0]",
+            &FaultStep {
+                name: None,
+                fault: "tcp-proxy".into(),
+                weight: 1,
+                target: json!({"listen": format!("127.0.0.1:{}", free_port()), "upstream": upstream}),
+                params: json!({"toxics": [{"type": "latency", "attributes": {"latency": 10}}]}),
+                duration: Some(Dur::secs(10)),
+            },
+        )
+        .unwrap()
+    })
+}
+
+fn ms(sorted: &[Duration], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
 fn free_port() -> u16 {
@@ -194,6 +274,8 @@ struct Row {
     name: &'static str,
     gbps_1: f64,
     gbps_64: f64,
+    /// Share of the machine's CPU busy during the 1-connection case.
+    busy_1: f64,
     p50: f64,
     p99: f64,
 }
@@ -202,12 +284,13 @@ fn main() {
     let secs: f64 = std::env::var("BENCH_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(2.0);
-    // Load and upstream on one runtime, the Faultline proxy on its own (as in the delegate).
+        .unwrap_or(3.0);
+    // Client, upstream and the Faultline proxy on one runtime each.
     let load = runtime("BENCH_LOAD_WORKERS");
+    let upstream_rt = runtime("BENCH_UPSTREAM_WORKERS");
     let proxy_rt = runtime("BENCH_PROXY_WORKERS");
     let received = Arc::new(AtomicU64::new(0));
-    let up_addr = load.block_on(async {
+    let up_addr = upstream_rt.block_on(async {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap().to_string();
         tokio::spawn(upstream(l, received.clone()));
@@ -220,10 +303,22 @@ fn main() {
             .info()
             .listen
     });
+    // The same, with `--proxy-busy-poll` (env `BENCH_BUSY_POLL_US`, default 100).
+    let busy_us: u64 = std::env::var("BENCH_BUSY_POLL_US")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
+    let busy = proxy_rt.block_on(async {
+        reg.set_busy_poll(Duration::from_micros(busy_us));
+        let p = reg.create("busy", "127.0.0.1:0", &up_addr, true).unwrap();
+        reg.set_busy_poll(Duration::ZERO);
+        p.info().listen
+    });
 
     let mut targets: Vec<(&'static str, String, Option<External>)> = vec![
         ("direct", up_addr.clone(), None),
         ("faultline (no toxic)", plain, None),
+        ("faultline (busy-poll)", busy, None),
     ];
     if have("socat") {
         let port = free_port();
@@ -246,40 +341,53 @@ fn main() {
         eprintln!("haproxy not installed: skipped");
     }
 
+    let addrs: Vec<String> = targets.iter().map(|t| t.1.clone()).collect();
+    let rtts = load.block_on(latencies(&addrs, ROUNDS, PINGS / ROUNDS));
+    // Throughput in interleaved rounds too, summed per target.
+    let mut tput = vec![(0.0, 0.0, 0.0); targets.len()];
+    for _ in 0..TPUT_ROUNDS {
+        for (i, (_, addr, _)) in targets.iter().enumerate() {
+            load.block_on(async {
+                let (g1, b1) = throughput(addr, 1, secs / TPUT_ROUNDS as f64, &received).await;
+                let (g64, _) = throughput(addr, 64, secs / TPUT_ROUNDS as f64, &received).await;
+                tput[i].0 += g1 / TPUT_ROUNDS as f64;
+                tput[i].1 += b1 / TPUT_ROUNDS as f64;
+                tput[i].2 += g64 / TPUT_ROUNDS as f64;
+            });
+        }
+    }
     let mut rows = Vec::new();
-    for (name, addr, _proc) in &targets {
-        let row = load.block_on(async {
-            let (p50, p99) = latency(addr, PINGS).await;
-            Row {
-                name,
-                gbps_1: throughput(addr, 1, secs, &received).await,
-                gbps_64: throughput(addr, 64, secs, &received).await,
-                p50,
-                p99,
-            }
+    for (((name, _, _), rtt), (gbps_1, busy_1, gbps_64)) in targets.iter().zip(rtts).zip(tput) {
+        let (p50, p99) = quantiles(rtt);
+        rows.push(Row {
+            name,
+            gbps_1,
+            busy_1,
+            gbps_64,
+            p50,
+            p99,
         });
-        eprintln!("measured {name}");
-        rows.push(row);
     }
 
     let direct = rows[0].p50;
     println!();
     println!(
-        "{:<22} {:>10} {:>10} {:>10} {:>10} {:>12}",
-        "target", "GB/s x1", "GB/s x64", "p50 µs", "p99 µs", "added p50 µs"
+        "{:<22} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}",
+        "target", "GB/s x1", "CPU x1", "GB/s x64", "p50 µs", "p99 µs", "added p50 µs"
     );
     for r in &rows {
         println!(
-            "{:<22} {:>10.2} {:>10.2} {:>10.1} {:>10.1} {:>12.1}",
+            "{:<22} {:>10.2} {:>9.0}% {:>10.2} {:>10.1} {:>10.1} {:>12.1}",
             r.name,
             r.gbps_1,
+            100.0 * r.busy_1,
             r.gbps_64,
             r.p50,
             r.p99,
             r.p50 - direct
         );
     }
-    let (d, f) = (&rows[0], &rows[1]);
+    let (d, f, b) = (&rows[0], &rows[1], &rows[2]);
     println!();
     println!(
         "faultline vs direct: {:.0} % (x1), {:.0} % (x64) of throughput; goal >= 90 %",
@@ -287,8 +395,9 @@ fn main() {
         100.0 * f.gbps_64 / d.gbps_64
     );
     println!(
-        "faultline added p50: {:.1} µs; goal <= 50 µs",
-        f.p50 - d.p50
+        "faultline added p50: {:.1} µs, with a {busy_us} µs busy-poll {:.1} µs; goal <= 50 µs",
+        f.p50 - d.p50,
+        b.p50 - d.p50
     );
     if let Some(s) = rows.iter().find(|r| r.name == "socat") {
         println!(
@@ -314,12 +423,25 @@ fn main() {
         p.start().unwrap();
         p.info().listen
     });
-    let (p50, p99) = load.block_on(latency(&lag, 30));
+    let (p50, p99) = quantiles(load.block_on(latencies(&[lag], 1, 30)).remove(0));
     println!();
     println!(
         "latency toxic 100 ms: measured p50 {:.2} ms, p99 {:.2} ms (30 pings)",
         p50 / 1000.0,
         p99 / 1000.0
+    );
+    // Apply and revert of the `tcp-proxy` fault through the registry: plan, fsynced journal
+    // entry, bind and spawn; then stop and journal removal.
+    let (apply, revert) = proxy_rt.block_on(apply_revert(&up_addr));
+    println!();
+    println!(
+        "tcp-proxy fault ({} cycles, 1 latency toxic): apply p50 {:.2} ms, p99 {:.2} ms; \
+         revert p50 {:.2} ms, p99 {:.2} ms",
+        apply.len(),
+        ms(&apply, 0.5),
+        ms(&apply, 0.99),
+        ms(&revert, 0.5),
+        ms(&revert, 0.99)
     );
     drop(targets);
     proxy_rt.block_on(async {

@@ -114,6 +114,7 @@ pub async fn run(
         },
     };
     let (stop_tx, stop_rx) = watch::channel(false);
+    proxy::Registry::global().set_busy_poll(cfg.proxy_busy_poll.0);
     let toxiproxy_api = match cfg.toxiproxy_api {
         Some(addr) => Some(proxy::api::start(addr).await?),
         None => None,

@@ -50,6 +50,7 @@ pub(super) async fn accept_loop(
     toxics: watch::Receiver<Vec<ToxicSpec>>,
     mut stop: watch::Receiver<bool>,
     accepted: Arc<AtomicU64>,
+    busy_poll: Duration,
 ) {
     tracing::debug!(proxy, listen = ?listener.local_addr().ok(), upstream, "proxy listening");
     let conn_stop = stop.clone();
@@ -66,6 +67,7 @@ pub(super) async fn accept_loop(
                     upstream.clone(),
                     toxics.clone(),
                     conn_stop.clone(),
+                    busy_poll,
                 ));
             }
             Err(e) => {
@@ -83,6 +85,7 @@ async fn connection(
     upstream: String,
     toxics: watch::Receiver<Vec<ToxicSpec>>,
     mut stop: watch::Receiver<bool>,
+    busy_poll: Duration,
 ) {
     let _ = client.set_nodelay(true);
     let mut server = tokio::select! {
@@ -104,8 +107,9 @@ async fn connection(
     {
         let (mut cr, mut cw) = client.split();
         let (mut sr, mut sw) = server.split();
-        let up = Pump::new(Stream::Upstream, toxics.clone(), &end_tx).run(&mut cr, &mut sw);
-        let down = Pump::new(Stream::Downstream, toxics, &end_tx).run(&mut sr, &mut cw);
+        let up =
+            Pump::new(Stream::Upstream, toxics.clone(), &end_tx, busy_poll).run(&mut cr, &mut sw);
+        let down = Pump::new(Stream::Downstream, toxics, &end_tx, busy_poll).run(&mut sr, &mut cw);
         tokio::select! {
             _ = async { tokio::join!(up, down) } => {}
             _ = end_rx.wait_for(|e| *e != End::Open) => {}
@@ -157,6 +161,8 @@ struct Pump<'a> {
     states: HashMap<String, ToxicState>,
     /// The toxics that apply to this connection, in chain order.
     active: Vec<ToxicSpec>,
+    /// How long the fast path polls before it parks ([`readable`]).
+    busy_poll: Duration,
 }
 
 impl<'a> Pump<'a> {
@@ -164,6 +170,7 @@ impl<'a> Pump<'a> {
         stream: Stream,
         toxics: watch::Receiver<Vec<ToxicSpec>>,
         end: &'a watch::Sender<End>,
+        busy_poll: Duration,
     ) -> Self {
         Pump {
             stream,
@@ -172,6 +179,7 @@ impl<'a> Pump<'a> {
             end,
             states: HashMap::new(),
             active: Vec::new(),
+            busy_poll,
         }
     }
 
@@ -254,7 +262,7 @@ impl<'a> Pump<'a> {
                                 break;
                             }
                         }
-                        r = reader.as_ref().readable() => {
+                        r = readable(reader.as_ref(), self.busy_poll) => {
                             // Ready: move one chunk through, out of the select, so a toxic
                             // change never cuts a chunk in half.
                             let moved = match (r, &pipe) {
@@ -450,6 +458,30 @@ impl<'a> Pump<'a> {
     }
 }
 
+/// Waits until `s` is readable. With a `spin` window it first polls for up to that long,
+/// yielding to the runtime between polls (a runtime with a yielded task polls its I/O driver
+/// without sleeping), so the thread stays awake for a reply that comes within the window.
+async fn readable(s: &TcpStream, spin: Duration) -> io::Result<()> {
+    if spin.is_zero() {
+        return s.readable().await;
+    }
+    let until = std::time::Instant::now() + spin;
+    let mut ready = std::pin::pin!(s.readable());
+    loop {
+        let polled = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::future::Future::poll(ready.as_mut(), cx))
+        })
+        .await;
+        if let std::task::Poll::Ready(r) = polled {
+            return r;
+        }
+        if std::time::Instant::now() >= until {
+            return ready.await;
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
 /// One read and its write, on a socket that was just readable: `Ok(None)` when the readiness
 /// was spurious, `Ok(Some(0))` at the end of the stream.
 async fn copy_once<R, W>(
@@ -479,8 +511,10 @@ struct Pipe {
     size: usize,
 }
 
-/// The pipe capacity asked for (the kernel default is 64 KiB).
-const PIPE_SIZE: usize = 256 * 1024;
+/// The pipe capacity asked for (the kernel default is 64 KiB; 1 MiB is the most an
+/// unprivileged process may ask by default). A bigger pipe means fewer wake-ups per byte of a
+/// bulk transfer; pipe pages are only taken while bytes are in flight.
+const PIPE_SIZE: usize = 1024 * 1024;
 
 impl Pipe {
     /// None when the kernel gives no pipe: the pump then copies through its buffer.

@@ -13,6 +13,7 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc, LazyLock, Mutex,
     },
+    time::Duration,
 };
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
@@ -20,7 +21,7 @@ pub mod api;
 mod link;
 
 /// How long connecting to the upstream may take before the client's connection is closed.
-pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -57,6 +58,8 @@ pub struct Registry {
     proxies: Arc<Mutex<BTreeMap<String, Arc<Proxy>>>>,
     /// Stamped on the proxies this handle creates; 0 for the shared handle.
     owner: u64,
+    /// Busy-poll window in microseconds ([`Registry::set_busy_poll`]), shared by all handles.
+    busy_poll_us: Arc<AtomicU64>,
 }
 
 static OWNERS: AtomicU64 = AtomicU64::new(1);
@@ -79,7 +82,19 @@ impl Registry {
         Registry {
             proxies: self.proxies.clone(),
             owner: OWNERS.fetch_add(1, Ordering::Relaxed),
+            busy_poll_us: self.busy_poll_us.clone(),
         }
+    }
+
+    /// How long a connection's idle pump keeps polling its socket before it parks, for proxies
+    /// created from now on (0, the default, never polls). Polling trades CPU for latency: on a
+    /// virtual machine, waking a parked thread from an idle vCPU costs tens of microseconds per
+    /// hop (what haproxy's `busy-polling` option addresses).
+    pub fn set_busy_poll(&self, window: Duration) {
+        self.busy_poll_us.store(
+            window.as_micros().min(u64::MAX as u128) as u64,
+            Ordering::Relaxed,
+        );
     }
 
     /// Stops and forgets the proxies this handle created (none for the shared handle).
@@ -114,6 +129,7 @@ impl Registry {
         }
         let mut proxy = Proxy::new(name, listen, upstream);
         proxy.owner = self.owner;
+        proxy.busy_poll = Duration::from_micros(self.busy_poll_us.load(Ordering::Relaxed));
         let proxy = Arc::new(proxy);
         if enabled {
             proxy.start()?;
@@ -169,6 +185,8 @@ pub struct Proxy {
     accepted: Arc<AtomicU64>,
     /// The registry handle that created it ([`Registry::owner`]).
     owner: u64,
+    /// Its connections' busy-poll window ([`Registry::set_busy_poll`]).
+    busy_poll: Duration,
 }
 
 struct ProxyState {
@@ -200,6 +218,7 @@ impl Proxy {
             toxics: watch::channel(Vec::new()).0,
             accepted: Arc::default(),
             owner: 0,
+            busy_poll: Duration::ZERO,
         }
     }
 
@@ -256,6 +275,7 @@ impl Proxy {
             self.toxics.subscribe(),
             stop_rx,
             self.accepted.clone(),
+            self.busy_poll,
         ));
         s.running = Some((stop_tx, task));
         Ok(())

@@ -168,15 +168,20 @@ async fn without_toxics_bytes_pass_unchanged_both_ways() {
     let echo = Echo::start().await;
     let p = TestProxy::start(&echo.addr, &[]);
     let mut s = p.connect().await;
-    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    echoes_unchanged(&mut s, 300_000).await;
+}
+
+/// Sends `len` patterned bytes through an echo, half-closes, and checks that exactly they come
+/// back.
+async fn echoes_unchanged(s: &mut TcpStream, len: u32) {
+    let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
     let (mut r, mut w) = s.split();
     let send = async {
         w.write_all(&data).await.unwrap();
         w.shutdown().await.unwrap();
     };
     let mut back = Vec::new();
-    let recv = r.read_to_end(&mut back);
-    let (_, n) = tokio::join!(send, recv);
+    let (_, n) = tokio::join!(send, r.read_to_end(&mut back));
     assert_eq!(n.unwrap(), data.len());
     assert!(back == data, "the echo differs from what was sent");
 }
@@ -652,4 +657,28 @@ fn pg_socket(url: &str) -> (String, String) {
         get("host").unwrap_or_else(|| "/var/run/postgresql".into()),
         get("port").unwrap_or_else(|| "5432".into()),
     )
+}
+
+#[tokio::test]
+async fn busy_polling_connections_pass_bytes_and_still_take_toxics() {
+    let echo = Echo::start().await;
+    let reg = Registry::default();
+    reg.set_busy_poll(Duration::from_micros(200));
+    let p = reg.create("busy", "127.0.0.1:0", &echo.addr, true).unwrap();
+    let mut s = TcpStream::connect(p.info().listen).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    for _ in 0..200 {
+        assert!(ping(&mut s).await < Duration::from_millis(50));
+    }
+    p.add_toxics(&[toxic(
+        json!({"type": "latency", "name": "lag", "stream": "downstream", "attributes": {"latency": 80}}),
+    )])
+    .unwrap();
+    let slow = ping(&mut s).await;
+    assert!(slow >= Duration::from_millis(80), "{slow:?}");
+    p.remove_toxics(&["lag".into()]);
+    echoes_unchanged(&mut s, 500_000).await;
+    for t in reg.clear() {
+        t.await.unwrap();
+    }
 }
