@@ -14,7 +14,7 @@
 #   --port N   the hub's port (default 8443, or the next free one)
 #   --stop     stop what an earlier quickstart left running
 #
-# State (data dir, logs, pid files, admin token) lives in .quickstart/ of the repository, or in
+# State (data dir, logs, pid files, the administrator's login) lives in .quickstart/ of the repository, or in
 # /var/lib/faultline-quickstart when running as root and the postgres user cannot reach the
 # repository. Running it again reuses all of it. Exit status: 0 on success, 1 when a step
 # failed, 2 when the run ended in ERROR or ABORTED.
@@ -207,7 +207,7 @@ if compgen -G "$DIR/*.pid" >/dev/null || [[ -f $DIR/postgres/postmaster.pid ]]; 
     say "stopping what an earlier quickstart left running"
     stop_all "$DIR"
 fi
-umask 077 # logs and the token file below are for our eyes only
+umask 077 # logs and the login file below are for our eyes only
 
 # Clean up on failure (and, with --once, always): whatever we started, we stop.
 started=0 finished=0
@@ -300,18 +300,20 @@ wait_for_line hub "$hub_pid" "$HUB_LOG" "$off" '^faultline listening on ' 60
 HUB_URL=$(log_since "$HUB_LOG" "$off" | sed -n 's/^faultline listening on //p' | tail -n1)
 CA=$(log_since "$HUB_LOG" "$off" | sed -n 's/^faultline ca //p' | tail -n1)
 [[ -n $CA && -f $CA ]] || die "the hub did not print the path of its CA certificate (see $HUB_LOG)"
-TOKEN_FILE=$DIR/admin-token
-if [[ ! -s $TOKEN_FILE ]]; then
+LOGIN_FILE=$DIR/admin-login
+if [[ ! -s $LOGIN_FILE ]]; then
     # Printed only on the very first start of a data dir. Look through the whole log, in case an
     # earlier start printed it but did not get to save it.
-    token=$(sed -n 's/^admin token: //p' "$HUB_LOG" | tail -n1)
-    [[ -n $token ]] || die "the hub prints its admin token only on its very first start, and $TOKEN_FILE is missing. To start over, delete the data directory: rm -rf $DIR"
-    printf '%s\n' "$token" >"$TOKEN_FILE.tmp"
-    chmod 600 "$TOKEN_FILE.tmp"
-    mv -f "$TOKEN_FILE.tmp" "$TOKEN_FILE"
-    say "saved the admin token to $TOKEN_FILE"
+    email=$(sed -n 's/^admin user: //p' "$HUB_LOG" | tail -n1)
+    password=$(sed -n 's/^admin password: //p' "$HUB_LOG" | tail -n1)
+    [[ -n $email && -n $password ]] || die "the hub prints its administrator's password only on its very first start, and $LOGIN_FILE is missing. To start over, delete the data directory: rm -rf $DIR"
+    printf '%s\n%s\n' "$email" "$password" >"$LOGIN_FILE.tmp"
+    chmod 600 "$LOGIN_FILE.tmp"
+    mv -f "$LOGIN_FILE.tmp" "$LOGIN_FILE"
+    say "saved the administrator's login to $LOGIN_FILE"
 fi
-TOKEN=$(head -n1 "$TOKEN_FILE")
+ADMIN_EMAIL=$(sed -n 1p "$LOGIN_FILE")
+ADMIN_PASSWORD=$(sed -n 2p "$LOGIN_FILE")
 
 for ((i = 0; ; i++)); do
     code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 --cacert "$CA" "$HUB_URL/readyz" || true)
@@ -321,6 +323,12 @@ for ((i = 0; ; i++)); do
     sleep 0.5
 done
 say "hub ready at $HUB_URL"
+# Sign in as the administrator: the session token authenticates every call below.
+login=$(jq -cn --arg e "$ADMIN_EMAIL" --arg p "$ADMIN_PASSWORD" '{email: $e, password: $p}' |
+    curl -sS --max-time 30 --cacert "$CA" -H 'Content-Type: application/json' --data @- "$HUB_URL/auth/login") ||
+    die "could not reach $HUB_URL/auth/login"
+TOKEN=$(jq -r '.token // empty' <<<"$login")
+[[ -n $TOKEN ]] || die "signing in as $ADMIN_EMAIL failed: $(jq -r '.error // .' <<<"$login")"
 
 # gql_raw QUERY [VARIABLES]: the hub's JSON answer (errors included).
 gql_raw() {
@@ -459,7 +467,7 @@ jq -r '"reason: " + (.run.reason // "-")' <<<"$run"
 echo
 echo "hub:         $HUB_URL  (GraphiQL: $HUB_URL/graphql)"
 echo "CA:          $CA"
-echo "admin token: $TOKEN  (saved in $TOKEN_FILE)"
+echo "admin login: $ADMIN_EMAIL / $ADMIN_PASSWORD  (saved in $LOGIN_FILE; sign in at $HUB_URL/auth/login)"
 echo "logs:        $HUB_LOG, $DELEGATE_LOG, $DIR/demo.log"
 finished=1
 
@@ -471,7 +479,7 @@ fi
 
 echo
 echo "running: hub (pid $hub_pid), delegate (pid $delegate_pid), demo target (pid $demo_sup, web server pid $(cat "$DEMO_PIDFILE" 2>/dev/null || echo '?'))"
-echo "try it:  curl --cacert $CA -H \"Authorization: Bearer \$(cat $TOKEN_FILE)\" \\"
+echo "try it:  curl --cacert $CA -H \"Authorization: Bearer $TOKEN\" \\"
 echo "           -H 'Content-Type: application/json' -d '{\"query\":\"{ runs { id status resilienceScore } }\"}' $HUB_URL/graphql"
 echo "stop:    deploy/quickstart.sh --stop   (or: kill $delegate_pid $demo_sup $hub_pid)"
 case $status in PASSED | FAILED) exit 0 ;; *) exit 2 ;; esac

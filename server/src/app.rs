@@ -1,15 +1,21 @@
 //! Wiring: `Hub::build` prepares everything (database, migrations, TLS, bound listener) and
 //! `run_until_stopped` serves until the shutdown future resolves, then stops cleanly.
 use crate::{
-    auth,
-    config::ServeArgs,
+    config::{AccessArgs, ServeArgs},
     db,
     embedded_pg::EmbeddedPg,
-    graphql, http, notify, reaper,
+    graphql, http,
+    identity::{
+        sessions::{self, Sessions},
+        users,
+    },
+    notify,
+    perimeter::{Perimeter, Rules},
+    reaper,
     state::{AppState, Timing},
     tls,
 };
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 
 pub struct Hub {
@@ -32,11 +38,23 @@ impl Hub {
         };
         let pool = db::connect(&url, args.db.db_max_connections).await?;
         db::migrate(&pool).await?;
-        if let Some(token) = auth::bootstrap_admin(&pool).await? {
+        let access = &args.access;
+        if let Some(b) = users::bootstrap_admin(
+            &pool,
+            &access.admin_email,
+            access.admin_password.as_ref().map(|p| p.0.as_str()),
+        )
+        .await?
+        {
             // Printed once, on purpose not through tracing (logs are often shipped elsewhere).
-            println!("admin token: {token}");
-            println!("(shown only now; the hub stores only its hash)");
+            println!("admin user: {}", b.email);
+            if let Some(p) = b.generated_password {
+                println!("admin password: {p}");
+                println!("(shown only now; the hub stores only its argon2id hash)");
+            }
         }
+        let sessions =
+            Arc::new(Sessions::load(&pool, &session_keys(access)?, access.session_ttl.0).await?);
         let tls = if args.insecure_http {
             tracing::warn!(
                 "--insecure-http: serving plain HTTP; only do this behind a TLS-terminating proxy"
@@ -75,6 +93,7 @@ impl Hub {
                 poll: args.poll_interval.0,
             },
             stop,
+            sessions,
         };
         Ok(Hub {
             state,
@@ -133,10 +152,20 @@ impl Hub {
             Duration::from_secs(2),
             self.state.stop.clone(),
         ));
+        let a = &self.args.access;
+        let perimeter = Perimeter::new(Rules {
+            api_allow: a.allow_cidrs.clone(),
+            grpc_allow: a.grpc_allow_cidrs.clone(),
+            trusted_proxies: a.trusted_proxies.clone(),
+            rate_per_sec: a.rate_limit,
+            hsts: self.tls.is_some(),
+        });
         let router = http::router(
             self.state.clone(),
             graphql::schema(Some(self.state.clone())),
-        );
+            perimeter,
+            &a.cors_origins,
+        )?;
         let stop_tx = self.stop_tx;
         let shutdown = async move {
             shutdown.await;
@@ -158,4 +187,26 @@ impl Hub {
         tracing::info!("hub stopped");
         Ok(())
     }
+}
+
+/// The configured session keys: `--session-keys`, then the lines of `--session-keys-file`.
+fn session_keys(a: &AccessArgs) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut raw: Vec<(String, String)> = a
+        .session_keys
+        .iter()
+        .map(|k| ("FAULTLINE_SESSION_KEYS".to_string(), k.0.clone()))
+        .collect();
+    if let Some(f) = &a.session_keys_file {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", f.display()))?;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if !line.is_empty() && !line.starts_with('#') {
+                raw.push((format!("{}:{}", f.display(), i + 1), line.to_string()));
+            }
+        }
+    }
+    raw.iter()
+        .map(|(at, k)| sessions::parse_key(k).map_err(|e| anyhow::anyhow!("{at}: {e}")))
+        .collect()
 }

@@ -25,10 +25,45 @@ pub enum Command {
     },
     /// Run a private PostgreSQL cluster in the foreground (what `serve` embeds), printing its URL.
     Postgres(PostgresArgs),
+    /// Manage users in the database directly (the first users, or to recover access).
+    User {
+        #[command(subcommand)]
+        what: UserCmd,
+    },
     /// Work with experiment templates offline (no hub needed).
     Template {
         #[command(subcommand)]
         what: TemplateCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Adds a local user. The password is read from standard input with --password-stdin;
+    /// otherwise one is generated and printed once.
+    Add {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// `admin` (instance administrator), or a project role: owner, editor, viewer.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// The project the role is in (not used with `admin`).
+        #[arg(long, default_value = "default")]
+        project: String,
+        /// Read the password from standard input (one line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Sets a user's password (read from standard input) and ends its sessions.
+    SetPassword {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -149,6 +184,73 @@ pub struct ServeArgs {
     /// How long in-flight requests may take to finish on shutdown.
     #[arg(long, env = "FAULTLINE_SHUTDOWN_GRACE", default_value = "10s")]
     pub shutdown_grace: Dur,
+    #[command(flatten)]
+    pub access: AccessArgs,
+}
+
+/// Identity and perimeter settings (docs/identity.md).
+#[derive(Args, Debug, Clone)]
+pub struct AccessArgs {
+    /// Email of the administrator made on the very first start (no user yet).
+    #[arg(
+        long,
+        env = "FAULTLINE_ADMIN_EMAIL",
+        default_value = "admin@faultline.local"
+    )]
+    pub admin_email: String,
+    /// Password of that administrator; without it one is generated and printed once. Set it
+    /// through the environment, not as a flag (flags show up in `ps`).
+    #[arg(long, env = "FAULTLINE_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<Secret>,
+    /// Session signing keys, `KID:BASE64` (32+ random bytes), comma-separated: the first signs,
+    /// all verify (rotate by putting a new key first). Without any, a key is made once and kept
+    /// in Postgres for every replica. Prefer the environment or --session-keys-file.
+    #[arg(
+        long,
+        env = "FAULTLINE_SESSION_KEYS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub session_keys: Vec<Secret>,
+    /// A file of session keys, one `KID:BASE64` per line (after those of --session-keys).
+    #[arg(long, env = "FAULTLINE_SESSION_KEYS_FILE")]
+    pub session_keys_file: Option<PathBuf>,
+    /// How long a login lasts.
+    #[arg(long, env = "FAULTLINE_SESSION_TTL", default_value = "12h")]
+    pub session_ttl: Dur,
+    /// Addresses (CIDRs, comma-separated) that may reach the dashboard, GraphQL and /auth;
+    /// others get 403 before anything else runs. Empty: everyone.
+    #[arg(
+        long = "allow-cidr",
+        env = "FAULTLINE_ALLOW_CIDRS",
+        value_delimiter = ','
+    )]
+    pub allow_cidrs: Vec<ipnet::IpNet>,
+    /// Addresses (CIDRs) that may reach the delegates' gRPC service. Empty: everyone.
+    #[arg(
+        long = "grpc-allow-cidr",
+        env = "FAULTLINE_GRPC_ALLOW_CIDRS",
+        value_delimiter = ','
+    )]
+    pub grpc_allow_cidrs: Vec<ipnet::IpNet>,
+    /// Reverse proxies (CIDRs) whose X-Forwarded-For names the client. Others' is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "FAULTLINE_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// API requests per second allowed per client address (bursts of twice that); 0 = no limit.
+    #[arg(long, env = "FAULTLINE_RATE_LIMIT", default_value_t = 200)]
+    pub rate_limit: u32,
+    /// Origins allowed to call the API from a browser page on another origin (CORS). Empty
+    /// (the default): no cross-origin access.
+    #[arg(
+        long = "cors-origin",
+        env = "FAULTLINE_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -1,6 +1,6 @@
 //! Delegates: one-time registration tokens, registration, credentials, liveness and selection.
-use crate::auth::{hash_secret, new_secret};
 use crate::error::{ApiError, ApiResult};
+use crate::identity::tokens::{hash_secret, new_secret};
 use chrono::{DateTime, Utc};
 use sqlx::{types::Json, PgPool};
 use std::collections::BTreeMap;
@@ -23,16 +23,109 @@ pub struct DelegateRow {
 const SELECT: &str = "SELECT id, project_id, name, labels, version, capabilities, connected_replica, last_heartbeat_at, \
     (connected_replica IS NOT NULL AND last_heartbeat_at > now() - make_interval(secs => $1)) AS connected FROM delegates";
 
-/// Registration tokens are valid for a day and only once.
-pub async fn create_token(pool: &PgPool, project: Uuid) -> ApiResult<String> {
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct TokenRow {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub name: String,
+    pub reusable: bool,
+    pub uses: i32,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+const TOKEN_COLUMNS: &str =
+    "id, project_id, name, reusable, uses, created_by, created_at, expires_at, used_at, revoked_at";
+
+/// Longest a registration token may live.
+pub const MAX_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(366 * 86400);
+
+/// A registration token for `project`: one-time (spent by the first registration) or reusable
+/// until it expires; valid for `ttl`. Returns the row and the secret, shown only now.
+pub async fn create_token(
+    pool: &PgPool,
+    project: Uuid,
+    name: &str,
+    reusable: bool,
+    ttl: std::time::Duration,
+    created_by: &str,
+) -> ApiResult<(TokenRow, String)> {
+    if ttl.is_zero() || ttl > MAX_TOKEN_TTL {
+        return Err(ApiError::bad("expiresIn", "between 1s and 366d"));
+    }
+    if name.len() > 100 {
+        return Err(ApiError::bad("name", "at most 100 characters"));
+    }
     let token = new_secret("fl_reg");
-    sqlx::query("INSERT INTO delegate_tokens (id, project_id, hash, expires_at) VALUES ($1, $2, $3, now() + interval '24 hours')")
-        .bind(Uuid::new_v4())
-        .bind(project)
-        .bind(hash_secret(&token))
-        .execute(pool)
+    let row = sqlx::query_as(&format!(
+        "INSERT INTO delegate_tokens (id, project_id, hash, name, reusable, expires_at, created_by) \
+         VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6), $7) RETURNING {TOKEN_COLUMNS}"
+    ))
+    .bind(Uuid::new_v4())
+    .bind(project)
+    .bind(hash_secret(&token))
+    .bind(name.trim())
+    .bind(reusable)
+    .bind(ttl.as_secs_f64())
+    .bind(created_by)
+    .fetch_one(pool)
+    .await?;
+    Ok((row, token))
+}
+
+pub async fn tokens(pool: &PgPool, project: Uuid) -> ApiResult<Vec<TokenRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM delegate_tokens WHERE project_id = $1 ORDER BY created_at DESC"
+    ))
+    .bind(project)
+    .fetch_all(pool)
+    .await?)
+}
+
+pub async fn token(pool: &PgPool, id: Uuid) -> ApiResult<TokenRow> {
+    sqlx::query_as(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM delegate_tokens WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| ApiError::NotFound("delegate token".into()))
+}
+
+/// Revokes a registration token (delegates it registered keep their credentials). Idempotent.
+pub async fn revoke_token(pool: &PgPool, id: Uuid) -> ApiResult<TokenRow> {
+    sqlx::query(
+        "UPDATE delegate_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?;
+    token(pool, id).await
+}
+
+pub async fn is_revoked(pool: &PgPool, id: Uuid) -> ApiResult<bool> {
+    let row: Option<(bool,)> =
+        sqlx::query_as("SELECT revoked_at IS NOT NULL FROM delegates WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.is_none_or(|(r,)| r))
+}
+
+/// Revokes a delegate: its credential stops working and the replica holding its stream closes
+/// it at once (told through NOTIFY). Its unfinished runs end like those of a lost delegate.
+pub async fn revoke(pool: &PgPool, id: Uuid) -> ApiResult<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE delegates SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL")
+        .bind(id)
+        .execute(&mut *tx)
         .await?;
-    Ok(token)
+    crate::notify::notify(&mut *tx, crate::notify::WORK, id).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 pub struct Registration {
@@ -54,7 +147,7 @@ pub async fn register(
     validate_name(name)?;
     let mut tx = pool.begin().await?;
     let row: Option<(Uuid, Uuid, String)> = sqlx::query_as(
-        "UPDATE delegate_tokens t SET used_at = now() FROM projects p \
+        "UPDATE delegate_tokens t SET used_at = now(), uses = t.uses + 1 FROM projects p \
          WHERE t.hash = $1 AND p.id = t.project_id AND t.revoked_at IS NULL \
            AND (t.expires_at IS NULL OR t.expires_at > now()) AND (t.used_at IS NULL OR t.reusable) \
          RETURNING t.id, t.project_id, p.name",
@@ -170,13 +263,14 @@ pub async fn mark_disconnected(pool: &PgPool, id: Uuid, session: Uuid) -> ApiRes
     Ok(())
 }
 
+/// Delegates of the `scope` projects (`None`: every project).
 pub async fn list(
     pool: &PgPool,
-    scope: Option<Uuid>,
+    scope: Option<&[Uuid]>,
     fresh_secs: f64,
 ) -> ApiResult<Vec<DelegateRow>> {
     Ok(sqlx::query_as::<_, DelegateRow>(&format!(
-        "{SELECT} WHERE revoked_at IS NULL AND ($2::uuid IS NULL OR project_id = $2) ORDER BY name"
+        "{SELECT} WHERE revoked_at IS NULL AND ($2::uuid[] IS NULL OR project_id = ANY($2)) ORDER BY name"
     ))
     .bind(fresh_secs)
     .bind(scope)
@@ -201,7 +295,7 @@ pub async fn select(
     selector: &str,
     fresh_secs: f64,
 ) -> ApiResult<DelegateRow> {
-    let all = list(pool, Some(project), fresh_secs).await?;
+    let all = list(pool, Some(&[project]), fresh_secs).await?;
     if !selector.contains('=') {
         return all
             .into_iter()

@@ -23,6 +23,9 @@ pub enum ApiError {
     /// The project is halted (emergency stop); nothing starts until an owner lifts it.
     #[error("{0}")]
     Halted(String),
+    /// Too many attempts (failed logins from one address, requests from one client).
+    #[error("{0}")]
+    RateLimited(String),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -52,6 +55,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::Halted(_) => "PROJECT_HALTED",
+            ApiError::RateLimited(_) => "RATE_LIMITED",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -66,6 +70,7 @@ impl ApiError {
             ApiError::Forbidden(_) => tonic::Code::PermissionDenied,
             ApiError::Conflict(_) => tonic::Code::AlreadyExists,
             ApiError::Halted(_) => tonic::Code::FailedPrecondition,
+            ApiError::RateLimited(_) => tonic::Code::ResourceExhausted,
             ApiError::Internal(_) => tonic::Code::Internal,
         }
     }

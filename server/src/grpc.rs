@@ -239,6 +239,15 @@ impl Session {
 
     /// Sends newly claimed runs and not-yet-forwarded aborts.
     async fn dispatch(&mut self) -> Result<bool, ApiError> {
+        // A revoked delegate is told so and its stream closed at once.
+        if delegates::is_revoked(&self.state.pool, self.id).await? {
+            let msg = HMsg::Revoked(pb::Revoked {
+                reason: "this delegate was revoked by an owner of its project".into(),
+            });
+            let _ = self.tx.send(Ok(hub(msg))).await;
+            tracing::warn!(delegate = %self.id, "delegate revoked: closing its stream");
+            return Ok(false);
+        }
         // An emergency stop first: the delegate reverts everything before anything else.
         if let Some((seq, reason)) = halt::for_delegate(&self.state.pool, self.id).await? {
             if seq > self.sent_halt {

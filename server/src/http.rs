@@ -1,6 +1,15 @@
 //! The one port: axum routes (GraphQL, GraphiQL, WebSocket subscriptions, health, dashboard)
 //! merged with the tonic delegate service, served over rustls with HTTP/1.1 and HTTP/2 (ALPN).
-use crate::{auth, graphql::FaultlineSchema, grpc::DelegateSvc, state::AppState};
+use crate::{
+    graphql::FaultlineSchema,
+    grpc::DelegateSvc,
+    identity::{
+        authn::{self, Credential},
+        routes::error_response,
+    },
+    perimeter::{self, ClientIp, PeerAddr, Perimeter},
+    state::AppState,
+};
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::{
@@ -8,7 +17,7 @@ use axum::{
     http::{header, HeaderMap, StatusCode},
     response::{Html, IntoResponse, Response},
     routing::get,
-    Json, Router,
+    Router,
 };
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::{future::Future, sync::Arc, time::Duration};
@@ -24,8 +33,16 @@ struct Http {
     schema: FaultlineSchema,
 }
 
-pub fn router(app: AppState, schema: FaultlineSchema) -> Router {
+/// Every route, behind the perimeter (address, allow-lists, rate limit, security headers) and,
+/// when origins are configured, CORS.
+pub fn router(
+    app: AppState,
+    schema: FaultlineSchema,
+    perimeter: Arc<Perimeter>,
+    cors_origins: &[String],
+) -> anyhow::Result<Router> {
     let grpc = tonic::service::Routes::new(DelegateSvc::server(app.clone())).into_axum_router();
+    let auth = crate::identity::routes::router().with_state(app.clone());
     let graphql = Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY))
@@ -33,14 +50,38 @@ pub fn router(app: AppState, schema: FaultlineSchema) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(60),
         ));
-    Router::new()
+    let mut api = Router::new()
         .merge(graphql)
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/", get(index))
         .with_state(Http { app, schema })
-        .merge(grpc)
+        .merge(auth);
+    if !cors_origins.is_empty() {
+        api = api.layer(cors(cors_origins)?);
+    }
+    Ok(api.merge(grpc).layer(axum::middleware::from_fn_with_state(
+        perimeter,
+        perimeter::guard,
+    )))
+}
+
+/// CORS for the configured origins only: credentials allowed, GraphQL's methods and headers.
+fn cors(origins: &[String]) -> anyhow::Result<tower_http::cors::CorsLayer> {
+    let origins = origins
+        .iter()
+        .map(|o| {
+            header::HeaderValue::from_str(o.trim_end_matches('/'))
+                .map_err(|_| anyhow::anyhow!("--cors-origin {o:?} is not a valid origin"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(tower_http::cors::CorsLayer::new()
+        .allow_origin(origins)
+        .allow_credentials(true)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(600)))
 }
 
 async fn graphiql() -> Html<String> {
@@ -52,51 +93,76 @@ async fn graphiql() -> Html<String> {
     )
 }
 
-async fn graphql(State(h): State<Http>, headers: HeaderMap, req: GraphQLRequest) -> Response {
-    let authz = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    match auth::authenticate(&h.app.pool, authz).await {
+async fn graphql(
+    State(h): State<Http>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    req: GraphQLRequest,
+) -> Response {
+    let cred = Credential::from_headers(&headers);
+    match authn::authenticate(&h.app, cred.as_ref(), Some(ip)).await {
         Ok(p) => {
             GraphQLResponse::from(h.schema.execute(req.into_inner().data(p)).await).into_response()
         }
         Err(e) => {
-            let status = if matches!(e, crate::error::ApiError::Internal(_)) {
-                StatusCode::INTERNAL_SERVER_ERROR
-            } else {
-                StatusCode::UNAUTHORIZED
-            };
+            let mut r = error_response(&e);
             let body = serde_json::json!({"errors": [{"message": e.to_string(), "extensions": {"code": e.code()}}]});
-            (status, Json(body)).into_response()
+            *r.body_mut() = axum::body::Body::from(body.to_string());
+            r
         }
     }
 }
 
-/// graphql-ws / graphql-transport-ws; the token travels in the connection_init payload as
-/// `{"Authorization": "Bearer …"}` (browsers cannot set headers on WebSockets).
+/// graphql-ws / graphql-transport-ws. Browsers cannot set headers on WebSockets: the session
+/// cookie of the upgrade request is used (only from the hub's own origin, so another site
+/// cannot ride on it), else a token in the connection_init payload as
+/// `{"Authorization": "Bearer …"}`.
 async fn graphql_ws(
     State(h): State<Http>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
     protocol: GraphQLProtocol,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let cookie = match Credential::from_headers(&headers) {
+        Some(c @ Credential::Cookie(_)) if same_origin(&headers) => Some(c),
+        _ => None,
+    };
     ws.protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(MAX_BODY)
         .on_upgrade(move |socket| {
-            let pool = h.app.pool.clone();
+            let app = h.app.clone();
             GraphQLWebSocket::new(socket, h.schema.clone(), protocol)
                 .on_connection_init(move |payload: serde_json::Value| async move {
-                    let token = ["Authorization", "authorization"]
+                    let bearer = ["Authorization", "authorization"]
                         .iter()
-                        .find_map(|k| payload.get(*k).and_then(|v| v.as_str()).map(str::to_string));
-                    let p = auth::authenticate(&pool, token.as_deref())
-                        .await
-                        .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+                        .find_map(|k| payload.get(*k).and_then(|v| v.as_str()))
+                        .and_then(authn::bearer)
+                        .map(Credential::Bearer);
+                    let p =
+                        authn::authenticate(&app, bearer.as_ref().or(cookie.as_ref()), Some(ip))
+                            .await
+                            .map_err(|e| async_graphql::Error::new(e.to_string()))?;
                     let mut data = async_graphql::Data::default();
                     data.insert(p);
                     Ok(data)
                 })
                 .serve()
         })
+}
+
+/// True when the request's `Origin` is the host it was sent to (or absent: not a browser).
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| !host.is_empty() && rest.eq_ignore_ascii_case(host))
 }
 
 async fn readyz(State(h): State<Http>) -> impl IntoResponse {
@@ -145,7 +211,9 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         let (router, acceptor, builder) = (router.clone(), acceptor.clone(), builder.clone());
         let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-            router.clone().oneshot(req.map(axum::body::Body::new))
+            let mut req = req.map(axum::body::Body::new);
+            req.extensions_mut().insert(PeerAddr(peer));
+            router.clone().oneshot(req)
         });
         let watcher = graceful.watcher();
         tokio::spawn(async move {

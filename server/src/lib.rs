@@ -4,7 +4,6 @@
 
 pub mod app;
 pub mod audit;
-pub mod auth;
 pub mod config;
 pub mod db;
 pub mod delegates;
@@ -14,7 +13,9 @@ pub mod graphql;
 pub mod grpc;
 pub mod halt;
 pub mod http;
+pub mod identity;
 pub mod notify;
+pub mod perimeter;
 pub mod reaper;
 pub mod runs;
 pub mod shutdown;
@@ -22,3 +23,4 @@ pub mod state;
 pub mod template_cli;
 pub mod templates;
 pub mod tls;
+pub mod user_cli;

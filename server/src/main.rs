@@ -3,7 +3,7 @@ use clap::Parser;
 use faultline_hub::{
     app::Hub,
     config::{Cli, Command, SchemaWhat, TemplateCmd},
-    db, embedded_pg, graphql, shutdown, template_cli,
+    db, embedded_pg, graphql, shutdown, template_cli, user_cli,
 };
 
 fn init_tracing() {
@@ -82,6 +82,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 std::process::exit(1)
             }
         }
+        Command::User { what } => user_cli::run(what).await,
         Command::Template {
             what: TemplateCmd::Import { format, name, file },
         } => {

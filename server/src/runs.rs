@@ -104,7 +104,7 @@ pub async fn start(
     let target = match delegate.map(str::trim).filter(|s| !s.is_empty()) {
         Some(sel) => delegates::select(pool, tpl.project_id, sel, fresh_secs).await?,
         None if !spec.target.delegate.is_empty() => {
-            let all = delegates::list(pool, Some(tpl.project_id), fresh_secs).await?;
+            let all = delegates::list(pool, Some(&[tpl.project_id]), fresh_secs).await?;
             delegates::select_by_labels(all, &spec.target.delegate).ok_or_else(|| {
                 ApiError::NotFound(format!(
                     "delegate matching the template's target.delegate {:?}",
@@ -198,9 +198,10 @@ pub async fn get(pool: &PgPool, scope: Option<Uuid>, id: Uuid) -> ApiResult<RunR
     .ok_or_else(|| ApiError::NotFound(format!("run {id}")))
 }
 
-pub async fn list(pool: &PgPool, scope: Option<Uuid>, limit: i64) -> ApiResult<Vec<RunRow>> {
+/// Runs of the `scope` projects (`None`: every project), newest first.
+pub async fn list(pool: &PgPool, scope: Option<&[Uuid]>, limit: i64) -> ApiResult<Vec<RunRow>> {
     Ok(sqlx::query_as::<_, RunRow>(&format!(
-        "SELECT {COLUMNS} FROM runs WHERE ($1::uuid IS NULL OR project_id = $1) ORDER BY created_at DESC LIMIT $2"
+        "SELECT {COLUMNS} FROM runs WHERE ($1::uuid[] IS NULL OR project_id = ANY($1)) ORDER BY created_at DESC LIMIT $2"
     ))
     .bind(scope)
     .bind(limit.clamp(1, 1000))

@@ -12,6 +12,8 @@ pub struct AppState {
     pub timing: Timing,
     /// Flips to true on shutdown; long-lived streams end so delegates move to another replica.
     pub stop: tokio::sync::watch::Receiver<bool>,
+    /// Session signing keys and lifetime.
+    pub sessions: Arc<crate::identity::sessions::Sessions>,
 }
 
 #[derive(Clone, Copy, Debug)]

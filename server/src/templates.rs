@@ -124,9 +124,10 @@ pub async fn get(pool: &PgPool, scope: Option<Uuid>, id: Uuid) -> ApiResult<Temp
     .ok_or_else(|| ApiError::NotFound(format!("template {id}")))
 }
 
-pub async fn list(pool: &PgPool, scope: Option<Uuid>) -> ApiResult<Vec<TemplateRow>> {
+/// Templates of the `scope` projects (`None`: every project).
+pub async fn list(pool: &PgPool, scope: Option<&[Uuid]>) -> ApiResult<Vec<TemplateRow>> {
     Ok(sqlx::query_as::<_, TemplateRow>(&format!(
-        "{SELECT_LATEST} WHERE t.archived_at IS NULL AND ($1::uuid IS NULL OR t.project_id = $1) ORDER BY t.name"
+        "{SELECT_LATEST} WHERE t.archived_at IS NULL AND ($1::uuid[] IS NULL OR t.project_id = ANY($1)) ORDER BY t.name"
     ))
     .bind(scope)
     .fetch_all(pool)

@@ -165,8 +165,11 @@ pub struct Hub {
     pub addr: String,
     pub ca: PathBuf,
     pub data_dir: PathBuf,
-    /// Set when this hub bootstrapped the database.
+    /// Set when this hub bootstrapped the database: a session token of the administrator it
+    /// made (signed in with the password it printed).
     pub admin_token: Option<String>,
+    /// The administrator's email and generated password, when this hub made them.
+    pub admin_login: Option<(String, String)>,
     pub database_url: String,
 }
 
@@ -200,6 +203,9 @@ impl Hub {
                 "--shutdown-grace",
                 "2s",
             ])
+            // The per-client API rate limit would throttle load tests, which all come from
+            // loopback; the perimeter tests turn it on.
+            .env("FAULTLINE_RATE_LIMIT", "0")
             .args(&opts.extra)
             .env_remove("DATABASE_URL")
             .env_remove("FAULTLINE_LOG");
@@ -216,22 +222,47 @@ impl Hub {
             proc.wait_line("faultline ca ", Duration::from_secs(1))
                 .await?,
         );
-        let admin_token = proc
-            .lines
-            .lock()
-            .unwrap()
-            .iter()
-            .find_map(|l| l.strip_prefix("admin token: ").map(str::to_string));
+        let printed = |prefix: &str| {
+            proc.lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find_map(|l| l.strip_prefix(prefix).map(str::to_string))
+        };
+        let admin_login = printed("admin user: ").zip(printed("admin password: "));
         let addr = url.trim_start_matches("https://").to_string();
-        Ok(Hub {
+        let mut hub = Hub {
             proc,
             url,
             addr,
             ca,
             data_dir: data_dir.to_path_buf(),
-            admin_token,
+            admin_token: None,
+            admin_login: admin_login.clone(),
             database_url: database_url.into(),
-        })
+        };
+        if let Some((email, password)) = &admin_login {
+            hub.admin_token = Some(hub.login(email, password).await?);
+        }
+        Ok(hub)
+    }
+
+    /// Signs in with a password at `/auth/login`; returns the session token.
+    pub async fn login(&self, email: &str, password: &str) -> Result<String> {
+        let resp = self
+            .client("")?
+            .http
+            .post(format!("{}/auth/login", self.url))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        anyhow::ensure!(status == 200, "login as {email}: HTTP {status}: {body}");
+        body["token"]
+            .as_str()
+            .map(str::to_string)
+            .context("login answer has a token")
     }
 
     pub fn client(&self, token: &str) -> Result<Api> {
@@ -557,7 +588,7 @@ impl World {
         let token = hub
             .admin_token
             .clone()
-            .context("first hub prints the admin token")?;
+            .context("first hub prints the admin password")?;
         let api = hub.client(&token)?;
         Ok(World {
             dir,

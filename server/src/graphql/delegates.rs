@@ -1,6 +1,6 @@
 //! GraphQL: delegates and their registration tokens.
-use super::{ctx, scope};
-use crate::{audit, delegates::DelegateRow};
+use super::{ctx, parse_id, visible};
+use crate::{audit, delegates::DelegateRow, error::ApiError, identity::Role};
 use async_graphql::{Context, Object, Result, ID};
 use chrono::{DateTime, Utc};
 
@@ -37,18 +37,73 @@ impl Delegate {
     }
 }
 
+/// A registration token (its secret is shown only when it is made).
+pub struct DelegateToken(pub crate::delegates::TokenRow);
+
+#[Object]
+impl DelegateToken {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// A reusable token registers any number of delegates until it expires; a one-time token
+    /// is spent by its first registration.
+    async fn reusable(&self) -> bool {
+        self.0.reusable
+    }
+    /// Registrations made with it.
+    async fn uses(&self) -> i32 {
+        self.0.uses
+    }
+    async fn created_by(&self) -> &str {
+        &self.0.created_by
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
+    async fn used_at(&self) -> Option<DateTime<Utc>> {
+        self.0.used_at
+    }
+    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.0.revoked_at
+    }
+}
+
 #[derive(Default)]
 pub struct DelegateQuery;
 
 #[Object]
 impl DelegateQuery {
+    /// Delegates of one project, or of every project the caller can read.
     async fn delegates(&self, c: &Context<'_>, project: Option<String>) -> Result<Vec<Delegate>> {
         let (s, p) = ctx(c)?;
-        let scope = scope(s, p, project.as_deref()).await?;
-        Ok(crate::delegates::list(&s.pool, scope, s.fresh_secs())
+        let scope = visible(s, p, project.as_deref()).await?;
+        Ok(
+            crate::delegates::list(&s.pool, scope.as_deref(), s.fresh_secs())
+                .await?
+                .into_iter()
+                .map(Delegate)
+                .collect(),
+        )
+    }
+
+    /// The project's registration tokens, newest first (owners).
+    async fn delegate_tokens(
+        &self,
+        c: &Context<'_>,
+        #[graphql(default = "default")] project: String,
+    ) -> Result<Vec<DelegateToken>> {
+        let (s, p) = ctx(c)?;
+        let pid = super::project(s, p, &project, Role::Owner).await?;
+        Ok(crate::delegates::tokens(&s.pool, pid)
             .await?
             .into_iter()
-            .map(Delegate)
+            .map(DelegateToken)
             .collect())
     }
 }
@@ -58,26 +113,84 @@ pub struct DelegateMutation;
 
 #[Object]
 impl DelegateMutation {
-    /// A one-time registration token for a new delegate (valid 24 h; only its hash is stored).
+    /// A registration token for new delegates of the project (owners). One-time by default;
+    /// `reusable` lets it register any number until it expires (`expiresIn`, default 24h, at
+    /// most 366d). Returns the secret, shown only now: only its hash is stored.
     async fn create_delegate_token(
         &self,
         c: &Context<'_>,
         #[graphql(default = "default")] project: String,
+        #[graphql(default)] name: String,
+        #[graphql(default = false)] reusable: bool,
+        #[graphql(default = "24h")] expires_in: String,
     ) -> Result<String> {
         let (s, p) = ctx(c)?;
-        let pid = scope(s, p, Some(&project))
-            .await?
-            .unwrap_or(crate::db::DEFAULT_PROJECT);
-        let res = crate::delegates::create_token(&s.pool, pid).await;
+        let pid = super::project(s, p, &project, Role::Owner).await?;
+        let res = match expires_in.parse::<faultline_spec::Dur>() {
+            Ok(ttl) => {
+                crate::delegates::create_token(&s.pool, pid, &name, reusable, ttl.0, &p.actor())
+                    .await
+            }
+            Err(m) => Err(ApiError::bad("expiresIn", m)),
+        };
         audit::record(
             &s.pool,
             p,
             Some(pid),
             "delegate_token.create",
-            project.clone(),
+            res.as_ref()
+                .map(|(t, _)| t.id.to_string())
+                .unwrap_or_default(),
             &res,
         )
         .await;
-        Ok(res?)
+        Ok(res?.1)
+    }
+
+    /// Revokes a registration token (owners). Delegates it registered keep working.
+    async fn revoke_delegate_token(&self, c: &Context<'_>, id: ID) -> Result<DelegateToken> {
+        let (s, p) = ctx(c)?;
+        let tid = parse_id("id", &id)?;
+        let t = crate::delegates::token(&s.pool, tid).await?;
+        p.require_on(&s.pool, t.project_id, Role::Owner, "delegate token")
+            .await?;
+        let res = crate::delegates::revoke_token(&s.pool, tid).await;
+        audit::record(
+            &s.pool,
+            p,
+            Some(t.project_id),
+            "delegate_token.revoke",
+            tid.to_string(),
+            &res,
+        )
+        .await;
+        Ok(DelegateToken(res?))
+    }
+
+    /// Revokes a delegate (owners): its credential stops working, its stream is closed at
+    /// once, and it reverts every fault it holds.
+    async fn revoke_delegate(&self, c: &Context<'_>, id: ID) -> Result<bool> {
+        let (s, p) = ctx(c)?;
+        let did = parse_id("id", &id)?;
+        let d = crate::delegates::get(&s.pool, did, s.fresh_secs()).await?;
+        p.require_on(
+            &s.pool,
+            d.project_id,
+            Role::Owner,
+            &format!("delegate {did}"),
+        )
+        .await?;
+        let res = crate::delegates::revoke(&s.pool, did).await;
+        audit::record(
+            &s.pool,
+            p,
+            Some(d.project_id),
+            "delegate.revoke",
+            d.name.clone(),
+            &res,
+        )
+        .await;
+        res?;
+        Ok(true)
     }
 }

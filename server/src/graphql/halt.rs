@@ -1,9 +1,8 @@
 //! GraphQL: halt-all, the project's emergency stop (`haltAll`, `liftHalt`, `halt`).
-use super::{ctx, scope};
-use crate::{audit, auth::Principal, error::ApiError, halt, state::AppState};
+use super::{ctx, project_or_default};
+use crate::{audit, halt, identity::Role};
 use async_graphql::{Context, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 /// A project's halt state.
 #[derive(SimpleObject)]
@@ -34,26 +33,15 @@ impl From<halt::HaltRow> for Halt {
     }
 }
 
-/// The project a halt acts on: the named one, else the token's own; an all-projects token must
-/// name it.
-async fn project_of(s: &AppState, p: &Principal, name: Option<&str>) -> Result<Uuid> {
-    Ok(scope(s, p, name).await?.ok_or_else(|| {
-        ApiError::bad(
-            "project",
-            "name the project (this token is valid for every project)",
-        )
-    })?)
-}
-
 #[derive(Default)]
 pub struct HaltQuery;
 
 #[Object]
 impl HaltQuery {
-    /// Whether the project (default: the token's) is halted, since when, by whom and why.
+    /// Whether the project (default: the token's, else `default`) is halted, since when, by whom and why.
     async fn halt(&self, c: &Context<'_>, project: Option<String>) -> Result<Halt> {
         let (s, p) = ctx(c)?;
-        let id = project_of(s, p, project.as_deref()).await?;
+        let id = project_or_default(s, p, project.as_deref(), Role::Viewer).await?;
         Ok(halt::status(&s.pool, id).await?.into())
     }
 }
@@ -63,7 +51,7 @@ pub struct HaltMutation;
 
 #[Object]
 impl HaltMutation {
-    /// Emergency stop: aborts every unfinished run of the project, tells every delegate of the
+    /// Emergency stop (owners): aborts every unfinished run of the project, tells every delegate of the
     /// project to revert every fault at once (a delegate offline now is told when it
     /// reconnects), and refuses new runs (`PROJECT_HALTED`) until an owner calls `liftHalt`.
     async fn halt_all(
@@ -73,9 +61,9 @@ impl HaltMutation {
         reason: String,
     ) -> Result<Halt> {
         let (s, p) = ctx(c)?;
-        let id = project_of(s, p, project.as_deref()).await?;
-        let res = match p.require_role(&["admin", "owner", "editor"]) {
-            Ok(()) => halt::halt(&s.pool, id, &p.actor(), &reason).await,
+        let id = project_or_default(s, p, project.as_deref(), Role::Viewer).await?;
+        let res = match p.require(&s.pool, id, Role::Owner).await {
+            Ok(_) => halt::halt(&s.pool, id, &p.actor(), &reason).await,
             Err(e) => Err(e),
         };
         audit::record(&s.pool, p, Some(id), "project.halt", reason.clone(), &res).await;
@@ -90,9 +78,9 @@ impl HaltMutation {
     /// Lifts the halt so runs may start again (owners only).
     async fn lift_halt(&self, c: &Context<'_>, project: Option<String>) -> Result<Halt> {
         let (s, p) = ctx(c)?;
-        let id = project_of(s, p, project.as_deref()).await?;
-        let res = match p.require_role(&["admin", "owner"]) {
-            Ok(()) => halt::lift(&s.pool, id, &p.actor()).await,
+        let id = project_or_default(s, p, project.as_deref(), Role::Viewer).await?;
+        let res = match p.require(&s.pool, id, Role::Owner).await {
+            Ok(_) => halt::lift(&s.pool, id, &p.actor()).await,
             Err(e) => Err(e),
         };
         audit::record(

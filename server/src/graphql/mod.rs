@@ -1,11 +1,17 @@
 //! The GraphQL API: one module per area (templates, delegates, runs), merged here. Resolvers
 //! stay thin: parse arguments, call the store module of their concept, map the result.
+mod access;
+mod audit_log;
 mod delegates;
 mod halt;
 mod runs;
 mod templates;
 
-use crate::{auth::Principal, error::ApiError, state::AppState};
+use crate::{
+    error::ApiError,
+    identity::{Principal, Role},
+    state::AppState,
+};
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema, ID};
 use uuid::Uuid;
 
@@ -19,6 +25,8 @@ pub struct QueryRoot(
     delegates::DelegateQuery,
     runs::RunQuery,
     halt::HaltQuery,
+    access::AccessQuery,
+    audit_log::AuditQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -27,6 +35,7 @@ pub struct MutationRoot(
     delegates::DelegateMutation,
     runs::RunMutation,
     halt::HaltMutation,
+    access::AccessMutation,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -57,20 +66,52 @@ pub(crate) fn ctx<'a>(c: &Context<'a>) -> async_graphql::Result<(&'a AppState, &
     Ok((state, p))
 }
 
-/// Project scope of a request: the named project (checked against the token), else the token's.
-pub(crate) async fn scope(
+/// The id of the project named `name`, if the caller has at least `need` in it. A project the
+/// caller has no role in is reported as not found.
+pub(crate) async fn project(
     state: &AppState,
     p: &Principal,
-    project: Option<&str>,
-) -> Result<Option<Uuid>, ApiError> {
-    match project {
-        Some(name) => {
-            let id = crate::db::project_id(&state.pool, name).await?;
-            p.require_project(id)?;
-            Ok(Some(id))
-        }
-        None => Ok(p.project_id),
+    name: &str,
+    need: Role,
+) -> Result<Uuid, ApiError> {
+    let id = crate::db::project_id(&state.pool, name).await?;
+    p.require_on(&state.pool, id, need, &format!("project {name:?}"))
+        .await?;
+    Ok(id)
+}
+
+/// The projects a list covers: the named one (which the caller must be able to read), else
+/// every project the caller can read (`None`: all of them).
+pub(crate) async fn visible(
+    state: &AppState,
+    p: &Principal,
+    name: Option<&str>,
+) -> Result<Option<Vec<Uuid>>, ApiError> {
+    match name {
+        Some(n) => Ok(Some(vec![project(state, p, n, Role::Viewer).await?])),
+        None => p.visible(&state.pool).await,
     }
+}
+
+/// The named project, else an API token's own project, else `default`; the caller needs `need`.
+pub(crate) async fn project_or_default(
+    state: &AppState,
+    p: &Principal,
+    name: Option<&str>,
+    need: Role,
+) -> Result<Uuid, ApiError> {
+    if let (
+        None,
+        crate::identity::Actor::Token {
+            scope: Some((id, _)),
+            ..
+        },
+    ) = (name, &p.actor)
+    {
+        p.require(&state.pool, *id, need).await?;
+        return Ok(*id);
+    }
+    project(state, p, name.unwrap_or("default"), need).await
 }
 
 pub(crate) fn parse_id(field: &str, id: &ID) -> Result<Uuid, ApiError> {

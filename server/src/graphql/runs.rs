@@ -1,6 +1,6 @@
 //! GraphQL: runs, their events and probe results, and the `runEvents` subscription.
-use super::{ctx, delegates::Delegate, parse_id, templates::Template};
-use crate::{audit, runs::RunRow};
+use super::{ctx, delegates::Delegate, parse_id, templates::Template, visible};
+use crate::{audit, identity::Role, runs::RunRow};
 use async_graphql::{Context, Enum, Object, Result, SimpleObject, Subscription, ID};
 use chrono::{DateTime, Utc};
 use futures::Stream;
@@ -244,6 +244,22 @@ impl Run {
     }
 }
 
+/// The run `id`, if the caller has at least `need` in its project (else: not found, or
+/// forbidden when the caller can read it but needs more).
+async fn readable_run(
+    s: &crate::state::AppState,
+    p: &crate::identity::Principal,
+    id: &ID,
+    field: &str,
+    need: Role,
+) -> Result<RunRow, crate::error::ApiError> {
+    let id = parse_id(field, id)?;
+    let run = crate::runs::get(&s.pool, None, id).await?;
+    p.require_on(&s.pool, run.project_id, need, &format!("run {id}"))
+        .await?;
+    Ok(run)
+}
+
 #[derive(Default)]
 pub struct RunQuery;
 
@@ -251,19 +267,21 @@ pub struct RunQuery;
 impl RunQuery {
     async fn run(&self, c: &Context<'_>, id: ID) -> Result<Run> {
         let (s, p) = ctx(c)?;
-        Ok(Run(crate::runs::get(
-            &s.pool,
-            p.project_id,
-            parse_id("id", &id)?,
-        )
-        .await?))
+        Ok(Run(readable_run(s, p, &id, "id", Role::Viewer).await?))
     }
 
-    /// Most recent runs first (at most 1,000).
+    /// Most recent runs first (at most 1,000), of one project or of every project the caller
+    /// can read.
     #[graphql(complexity = "limit.clamp(1, 1000) as usize * child_complexity")]
-    async fn runs(&self, c: &Context<'_>, #[graphql(default = 50)] limit: i64) -> Result<Vec<Run>> {
+    async fn runs(
+        &self,
+        c: &Context<'_>,
+        project: Option<String>,
+        #[graphql(default = 50)] limit: i64,
+    ) -> Result<Vec<Run>> {
         let (s, p) = ctx(c)?;
-        Ok(crate::runs::list(&s.pool, p.project_id, limit)
+        let scope = visible(s, p, project.as_deref()).await?;
+        Ok(crate::runs::list(&s.pool, scope.as_deref(), limit)
             .await?
             .into_iter()
             .map(Run)
@@ -291,9 +309,17 @@ impl RunMutation {
     ) -> Result<Run> {
         let (s, p) = ctx(c)?;
         let tid = parse_id("templateId", &template_id)?;
+        let t = crate::templates::get(&s.pool, None, tid).await?;
+        p.require_on(
+            &s.pool,
+            t.project_id,
+            Role::Editor,
+            &format!("template {tid}"),
+        )
+        .await?;
         let res = crate::runs::start(
             &s.pool,
-            p.project_id,
+            Some(t.project_id),
             tid,
             delegate.as_deref(),
             &p.actor(),
@@ -316,8 +342,9 @@ impl RunMutation {
     /// Aborts a run: its delegate reverts every fault at once. Repeating it is harmless.
     async fn abort_run(&self, c: &Context<'_>, id: ID, reason: Option<String>) -> Result<Run> {
         let (s, p) = ctx(c)?;
+        let run = readable_run(s, p, &id, "id", Role::Editor).await?;
         let reason = reason.unwrap_or_else(|| format!("aborted by {}", p.actor()));
-        let res = crate::runs::abort(&s.pool, p.project_id, parse_id("id", &id)?, &reason).await;
+        let res = crate::runs::abort(&s.pool, Some(run.project_id), run.id, &reason).await;
         audit::record(
             &s.pool,
             p,
@@ -345,7 +372,7 @@ impl RunSubscription {
         #[graphql(default = 0)] after_seq: i64,
     ) -> Result<impl Stream<Item = RunEvent>> {
         let (s, p) = ctx(c)?;
-        let run = crate::runs::get(&s.pool, p.project_id, parse_id("runId", &run_id)?).await?;
+        let run = readable_run(s, p, &run_id, "runId", Role::Viewer).await?;
         let (pool, mut rx, id) = (s.pool.clone(), s.hub.subscribe_events(), run.id);
         Ok(async_stream::stream! {
             let mut cursor = after_seq;

@@ -1,6 +1,6 @@
 //! GraphQL: experiment templates, including import from other tools' formats.
-use super::{ctx, parse_id, scope};
-use crate::{audit, error::ApiResult, templates::TemplateRow};
+use super::{ctx, parse_id, visible};
+use crate::{audit, error::ApiResult, identity::Role, templates::TemplateRow};
 use async_graphql::{Context, Enum, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use faultline_spec::import::Format;
@@ -103,8 +103,8 @@ impl TemplateQuery {
     /// Templates visible to the caller, optionally limited to one project.
     async fn templates(&self, c: &Context<'_>, project: Option<String>) -> Result<Vec<Template>> {
         let (s, p) = ctx(c)?;
-        let scope = scope(s, p, project.as_deref()).await?;
-        Ok(crate::templates::list(&s.pool, scope)
+        let scope = visible(s, p, project.as_deref()).await?;
+        Ok(crate::templates::list(&s.pool, scope.as_deref())
             .await?
             .into_iter()
             .map(Template)
@@ -113,9 +113,7 @@ impl TemplateQuery {
 
     async fn template(&self, c: &Context<'_>, id: ID) -> Result<Template> {
         let (s, p) = ctx(c)?;
-        Ok(Template(
-            crate::templates::get(&s.pool, p.project_id, parse_id("id", &id)?).await?,
-        ))
+        Ok(Template(readable(s, p, &id, Role::Viewer).await?))
     }
 
     /// Converts another tool's experiment to a template without storing it. Problems come back
@@ -176,14 +174,9 @@ impl TemplateMutation {
     /// Adds a version to a template; runs keep the version they started with.
     async fn update_template(&self, c: &Context<'_>, id: ID, yaml: String) -> Result<Template> {
         let (s, p) = ctx(c)?;
-        let res = crate::templates::update(
-            &s.pool,
-            p.project_id,
-            parse_id("id", &id)?,
-            &yaml,
-            &p.actor(),
-        )
-        .await;
+        let t = readable(s, p, &id, Role::Editor).await?;
+        let res =
+            crate::templates::update(&s.pool, Some(t.project_id), t.id, &yaml, &p.actor()).await;
         audit::record(
             &s.pool,
             p,
@@ -197,13 +190,25 @@ impl TemplateMutation {
     }
 }
 
+/// The template `id`, if the caller has at least `need` in its project.
+async fn readable(
+    s: &crate::state::AppState,
+    p: &crate::identity::Principal,
+    id: &ID,
+    need: Role,
+) -> Result<TemplateRow, crate::error::ApiError> {
+    let id = parse_id("id", id)?;
+    let t = crate::templates::get(&s.pool, None, id).await?;
+    p.require_on(&s.pool, t.project_id, need, &format!("template {id}"))
+        .await?;
+    Ok(t)
+}
+
 /// The one write path of createTemplate and importTemplate: project scope, store, audit. A
 /// `yaml` that could not be made (a failed import) is audited like a refused template.
 async fn create(c: &Context<'_>, project: &str, yaml: ApiResult<String>) -> Result<TemplateRow> {
     let (s, p) = ctx(c)?;
-    let pid = scope(s, p, Some(project))
-        .await?
-        .unwrap_or(crate::db::DEFAULT_PROJECT);
+    let pid = super::project(s, p, project, Role::Editor).await?;
     let res = match yaml {
         Ok(y) => crate::templates::create(&s.pool, pid, &y, &p.actor()).await,
         Err(e) => Err(e),

@@ -232,7 +232,7 @@ async fn embedded_postgres_serves_survives_restart_and_stops_with_the_hub() {
     let token = hub
         .admin_token
         .clone()
-        .expect("first start prints the admin token");
+        .expect("first start prints the admin password");
     let api = hub.client(&token).unwrap();
     let ready = api
         .http
@@ -257,7 +257,7 @@ async fn embedded_postgres_serves_survives_restart_and_stops_with_the_hub() {
         .unwrap();
     assert!(
         hub.admin_token.is_none(),
-        "the admin token is printed only once"
+        "the admin password is printed only once"
     );
     let api = hub.client(&token).unwrap();
     assert!(

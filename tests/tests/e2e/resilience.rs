@@ -77,7 +77,7 @@ async fn run_started_on_one_replica_reaches_delegate_on_another() {
         .unwrap();
     assert!(
         b.admin_token.is_none(),
-        "only the first replica bootstraps the admin token"
+        "only the first replica bootstraps the administrator"
     );
     let target = Target::start(w.dir.path()).await.unwrap();
     let token = w.api.delegate_token().await.unwrap();
