@@ -168,7 +168,10 @@ async fn update_template_adds_versions_and_keeps_the_name() {
         .map(|v| v["version"].as_i64().unwrap())
         .collect();
     assert_eq!(versions, vec![3, 2, 1]);
-    assert_eq!(d["template"]["versions"][0]["createdBy"], "token:admin");
+    assert_eq!(
+        d["template"]["versions"][0]["createdBy"],
+        "user:admin@faultline.local"
+    );
     let diff = d["template"]["diff"].as_str().unwrap();
     assert!(
         diff.contains("-    duration: 1s") && diff.contains("+    duration: 2s"),

@@ -1,6 +1,7 @@
 //! End-to-end tests against real parts, compiled as one binary (one module per area).
 //! Run with `./scripts/test.sh`, which builds the binaries and starts the shared Postgres.
 mod bad_input;
+mod identity;
 mod import;
 mod language;
 mod lifecycle;
