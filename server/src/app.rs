@@ -5,7 +5,7 @@ use crate::{
     config::ServeArgs,
     db,
     embedded_pg::EmbeddedPg,
-    graphql, http, notify, reaper,
+    graphql, http, notify, oidc, reaper,
     state::{AppState, Timing},
     tls,
 };
@@ -23,6 +23,8 @@ pub struct Hub {
 
 impl Hub {
     pub async fn build(args: ServeArgs) -> anyhow::Result<Hub> {
+        // First, so a mistake in the file stops the hub before anything starts.
+        let file = args.file_config()?;
         let (url, pg) = match &args.db.database_url {
             Some(u) => (u.0.clone(), None),
             None => {
@@ -66,7 +68,9 @@ impl Hub {
             )
         });
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let oidc = oidc::Oidc::new(file.oidc, pool.clone())?;
         let state = AppState {
+            oidc,
             pool,
             replica,
             hub: notify::Hub::new(),

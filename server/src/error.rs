@@ -23,8 +23,24 @@ pub enum ApiError {
     /// The project is halted (emergency stop); nothing starts until an owner lifts it.
     #[error("{0}")]
     Halted(String),
+    /// A single sign-on login was refused (bad state, token checks, provider errors).
+    #[error("single sign-on failed: {0}")]
+    Sso(String),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<crate::oidc::OidcError> for ApiError {
+    fn from(e: crate::oidc::OidcError) -> Self {
+        use crate::oidc::OidcError;
+        match e {
+            OidcError::Store(e) => ApiError::Internal(anyhow::Error::new(e)),
+            OidcError::UnknownProvider(name) => {
+                ApiError::NotFound(format!("identity provider {name:?}"))
+            }
+            other => ApiError::Sso(other.to_string()),
+        }
+    }
 }
 
 impl From<sqlx::Error> for ApiError {
@@ -52,6 +68,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::Halted(_) => "PROJECT_HALTED",
+            ApiError::Sso(_) => "SSO_FAILED",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -62,7 +79,7 @@ impl ApiError {
             | ApiError::InvalidTemplate(_)
             | ApiError::InvalidImport(_) => tonic::Code::InvalidArgument,
             ApiError::NotFound(_) => tonic::Code::NotFound,
-            ApiError::Unauthenticated(_) => tonic::Code::Unauthenticated,
+            ApiError::Unauthenticated(_) | ApiError::Sso(_) => tonic::Code::Unauthenticated,
             ApiError::Forbidden(_) => tonic::Code::PermissionDenied,
             ApiError::Conflict(_) => tonic::Code::AlreadyExists,
             ApiError::Halted(_) => tonic::Code::FailedPrecondition,
