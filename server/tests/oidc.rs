@@ -471,3 +471,32 @@ async fn an_unreachable_provider_is_a_discovery_error() {
     says(&e, "identity provider hub is unavailable: ");
     assert_eq!(pending_rows(&hub.pool).await, 0);
 }
+
+#[tokio::test]
+async fn an_oversized_provider_answer_is_refused() {
+    // A "provider" whose discovery document never ends (chunked, no length announced).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                if conn.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, " ".repeat(64 * 1024));
+                while conn.write_all(chunk.as_bytes()).await.is_ok() {}
+            });
+        }
+    });
+    let hub = hub(&format!("http://127.0.0.1:{port}"), &[("hub", "s")]).await;
+    let e = hub.oidc.begin("hub", REDIRECT).await.unwrap_err();
+    assert!(matches!(e, OidcError::Discovery { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("is larger than 1048576 bytes"),
+        "{e}"
+    );
+}
