@@ -9,7 +9,7 @@ use crate::{
         sessions::{self, Sessions},
         users,
     },
-    notify,
+    notify, oidc,
     perimeter::{Perimeter, Rules},
     reaper,
     state::{AppState, Timing},
@@ -29,6 +29,8 @@ pub struct Hub {
 
 impl Hub {
     pub async fn build(args: ServeArgs) -> anyhow::Result<Hub> {
+        // First, so a mistake in the file stops the hub before anything starts.
+        let file = args.file_config()?;
         let (url, pg) = match &args.db.database_url {
             Some(u) => (u.0.clone(), None),
             None => {
@@ -84,7 +86,9 @@ impl Hub {
             )
         });
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let oidc = oidc::Oidc::new(file.oidc, pool.clone())?;
         let state = AppState {
+            oidc,
             pool,
             replica,
             hub: notify::Hub::new(),

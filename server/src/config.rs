@@ -184,6 +184,10 @@ pub struct ServeArgs {
     /// How long in-flight requests may take to finish on shutdown.
     #[arg(long, env = "FAULTLINE_SHUTDOWN_GRACE", default_value = "10s")]
     pub shutdown_grace: Dur,
+    /// TOML configuration file for long lists such as OpenID Connect providers (`[[oidc]]`, see
+    /// docs/sso.md). Read and checked at start; problems are printed as FILE:LINE:COL: message.
+    #[arg(long = "config", env = "FAULTLINE_CONFIG")]
+    pub config_file: Option<PathBuf>,
     #[command(flatten)]
     pub access: AccessArgs,
 }
@@ -251,6 +255,16 @@ pub struct AccessArgs {
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
+}
+
+impl ServeArgs {
+    /// The configuration file's contents (empty when no `--config` is given).
+    pub fn file_config(&self) -> anyhow::Result<crate::config_file::FileConfig> {
+        match &self.config_file {
+            Some(path) => crate::config_file::FileConfig::load(path),
+            None => Ok(Default::default()),
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]

@@ -26,8 +26,24 @@ pub enum ApiError {
     /// Too many attempts (failed logins from one address, requests from one client).
     #[error("{0}")]
     RateLimited(String),
+    /// A single sign-on login was refused (bad state, token checks, provider errors).
+    #[error("single sign-on failed: {0}")]
+    Sso(String),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
+}
+
+impl From<crate::oidc::OidcError> for ApiError {
+    fn from(e: crate::oidc::OidcError) -> Self {
+        use crate::oidc::OidcError;
+        match e {
+            OidcError::Store(e) => ApiError::Internal(anyhow::Error::new(e)),
+            OidcError::UnknownProvider(name) => {
+                ApiError::NotFound(format!("identity provider {name:?}"))
+            }
+            other => ApiError::Sso(other.to_string()),
+        }
+    }
 }
 
 impl From<sqlx::Error> for ApiError {
@@ -56,6 +72,7 @@ impl ApiError {
             ApiError::Conflict(_) => "CONFLICT",
             ApiError::Halted(_) => "PROJECT_HALTED",
             ApiError::RateLimited(_) => "RATE_LIMITED",
+            ApiError::Sso(_) => "SSO_FAILED",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -66,7 +83,7 @@ impl ApiError {
             | ApiError::InvalidTemplate(_)
             | ApiError::InvalidImport(_) => tonic::Code::InvalidArgument,
             ApiError::NotFound(_) => tonic::Code::NotFound,
-            ApiError::Unauthenticated(_) => tonic::Code::Unauthenticated,
+            ApiError::Unauthenticated(_) | ApiError::Sso(_) => tonic::Code::Unauthenticated,
             ApiError::Forbidden(_) => tonic::Code::PermissionDenied,
             ApiError::Conflict(_) => tonic::Code::AlreadyExists,
             ApiError::Halted(_) => tonic::Code::FailedPrecondition,

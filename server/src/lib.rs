@@ -5,6 +5,7 @@
 pub mod app;
 pub mod audit;
 pub mod config;
+pub mod config_file;
 pub mod db;
 pub mod delegates;
 pub mod embedded_pg;
@@ -15,6 +16,7 @@ pub mod halt;
 pub mod http;
 pub mod identity;
 pub mod notify;
+pub mod oidc;
 pub mod perimeter;
 pub mod reaper;
 pub mod runs;

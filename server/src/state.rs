@@ -1,5 +1,5 @@
 //! `AppState`: what every handler, resolver and delegate session shares in one replica.
-use crate::notify;
+use crate::{notify, oidc};
 use sqlx::PgPool;
 use std::{sync::Arc, time::Duration};
 
@@ -9,6 +9,8 @@ pub struct AppState {
     /// This process's name in `delegates.connected_replica`.
     pub replica: String,
     pub hub: Arc<notify::Hub>,
+    /// The configured OpenID Connect providers (`[[oidc]]`), with their cached keys.
+    pub oidc: oidc::Oidc,
     pub timing: Timing,
     /// Flips to true on shutdown; long-lived streams end so delegates move to another replica.
     pub stop: tokio::sync::watch::Receiver<bool>,
