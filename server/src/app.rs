@@ -98,6 +98,7 @@ impl Hub {
             },
             stop,
             sessions,
+            public_url: args.access.public_url.clone(),
         };
         Ok(Hub {
             state,

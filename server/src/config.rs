@@ -219,6 +219,10 @@ pub struct AccessArgs {
     /// A file of session keys, one `KID:BASE64` per line (after those of --session-keys).
     #[arg(long, env = "FAULTLINE_SESSION_KEYS_FILE")]
     pub session_keys_file: Option<PathBuf>,
+    /// The hub's external URL as browsers reach it (e.g. `https://chaos.example.com`), used for
+    /// SSO redirect URIs. Without it, the request's Host header and https.
+    #[arg(long, env = "FAULTLINE_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// How long a login lasts.
     #[arg(long, env = "FAULTLINE_SESSION_TTL", default_value = "12h")]
     pub session_ttl: Dur,

@@ -10,6 +10,7 @@ pub mod authn;
 pub mod passwords;
 pub mod routes;
 pub mod sessions;
+pub mod sso;
 pub mod tokens;
 pub mod users;
 

@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
         .route("/auth/me", get(me))
+        .merge(super::sso::router())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY))
 }
 
@@ -34,7 +35,7 @@ struct LoginBody {
 /// An error answer: `{"error": message, "code": CODE}` with the error's HTTP status.
 pub fn error_response(e: &ApiError) -> Response {
     let status = match e {
-        ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        ApiError::Unauthenticated(_) | ApiError::Sso(_) => StatusCode::UNAUTHORIZED,
         ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
         ApiError::NotFound(_) => StatusCode::NOT_FOUND,
         ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,

@@ -7,6 +7,7 @@ mod language;
 mod lifecycle;
 mod resilience;
 mod safety;
+mod sso;
 
 use serde_json::Value;
 
