@@ -327,6 +327,7 @@ pub async fn set_member(
         .await?
         .ok_or_else(|| ApiError::bad("email", format!("no user with email {}", email.trim())))?;
     let mut tx = pool.begin().await?;
+    let had = owners(&mut tx, project).await?;
     sqlx::query(
         "INSERT INTO memberships (project_id, user_id, role, source) VALUES ($1, $2, $3, 'manual') \
          ON CONFLICT (project_id, user_id) DO UPDATE SET role = EXCLUDED.role, source = 'manual'",
@@ -336,7 +337,7 @@ pub async fn set_member(
     .bind(role.as_str())
     .execute(&mut *tx)
     .await?;
-    keeps_an_owner(&mut tx, project).await?;
+    keeps_an_owner(&mut tx, project, had).await?;
     tx.commit().await?;
     members(pool, project)
         .await?
@@ -348,6 +349,7 @@ pub async fn set_member(
 pub async fn remove_member(pool: &PgPool, project: Uuid, email: &str) -> ApiResult<()> {
     let email = normalize_email("email", email)?;
     let mut tx = pool.begin().await?;
+    let had = owners(&mut tx, project).await?;
     let n = sqlx::query(
         "DELETE FROM memberships m USING users u WHERE m.user_id = u.id AND m.project_id = $1 AND u.email = $2",
     )
@@ -359,26 +361,31 @@ pub async fn remove_member(pool: &PgPool, project: Uuid, email: &str) -> ApiResu
     if n == 0 {
         return Err(ApiError::NotFound("member".into()));
     }
-    keeps_an_owner(&mut tx, project).await?;
+    keeps_an_owner(&mut tx, project, had).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Refuses a change that would leave a project with members but no owner (the caller's
-/// transaction is then dropped, undoing it). The project row is locked so two concurrent
-/// demotions cannot both pass.
-async fn keeps_an_owner(tx: &mut sqlx::PgConnection, project: Uuid) -> ApiResult<()> {
+/// The project's owners, with its row locked for the rest of the transaction (so two
+/// concurrent demotions cannot both pass [`keeps_an_owner`]).
+async fn owners(tx: &mut sqlx::PgConnection, project: Uuid) -> ApiResult<i64> {
     sqlx::query("SELECT 1 FROM projects WHERE id = $1 FOR UPDATE")
         .bind(project)
         .execute(&mut *tx)
         .await?;
-    let (owners, all): (i64, i64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE role = 'owner'), count(*) FROM memberships WHERE project_id = $1",
-    )
-    .bind(project)
-    .fetch_one(&mut *tx)
-    .await?;
-    if owners == 0 && all > 0 {
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM memberships WHERE project_id = $1 AND role = 'owner'")
+            .bind(project)
+            .fetch_one(&mut *tx)
+            .await?;
+    Ok(n)
+}
+
+/// Refuses a change that took a project's last owner away (the caller's transaction is then
+/// dropped, undoing it). A project that never had an owner (managed by administrators) may
+/// get members of any role.
+async fn keeps_an_owner(tx: &mut sqlx::PgConnection, project: Uuid, had: i64) -> ApiResult<()> {
+    if had > 0 && owners(tx, project).await? == 0 {
         return Err(ApiError::Conflict(
             "a project keeps at least one owner: make someone else owner first".into(),
         ));

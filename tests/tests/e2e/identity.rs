@@ -908,3 +908,131 @@ async fn per_client_rate_limit_answers_429() {
     assert!(limited >= 20, "{codes:?}");
     assert_eq!(codes[0], 200);
 }
+
+/// `faultline user add` and `user set-password`, straight in the hub's database.
+#[tokio::test]
+async fn the_user_cli_adds_users_and_resets_passwords_ending_their_sessions() {
+    use std::io::Write;
+    let w = World::new().await.unwrap();
+    let cli = |args: &[&str], stdin: &str| {
+        let mut child = std::process::Command::new(faultline_e2e::bin("faultline"))
+            .args(args)
+            .env("DATABASE_URL", &w.db)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = cli(
+        &[
+            "user",
+            "add",
+            "--email",
+            "Ops@Example.com",
+            "--role",
+            "editor",
+            "--project",
+            "default",
+            "--password-stdin",
+        ],
+        "ops password 1234\n",
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("ops@example.com added as editor of default"),
+        "{out}"
+    );
+    let token = w
+        .hub
+        .login("ops@example.com", "ops password 1234")
+        .await
+        .unwrap();
+    let me = w
+        .hub
+        .client(&token)
+        .unwrap()
+        .gql("{ me { projects { project { name } role } } }", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        me["me"]["projects"],
+        json!([{"project": {"name": "default"}, "role": "EDITOR"}]),
+        "{me}"
+    );
+    // Refusals name what is wrong.
+    let (ok, out) = cli(
+        &["user", "add", "--email", "x@example.com", "--role", "boss"],
+        "",
+    );
+    assert!(
+        !ok && out.contains("--role") && out.contains("owner, editor or viewer"),
+        "{out}"
+    );
+    let (ok, out) = cli(
+        &[
+            "user",
+            "add",
+            "--email",
+            "y@example.com",
+            "--password-stdin",
+        ],
+        "short\n",
+    );
+    assert!(!ok && out.contains("at least 12"), "{out}");
+    // A generated password is printed once and works.
+    let (ok, out) = cli(
+        &[
+            "user",
+            "add",
+            "--email",
+            "gen@example.com",
+            "--role",
+            "admin",
+        ],
+        "",
+    );
+    assert!(ok, "{out}");
+    let pw = out
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .unwrap()
+        .to_string();
+    w.hub.login("gen@example.com", &pw).await.unwrap();
+    // set-password ends the user's sessions.
+    let (ok, out) = cli(
+        &["user", "set-password", "--email", "ops@example.com"],
+        "a brand new password\n",
+    );
+    assert!(ok && out.contains("1 session(s) ended"), "{out}");
+    let e = w
+        .hub
+        .client(&token)
+        .unwrap()
+        .try_gql("{ me { actor } }", json!({}))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(code(&e), "UNAUTHENTICATED", "{e}");
+    assert!(w
+        .hub
+        .login("ops@example.com", "ops password 1234")
+        .await
+        .is_err());
+    w.hub
+        .login("ops@example.com", "a brand new password")
+        .await
+        .unwrap();
+}
