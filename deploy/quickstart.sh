@@ -467,7 +467,7 @@ jq -r '"reason: " + (.run.reason // "-")' <<<"$run"
 echo
 echo "hub:         $HUB_URL  (GraphiQL: $HUB_URL/graphql)"
 echo "CA:          $CA"
-echo "admin login: $ADMIN_EMAIL / $ADMIN_PASSWORD  (saved in $LOGIN_FILE; sign in at $HUB_URL/auth/login)"
+echo "admin login: $ADMIN_EMAIL, password in $LOGIN_FILE (sign in: POST $HUB_URL/auth/login)"
 echo "logs:        $HUB_LOG, $DELEGATE_LOG, $DIR/demo.log"
 finished=1
 
