@@ -91,6 +91,8 @@ pub struct AuditRow {
     pub at: DateTime<Utc>,
     pub actor: String,
     pub project_id: Option<Uuid>,
+    /// The project's name, if it still exists.
+    pub project: Option<String>,
     pub action: String,
     pub target: String,
     pub address: Option<String>,
@@ -122,16 +124,18 @@ pub async fn query(pool: &PgPool, f: &Filter, limit: i64) -> ApiResult<Vec<Audit
     let action_prefix = f.action.as_deref().filter(|a| a.ends_with('.'));
     let action_exact = f.action.as_deref().filter(|a| !a.ends_with('.'));
     Ok(sqlx::query_as(
-        "SELECT id, at, actor, project_id, action, target, address, outcome, detail FROM audit_log \
-         WHERE ($1::uuid IS NULL OR project_id = $1) \
+        "SELECT a.id, a.at, a.actor, a.project_id, p.name AS project, a.action, a.target, \
+                a.address, a.outcome, a.detail \
+         FROM audit_log a LEFT JOIN projects p ON p.id = a.project_id \
+         WHERE ($1::uuid IS NULL OR a.project_id = $1) \
            AND ($2::text IS NULL OR actor = $2) \
            AND ($3::text IS NULL OR action = $3) \
            AND ($4::text IS NULL OR starts_with(action, $4)) \
            AND ($5::text IS NULL OR ($5 = 'ok' AND outcome = 'ok') OR ($5 = 'error' AND outcome <> 'ok')) \
            AND ($6::timestamptz IS NULL OR at >= $6) \
            AND ($7::timestamptz IS NULL OR at < $7) \
-           AND ($8::bigint IS NULL OR id < $8) \
-         ORDER BY id DESC LIMIT $9",
+           AND ($8::bigint IS NULL OR a.id < $8) \
+         ORDER BY a.id DESC LIMIT $9",
     )
     .bind(f.project)
     .bind(&f.actor)

@@ -77,6 +77,19 @@ impl ApiError {
         }
     }
 
+    /// The HTTP status of the plain-HTTP endpoints (`/auth`, a refused GraphQL request).
+    pub fn http_status(&self) -> axum::http::StatusCode {
+        use axum::http::StatusCode;
+        match self {
+            ApiError::Unauthenticated(_) | ApiError::Sso(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
     pub fn grpc_code(&self) -> tonic::Code {
         match self {
             ApiError::BadInput { .. }

@@ -3,10 +3,7 @@
 use crate::{
     graphql::FaultlineSchema,
     grpc::DelegateSvc,
-    identity::{
-        authn::{self, Credential},
-        routes::error_response,
-    },
+    identity::authn::{self, Credential},
     perimeter::{self, ClientIp, PeerAddr, Perimeter},
     state::AppState,
 };
@@ -105,10 +102,8 @@ async fn graphql(
             GraphQLResponse::from(h.schema.execute(req.into_inner().data(p)).await).into_response()
         }
         Err(e) => {
-            let mut r = error_response(&e);
             let body = serde_json::json!({"errors": [{"message": e.to_string(), "extensions": {"code": e.code()}}]});
-            *r.body_mut() = axum::body::Body::from(body.to_string());
-            r
+            (e.http_status(), axum::Json(body)).into_response()
         }
     }
 }

@@ -81,12 +81,6 @@ impl AuditQuery {
             before,
         };
         let rows = audit::query(&s.pool, &filter, first).await?;
-        let names: std::collections::HashMap<uuid::Uuid, String> =
-            sqlx::query_as::<_, (uuid::Uuid, String)>("SELECT id, name FROM projects")
-                .fetch_all(&s.pool)
-                .await?
-                .into_iter()
-                .collect();
         let next = (rows.len() as i64 == first)
             .then(|| rows.last().map(|r| ID(r.id.to_string())))
             .flatten();
@@ -97,7 +91,7 @@ impl AuditQuery {
                     id: ID(r.id.to_string()),
                     at: r.at,
                     actor: r.actor,
-                    project: r.project_id.and_then(|p| names.get(&p).cloned()),
+                    project: r.project,
                     action: r.action,
                     target: r.target,
                     address: r.address,

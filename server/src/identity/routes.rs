@@ -34,17 +34,8 @@ struct LoginBody {
 
 /// An error answer: `{"error": message, "code": CODE}` with the error's HTTP status.
 pub fn error_response(e: &ApiError) -> Response {
-    let status = match e {
-        ApiError::Unauthenticated(_) | ApiError::Sso(_) => StatusCode::UNAUTHORIZED,
-        ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-        ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-        ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-        ApiError::BadInput { .. } => StatusCode::BAD_REQUEST,
-        ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_REQUEST,
-    };
     let mut r = (
-        status,
+        e.http_status(),
         Json(json!({"error": e.to_string(), "code": e.code()})),
     )
         .into_response();
@@ -53,6 +44,17 @@ pub fn error_response(e: &ApiError) -> Response {
             .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
     }
     r
+}
+
+/// Refuses a login attempt from an address with [`MAX_FAILED_LOGINS`] failures in the last
+/// minute (password and SSO logins alike).
+pub async fn login_allowed(s: &AppState, address: std::net::IpAddr) -> Result<(), ApiError> {
+    if audit::recent_login_failures(&s.pool, Some(address)).await? >= MAX_FAILED_LOGINS {
+        return Err(ApiError::RateLimited(
+            "too many failed logins from this address; try again in a minute".into(),
+        ));
+    }
+    Ok(())
 }
 
 async fn login(
@@ -79,11 +81,7 @@ async fn login(
         detail: json!({}),
     };
     let res = async {
-        if audit::recent_login_failures(&s.pool, Some(address)).await? >= MAX_FAILED_LOGINS {
-            return Err(ApiError::RateLimited(
-                "too many failed logins from this address; try again in a minute".into(),
-            ));
-        }
+        login_allowed(&s, address).await?;
         let user = users::check_password(&s.pool, &body.email, &body.password)
             .await?
             .ok_or_else(|| ApiError::Unauthenticated("invalid email or password".into()))?;

@@ -126,13 +126,7 @@ async fn finish(
     address: std::net::IpAddr,
     q: CallbackQuery,
 ) -> Result<(users::UserRow, super::sessions::Issued), ApiError> {
-    if audit::recent_login_failures(&s.pool, Some(address)).await?
-        >= super::routes::MAX_FAILED_LOGINS
-    {
-        return Err(ApiError::RateLimited(
-            "too many failed logins from this address; try again in a minute".into(),
-        ));
-    }
+    super::routes::login_allowed(s, address).await?;
     if let Some(err) = q.error {
         let why = q.error_description.unwrap_or_default();
         return Err(ApiError::Sso(

@@ -40,6 +40,14 @@ async fn create_project(api: &Api, name: &str) {
     .unwrap();
 }
 
+/// The error of a call that must fail.
+async fn refused(api: &Api, doc: &str, vars: Value) -> faultline_e2e::GqlError {
+    api.try_gql(doc, vars)
+        .await
+        .unwrap()
+        .expect_err("the call must be refused")
+}
+
 fn code(e: &faultline_e2e::GqlError) -> &str {
     e.extensions["code"].as_str().unwrap_or_default()
 }
@@ -92,11 +100,7 @@ async fn password_login_sessions_and_logout_that_revokes() {
         .to_str()
         .unwrap()
         .contains("Max-Age=0"));
-    let e = api
-        .try_gql("{ me { actor } }", json!({}))
-        .await
-        .unwrap()
-        .unwrap_err();
+    let e = refused(&api, "{ me { actor } }", json!({})).await;
     assert_eq!((e.status, code(&e)), (401, "UNAUTHENTICATED"), "{e}");
     assert!(e.message.contains("ended"), "{e}");
     let by_cookie = http
@@ -231,11 +235,7 @@ async fn role_matrix_viewer_editor_owner() {
         .gql("{ templates(project: \"alpha\") { id } }", json!({}))
         .await
         .unwrap();
-    let e = viewer
-        .try_gql(create, json!({"y": yaml}))
-        .await
-        .unwrap()
-        .unwrap_err();
+    let e = refused(&viewer, create, json!({"y": yaml})).await;
     assert_eq!(code(&e), "FORBIDDEN", "{e}");
     // Editor: writes templates, cannot manage members or tokens or halt.
     let tid = editor.gql(create, json!({"y": yaml})).await.unwrap()["createTemplate"]["id"]
@@ -254,26 +254,21 @@ async fn role_matrix_viewer_editor_owner() {
         .unwrap_err();
     assert!(e.to_string().contains("FORBIDDEN"), "{e}");
     let mk_token = "mutation { createApiToken(project: \"alpha\", name: \"ci\", role: VIEWER) { secret token { id } } }";
-    let e = editor
-        .try_gql(mk_token, json!({}))
-        .await
-        .unwrap()
-        .unwrap_err();
+    let e = refused(&editor, mk_token, json!({})).await;
     assert_eq!(code(&e), "FORBIDDEN", "{e}");
-    let e = editor
-        .try_gql(
-            "mutation { haltAll(project: \"alpha\", reason: \"x\") { halted } }",
-            json!({}),
-        )
-        .await
-        .unwrap()
-        .unwrap_err();
+    let e = refused(
+        &editor,
+        "mutation { haltAll(project: \"alpha\", reason: \"x\") { halted } }",
+        json!({}),
+    )
+    .await;
     assert_eq!(code(&e), "FORBIDDEN", "{e}");
-    let e = editor
-        .try_gql("{ members(project: \"alpha\") { email } }", json!({}))
-        .await
-        .unwrap()
-        .unwrap_err();
+    let e = refused(
+        &editor,
+        "{ members(project: \"alpha\") { email } }",
+        json!({}),
+    )
+    .await;
     assert_eq!(code(&e), "FORBIDDEN", "{e}");
     // Owner: members, tokens; still not an instance administrator.
     set_member(&owner, "alpha", "viewer@example.com", "EDITOR")
@@ -296,14 +291,12 @@ async fn role_matrix_viewer_editor_owner() {
         .as_str()
         .unwrap()
         .to_string();
-    let e = owner
-        .try_gql(
-            "mutation { createProject(name: \"beta\") { id } }",
-            json!({}),
-        )
-        .await
-        .unwrap()
-        .unwrap_err();
+    let e = refused(
+        &owner,
+        "mutation { createProject(name: \"beta\") { id } }",
+        json!({}),
+    )
+    .await;
     assert_eq!(code(&e), "FORBIDDEN", "{e}");
     // The last owner cannot leave the project ownerless (the administrator who made the project
     // was its first owner: the owner removes that membership first).
@@ -325,11 +318,7 @@ async fn role_matrix_viewer_editor_owner() {
     ci.gql("{ templates(project: \"alpha\") { id } }", json!({}))
         .await
         .unwrap();
-    let e = ci
-        .try_gql(create, json!({"y": yaml}))
-        .await
-        .unwrap()
-        .unwrap_err();
+    let e = refused(&ci, create, json!({"y": yaml})).await;
     assert_eq!(code(&e), "FORBIDDEN", "{e}");
     let listed = owner
         .gql(
@@ -356,11 +345,7 @@ async fn role_matrix_viewer_editor_owner() {
         )
         .await
         .unwrap();
-    let e = ci
-        .try_gql("{ templates { id } }", json!({}))
-        .await
-        .unwrap()
-        .unwrap_err();
+    let e = refused(&ci, "{ templates { id } }", json!({})).await;
     assert_eq!(code(&e), "UNAUTHENTICATED", "{e}");
     let pool = sqlx::PgPool::connect(&w.db).await.unwrap();
     let (stored,): (String,) = sqlx::query_as("SELECT hash FROM api_tokens WHERE name = 'ci'")
@@ -556,31 +541,8 @@ async fn probe_every_field(
 /// The first message of a subscription over the WebSocket, or Null when it errors.
 async fn subscribe_once(w: &World, api: &Api, doc: &str) -> Value {
     use futures::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(&w.hub.ca).unwrap();
-    for c in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let mut req = format!("{}/graphql/ws", w.hub.url.replace("https://", "wss://"))
-        .into_client_request()
-        .unwrap();
-    req.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let connector = tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(tls));
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async_tls_with_config(req, None, false, Some(connector))
-            .await
-            .unwrap();
+    use tokio_tungstenite::tungstenite::Message;
+    let mut ws = crate::graphql_ws(&w.hub).await;
     let send = |v: Value| Message::Text(v.to_string().into());
     ws.send(send(json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", api.token)}}))).await.unwrap();
     ws.send(send(
@@ -1017,14 +979,8 @@ async fn the_user_cli_adds_users_and_resets_passwords_ending_their_sessions() {
         "a brand new password\n",
     );
     assert!(ok && out.contains("1 session(s) ended"), "{out}");
-    let e = w
-        .hub
-        .client(&token)
-        .unwrap()
-        .try_gql("{ me { actor } }", json!({}))
-        .await
-        .unwrap()
-        .unwrap_err();
+    let old = w.hub.client(&token).unwrap();
+    let e = refused(&old, "{ me { actor } }", json!({})).await;
     assert_eq!(code(&e), "UNAUTHENTICATED", "{e}");
     assert!(w
         .hub

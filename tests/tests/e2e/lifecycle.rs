@@ -140,7 +140,7 @@ async fn abort_reverts_at_once_and_is_idempotent() {
 #[tokio::test]
 async fn run_events_subscription_streams_every_event() {
     use futures::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+    use tokio_tungstenite::tungstenite::Message;
 
     let w = World::new().await.unwrap();
     let target = Target::start(w.dir.path()).await.unwrap();
@@ -152,30 +152,7 @@ async fn run_events_subscription_streams_every_event() {
         .unwrap();
     let run_id = w.api.start_run(&tid, "edge-1").await.unwrap();
 
-    let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(&w.hub.ca).unwrap();
-    for c in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let mut req = format!("{}/graphql/ws", w.hub.url.replace("https://", "wss://"))
-        .into_client_request()
-        .unwrap();
-    req.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let connector = tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(tls));
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async_tls_with_config(req, None, false, Some(connector))
-            .await
-            .unwrap();
+    let mut ws = crate::graphql_ws(&w.hub).await;
     let send = |v: serde_json::Value| Message::Text(v.to_string().into());
     ws.send(send(serde_json::json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", w.token)}}))).await.unwrap();
     ws.send(send(serde_json::json!({"id": "1", "type": "subscribe", "payload": {

@@ -11,6 +11,38 @@ mod sso;
 
 use serde_json::Value;
 
+/// A GraphQL WebSocket (`graphql-transport-ws`) to the hub, trusting its CA; the caller sends
+/// `connection_init`.
+pub async fn graphql_ws(
+    hub: &faultline_e2e::Hub,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(&hub.ca).unwrap();
+    for c in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut req = format!("{}/graphql/ws", hub.url.replace("https://", "wss://"))
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let connector = tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(tls));
+    tokio_tungstenite::connect_async_tls_with_config(req, None, false, Some(connector))
+        .await
+        .unwrap()
+        .0
+}
+
 /// Events must be exactly seq 1..n, start with run.started and end with run.finished.
 pub fn assert_complete(run: &Value) {
     let evs = run["events"].as_array().expect("events");
