@@ -170,6 +170,7 @@ impl Hub {
             graphql::schema(Some(self.state.clone())),
             perimeter,
             &a.cors_origins,
+            self.args.web_dir.clone(),
         )?;
         let stop_tx = self.stop_tx;
         let shutdown = async move {

@@ -147,6 +147,10 @@ pub struct DbArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub db: DbArgs,
+    /// Serve the dashboard from this directory (a `web/dist` built by `npm run build`) instead
+    /// of the copy built into the binary.
+    #[arg(long, env = "FAULTLINE_WEB_DIR")]
+    pub web_dir: Option<std::path::PathBuf>,
     /// Address for HTTPS (GraphQL, dashboard) and gRPC (delegates), multiplexed on one port.
     #[arg(long, env = "FAULTLINE_LISTEN", default_value = "127.0.0.1:8443")]
     pub listen: SocketAddr,

@@ -37,6 +37,7 @@ pub fn router(
     schema: FaultlineSchema,
     perimeter: Arc<Perimeter>,
     cors_origins: &[String],
+    web_dir: Option<std::path::PathBuf>,
 ) -> anyhow::Result<Router> {
     let grpc = tonic::service::Routes::new(DelegateSvc::server(app.clone())).into_axum_router();
     let auth = crate::identity::routes::router().with_state(app.clone());
@@ -52,16 +53,18 @@ pub fn router(
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/", get(index))
         .with_state(Http { app, schema })
         .merge(auth);
     if !cors_origins.is_empty() {
         api = api.layer(cors(cors_origins)?);
     }
-    Ok(api.merge(grpc).layer(axum::middleware::from_fn_with_state(
-        perimeter,
-        perimeter::guard,
-    )))
+    Ok(api
+        .merge(grpc)
+        .fallback_service(crate::web::router(web_dir))
+        .layer(axum::middleware::from_fn_with_state(
+            perimeter,
+            perimeter::guard,
+        )))
 }
 
 /// CORS for the configured origins only: credentials allowed, GraphQL's methods and headers.
@@ -166,10 +169,6 @@ async fn readyz(State(h): State<Http>) -> impl IntoResponse {
         Ok(Ok(_)) => (StatusCode::OK, "ready"),
         _ => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable"),
     }
-}
-
-async fn index() -> Html<&'static str> {
-    Html(include_str!("../../web/index.html"))
 }
 
 /// Accepts connections until `shutdown` resolves, then lets in-flight requests finish for up to

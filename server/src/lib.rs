@@ -26,3 +26,4 @@ pub mod template_cli;
 pub mod templates;
 pub mod tls;
 pub mod user_cli;
+pub mod web;

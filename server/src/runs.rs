@@ -198,14 +198,54 @@ pub async fn get(pool: &PgPool, scope: Option<Uuid>, id: Uuid) -> ApiResult<RunR
     .ok_or_else(|| ApiError::NotFound(format!("run {id}")))
 }
 
-/// Runs of the `scope` projects (`None`: every project), newest first.
-pub async fn list(pool: &PgPool, scope: Option<&[Uuid]>, limit: i64) -> ApiResult<Vec<RunRow>> {
+/// Which runs `list` returns; every field left empty matches all.
+#[derive(Debug, Default)]
+pub struct RunFilter {
+    pub template: Option<Uuid>,
+    /// Stored states (`RUNNING`, `PASSED`, ...).
+    pub states: Vec<String>,
+    /// A delegate's id or name.
+    pub delegate: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Runs of the `scope` projects (`None`: every project) that match `f`, newest first.
+pub async fn list(
+    pool: &PgPool,
+    scope: Option<&[Uuid]>,
+    f: &RunFilter,
+    limit: i64,
+) -> ApiResult<Vec<RunRow>> {
+    let delegate_id = f.delegate.as_deref().and_then(|d| d.parse::<Uuid>().ok());
     Ok(sqlx::query_as::<_, RunRow>(&format!(
-        "SELECT {COLUMNS} FROM runs WHERE ($1::uuid[] IS NULL OR project_id = ANY($1)) ORDER BY created_at DESC LIMIT $2"
+        "SELECT {COLUMNS} FROM runs r WHERE ($1::uuid[] IS NULL OR project_id = ANY($1)) \
+           AND ($3::uuid IS NULL OR template_id = $3) \
+           AND (cardinality($4::text[]) = 0 OR state = ANY($4)) \
+           AND ($5::text IS NULL OR delegate_id = $6 OR delegate_id IN (SELECT id FROM delegates d WHERE d.name = $5 AND d.project_id = r.project_id)) \
+           AND ($7::timestamptz IS NULL OR created_at >= $7) \
+           AND ($8::timestamptz IS NULL OR created_at < $8) \
+         ORDER BY created_at DESC LIMIT $2"
     ))
     .bind(scope)
     .bind(limit.clamp(1, 1000))
+    .bind(f.template)
+    .bind(&f.states)
+    .bind(f.delegate.as_deref())
+    .bind(delegate_id)
+    .bind(f.since)
+    .bind(f.until)
     .fetch_all(pool)
+    .await?)
+}
+
+/// How many of the delegate's runs are taken and not finished.
+pub async fn active_per_delegate(pool: &PgPool, delegate: Uuid) -> ApiResult<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM runs WHERE delegate_id = $1 AND state IN ('DISPATCHED', 'RUNNING', 'ABORTING')",
+    )
+    .bind(delegate)
+    .fetch_one(pool)
     .await?)
 }
 

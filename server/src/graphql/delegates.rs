@@ -35,6 +35,11 @@ impl Delegate {
     async fn replica(&self) -> Option<&str> {
         self.0.connected_replica.as_deref()
     }
+    /// Its runs that are dispatched, running or aborting now.
+    async fn active_runs(&self, c: &Context<'_>) -> Result<i64> {
+        let (s, _) = ctx(c)?;
+        Ok(crate::runs::active_per_delegate(&s.pool, self.0.id).await?)
+    }
 }
 
 /// A registration token (its secret is shown only when it is made).

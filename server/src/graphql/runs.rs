@@ -22,6 +22,20 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
+    /// The state as stored in `runs.state`.
+    fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "PENDING",
+            RunStatus::Dispatched => "DISPATCHED",
+            RunStatus::Running => "RUNNING",
+            RunStatus::Aborting => "ABORTING",
+            RunStatus::Passed => "PASSED",
+            RunStatus::Failed => "FAILED",
+            RunStatus::Aborted => "ABORTED",
+            RunStatus::Error => "ERROR",
+        }
+    }
+
     fn parse(s: &str) -> RunStatus {
         match s {
             "PENDING" => RunStatus::Pending,
@@ -271,17 +285,37 @@ impl RunQuery {
     }
 
     /// Most recent runs first (at most 1,000), of one project or of every project the caller
-    /// can read.
+    /// can read; optionally only those of one template, in some statuses, on one delegate (id
+    /// or name), or created in `[since, until)`.
     #[graphql(complexity = "limit.clamp(1, 1000) as usize * child_complexity")]
+    #[allow(clippy::too_many_arguments)]
     async fn runs(
         &self,
         c: &Context<'_>,
         project: Option<String>,
         #[graphql(default = 50)] limit: i64,
+        template_id: Option<ID>,
+        status: Option<Vec<RunStatus>>,
+        delegate: Option<String>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
     ) -> Result<Vec<Run>> {
         let (s, p) = ctx(c)?;
         let scope = visible(s, p, project.as_deref()).await?;
-        Ok(crate::runs::list(&s.pool, scope.as_deref(), limit)
+        let filter = crate::runs::RunFilter {
+            template: template_id
+                .map(|t| parse_id("templateId", &t))
+                .transpose()?,
+            states: status
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
+            delegate: delegate.filter(|d| !d.is_empty()),
+            since,
+            until,
+        };
+        Ok(crate::runs::list(&s.pool, scope.as_deref(), &filter, limit)
             .await?
             .into_iter()
             .map(Run)

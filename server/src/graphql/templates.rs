@@ -26,6 +26,14 @@ impl Template {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// `metadata.labels` of the latest version.
+    async fn labels(&self) -> async_graphql::Json<std::collections::BTreeMap<String, String>> {
+        async_graphql::Json(self.metadata().map(|m| m.labels).unwrap_or_default())
+    }
+    /// `metadata.description` of the latest version.
+    async fn description(&self) -> String {
+        self.metadata().map(|m| m.description).unwrap_or_default()
+    }
     /// Every version, newest first. Runs pin the version they started with.
     async fn versions(&self, c: &Context<'_>) -> Result<Vec<TemplateVersion>> {
         let (s, _) = ctx(c)?;
@@ -41,6 +49,15 @@ impl Template {
     async fn diff(&self, c: &Context<'_>, from: i32, to: i32) -> Result<String> {
         let (s, _) = ctx(c)?;
         Ok(crate::templates::diff(&s.pool, Some(self.0.project_id), self.0.id, from, to).await?)
+    }
+}
+
+impl Template {
+    /// The latest version's metadata (it was validated when stored, so it parses).
+    fn metadata(&self) -> Option<faultline_spec::template::Metadata> {
+        faultline_spec::parse_template(&self.0.yaml)
+            .ok()
+            .map(|e| e.metadata)
     }
 }
 
@@ -73,6 +90,31 @@ impl From<ImportFormat> for Format {
     fn from(f: ImportFormat) -> Self {
         match f {
             ImportFormat::ChaosToolkit => Format::ChaosToolkit,
+        }
+    }
+}
+
+/// One problem in a template, as `validateTemplate` reports it.
+#[derive(SimpleObject)]
+pub struct TemplateProblem {
+    /// 1-based; null when the problem has no place in the text (e.g. the size limit).
+    line: Option<i32>,
+    column: Option<i32>,
+    /// Dotted path of the offending field, e.g. `steps[0].params.signal`.
+    field: String,
+    message: String,
+    hint: Option<String>,
+}
+
+impl From<faultline_spec::SpecError> for TemplateProblem {
+    fn from(e: faultline_spec::SpecError) -> Self {
+        let num = |n: Option<usize>| n.map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+        TemplateProblem {
+            line: num(e.line),
+            column: num(e.column),
+            field: e.field,
+            message: e.message,
+            hint: e.hint,
         }
     }
 }
@@ -114,6 +156,20 @@ impl TemplateQuery {
     async fn template(&self, c: &Context<'_>, id: ID) -> Result<Template> {
         let (s, p) = ctx(c)?;
         Ok(Template(readable(s, p, &id, Role::Viewer).await?))
+    }
+
+    /// Checks a template without storing it: every problem createTemplate would refuse, each
+    /// with its line, column, field and a fix hint when there is one. Empty when it is valid.
+    async fn validate_template(
+        &self,
+        c: &Context<'_>,
+        yaml: String,
+    ) -> Result<Vec<TemplateProblem>> {
+        ctx(c)?;
+        Ok(match faultline_spec::parse_template(&yaml) {
+            Ok(_) => Vec::new(),
+            Err(errs) => errs.0.into_iter().map(TemplateProblem::from).collect(),
+        })
     }
 
     /// Converts another tool's experiment to a template without storing it. Problems come back

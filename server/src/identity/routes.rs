@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
         .route("/auth/me", get(me))
+        .route("/auth/session", get(session))
         .merge(super::sso::router())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY))
 }
@@ -143,12 +144,30 @@ async fn me(
 ) -> Response {
     let cred = Credential::from_headers(&headers);
     match super::authn::authenticate(&s, cred.as_ref(), Some(address)).await {
-        Ok(p) => Json(json!({
-            "actor": p.actor(),
-            "admin": p.admin,
-            "kind": match p.actor { Actor::User { .. } => "user", Actor::Token { .. } => "token" },
-        }))
-        .into_response(),
+        Ok(p) => Json(caller(&p)).into_response(),
         Err(e) => error_response(&e),
     }
+}
+
+/// For the dashboard's first request: `{"session": <as /auth/me>}`, or `{"session": null}`
+/// (still 200) when the caller is not signed in, so a signed-out visit is not an error.
+async fn session(
+    State(s): State<AppState>,
+    ClientIp(address): ClientIp,
+    headers: HeaderMap,
+) -> Response {
+    let cred = Credential::from_headers(&headers);
+    match super::authn::authenticate(&s, cred.as_ref(), Some(address)).await {
+        Ok(p) => Json(json!({ "session": caller(&p) })).into_response(),
+        Err(ApiError::Unauthenticated(_)) => Json(json!({ "session": null })).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+fn caller(p: &super::Principal) -> serde_json::Value {
+    json!({
+        "actor": p.actor(),
+        "admin": p.admin,
+        "kind": match p.actor { Actor::User { .. } => "user", Actor::Token { .. } => "token" },
+    })
 }

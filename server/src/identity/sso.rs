@@ -82,6 +82,7 @@ async fn callback(
     State(s): State<AppState>,
     Path(name): Path<String>,
     ClientIp(address): ClientIp,
+    headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
     let res = finish(&s, &name, address, q).await;
@@ -114,8 +115,22 @@ async fn callback(
             }
             r
         }
+        // A browser goes back to the dashboard's login page, which shows why.
+        Err(e) if wants_html(&headers) => {
+            let to = url::form_urlencoded::Serializer::new(String::from("/login?"))
+                .append_pair("error", &e.to_string())
+                .finish();
+            (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
+        }
         Err(e) => error_response(&e),
     }
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
 }
 
 /// The callback's work: the provider's answer checked, the user made or updated, its mapped
