@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The test command: builds the binaries, starts one shared PostgreSQL for all tests (each test
 # creates its own database on it), runs the whole suite, and stops PostgreSQL again.
-# Needs PostgreSQL server binaries (apt-get install postgresql) and python3.
+# Needs PostgreSQL server binaries (apt-get install postgresql), python3, Node.js with npm, and
+# Debian's chromium for the dashboard's browser test (.ci/run installs them all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The dashboard first: its unit tests (Vitest), then the build the hub binary embeds.
+[ -d web/node_modules ] || (cd web && npm ci --no-audit --no-fund)
+(cd web && npm test && npm run build)
 cargo build --workspace --bins --locked
 pgdir=$(mktemp -d /tmp/faultline-test-pg.XXXXXX)
 chmod 755 "$pgdir"

@@ -1,0 +1,205 @@
+// The dashboard end to end, in real headless Chromium against a real hub, Postgres and delegate
+// that tests/tests/e2e/web.rs starts (it passes their addresses in the environment):
+// sign in (a wrong password first), write a template (see the hub's validation error inline,
+// fix it), start a run and watch probe checks arrive live, see the finished run's score, abort a
+// second run and see it ABORTED, then visit every page. Each page is screenshotted into
+// $SHOTS. Any console error or uncaught exception fails the test.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { launch, need, newPage } from './browser.mjs';
+
+const HUB = need('HUB_URL');
+const EMAIL = need('ADMIN_EMAIL');
+const PASSWORD = need('ADMIN_PASSWORD');
+const TARGET_URL = need('TARGET_URL');
+const TARGET_PIDFILE = need('TARGET_PIDFILE');
+const DELEGATE = need('DELEGATE_NAME');
+const SHOTS = need('SHOTS');
+mkdirSync(SHOTS, { recursive: true });
+
+const templateYaml = (name, probeUrl) => `apiVersion: faultline.dev/v1
+kind: Experiment
+metadata:
+  name: ${name}
+  description: the web target survives a pause
+  labels: {tier: web, owner: e2e}
+target:
+  delegate: ${DELEGATE}
+hypothesis:
+  baseline: 1s
+  recoverWithin: 15s
+  probes:
+    - name: web-ok
+      http: {url: "${probeUrl}", expect: {status: 200}}
+      mode: continuous
+      interval: 100ms
+      timeout: 500ms
+steps:
+  - fault: process-pause
+    target: {pidFile: ${TARGET_PIDFILE}}
+    duration: 3s
+`;
+
+let shot = 0;
+async function screenshot(page, name) {
+  shot += 1;
+  const path = `${SHOTS}/${String(shot).padStart(2, '0')}-${name}.png`;
+  await page.screenshot({ path, fullPage: true });
+  console.log(`screenshot ${path}`);
+}
+
+function step(what) {
+  console.log(`step: ${what}`);
+}
+
+/** Replaces the whole CodeMirror document with `text`, as typing or pasting would. */
+async function setEditor(page, text) {
+  const editor = page.locator('.cm-content');
+  await editor.click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Delete');
+  await page.keyboard.insertText(text);
+}
+
+const browser = await launch();
+const { page, problems } = await newPage(browser);
+page.setDefaultTimeout(20_000);
+try {
+  step('first load shows the sign-in form');
+  await page.goto(`${HUB}/`);
+  await page.getByLabel('Email').waitFor();
+  const nav = await page.evaluate(() => performance.getEntriesByType('navigation')[0].toJSON());
+  console.log(`first load: ${Math.round(nav.loadEventEnd)} ms to load event`);
+  await screenshot(page, 'login');
+
+  step('a wrong password is refused with a message');
+  await page.getByLabel('Email').fill(EMAIL);
+  await page.getByLabel('Password').fill('not-the-password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').waitFor();
+  assert.match(await page.getByRole('alert').innerText(), /password|credentials|unauth/i);
+  // The refused login is a 401 the browser logs as a failed resource: expected, not a bug.
+  problems.splice(0);
+
+  step('the right password signs in');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('.topbar').waitFor();
+  await page.waitForURL(/\/p\/default\/runs/);
+  await screenshot(page, 'runs-empty');
+
+  step('a new template: the hub flags an error at its line, then accepts the fix');
+  await page.getByRole('link', { name: 'Templates' }).click();
+  await page.getByRole('link', { name: 'New template' }).or(page.getByRole('button', { name: 'New template' })).first().click();
+  await page.locator('.cm-content').waitFor();
+  const bad = templateYaml('web-e2e', TARGET_URL).replace('interval: 100ms', 'interval: 1ms');
+  await setEditor(page, bad);
+  const problemsList = page.getByTestId('problems');
+  await problemsList.waitFor();
+  const listed = await problemsList.innerText();
+  const badLine = bad.split('\n').findIndex((l) => l.includes('interval: 1ms')) + 1;
+  assert.match(listed, new RegExp(`line ${badLine}\\b`), `problems name line ${badLine}: ${listed}`);
+  assert.match(listed, /interval/, listed);
+  await page.locator('.cm-lintRange-error, .cm-lint-marker-error').first().waitFor();
+  await screenshot(page, 'template-invalid');
+  await setEditor(page, templateYaml('web-e2e', TARGET_URL));
+  await page.getByTestId('valid').waitFor();
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.waitForURL(/\/templates\/[0-9a-f-]{36}$/);
+  await screenshot(page, 'template-saved');
+
+  step('the saved template is listed with its labels');
+  await page.getByRole('link', { name: 'Templates' }).click();
+  await page.getByText('web-e2e').first().waitFor();
+  await page.getByText('tier=web').first().waitFor();
+  await screenshot(page, 'templates');
+
+  step('run it and watch probe checks arrive live');
+  await page.getByRole('link', { name: 'web-e2e' }).first().click();
+  await page.getByRole('button', { name: 'Run' }).click();
+  const confirmRun = page.getByRole('dialog').getByRole('button', { name: /^(Run|Start run)$/ });
+  if (await confirmRun.count()) await confirmRun.click();
+  await page.waitForURL(/\/runs\/[0-9a-f-]{36}$/);
+  const firstRun = page.url();
+  const rows = page.getByTestId('probe-row');
+  await rows.first().waitFor({ timeout: 30_000 });
+  const early = await rows.count();
+  await page.waitForTimeout(1500);
+  const later = await rows.count();
+  assert.ok(later > early, `probe rows keep arriving while the run is live (${early} then ${later})`);
+  await screenshot(page, 'run-live');
+
+  step('the finished run shows its verdict and score');
+  await page.getByTestId('run-status').getByText(/PASSED|FAILED/).waitFor({ timeout: 60_000 });
+  const score = await page.getByTestId('score').innerText();
+  assert.match(score, /\d/, `a score is shown: ${score}`);
+  await page.getByTestId('tally').waitFor();
+  await screenshot(page, 'run-finished');
+
+  step('a second run is aborted from its page');
+  await page.goto(`${HUB}/p/default/templates`);
+  await page.getByRole('link', { name: 'web-e2e' }).first().click();
+  await page.getByRole('button', { name: 'Run' }).click();
+  if (await confirmRun.count()) await confirmRun.click();
+  await page.waitForURL((u) => /\/runs\/[0-9a-f-]{36}$/.test(u.href) && u.href !== firstRun);
+  await page.getByTestId('run-status').getByText('RUNNING').waitFor({ timeout: 30_000 });
+  await page.getByRole('button', { name: 'Abort', exact: true }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Abort run' }).click();
+  await page.getByTestId('run-status').getByText('ABORTED').waitFor({ timeout: 30_000 });
+  await screenshot(page, 'run-aborted');
+
+  step('the runs list shows both runs');
+  await page.getByRole('link', { name: 'Runs' }).click();
+  await page.getByText('ABORTED').first().waitFor();
+  await screenshot(page, 'runs');
+
+  step('trends');
+  await page.getByRole('link', { name: 'Trends' }).click();
+  await page.getByTestId('trend-chart').waitFor();
+  await screenshot(page, 'trends');
+
+  step('delegates: the connected delegate, and a registration token with its command');
+  await page.getByRole('link', { name: 'Delegates' }).click();
+  await page.getByRole('cell', { name: DELEGATE }).first().waitFor();
+  await page.getByRole('button', { name: 'Create registration token' }).click();
+  const cmd = await page.getByTestId('delegate-command').innerText();
+  assert.match(cmd, /faultline-delegate/);
+  assert.ok(cmd.includes(new URL(HUB).host), `the command names this hub: ${cmd}`);
+  await screenshot(page, 'delegates');
+
+  step('members and an API token');
+  await page.getByRole('link', { name: 'Members & tokens' }).click();
+  await page.getByRole('cell', { name: EMAIL }).first().waitFor();
+  const tokenName = page.getByLabel('Name').last();
+  await tokenName.fill('ci-gate');
+  await page.getByRole('button', { name: 'Create API token' }).click();
+  assert.match(await page.getByTestId('secret').last().innerText(), /^fl_/);
+  await screenshot(page, 'access');
+
+  step('audit log');
+  await page.getByRole('link', { name: 'Audit log' }).click();
+  await page.getByText('run.abort').first().waitFor();
+  await screenshot(page, 'audit');
+
+  step('halt all, then lift it');
+  await page.getByTestId('halt-all').click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Halt all runs' }).click();
+  await page.getByTestId('halt-banner').waitFor();
+  await screenshot(page, 'halted');
+  await page.getByTestId('halt-banner').getByRole('button', { name: 'Lift halt' }).click();
+  await page.getByTestId('halt-banner').waitFor({ state: 'detached' });
+
+  step('a deep link loads directly');
+  await page.goto(firstRun);
+  await page.getByTestId('score').waitFor();
+
+  assert.deepEqual(problems, [], 'no console errors or page errors');
+  console.log('dashboard e2e: PASSED');
+} catch (e) {
+  await screenshot(page, 'failure').catch(() => {});
+  console.error(`dashboard e2e: FAILED: ${e.stack ?? e}`);
+  if (problems.length) console.error(`console problems:\n${problems.join('\n')}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
