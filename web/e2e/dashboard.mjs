@@ -24,7 +24,7 @@ metadata:
   description: the web target survives a pause
   labels: {tier: web, owner: e2e}
 target:
-  delegate: ${DELEGATE}
+  delegate: {env: web}
 hypothesis:
   baseline: 1s
   recoverWithin: 15s
