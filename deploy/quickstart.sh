@@ -4,10 +4,11 @@
 #   deploy/quickstart.sh [--once] [--release] [--port N]
 #   deploy/quickstart.sh --stop
 #
-# Installs what is missing (as root: postgresql, python3, curl, jq, a C toolchain), builds the
-# hub and the delegate, starts the hub (with its embedded Postgres), a demo web server under a
-# restarting supervisor, and a delegate; then runs deploy/demo-experiment.yaml (kill the web
-# server, expect it back within 15 s) and prints the verdict.
+# Installs what is missing (as root: postgresql, python3, curl, jq, a C toolchain, nodejs and
+# npm), builds the dashboard, the hub and the delegate, starts the hub (with its embedded
+# Postgres), a demo web server under a restarting supervisor, and a delegate; then runs
+# deploy/demo-experiment.yaml (kill the web server, expect it back within 15 s) and prints the
+# verdict. The dashboard is at the hub's URL.
 #
 #   --once     stop everything again afterwards; exit 0 for a PASSED or FAILED verdict
 #   --release  build and run the release profile
@@ -151,6 +152,7 @@ command -v python3 >/dev/null || missing+=(python3)
 command -v curl >/dev/null || missing+=(curl)
 command -v jq >/dev/null || missing+=(jq)
 command -v cc >/dev/null || missing+=(gcc libc6-dev) # rustc links with cc; ring compiles C
+command -v npm >/dev/null || missing+=(nodejs npm)   # builds the dashboard the hub embeds
 if [[ ${#missing[@]} -gt 0 ]]; then
     if [[ $EUID -ne 0 ]]; then
         die "missing: ${missing[*]}. Install them as root: apt-get install -y ${missing[*]}"
@@ -186,6 +188,12 @@ build_args=(build -p faultline -p faultline-delegate)
 if [[ $release -eq 1 ]]; then
     profile=release
     build_args+=(--release)
+fi
+# The dashboard first: the hub's build embeds web/dist.
+if [[ ! -f $REPO/web/dist/index.html || -n $(find "$REPO/web/src" "$REPO/web/package-lock.json" -newer "$REPO/web/dist/index.html" -print -quit) ]]; then
+    say "building the dashboard (npm ci, npm run build in web/)"
+    (cd "$REPO/web" && { [[ -d node_modules ]] || npm ci --no-audit --no-fund; } && npm run build >/dev/null) \
+        || die "the dashboard build failed (cd web && npm run build shows why)"
 fi
 say "cargo ${build_args[*]}"
 (cd "$REPO" && cargo "${build_args[@]}") || die "the build failed"
@@ -465,7 +473,7 @@ jq -r '.run.recoveryMs | "recovery: " + (if . == null then "n/a" else "\(.) ms" 
 jq -r '.run.latency[]? | "latency (\(.probe)): \(.summary)"' <<<"$run"
 jq -r '"reason: " + (.run.reason // "-")' <<<"$run"
 echo
-echo "hub:         $HUB_URL  (GraphiQL: $HUB_URL/graphql)"
+echo "dashboard:   $HUB_URL  (sign in as below; GraphiQL: $HUB_URL/graphql)"
 echo "CA:          $CA"
 echo "admin login: $ADMIN_EMAIL, password in $LOGIN_FILE (sign in: POST $HUB_URL/auth/login)"
 echo "logs:        $HUB_LOG, $DELEGATE_LOG, $DIR/demo.log"
