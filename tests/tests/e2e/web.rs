@@ -114,3 +114,236 @@ async fn dashboard_end_to_end_in_chromium() {
         "a screenshot of each page: {shots_taken}"
     );
 }
+
+/// The hub's side of the dashboard: files with cache headers and gzip, deep links answered with
+/// the app, missing assets and API prefixes never answered with it.
+#[tokio::test]
+async fn the_hub_serves_the_dashboard_with_cache_headers_and_deep_links() {
+    let web = web_dir();
+    let index = std::fs::read_to_string(web.join("dist/index.html"))
+        .expect("build the dashboard first: cd web && npm run build (scripts/test.sh does)");
+    let w = World::new().await.unwrap();
+    let http = &w.api.http;
+    let get = |path: &str| http.get(format!("{}{path}", w.hub.url)).send();
+
+    let root = get("/").await.unwrap();
+    assert_eq!(root.status(), 200);
+    assert_eq!(root.headers()["cache-control"], "no-cache");
+    assert!(root.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert_eq!(root.text().await.unwrap(), index);
+
+    // A deep link is the app itself; the browser routes it.
+    for deep in [
+        "/p/default/runs/0b6c3f0e-0000-4000-8000-000000000000",
+        "/login",
+        "/p/x/templates/new",
+    ] {
+        let r = get(deep).await.unwrap();
+        assert_eq!(r.status(), 200, "{deep}");
+        assert_eq!(r.text().await.unwrap(), index, "{deep}");
+    }
+
+    // Every asset index.html names is served as immutable, compressed when asked.
+    let assets: Vec<&str> = index
+        .split('"')
+        .filter(|s| s.starts_with("/assets/"))
+        .collect();
+    assert!(!assets.is_empty(), "{index}");
+    for a in &assets {
+        let r = http
+            .get(format!("{}{a}", w.hub.url))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{a}");
+        assert_eq!(
+            r.headers()["cache-control"],
+            "public, max-age=31536000, immutable",
+            "{a}"
+        );
+        assert_eq!(r.headers()["content-encoding"], "gzip", "{a}");
+        let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(ct.contains("javascript") || ct.contains("css"), "{a}: {ct}");
+    }
+
+    // What is not there is a 404, not the app.
+    for missing in ["/assets/nope-123.js", "/auth/nope", "/graphql/nope"] {
+        let r = get(missing).await.unwrap();
+        assert_eq!(r.status(), 404, "{missing}");
+    }
+    let post = http
+        .post(format!("{}/p/default/runs", w.hub.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 405);
+
+    // The signed-out probe the app makes first is not an error.
+    let s: serde_json::Value = get("/auth/session").await.unwrap().json().await.unwrap();
+    assert_eq!(s, json!({"session": null}));
+}
+
+/// The API the dashboard needs beyond the rest: live validation with positions, run filters,
+/// template labels, a delegate's active runs.
+#[tokio::test]
+async fn dashboard_queries_validate_filter_and_count() {
+    let w = World::new().await.unwrap();
+    let target = Target::start(w.dir.path()).await.unwrap();
+    let _d = w.delegate("edge-web", &["env=web"], &[]).await.unwrap();
+
+    // validateTemplate: every problem with its line and column; nothing stored.
+    let bad = faultline_e2e::pause_template("v", &target, "1s")
+        .replace("interval: 200ms", "interval: 1ms")
+        .replace("recoverWithin: 15s", "recoverWithin: soon");
+    let d = w
+        .api
+        .gql(
+            "query($y: String!) { validateTemplate(yaml: $y) { line column field message hint } }",
+            json!({"y": bad}),
+        )
+        .await
+        .unwrap();
+    let problems = d["validateTemplate"].as_array().unwrap();
+    assert!(!problems.is_empty(), "{d}");
+    let line_of = |needle: &str| bad.lines().position(|l| l.contains(needle)).unwrap() as i64 + 1;
+    let first = &problems[0];
+    assert!(
+        first["line"].as_i64().is_some() && first["column"].as_i64().is_some(),
+        "{d}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["line"] == line_of("interval: 1ms")
+                || p["line"] == line_of("recoverWithin: soon")),
+        "a problem sits on a bad line: {d}"
+    );
+    let ok = faultline_e2e::pause_template("v", &target, "1s");
+    let d = w
+        .api
+        .gql(
+            "query($y: String!) { validateTemplate(yaml: $y) { message } }",
+            json!({"y": ok}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(d["validateTemplate"], json!([]));
+    let d = w.api.gql("{ templates { id } }", json!({})).await.unwrap();
+    assert_eq!(d["templates"], json!([]), "validation stores nothing");
+
+    // Labels and description come from the template's metadata.
+    let labelled = ok.replace(
+        "metadata:\n  name: v\n",
+        "metadata:\n  name: v\n  description: pauses the target\n  labels: {tier: web, team: sre}\n",
+    );
+    let tid = w.api.create_template(&labelled).await.unwrap();
+    let other = w
+        .api
+        .create_template(&faultline_e2e::pause_template("w", &target, "1s"))
+        .await
+        .unwrap();
+    let d = w
+        .api
+        .gql(
+            "query($id: ID!) { template(id: $id) { labels description } }",
+            json!({"id": tid}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        d["template"]["labels"],
+        json!({"team": "sre", "tier": "web"})
+    );
+    assert_eq!(d["template"]["description"], "pauses the target");
+
+    // A long run is active on the delegate while it lasts.
+    let long = w
+        .api
+        .create_template(&faultline_e2e::pause_template("long", &target, "30s"))
+        .await
+        .unwrap();
+    let live = w.api.start_run(&long, "edge-web").await.unwrap();
+    w.api
+        .wait_status(&live, &["RUNNING"], Duration::from_secs(30))
+        .await
+        .unwrap();
+    let active = |d: &serde_json::Value| d["delegates"][0]["activeRuns"].clone();
+    let d = w
+        .api
+        .gql("{ delegates { name activeRuns } }", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(active(&d), 1, "{d}");
+    let first = w.api.start_run(&tid, "edge-web").await.unwrap();
+    w.api
+        .gql(
+            "mutation($id: ID!) { abortRun(id: $id) { id } }",
+            json!({"id": live}),
+        )
+        .await
+        .unwrap();
+    w.api
+        .wait_status(&live, &["ABORTED"], Duration::from_secs(30))
+        .await
+        .unwrap();
+    w.api
+        .wait_status(&first, faultline_e2e::TERMINAL, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let second = w.api.start_run(&other, "edge-web").await.unwrap();
+    w.api
+        .wait_status(&second, faultline_e2e::TERMINAL, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let d = w
+        .api
+        .gql("{ delegates { name activeRuns } }", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(active(&d), 0, "{d}");
+
+    // Filters: by template, status, delegate name or id, and time.
+    let ids = |d: &serde_json::Value| -> Vec<String> {
+        d["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let q = "query($t: ID, $s: [RunStatus!], $d: String, $since: DateTime, $until: DateTime) { \
+             runs(templateId: $t, status: $s, delegate: $d, since: $since, until: $until) { id } }";
+    let all = w.api.gql(q, json!({})).await.unwrap();
+    assert_eq!(ids(&all), vec![second.clone(), first.clone(), live.clone()]);
+    let by_t = w.api.gql(q, json!({"t": tid})).await.unwrap();
+    assert_eq!(ids(&by_t), vec![first.clone()]);
+    let aborted = w.api.gql(q, json!({"s": ["ABORTED"]})).await.unwrap();
+    assert_eq!(ids(&aborted), vec![live.clone()]);
+    let d = w.api.gql("{ delegates { id } }", json!({})).await.unwrap();
+    let did = d["delegates"][0]["id"].as_str().unwrap().to_owned();
+    for name in ["edge-web", did.as_str()] {
+        let r = w.api.gql(q, json!({"d": name})).await.unwrap();
+        assert_eq!(ids(&r).len(), 3, "{name}");
+    }
+    let none = w.api.gql(q, json!({"d": "nobody"})).await.unwrap();
+    assert_eq!(ids(&none), Vec::<String>::new());
+    let future = w
+        .api
+        .gql(q, json!({"since": "2999-01-01T00:00:00Z"}))
+        .await
+        .unwrap();
+    assert_eq!(ids(&future), Vec::<String>::new());
+    let past = w
+        .api
+        .gql(q, json!({"until": "2000-01-01T00:00:00Z"}))
+        .await
+        .unwrap();
+    assert_eq!(ids(&past), Vec::<String>::new());
+    let bad_id = w.api.try_gql(q, json!({"t": "not-an-id"})).await.unwrap();
+    let err = bad_id.unwrap_err();
+    assert!(err.to_string().contains("templateId"), "{err}");
+}
