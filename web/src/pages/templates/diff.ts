@@ -1,6 +1,6 @@
 // Unified diff text (as `Template.diff` returns it) split into lines with a kind each.
 
-export type DiffKind = 'file' | 'hunk' | 'add' | 'del' | 'ctx';
+export type DiffKind = 'file' | 'hunk' | 'add' | 'del' | 'ctx' | 'meta';
 
 export interface DiffLine {
   kind: DiffKind;
@@ -19,7 +19,7 @@ export function parseDiff(diff: string): DiffLine[] {
     else if (text.startsWith('@@')) {
       kind = 'hunk';
       inHunk = true;
-    }
+    } else if (text.startsWith('\\')) kind = 'meta';
     else if (text.startsWith('+')) kind = 'add';
     else if (text.startsWith('-')) kind = 'del';
     return { kind, text };

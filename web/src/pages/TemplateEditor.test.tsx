@@ -1,0 +1,201 @@
+import { fireEvent, render, screen, waitFor } from '@testing-library/react';
+import { GraphQLError } from 'graphql';
+import { memoryLocation } from 'wouter/memory-location';
+import { beforeAll, describe, expect, it } from 'vitest';
+import TemplateEditorPage from './TemplateEditor';
+import { fakeHub, Wrap, type Handlers } from './templates/testClient';
+
+beforeAll(() => {
+  // jsdom lays nothing out, and CodeMirror measures text ranges.
+  const empty = () => ({ length: 0, item: () => null, [Symbol.iterator]: [][Symbol.iterator] }) as unknown as DOMRectList;
+  Range.prototype.getClientRects ??= empty;
+  Range.prototype.getBoundingClientRect ??= () => new DOMRect();
+});
+
+const YAML = 'apiVersion: faultline.dev/v1\nkind: Experiment\n';
+const template = {
+  __typename: 'Template',
+  id: 't1',
+  name: 'web-survives-kill',
+  version: 2,
+  yaml: YAML,
+  description: '',
+  updatedAt: new Date().toISOString(),
+  versions: [
+    { __typename: 'TemplateVersion', version: 2, createdBy: 'user:a@x', createdAt: new Date().toISOString() },
+    { __typename: 'TemplateVersion', version: 1, createdBy: 'user:b@x', createdAt: new Date().toISOString() },
+  ],
+};
+
+const hub = (extra: Handlers = {}): Handlers => ({
+  TemplateEditorLoad: () => ({ template }),
+  TemplateEditorValidate: () => ({ validateTemplate: [] }),
+  TemplateEditorDiff: (v) => ({
+    template: { __typename: 'Template', id: 't1', diff: `--- version ${v.from}\n+++ version ${v.to}\n@@ -1 +1 @@\n-a: 1\n+a: 2\n` },
+  }),
+  ...extra,
+});
+
+describe('TemplateEditorPage', () => {
+  it('shows a saved template with Save disabled, Run, versions and the diff of the last two', async () => {
+    render(
+      <Wrap client={fakeHub(hub())}>
+        <TemplateEditorPage id="t1" />
+      </Wrap>,
+    );
+    expect(await screen.findByRole('heading', { name: 'web-survives-kill' })).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Save' }).hasAttribute('disabled')).toBe(true);
+    expect(screen.getByRole('button', { name: 'Run' }).hasAttribute('disabled')).toBe(false);
+    expect(document.querySelector('.cm-content')?.getAttribute('contenteditable')).toBe('true');
+    const diff = await screen.findByTestId('diff');
+    expect(diff.querySelector('.diff-add')?.textContent).toBe('+a: 2');
+    expect(diff.querySelector('.diff-del')?.textContent).toBe('-a: 1');
+    expect(diff.textContent).toContain('--- version 1');
+    await screen.findByTestId('valid');
+  });
+
+  it('is read-only for viewers: no Save, no Run', async () => {
+    render(
+      <Wrap role="VIEWER" client={fakeHub(hub())}>
+        <TemplateEditorPage id="t1" />
+      </Wrap>,
+    );
+    await screen.findByRole('heading', { name: 'web-survives-kill' });
+    expect(screen.queryByRole('button', { name: 'Save' })).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Run' })).toBeNull();
+    expect(document.querySelector('.cm-content')?.getAttribute('contenteditable')).toBe('false');
+  });
+
+  it('lists the problems the hub finds in the text', async () => {
+    const problems = [
+      { __typename: 'TemplateProblem', line: 2, column: 7, field: 'kind', message: 'unknown kind', hint: 'write Experiment' },
+      { __typename: 'TemplateProblem', line: null, column: null, field: '', message: 'too large', hint: null },
+    ];
+    render(
+      <Wrap client={fakeHub(hub({ TemplateEditorValidate: () => ({ validateTemplate: problems }) }))}>
+        <TemplateEditorPage id="t1" />
+      </Wrap>,
+    );
+    const list = await screen.findByTestId('problems');
+    expect([...list.querySelectorAll('li')].map((li) => li.textContent)).toEqual([
+      'line 2, column 7: kind: unknown kind (hint: write Experiment)',
+      'too large',
+    ]);
+    expect(screen.queryByTestId('valid')).toBeNull();
+  });
+
+  it('creates a new template from the example and opens it', async () => {
+    const seen: { name: string; variables: Record<string, unknown> }[] = [];
+    const location = memoryLocation({ path: '/templates/new', record: true });
+    render(
+      <Wrap
+        location={location}
+        client={fakeHub(
+          hub({ TemplateEditorCreate: () => ({ createTemplate: { __typename: 'Template', id: 'new1', name: 'x', version: 1 } }) }),
+          seen,
+        )}
+      >
+        <TemplateEditorPage />
+      </Wrap>,
+    );
+    expect(document.querySelector('.cm-content')?.textContent).toContain('kind: Experiment');
+    fireEvent.click(screen.getByRole('button', { name: 'Create' }));
+    await waitFor(() => expect(location.history?.at(-1)).toBe('/templates/new1'));
+    const create = seen.find((s) => s.name === 'TemplateEditorCreate');
+    expect(create?.variables.project).toBe('default');
+    expect(String(create?.variables.yaml)).toContain('apiVersion: faultline.dev/v1');
+  });
+
+  it('shows the problems of a refused create', async () => {
+    const refused = new GraphQLError('invalid template: line 1', {
+      extensions: {
+        code: 'INVALID_TEMPLATE',
+        errors: [{ line: 1, column: 1, field: 'apiVersion', message: 'unsupported', hint: null }],
+      },
+    });
+    render(
+      <Wrap client={fakeHub(hub({ TemplateEditorCreate: () => refused }))}>
+        <TemplateEditorPage />
+      </Wrap>,
+    );
+    fireEvent.click(screen.getByRole('button', { name: 'Create' }));
+    const list = await screen.findByTestId('problems');
+    expect(list.textContent).toBe('line 1, column 1: apiVersion: unsupported');
+    expect(screen.getByText(/The hub refused to create it/)).toBeTruthy();
+  });
+
+  it('starts a run and opens it; shows why a run was refused', async () => {
+    const location = memoryLocation({ path: '/templates/t1', record: true });
+    let halted = true;
+    const seen: { name: string; variables: Record<string, unknown> }[] = [];
+    render(
+      <Wrap
+        location={location}
+        client={fakeHub(
+          hub({
+            TemplateEditorRun: () =>
+              halted
+                ? new GraphQLError('the project is halted', { extensions: { code: 'PROJECT_HALTED' } })
+                : { startRun: { __typename: 'Run', id: 'r9', status: 'PENDING' } },
+          }),
+          seen,
+        )}
+      >
+        <TemplateEditorPage id="t1" />
+      </Wrap>,
+    );
+    fireEvent.click(await screen.findByRole('button', { name: 'Run' }));
+    expect((await screen.findByRole('alert')).textContent).toContain('PROJECT_HALTED');
+    halted = false;
+    fireEvent.change(screen.getByRole('textbox', { name: 'Delegate' }), { target: { value: ' env=demo ' } });
+    fireEvent.click(screen.getByRole('checkbox', { name: /Dry run/ }));
+    fireEvent.click(screen.getByRole('button', { name: 'Run' }));
+    await waitFor(() => expect(location.history?.at(-1)).toBe('/runs/r9'));
+    expect(seen.filter((s) => s.name === 'TemplateEditorRun').at(-1)?.variables).toEqual({
+      templateId: 't1',
+      delegate: 'env=demo',
+      dryRun: true,
+    });
+  });
+
+  it('loads an old version into the editor; Save stores it and is disabled again', async () => {
+    const OLD = 'apiVersion: faultline.dev/v1\nkind: Experiment # v1\n';
+    const seen: { name: string; variables: Record<string, unknown> }[] = [];
+    render(
+      <Wrap
+        client={fakeHub(
+          hub({
+            TemplateEditorVersionYaml: () => ({
+              template: {
+                __typename: 'Template',
+                id: 't1',
+                versions: [
+                  { __typename: 'TemplateVersion', version: 2, yaml: YAML },
+                  { __typename: 'TemplateVersion', version: 1, yaml: OLD },
+                ],
+              },
+            }),
+            TemplateEditorSave: (v) => ({
+              updateTemplate: { __typename: 'Template', id: 't1', name: 'web-survives-kill', version: 3, yaml: v.yaml, updatedAt: new Date().toISOString() },
+            }),
+          }),
+          seen,
+        )}
+      >
+        <TemplateEditorPage id="t1" />
+      </Wrap>,
+    );
+    fireEvent.click(await screen.findByRole('button', { name: 'View version 1' }));
+    expect((await screen.findByText(/# v1/)).tagName).toBe('PRE');
+    fireEvent.click(screen.getByRole('button', { name: 'Load into editor' }));
+    expect(document.querySelector('.cm-content')?.textContent).toContain('# v1');
+    const save = screen.getByRole('button', { name: 'Save' });
+    expect(save.hasAttribute('disabled')).toBe(false);
+    expect(screen.getByRole('button', { name: 'Run' }).hasAttribute('disabled')).toBe(true);
+    expect(screen.getByText('Unsaved changes')).toBeTruthy();
+    fireEvent.click(save);
+    await waitFor(() => expect(screen.getByRole('button', { name: 'Save' }).hasAttribute('disabled')).toBe(true));
+    expect(seen.find((s) => s.name === 'TemplateEditorSave')?.variables).toEqual({ id: 't1', yaml: OLD });
+    expect(screen.queryByText('Unsaved changes')).toBeNull();
+  });
+});

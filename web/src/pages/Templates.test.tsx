@@ -1,0 +1,106 @@
+import { fireEvent, render, screen, within } from '@testing-library/react';
+import { describe, expect, it } from 'vitest';
+import { TemplatesPage } from './Templates';
+import { fakeHub, Wrap } from './templates/testClient';
+
+const templates = [
+  {
+    __typename: 'Template',
+    id: 't1',
+    name: 'web-survives-kill',
+    description: 'the web server comes back',
+    labels: { tier: 'demo', team: 'web' },
+    version: 3,
+    updatedAt: new Date().toISOString(),
+  },
+  {
+    __typename: 'Template',
+    id: 't2',
+    name: 'db-failover',
+    description: 'Postgres fails over',
+    labels: { tier: 'prod' },
+    version: 1,
+    updatedAt: new Date().toISOString(),
+  },
+];
+
+function rows() {
+  return screen
+    .getAllByRole('row')
+    .slice(1)
+    .map((r) => within(r).getAllByRole('link')[0].textContent);
+}
+
+describe('TemplatesPage', () => {
+  it('lists names linking to the editor, label chips and versions', () => {
+    render(
+      <Wrap client={fakeHub({ TemplatesList: () => ({ templates }) })}>
+        <TemplatesPage />
+      </Wrap>,
+    );
+    expect(rows()).toEqual(['db-failover', 'web-survives-kill']);
+    expect(screen.getByRole('link', { name: 'web-survives-kill' }).getAttribute('href')).toBe('/templates/t1');
+    expect(screen.getByRole('button', { name: 'tier=demo' }).className).toContain('label-chip');
+    expect(screen.getByRole('button', { name: 'team=web' })).toBeTruthy();
+    expect(screen.getByText('v3')).toBeTruthy();
+    expect(screen.getByRole('link', { name: 'New template' }).getAttribute('href')).toBe('/templates/new');
+  });
+
+  it('filters rows as you type, by text and by key=value', () => {
+    render(
+      <Wrap client={fakeHub({ TemplatesList: () => ({ templates }) })}>
+        <TemplatesPage />
+      </Wrap>,
+    );
+    const search = screen.getByRole('searchbox', { name: 'Search templates' });
+    fireEvent.change(search, { target: { value: 'postgres' } });
+    expect(rows()).toEqual(['db-failover']);
+    fireEvent.change(search, { target: { value: 'tier=demo' } });
+    expect(rows()).toEqual(['web-survives-kill']);
+    fireEvent.change(search, { target: { value: 'nothing-like-this' } });
+    expect(screen.queryByRole('table')).toBeNull();
+    expect(screen.getByText(/No template matches/)).toBeTruthy();
+    fireEvent.click(screen.getByRole('button', { name: 'Clear filters' }));
+    expect(rows()).toHaveLength(2);
+  });
+
+  it('filters by a clicked label chip until it is removed', () => {
+    render(
+      <Wrap client={fakeHub({ TemplatesList: () => ({ templates }) })}>
+        <TemplatesPage />
+      </Wrap>,
+    );
+    fireEvent.click(screen.getByRole('button', { name: 'tier=prod' }));
+    expect(rows()).toEqual(['db-failover']);
+    fireEvent.click(screen.getByRole('button', { name: 'Remove label filter tier=prod' }));
+    expect(rows()).toHaveLength(2);
+  });
+
+  it('hides "New template" from viewers', () => {
+    render(
+      <Wrap role="VIEWER" client={fakeHub({ TemplatesList: () => ({ templates }) })}>
+        <TemplatesPage />
+      </Wrap>,
+    );
+    expect(screen.queryByRole('link', { name: 'New template' })).toBeNull();
+  });
+
+  it('explains how to write a first template when there is none', () => {
+    render(
+      <Wrap client={fakeHub({ TemplatesList: () => ({ templates: [] }) })}>
+        <TemplatesPage />
+      </Wrap>,
+    );
+    expect(screen.getByText(/No templates in this project yet/)).toBeTruthy();
+    expect(screen.getByText(/opens the editor with a small working example/)).toBeTruthy();
+  });
+
+  it('shows the hub error', () => {
+    render(
+      <Wrap client={fakeHub({})}>
+        <TemplatesPage />
+      </Wrap>,
+    );
+    expect(screen.getByRole('alert').textContent).toContain('no handler for TemplatesList');
+  });
+});
