@@ -5,7 +5,6 @@ import { useEffect, useMemo, useState } from 'react';
 import { useMutation, useQuery } from 'urql';
 import { Link, useLocation } from 'wouter';
 import { YamlEditor } from '../editor/YamlEditor';
-import { code } from '../errors';
 import { graphql } from '../gql';
 import type { TemplateEditorLoadQuery } from '../gql/graphql';
 import { useProject } from '../project';
@@ -274,9 +273,6 @@ function RunPanel({ templateId, dirty }: { templateId: string; dirty: boolean })
         </div>
       </form>
       <ErrorBox error={state.error} />
-      {code(state.error) === 'PROJECT_HALTED' && (
-        <p className="muted">The project is halted: an owner must lift the halt before runs can start.</p>
-      )}
     </div>
   );
 }

@@ -1,4 +1,5 @@
-import { fireEvent, render, screen, within } from '@testing-library/react';
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { GraphQLError } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { TemplatesPage } from './Templates';
 import { fakeHub, Wrap } from './templates/testClient';
@@ -83,6 +84,7 @@ describe('TemplatesPage', () => {
       </Wrap>,
     );
     expect(screen.queryByRole('link', { name: 'New template' })).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Import' })).toBeNull();
   });
 
   it('explains how to write a first template when there is none', () => {
@@ -102,5 +104,49 @@ describe('TemplatesPage', () => {
       </Wrap>,
     );
     expect(screen.getByRole('alert').textContent).toContain('no handler for TemplatesList');
+  });
+
+  it('imports a Chaos Toolkit experiment and shows its notes, or each problem with its path', async () => {
+    const seen: { name: string; variables: Record<string, unknown> }[] = [];
+    let fail = true;
+    render(
+      <Wrap
+        client={fakeHub(
+          {
+            TemplatesList: () => ({ templates }),
+            TemplatesImport: () =>
+              fail
+                ? new GraphQLError('cannot import', {
+                    extensions: { code: 'INVALID_IMPORT', errors: [{ path: 'method[0].provider', message: 'python cannot be mapped' }] },
+                  })
+                : {
+                    importTemplate: {
+                      __typename: 'ImportResult',
+                      template: { __typename: 'Template', id: 't3', name: 'web-kill', version: 1 },
+                      notes: ['title: shortened'],
+                    },
+                  },
+          },
+          seen,
+        )}
+      >
+        <TemplatesPage />
+      </Wrap>,
+    );
+    fireEvent.click(screen.getByRole('button', { name: 'Import' }));
+    const dialog = screen.getByRole('dialog');
+    fireEvent.change(within(dialog).getByRole('textbox', { name: /Experiment/ }), { target: { value: '{"title": "x"}' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Import' }));
+    expect((await within(dialog).findByRole('alert')).textContent).toContain('method[0].provider: python cannot be mapped');
+    fail = false;
+    fireEvent.change(within(dialog).getByRole('textbox', { name: /Name/ }), { target: { value: ' web-kill ' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Import' }));
+    await waitFor(() => expect(within(dialog).getByText('title: shortened')).toBeTruthy());
+    expect(within(dialog).getByRole('button', { name: 'Open template' })).toBeTruthy();
+    expect(seen.filter((s) => s.name === 'TemplatesImport').at(-1)?.variables).toEqual({
+      project: 'default',
+      source: '{"title": "x"}',
+      name: 'web-kill',
+    });
   });
 });

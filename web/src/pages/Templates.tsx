@@ -8,6 +8,7 @@ import { graphql } from '../gql';
 import { useProject } from '../project';
 import { Ago, Empty, ErrorBox, Loading } from '../ui';
 import { filterTemplates, labelPairs } from './templates/filter';
+import { ImportDialog } from './templates/ImportDialog';
 import './templates/templates.css';
 
 const TemplatesListDoc = graphql(`
@@ -30,6 +31,7 @@ export function TemplatesPage() {
   const project = useProject();
   const [search, setSearch] = useState('');
   const [picked, setPicked] = useState<string[]>([]);
+  const [importing, setImporting] = useState(false);
   const [{ data, fetching, error }, reexecute] = useQuery({
     query: TemplatesListDoc,
     variables: { project: project.name },
@@ -49,11 +51,17 @@ export function TemplatesPage() {
         <h1>Templates</h1>
         <div className="spacer" />
         {project.can('EDITOR') && (
-          <Link href="/templates/new" className="button primary">
-            New template
-          </Link>
+          <>
+            <button type="button" onClick={() => setImporting(true)} title="Import a Chaos Toolkit experiment">
+              Import
+            </button>
+            <Link href="/templates/new" className="button primary">
+              New template
+            </Link>
+          </>
         )}
       </div>
+      {importing && <ImportDialog onClose={() => setImporting(false)} />}
 
       {fetching && !data && <Loading what="templates" />}
       <ErrorBox error={error} retry={() => reexecute({ requestPolicy: 'network-only' })} />
@@ -91,7 +99,7 @@ export function TemplatesPage() {
               </div>
             )}
             <span className="muted tpl-count">
-              {shown.length === all.length ? `${all.length} templates` : `${shown.length} of ${all.length} templates`}
+              {shown.length === all.length ? plural(all.length) : `${shown.length} of ${plural(all.length)}`}
             </span>
           </div>
           {shown.length === 0 ? (
@@ -176,7 +184,7 @@ function FirstTemplate({ canWrite }: { canWrite: boolean }) {
         {canWrite ? (
           <p>
             <strong>New template</strong> (top right) opens the editor with a small working example to adapt; it
-            checks the YAML as you type. From a shell, <code>faultline template validate FILE</code> checks a file
+            checks the YAML as you type; <strong>Import</strong> converts a Chaos Toolkit experiment. From a shell, <code>faultline template validate FILE</code> checks a file
             offline.
           </p>
         ) : (
@@ -185,4 +193,8 @@ function FirstTemplate({ canWrite }: { canWrite: boolean }) {
       </div>
     </Empty>
   );
+}
+
+function plural(n: number): string {
+  return n === 1 ? '1 template' : `${n} templates`;
 }
