@@ -73,7 +73,6 @@ export function YamlEditor({ value, onChange, readOnly = false, problems, label 
       view.current = null;
     };
     // Made once; value, readOnly and problems reach it through the effects below.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
   // A value set from outside (e.g. an old version loaded into the editor) replaces the text.
