@@ -97,7 +97,7 @@ export default function TemplateEditorPage({ id }: { id?: string }) {
           <h1>New template</h1>
           <Empty>
             Your role in {project.name} is {project.role.toLowerCase()}: only editors and owners create templates.{' '}
-            <Link href="/templates">Back to templates</Link>
+            <Link href="/templates">Back to the list</Link>
           </Empty>
         </div>
       );
@@ -115,7 +115,7 @@ function Existing({ id }: { id: string }) {
       <div className="page">
         <h1>Template</h1>
         <ErrorBox error={error ?? 'No answer from the hub'} retry={() => reexecute({ requestPolicy: 'network-only' })} />
-        <Link href="/templates">Back to templates</Link>
+        <Link href="/templates">Back to the list</Link>
       </div>
     );
   }
@@ -182,8 +182,9 @@ function Editor({ template }: { template: Loaded | null }) {
   return (
     <div className="page tpl-editor">
       <div className="row tpl-head">
-        <Link href="/templates" className="muted">
-          ← Templates
+        {/* Not named "Templates": the topbar's link is. */}
+        <Link href="/templates" className="muted" aria-label="Back to the template list" title="Back to the template list">
+          ← Back
         </Link>
         <h1>{template ? template.name : 'New template'}</h1>
         {template && <span className="badge badge-wait">v{template.version}</span>}
