@@ -8,7 +8,7 @@ import type { RunViewQuery } from '../gql/graphql';
 import { useProject } from '../project';
 import { Confirm, Empty, ErrorBox, Loading, StatusBadge, finished } from '../ui';
 import { activeFaults, offset, type RunLive } from './runs/events';
-import { formatRunDuration, formatScore, runDuration, useNow } from './runs/time';
+import { formatPrecise, formatRunDuration, formatScore, runDuration, useNow } from './runs/time';
 import { useRunEvents } from './runs/useRunEvents';
 import './runs/runs.css';
 
@@ -73,6 +73,11 @@ const POLL_MS = 2000;
 type Run = RunViewQuery['run'];
 
 export function RunPage({ id }: { id: string }) {
+  // Keyed: another run is a fresh view, with nothing of the previous run's stream or state.
+  return <RunView key={id} id={id} />;
+}
+
+function RunView({ id }: { id: string }) {
   const [{ data, fetching, error }, reexecute] = useQuery({ query: RunViewDoc, variables: { id } });
   const { live, error: streamError } = useRunEvents(id);
   const run = data?.run;
@@ -119,15 +124,18 @@ export function RunPage({ id }: { id: string }) {
 }
 
 /** The status to show: the hub's, or ahead of it what the events already say. */
-export function shownStatus(status: string, live: RunLive): string {
+export function shownStatus(status: string, live: RunLive, abortRequested = false): string {
   if (finished(status)) return status;
   if (live.finished) return live.finished.verdict;
+  if (abortRequested) return 'ABORTING';
   if ((status === 'PENDING' || status === 'DISPATCHED') && live.startedAt !== null) return 'RUNNING';
   return status;
 }
 
 function RunHeader({ run, live }: { run: Run; live: RunLive }) {
-  const status = shownStatus(run.status, live);
+  // The abort mutation answers ABORTING at once; show it before the next poll.
+  const [abortRequested, setAbortRequested] = useState(false);
+  const status = shownStatus(run.status, live, abortRequested || !!run.abortRequestedAt);
   const done = finished(run.status);
   const now = useNow(1000, !done);
   const started = run.startedAt ?? (live.startedAt !== null ? new Date(live.startedAt).toISOString() : null);
@@ -152,7 +160,7 @@ function RunHeader({ run, live }: { run: Run; live: RunLive }) {
           </span>
         )}
         <div className="spacer" />
-        <AbortButton run={run} />
+        <AbortButton run={run} aborting={status === 'ABORTING'} onAborted={() => setAbortRequested(true)} />
       </div>
       <dl className="run-facts">
         <div>
@@ -185,20 +193,19 @@ function RunHeader({ run, live }: { run: Run; live: RunLive }) {
       {!done && run.status === 'PENDING' && (
         <p className="muted">Waiting for delegate {run.delegate.name} to take the run.</p>
       )}
-      {!done && run.status === 'ABORTING' && (
+      {!done && status === 'ABORTING' && (
         <p className="muted">Abort requested: waiting for the delegate to revert every fault.</p>
       )}
     </header>
   );
 }
 
-function AbortButton({ run }: { run: Run }) {
+function AbortButton({ run, aborting, onAborted }: { run: Run; aborting: boolean; onAborted(): void }) {
   const project = useProject();
   const [open, setOpen] = useState(false);
   const [reason, setReason] = useState('');
   const [state, abort] = useMutation(RunViewAbortDoc);
   if (finished(run.status) || !project.can('EDITOR')) return null;
-  const aborting = run.status === 'ABORTING';
   return (
     <>
       <button
@@ -219,7 +226,10 @@ function AbortButton({ run }: { run: Run }) {
           onCancel={() => setOpen(false)}
           onConfirm={() => {
             void abort({ id: run.id, reason: reason.trim() || null }, { additionalTypenames: ['Run'] }).then((r) => {
-              if (!r.error) setOpen(false);
+              if (!r.error) {
+                setOpen(false);
+                onAborted();
+              }
             });
           }}
         >
@@ -263,7 +273,7 @@ function Verdict({ run, live }: { run: Run; live: RunLive }) {
         <div className="stat">
           <div className="label">Recovery time</div>
           <div className="value" data-testid="recovery">
-            {recovery !== null && recovery !== undefined ? formatRunDuration(recovery) : '–'}
+            {recovery !== null && recovery !== undefined ? formatPrecise(recovery) : '–'}
           </div>
         </div>
         <div className="stat">
@@ -305,9 +315,7 @@ function Verdict({ run, live }: { run: Run; live: RunLive }) {
                   <td className="num">{l.shiftMs !== null && l.shiftMs !== undefined ? `${l.shiftMs > 0 ? '+' : ''}${fmtMs(l.shiftMs)}` : '–'}</td>
                   <td className="num">{l.pValue !== null && l.pValue !== undefined ? (l.pValue < 0.001 ? '< 0.001' : l.pValue.toFixed(3)) : '–'}</td>
                   <td>
-                    <span className={l.significant ? 'badge badge-warn' : 'badge badge-ok'}>
-                      {l.significant ? 'significant' : 'no significant change'}
-                    </span>{' '}
+                    <LatencyBadge significant={l.significant} measured={l.pValue !== null && l.pValue !== undefined} />{' '}
                     <span className="muted">{l.summary}</span>
                   </td>
                 </tr>
@@ -317,6 +325,15 @@ function Verdict({ run, live }: { run: Run; live: RunLive }) {
         </>
       )}
     </section>
+  );
+}
+
+function LatencyBadge({ significant, measured }: { significant: boolean; measured: boolean }) {
+  if (!measured) return <span className="badge badge-wait">no verdict</span>;
+  return significant ? (
+    <span className="badge badge-warn">significant shift</span>
+  ) : (
+    <span className="badge badge-ok">no significant change</span>
   );
 }
 

@@ -31,3 +31,11 @@ export function formatRunDuration(ms: number | null): string {
 export function formatScore(score: number | null | undefined): string {
   return score === null || score === undefined || !Number.isFinite(score) ? '–' : score.toFixed(1);
 }
+
+/** A short span with a decimal under a minute: "850 ms", "1.5 s", "4 min 12 s". */
+export function formatPrecise(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '–';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return formatDuration(ms);
+}
