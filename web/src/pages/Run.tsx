@@ -112,7 +112,13 @@ function RunView({ id }: { id: string }) {
       <RunHeader run={run} live={live} />
       {error && <ErrorBox error={error} retry={() => reexecute({ requestPolicy: 'network-only' })} />}
       {streamError && !done && (
-        <ErrorBox error={`Live updates interrupted, reconnecting… (${streamError.message})`} />
+        <ErrorBox
+          error={
+            streamError.networkError || streamError.graphQLErrors.length === 0
+              ? `Live updates interrupted, reconnecting… (${streamError.message})`
+              : streamError
+          }
+        />
       )}
       {done && <Verdict run={run} live={live} />}
       <div className="run-grid">
@@ -264,27 +270,33 @@ function Verdict({ run, live }: { run: Run; live: RunLive }) {
             <StatusBadge status={run.status} />
           </div>
         </div>
-        <div className="stat">
-          <div className="label">Resilience score</div>
-          <div className="value" data-testid="score">
-            {formatScore(score)}
-          </div>
-        </div>
-        <div className="stat">
-          <div className="label">Recovery time</div>
-          <div className="value" data-testid="recovery">
-            {recovery !== null && recovery !== undefined ? formatPrecise(recovery) : '–'}
-          </div>
-        </div>
-        <div className="stat">
-          <div className="label">Probe checks passed</div>
-          <div className="value">
-            <span data-testid="tally">
-              {tally.passed}/{tally.total}
-            </span>
-            {tally.failed > 0 && <span className="stat-sub"> {tally.failed} failed</span>}
-          </div>
-        </div>
+        {run.dryRun ? (
+          <p className="muted">A dry run resolves the faults and lists their targets: nothing was applied, no probe ran.</p>
+        ) : (
+          <>
+            <div className="stat">
+              <div className="label">Resilience score</div>
+              <div className="value" data-testid="score">
+                {formatScore(score)}
+              </div>
+            </div>
+            <div className="stat">
+              <div className="label">Recovery time</div>
+              <div className="value" data-testid="recovery">
+                {recovery !== null && recovery !== undefined ? formatPrecise(recovery) : '–'}
+              </div>
+            </div>
+            <div className="stat">
+              <div className="label">Probe checks passed</div>
+              <div className="value">
+                <span data-testid="tally">
+                  {tally.passed}/{tally.total}
+                </span>
+                {tally.failed > 0 && <span className="stat-sub"> {tally.failed} failed</span>}
+              </div>
+            </div>
+          </>
+        )}
       </div>
       {mismatch && (
         <div className="warn-box" role="alert" data-testid="score-mismatch">

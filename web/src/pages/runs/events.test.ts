@@ -64,6 +64,22 @@ describe('applyEvents', () => {
     expect(activeFaults(s)).toEqual([]);
   });
 
+  it('moves the probe phase forward only: a late check of an earlier phase adds no line', () => {
+    const s = applyEvents(initialRunLive(), [
+      check(1, 0, 'web', true, 'before'),
+      check(2, 10, 'web', true, 'during'),
+      check(3, 20, 'web', true, 'after'),
+      check(4, 30, 'web', false, 'during'),
+    ]);
+    expect(s.timeline.map((t) => t.title)).toEqual([
+      'Probes: steady state before the faults',
+      'Probes: checking during the faults',
+      'Probes: checking recovery after the faults',
+    ]);
+    expect(s.phase).toBe('after');
+    expect(s.feed[0]).toMatchObject({ seq: 4, phase: 'during', ok: false });
+  });
+
   it('orders an unsorted batch by seq', () => {
     const shuffled = [...demo].reverse();
     const s = applyEvents(initialRunLive(), shuffled);

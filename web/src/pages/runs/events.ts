@@ -93,7 +93,7 @@ export interface RunLive {
   /** Newest first, at most `feedCap` rows. */
   feed: ProbeRow[];
   checks: { passed: number; failed: number; total: number };
-  /** Phase of the latest probe check. */
+  /** The furthest probe phase reached (before, during, after). */
   phase: Phase | null;
   recoveryMs: number | null;
   aborted: string | null;
@@ -129,6 +129,8 @@ const PHASE_TITLE: Record<string, string> = {
   during: 'Probes: checking during the faults',
   after: 'Probes: checking recovery after the faults',
 };
+
+const PHASE_RANK: Record<string, number> = { before: 0, during: 1, after: 2 };
 
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
@@ -228,7 +230,9 @@ export function applyEvents(state: RunLive, events: readonly RunEventIn[], feedC
         sum.lastLatencyMs = row.latencyMs;
         sum.lastAt = at;
         if (row.mode) sum.mode = row.mode;
-        if (row.phase !== phase) {
+        // Checks finish out of order (a slow 'during' check may land after the first 'after'
+        // one): the phase only moves forward.
+        if (row.phase !== phase && !(phase !== null && PHASE_RANK[row.phase] < PHASE_RANK[phase])) {
           phase = row.phase;
           push({ seq: e.seq, at, kind: 'probe.phase', title: PHASE_TITLE[phase] ?? `Probes: ${phase}`, tone: 'info' });
         }

@@ -30,8 +30,8 @@ describe('computeTrends', () => {
   it('makes a project line of daily means', () => {
     const t = computeTrends(runs, utcDay);
     expect(t.project).toEqual([
-      { day: Date.parse('2026-03-01T00:00:00Z'), mean: (80 + 100 + 70) / 3, count: 3 },
-      { day: Date.parse('2026-03-02T00:00:00Z'), mean: 70, count: 2 },
+      { day: Date.parse('2026-03-01T00:00:00Z'), at: Date.parse('2026-03-01T18:00:00Z'), mean: (80 + 100 + 70) / 3, count: 3 },
+      { day: Date.parse('2026-03-02T00:00:00Z'), at: Date.parse('2026-03-02T09:00:00Z'), mean: 70, count: 2 },
     ]);
   });
 
@@ -48,13 +48,14 @@ describe('chartData', () => {
     expect(c.series.map((s) => s.label)).toEqual(['alpha', 'beta', 'Project (daily mean)']);
     expect(c.series[2].dashed).toBe(true);
     const [xs, alpha, beta, project] = c.data;
-    expect(xs).toHaveLength(7); // 5 runs + 2 day points (noon)
+    expect(xs).toHaveLength(5); // day points sit on each day's last run
     expect([...xs].sort((p, q) => p - q)).toEqual(xs);
     expect(xs[0]).toBe(Date.parse('2026-03-01T09:00:00Z') / 1000);
-    for (const s of [alpha, beta, project]) expect(s).toHaveLength(7);
+    for (const s of [alpha, beta, project]) expect(s).toHaveLength(5);
     expect(alpha.filter((v) => v !== null)).toEqual([80, 70, 90]);
     expect(beta.filter((v) => v !== null)).toEqual([100, 50]);
-    expect(project[xs.indexOf(Date.parse('2026-03-01T12:00:00Z') / 1000)]).toBeCloseTo(250 / 3);
+    expect(project[xs.indexOf(Date.parse('2026-03-01T18:00:00Z') / 1000)]).toBeCloseTo(250 / 3);
+    expect(project.filter((v) => v !== null)).toHaveLength(2);
   });
 
   it('draws only the chosen templates, and no project line without days', () => {

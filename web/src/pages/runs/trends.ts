@@ -30,6 +30,8 @@ export interface TemplateTrend {
 export interface DayPoint {
   /** Start of the day, ms since the epoch. */
   day: number;
+  /** End of the day's last run: where the chart plots the day, so it stays within the data. */
+  at: number;
   mean: number;
   count: number;
 }
@@ -51,7 +53,7 @@ export function localDay(t: number): number {
 /** Runs without a score or an end time are skipped. */
 export function computeTrends(runs: readonly TrendRunIn[], dayOf: (t: number) => number = localDay): Trends {
   const byTemplate = new Map<string, { name: string; points: TrendPoint[] }>();
-  const byDay = new Map<number, { sum: number; count: number }>();
+  const byDay = new Map<number, { sum: number; count: number; at: number }>();
   for (const r of runs) {
     const score = r.resilienceScore;
     if (score === null || score === undefined || !Number.isFinite(score) || !r.endedAt) continue;
@@ -64,9 +66,10 @@ export function computeTrends(runs: readonly TrendRunIn[], dayOf: (t: number) =>
     }
     tpl.points.push({ t, score, runId: r.id });
     const day = dayOf(t);
-    const d = byDay.get(day) ?? { sum: 0, count: 0 };
+    const d = byDay.get(day) ?? { sum: 0, count: 0, at: t };
     d.sum += score;
     d.count += 1;
+    d.at = Math.max(d.at, t);
     byDay.set(day, d);
   }
   const templates: TemplateTrend[] = [...byTemplate.entries()].map(([id, { name, points }]) => {
@@ -82,7 +85,7 @@ export function computeTrends(runs: readonly TrendRunIn[], dayOf: (t: number) =>
   });
   templates.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
   const project = [...byDay.entries()]
-    .map(([day, d]) => ({ day, mean: d.sum / d.count, count: d.count }))
+    .map(([day, d]) => ({ day, at: d.at, mean: d.sum / d.count, count: d.count }))
     .sort((a, b) => a.day - b.day);
   return { templates, project };
 }
@@ -101,11 +104,10 @@ export interface ChartData {
 }
 
 const PALETTE = ['#2563eb', '#ea580c', '#16a34a', '#9333ea', '#dc2626', '#0891b2', '#ca8a04', '#db2777', '#4b5563', '#65a30d'];
-const HALF_DAY = 12 * 3_600_000;
 
 /**
  * The chart's aligned data: one line per template in `templates`, then the project's daily mean,
- * plotted at noon of each day.
+ * plotted at the end of each day's last run.
  */
 export function chartData(templates: readonly TemplateTrend[], project: readonly DayPoint[], projectLabel = 'Project (daily mean)'): ChartData {
   const lines: { label: string; color: string; dashed?: boolean; pts: Map<number, number> }[] = templates.map((tpl, i) => ({
@@ -114,7 +116,7 @@ export function chartData(templates: readonly TemplateTrend[], project: readonly
     pts: new Map(tpl.points.map((p) => [p.t, p.score])),
   }));
   if (project.length) {
-    lines.push({ label: projectLabel, color: '#111827', dashed: true, pts: new Map(project.map((d) => [d.day + HALF_DAY, d.mean])) });
+    lines.push({ label: projectLabel, color: '#111827', dashed: true, pts: new Map(project.map((d) => [d.at, d.mean])) });
   }
   const xs = [...new Set(lines.flatMap((l) => [...l.pts.keys()]))].sort((a, b) => a - b);
   const data: ChartData['data'] = [xs.map((x) => x / 1000)];

@@ -20,7 +20,7 @@ const RunViewEventsDoc = graphql(`
 
 export interface RunEventsState {
   live: RunLive;
-  /** The last subscription error, cleared by the next event; it is retried meanwhile. */
+  /** The last subscription error, cleared by the next event; a lost connection is retried meanwhile. */
   error: CombinedError | null;
 }
 
@@ -61,7 +61,8 @@ export function useRunEvents(runId: string, flushMs = 150): RunEventsState {
           setError(r.error);
           // Unsubscribing inside the callback is not safe while it is being set up: defer it.
           setTimeout(() => sub?.unsubscribe(), 0);
-          retryTimer = setTimeout(start, RETRY_MS);
+          // The connection failed: try again. The hub refused (no such run, no access): don't.
+          if (r.error.networkError || r.error.graphQLErrors.length === 0) retryTimer = setTimeout(start, RETRY_MS);
           return;
         }
         const e = r.data?.runEvents;
