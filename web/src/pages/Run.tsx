@@ -1,4 +1,482 @@
-// TODO(dashboard): live run view.
+// The live run view: header (status, elapsed, abort), the timeline of steps and faults with the
+// faults active now, probe checks streaming in, and the verdict once the run has ended.
+import { useEffect, useMemo, useState } from 'react';
+import { useMutation, useQuery } from 'urql';
+import { Link } from 'wouter';
+import { graphql } from '../gql';
+import type { RunViewQuery } from '../gql/graphql';
+import { useProject } from '../project';
+import { Confirm, Empty, ErrorBox, Loading, StatusBadge, finished } from '../ui';
+import { activeFaults, offset, type RunLive } from './runs/events';
+import { formatPrecise, formatRunDuration, formatScore, runDuration, useNow } from './runs/time';
+import { useRunEvents } from './runs/useRunEvents';
+import './runs/runs.css';
+
+const RunViewDoc = graphql(`
+  query RunView($id: ID!) {
+    run(id: $id) {
+      id
+      status
+      templateVersion
+      createdBy
+      createdAt
+      startedAt
+      endedAt
+      abortRequestedAt
+      resilienceScore
+      delegateScore
+      recoveryMs
+      reason
+      dryRun
+      template {
+        id
+        name
+      }
+      delegate {
+        id
+        name
+        connected
+      }
+      probeTally {
+        passed
+        failed
+        total
+      }
+      latency {
+        probe
+        controlSamples
+        chaosSamples
+        controlMedianMs
+        chaosMedianMs
+        shiftMs
+        pValue
+        significant
+        summary
+      }
+    }
+  }
+`);
+
+const RunViewAbortDoc = graphql(`
+  mutation RunViewAbort($id: ID!, $reason: String) {
+    abortRun(id: $id, reason: $reason) {
+      id
+      status
+      abortRequestedAt
+    }
+  }
+`);
+
+/** How often the run itself (status, tally) is re-read while it is unfinished. */
+const POLL_MS = 2000;
+
+type Run = RunViewQuery['run'];
+
 export function RunPage({ id }: { id: string }) {
-  return <div className="page"><h1>Run {id}</h1></div>;
+  // Keyed: another run is a fresh view, with nothing of the previous run's stream or state.
+  return <RunView key={id} id={id} />;
+}
+
+function RunView({ id }: { id: string }) {
+  const [{ data, fetching, error }, reexecute] = useQuery({ query: RunViewDoc, variables: { id } });
+  const { live, error: streamError } = useRunEvents(id);
+  const run = data?.run;
+  const done = run ? finished(run.status) : false;
+
+  // Status changes that are no event (dispatched, aborting, a pending timeout) come from polling.
+  const loaded = run !== undefined;
+  useEffect(() => {
+    if (!loaded || done) return;
+    const t = setInterval(() => reexecute({ requestPolicy: 'network-only' }), POLL_MS);
+    return () => clearInterval(t);
+  }, [loaded, done, reexecute]);
+
+  // The final event is in: read the hub's verdict (recomputed score, tally, latency, recovery).
+  const ended = live.finished !== null || live.aborted !== null;
+  useEffect(() => {
+    if (ended) reexecute({ requestPolicy: 'network-only' });
+  }, [ended, reexecute]);
+
+  if (!run && fetching) return <Loading what="the run" />;
+  if (!run) {
+    return (
+      <div className="page">
+        <h1>Run</h1>
+        <ErrorBox error={error ?? 'run not found'} retry={() => reexecute({ requestPolicy: 'network-only' })} />
+        <Link href="/runs">All runs</Link>
+      </div>
+    );
+  }
+  return (
+    <div className="page run-page">
+      <RunHeader run={run} live={live} />
+      {error && <ErrorBox error={error} retry={() => reexecute({ requestPolicy: 'network-only' })} />}
+      {streamError && !done && (
+        <ErrorBox
+          error={
+            streamError.networkError || streamError.graphQLErrors.length === 0
+              ? `Live updates interrupted, reconnecting… (${streamError.message})`
+              : streamError
+          }
+        />
+      )}
+      {done && <Verdict run={run} live={live} />}
+      <div className="run-grid">
+        <Timeline live={live} status={run.status} />
+        <Probes live={live} status={run.status} />
+      </div>
+    </div>
+  );
+}
+
+/** The status to show: the hub's, or ahead of it what the events already say. */
+export function shownStatus(status: string, live: RunLive, abortRequested = false): string {
+  if (finished(status)) return status;
+  if (live.finished) return live.finished.verdict;
+  if (abortRequested) return 'ABORTING';
+  if ((status === 'PENDING' || status === 'DISPATCHED') && live.startedAt !== null) return 'RUNNING';
+  return status;
+}
+
+function RunHeader({ run, live }: { run: Run; live: RunLive }) {
+  // The abort mutation answers ABORTING at once; show it before the next poll.
+  const [abortRequested, setAbortRequested] = useState(false);
+  const status = shownStatus(run.status, live, abortRequested || !!run.abortRequestedAt);
+  const done = finished(run.status);
+  const now = useNow(1000, !done);
+  const started = run.startedAt ?? (live.startedAt !== null ? new Date(live.startedAt).toISOString() : null);
+  return (
+    <header className="run-header">
+      <div className="row">
+        <Link href="/runs" className="muted">
+          ← Runs
+        </Link>
+      </div>
+      <div className="row">
+        <h1>
+          <Link href={`/templates/${run.template.id}`}>{run.template.name}</Link>{' '}
+          <span className="muted">v{run.templateVersion}</span>
+        </h1>
+        <span data-testid="run-status">
+          <StatusBadge status={status} />
+        </span>
+        {run.dryRun && (
+          <span className="dry-chip" data-testid="dry-run" title="Dry run: faults resolved, nothing applied">
+            dry run
+          </span>
+        )}
+        <div className="spacer" />
+        <AbortButton run={run} aborting={status === 'ABORTING'} onAborted={() => setAbortRequested(true)} />
+      </div>
+      <dl className="run-facts">
+        <div>
+          <dt>Delegate</dt>
+          <dd>
+            {run.delegate.name}
+            {!run.delegate.connected && !done && <span className="muted"> (offline)</span>}
+          </dd>
+        </div>
+        <div>
+          <dt>Created by</dt>
+          <dd>{run.createdBy.replace(/^user:/, '')}</dd>
+        </div>
+        <div>
+          <dt>{done ? 'Took' : 'Elapsed'}</dt>
+          <dd data-testid="elapsed">
+            {started ? formatRunDuration(runDuration(started, run.endedAt, now)) : <span className="muted">not started</span>}
+          </dd>
+        </div>
+        <div>
+          <dt>Run</dt>
+          <dd className="mono">{run.id}</dd>
+        </div>
+      </dl>
+      {done && run.reason && (
+        <p className="run-reason" data-testid="reason">
+          <strong>Reason:</strong> {run.reason}
+        </p>
+      )}
+      {!done && run.status === 'PENDING' && (
+        <p className="muted">Waiting for delegate {run.delegate.name} to take the run.</p>
+      )}
+      {!done && status === 'ABORTING' && (
+        <p className="muted">Abort requested: waiting for the delegate to revert every fault.</p>
+      )}
+    </header>
+  );
+}
+
+function AbortButton({ run, aborting, onAborted }: { run: Run; aborting: boolean; onAborted(): void }) {
+  const project = useProject();
+  const [open, setOpen] = useState(false);
+  const [reason, setReason] = useState('');
+  const [state, abort] = useMutation(RunViewAbortDoc);
+  if (finished(run.status) || !project.can('EDITOR')) return null;
+  return (
+    <>
+      <button
+        type="button"
+        className="danger"
+        onClick={() => setOpen(true)}
+        disabled={aborting}
+        title={aborting ? 'Abort requested' : 'Abort the run: the delegate reverts every fault at once'}
+      >
+        Abort
+      </button>
+      {open && (
+        <Confirm
+          title="Abort this run?"
+          confirmLabel="Abort run"
+          danger
+          busy={state.fetching}
+          onCancel={() => setOpen(false)}
+          onConfirm={() => {
+            void abort({ id: run.id, reason: reason.trim() || null }, { additionalTypenames: ['Run'] }).then((r) => {
+              if (!r.error) {
+                setOpen(false);
+                onAborted();
+              }
+            });
+          }}
+        >
+          <p>The delegate reverts every fault at once and the run ends as ABORTED.</p>
+          <label>
+            Reason (optional)
+            <input value={reason} onChange={(e) => setReason(e.target.value)} placeholder="e.g. customer impact" autoFocus />
+          </label>
+          <ErrorBox error={state.error} />
+        </Confirm>
+      )}
+    </>
+  );
+}
+
+function Verdict({ run, live }: { run: Run; live: RunLive }) {
+  const score = run.resilienceScore ?? live.finished?.score ?? null;
+  const recovery = run.recoveryMs ?? live.recoveryMs;
+  const tally = run.probeTally.total ? run.probeTally : live.checks;
+  const mismatch =
+    run.delegateScore !== null &&
+    run.delegateScore !== undefined &&
+    run.resilienceScore !== null &&
+    run.resilienceScore !== undefined &&
+    Math.abs(run.delegateScore - run.resilienceScore) >= 0.05;
+  return (
+    <section className="panel verdict" aria-label="Verdict">
+      <div className="stats">
+        <div className="stat">
+          <div className="label">Verdict</div>
+          <div className="value">
+            <StatusBadge status={run.status} />
+          </div>
+        </div>
+        {run.dryRun ? (
+          <p className="muted">A dry run resolves the faults and lists their targets: nothing was applied, no probe ran.</p>
+        ) : (
+          <>
+            <div className="stat">
+              <div className="label">Resilience score</div>
+              <div className="value" data-testid="score">
+                {formatScore(score)}
+              </div>
+            </div>
+            <div className="stat">
+              <div className="label">Recovery time</div>
+              <div className="value" data-testid="recovery">
+                {recovery !== null && recovery !== undefined ? formatPrecise(recovery) : '–'}
+              </div>
+            </div>
+            <div className="stat">
+              <div className="label">Probe checks passed</div>
+              <div className="value">
+                <span data-testid="tally">
+                  {tally.passed}/{tally.total}
+                </span>
+                {tally.failed > 0 && <span className="stat-sub"> {tally.failed} failed</span>}
+              </div>
+            </div>
+          </>
+        )}
+      </div>
+      {mismatch && (
+        <div className="warn-box" role="alert" data-testid="score-mismatch">
+          The delegate computed a score of {formatScore(run.delegateScore)}, the hub {formatScore(run.resilienceScore)} from
+          the stored checks: some checks may be missing.
+        </div>
+      )}
+      {run.latency.length > 0 && (
+        <>
+          <h3>Latency under chaos</h3>
+          <table className="latency-table" data-testid="latency">
+            <thead>
+              <tr>
+                <th>Probe</th>
+                <th className="num">Before (median)</th>
+                <th className="num">During (median)</th>
+                <th className="num">Shift</th>
+                <th className="num">p</th>
+                <th>Verdict</th>
+              </tr>
+            </thead>
+            <tbody>
+              {run.latency.map((l) => (
+                <tr key={l.probe}>
+                  <td>{l.probe}</td>
+                  <td className="num">{fmtMs(l.controlMedianMs)} <span className="muted">n={l.controlSamples}</span></td>
+                  <td className="num">{fmtMs(l.chaosMedianMs)} <span className="muted">n={l.chaosSamples}</span></td>
+                  <td className="num">{l.shiftMs !== null && l.shiftMs !== undefined ? `${l.shiftMs > 0 ? '+' : ''}${fmtMs(l.shiftMs)}` : '–'}</td>
+                  <td className="num">{l.pValue !== null && l.pValue !== undefined ? (l.pValue < 0.001 ? '< 0.001' : l.pValue.toFixed(3)) : '–'}</td>
+                  <td>
+                    <LatencyBadge significant={l.significant} measured={l.pValue !== null && l.pValue !== undefined} />{' '}
+                    <span className="muted">{l.summary}</span>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
+    </section>
+  );
+}
+
+function LatencyBadge({ significant, measured }: { significant: boolean; measured: boolean }) {
+  if (!measured) return <span className="badge badge-wait">no verdict</span>;
+  return significant ? (
+    <span className="badge badge-warn">significant shift</span>
+  ) : (
+    <span className="badge badge-ok">no significant change</span>
+  );
+}
+
+function fmtMs(v: number | null | undefined): string {
+  if (v === null || v === undefined) return '–';
+  return `${Math.abs(v) < 10 ? v.toFixed(1) : Math.round(v)} ms`;
+}
+
+function Timeline({ live, status }: { live: RunLive; status: string }) {
+  const active = activeFaults(live);
+  const done = finished(status);
+  return (
+    <section className="panel timeline-panel" aria-label="Timeline">
+      <h2>Faults active now</h2>
+      <div data-testid="active-faults" className="active-faults" aria-live="polite">
+        {active.length === 0 ? (
+          <span className="muted">{done ? 'None: the run has ended.' : 'None'}</span>
+        ) : (
+          active.map((f) => (
+            <span key={f.step} className="fault-chip" data-step={f.step}>
+              <strong>{f.fault}</strong> {f.path && <span className="mono">{f.path}</span>}{' '}
+              <span className="muted">since {offset(f.appliedAt, live.startedAt)}</span>
+            </span>
+          ))
+        )}
+      </div>
+      <h2>Timeline</h2>
+      {live.timeline.length === 0 ? (
+        <Empty>{done ? 'This run recorded no events.' : 'No events yet.'}</Empty>
+      ) : (
+        <ol className="timeline" data-testid="timeline">
+          {live.timeline.map((t) => (
+            <li key={t.seq + t.kind} className={`tl-${t.tone}`} data-kind={t.kind}>
+              <span className="tl-at mono" title={new Date(t.at).toLocaleString()}>
+                {offset(t.at, live.startedAt)}
+              </span>
+              <span className="tl-body">
+                <span className="tl-title">{t.title}</span>
+                {t.detail && <span className="tl-detail muted">{t.detail}</span>}
+              </span>
+            </li>
+          ))}
+        </ol>
+      )}
+    </section>
+  );
+}
+
+function Probes({ live, status }: { live: RunLive; status: string }) {
+  const probes = useMemo(() => Object.values(live.probes).sort((a, b) => a.probe.localeCompare(b.probe)), [live.probes]);
+  const done = finished(status);
+  return (
+    <section className="panel probes-panel" aria-label="Probes">
+      <div className="row">
+        <h2>Probes</h2>
+        <div className="spacer" />
+        <span className="muted" data-testid="live-tally">
+          {live.checks.passed} passed · {live.checks.failed} failed · {live.checks.total} checks
+        </span>
+      </div>
+      {probes.length === 0 ? (
+        <Empty>{done ? 'No probe checks were recorded.' : 'No probe checks yet.'}</Empty>
+      ) : (
+        <>
+          <table className="probe-summary" data-testid="probe-summary">
+            <thead>
+              <tr>
+                <th>Probe</th>
+                <th>Mode</th>
+                <th className="num">Passed</th>
+                <th className="num">Failed</th>
+                <th className="num">Last latency</th>
+                <th>Last</th>
+              </tr>
+            </thead>
+            <tbody>
+              {probes.map((p) => (
+                <tr key={p.probe} data-probe={p.probe}>
+                  <td>{p.probe}</td>
+                  <td className="muted">{p.mode || '–'}</td>
+                  <td className="num">{p.passed}</td>
+                  <td className="num">{p.failed}</td>
+                  <td className="num">{p.lastLatencyMs.toFixed(1)} ms</td>
+                  <td>
+                    <OkBadge ok={p.lastOk} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <h3>
+            Checks <span className="muted">(newest first{live.checks.total > live.feed.length ? `, last ${live.feed.length}` : ''})</span>
+          </h3>
+          <div className="probe-feed" data-testid="probe-feed">
+            <table>
+              <thead>
+                <tr>
+                  <th>At</th>
+                  <th>Probe</th>
+                  <th>Result</th>
+                  <th className="num">Latency</th>
+                  <th>Phase</th>
+                  <th>Detail</th>
+                </tr>
+              </thead>
+              <tbody>
+                {live.feed.map((c) => (
+                  <tr key={c.seq} data-testid="probe-row" data-ok={c.ok}>
+                    <td className="mono" title={new Date(c.at).toLocaleTimeString()}>
+                      {offset(c.at, live.startedAt)}
+                    </td>
+                    <td>{c.probe}</td>
+                    <td>
+                      <OkBadge ok={c.ok} />
+                    </td>
+                    <td className="num">{c.latencyMs.toFixed(1)} ms</td>
+                    <td>{c.phase}</td>
+                    <td className="ellipsis muted" title={c.detail}>
+                      {c.detail}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </>
+      )}
+    </section>
+  );
+}
+
+function OkBadge({ ok }: { ok: boolean }) {
+  return <span className={ok ? 'badge badge-ok' : 'badge badge-bad'}>{ok ? 'pass' : 'fail'}</span>;
 }

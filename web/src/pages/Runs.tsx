@@ -1,4 +1,314 @@
-// TODO(dashboard): Runs page.
+// The runs list: newest first, filtered by template, status, delegate and time window (all in the
+// URL), refreshed every few seconds while any listed run is unfinished.
+import { useEffect, useMemo, useRef, useState } from 'react';
+import { useQuery } from 'urql';
+import { Link, useLocation, useSearch } from 'wouter';
+import { graphql } from '../gql';
+import type { RunsListQuery } from '../gql/graphql';
+import { useProject } from '../project';
+import { Ago, Empty, ErrorBox, Loading, StatusBadge, finished } from '../ui';
+import {
+  NO_FILTERS,
+  STATUS_PRESETS,
+  WINDOWS,
+  parseFilters,
+  serializeFilters,
+  sinceOf,
+  type RunFilters,
+  type Window,
+} from './runs/filters';
+import { formatRunDuration, formatScore, runDuration, useNow } from './runs/time';
+import './runs/runs.css';
+
+const RunsListDoc = graphql(`
+  query RunsList(
+    $project: String!
+    $limit: Int!
+    $templateId: ID
+    $status: [RunStatus!]
+    $delegate: String
+    $since: DateTime
+  ) {
+    runs(project: $project, limit: $limit, templateId: $templateId, status: $status, delegate: $delegate, since: $since) {
+      id
+      status
+      templateVersion
+      createdBy
+      createdAt
+      startedAt
+      endedAt
+      resilienceScore
+      dryRun
+      template {
+        id
+        name
+      }
+      delegate {
+        id
+        name
+      }
+      probeTally {
+        passed
+        failed
+        total
+      }
+    }
+  }
+`);
+
+const RunsFilterOptionsDoc = graphql(`
+  query RunsFilterOptions($project: String!) {
+    templates(project: $project) {
+      id
+      name
+    }
+    delegates(project: $project) {
+      id
+      name
+    }
+  }
+`);
+
+/** How often the list refreshes while a listed run is unfinished. */
+const POLL_MS = 3000;
+const PAGE = 50;
+
 export function RunsPage() {
-  return <div className="page"><h1>Runs</h1><p className="muted">Coming soon.</p></div>;
+  const project = useProject();
+  const search = useSearch();
+  const [, navigate] = useLocation();
+  const filters = useMemo(() => parseFilters(search), [search]);
+  const [limit, setLimit] = useState(PAGE);
+  // `since` is fixed when the window is chosen: recomputing it on every render would make every
+  // refresh a new query.
+  const since = useMemo(() => sinceOf(filters.window), [filters.window]);
+  const variables = useMemo(
+    () => ({
+      project: project.name,
+      limit,
+      templateId: filters.templateId,
+      status: filters.status.length ? filters.status : null,
+      delegate: filters.delegate,
+      since,
+    }),
+    [project.name, limit, filters, since],
+  );
+  const [{ data, fetching, error }, reexecute] = useQuery({ query: RunsListDoc, variables });
+  const [options] = useQuery({ query: RunsFilterOptionsDoc, variables: { project: project.name } });
+
+  // Keep showing the last answer while a changed filter loads, instead of flashing a spinner.
+  const last = useRef<RunsListQuery | undefined>(undefined);
+  if (data) last.current = data;
+  const runs = (data ?? last.current)?.runs;
+
+  const live = runs?.some((r) => !finished(r.status)) ?? false;
+  useEffect(() => {
+    if (!live) return;
+    const t = setInterval(() => reexecute({ requestPolicy: 'network-only' }), POLL_MS);
+    return () => clearInterval(t);
+  }, [live, reexecute]);
+
+  const setFilters = (f: RunFilters) => {
+    setLimit(PAGE);
+    navigate(`/runs${serializeFilters(f)}`, { replace: true });
+  };
+  const filtered = serializeFilters(filters) !== '';
+
+  return (
+    <div className="page runs-page">
+      <div className="row">
+        <h1>Runs</h1>
+        <div className="spacer" />
+        {live && (
+          <span className="muted" role="status">
+            Live: refreshing every {POLL_MS / 1000} s
+          </span>
+        )}
+        <button type="button" onClick={() => reexecute({ requestPolicy: 'network-only' })} disabled={fetching}>
+          Refresh
+        </button>
+      </div>
+      <RunFiltersBar filters={filters} onChange={setFilters} options={options.data} />
+      <ErrorBox error={options.error} />
+      {error && <ErrorBox error={error} retry={() => reexecute({ requestPolicy: 'network-only' })} />}
+      {!runs && fetching && <Loading what="runs" />}
+      {runs && runs.length === 0 && (
+        <Empty>
+          {filtered ? (
+            <>
+              No run matches these filters.{' '}
+              <button type="button" className="link" onClick={() => setFilters(NO_FILTERS)}>
+                Clear filters
+              </button>
+            </>
+          ) : (
+            <>
+              No runs yet. Start one from a <Link href="/templates">template</Link>.
+            </>
+          )}
+        </Empty>
+      )}
+      {runs && runs.length > 0 && (
+        <>
+          <RunsTable runs={runs} />
+          {runs.length >= limit && limit < 1000 && (
+            <div className="runs-more">
+              <button type="button" onClick={() => setLimit((l) => Math.min(1000, l + PAGE * 2))} disabled={fetching}>
+                Show more
+              </button>
+            </div>
+          )}
+        </>
+      )}
+    </div>
+  );
+}
+
+type Options = { templates: { id: string; name: string }[]; delegates: { id: string; name: string }[] } | undefined;
+
+function RunFiltersBar({ filters, onChange, options }: { filters: RunFilters; onChange(f: RunFilters): void; options: Options }) {
+  const statusValue = filters.status.join(',');
+  const presets = STATUS_PRESETS.some((p) => p.value === statusValue)
+    ? STATUS_PRESETS
+    : [...STATUS_PRESETS, { value: statusValue, label: filters.status.join(', ').toLowerCase(), statuses: filters.status }];
+  const templates = options?.templates ?? [];
+  const delegates = options?.delegates ?? [];
+  return (
+    <div className="filters" role="search" aria-label="Filter runs">
+      <label>
+        Template
+        <select
+          aria-label="Template"
+          value={filters.templateId ?? ''}
+          onChange={(e) => onChange({ ...filters, templateId: e.target.value || null })}
+        >
+          <option value="">All templates</option>
+          {filters.templateId && !templates.some((t) => t.id === filters.templateId) && (
+            <option value={filters.templateId}>{options ? 'unknown template' : 'loading…'}</option>
+          )}
+          {templates.map((t) => (
+            <option key={t.id} value={t.id}>
+              {t.name}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Status
+        <select
+          aria-label="Status"
+          value={statusValue}
+          onChange={(e) => {
+            const p = presets.find((x) => x.value === e.target.value);
+            onChange({ ...filters, status: p ? p.statuses : [] });
+          }}
+        >
+          {presets.map((p) => (
+            <option key={p.value || 'any'} value={p.value}>
+              {p.label}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Delegate
+        <select
+          aria-label="Delegate"
+          value={filters.delegate ?? ''}
+          onChange={(e) => onChange({ ...filters, delegate: e.target.value || null })}
+        >
+          <option value="">All delegates</option>
+          {filters.delegate && !delegates.some((d) => d.name === filters.delegate) && (
+            <option value={filters.delegate}>{filters.delegate}</option>
+          )}
+          {delegates.map((d) => (
+            <option key={d.id} value={d.name}>
+              {d.name}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Created
+        <select
+          aria-label="Time window"
+          value={filters.window}
+          onChange={(e) => onChange({ ...filters, window: e.target.value as Window })}
+        >
+          <option value="all">Any time</option>
+          {Object.entries(WINDOWS).map(([k, w]) => (
+            <option key={k} value={k}>
+              {w.label}
+            </option>
+          ))}
+        </select>
+      </label>
+    </div>
+  );
+}
+
+type RunRow = RunsListQuery['runs'][number];
+
+export function RunsTable({ runs }: { runs: RunRow[] }) {
+  const [, navigate] = useLocation();
+  const now = useNow(1000, runs.some((r) => !finished(r.status)));
+  return (
+    <table className="runs-table" aria-label="Runs">
+      <thead>
+        <tr>
+          <th>Status</th>
+          <th>Run</th>
+          <th>Template</th>
+          <th>Delegate</th>
+          <th>Created by</th>
+          <th>Started</th>
+          <th>Duration</th>
+          <th className="num">Score</th>
+          <th className="num">Probes</th>
+        </tr>
+      </thead>
+      <tbody>
+        {runs.map((r) => (
+          <tr
+            key={r.id}
+            data-testid="run-row"
+            data-run-id={r.id}
+            className="clickable"
+            onClick={(e) => {
+              if (!(e.target as HTMLElement).closest('a, button')) navigate(`/runs/${r.id}`);
+            }}
+          >
+            <td>
+              <StatusBadge status={r.status} />
+              {r.dryRun && (
+                <span className="dry-chip" title="Dry run: faults resolved, nothing applied">
+                  dry run
+                </span>
+              )}
+            </td>
+            <td>
+              <Link href={`/runs/${r.id}`} className="mono" aria-label={`Run ${r.id}`}>
+                {r.id.slice(0, 8)}
+              </Link>
+            </td>
+            <td>
+              <Link href={`/templates/${r.template.id}`}>{r.template.name}</Link> <span className="muted">v{r.templateVersion}</span>
+            </td>
+            <td>{r.delegate.name}</td>
+            <td className="ellipsis" title={r.createdBy}>
+              {r.createdBy.replace(/^user:/, '')}
+            </td>
+            <td>{r.startedAt ? <Ago at={r.startedAt} /> : <span className="muted">not yet</span>}</td>
+            <td>{formatRunDuration(runDuration(r.startedAt, r.endedAt, now))}</td>
+            <td className="num" data-testid="run-score">
+              {formatScore(r.resilienceScore)}
+            </td>
+            <td className="num" data-testid="run-tally" title={`${r.probeTally.failed} failed`}>
+              {r.probeTally.total ? `${r.probeTally.passed}/${r.probeTally.total}` : '–'}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
 }

@@ -1,0 +1,136 @@
+import { fireEvent, render, screen, within } from '@testing-library/react';
+import { describe, expect, it } from 'vitest';
+import { RunPage, shownStatus } from './Run';
+import { applyEvents, initialRunLive } from './runs/events';
+import { mockClient, opName, renderWith } from './runs/testing';
+
+const ID = 'cccccccc-3333-4333-8333-333333333333';
+const start = Date.now() - 6000;
+const at = (ms: number) => new Date(start + ms).toISOString();
+
+function run(over: Record<string, unknown> = {}) {
+  return {
+    id: ID,
+    status: 'RUNNING',
+    templateVersion: 2,
+    createdBy: 'user:ana@example.com',
+    createdAt: at(-500),
+    startedAt: at(0),
+    endedAt: null,
+    abortRequestedAt: null,
+    resilienceScore: null,
+    delegateScore: null,
+    recoveryMs: null,
+    reason: null,
+    dryRun: false,
+    template: { id: 't1', name: 'web-survives-kill' },
+    delegate: { id: 'd1', name: 'edge-1', connected: true },
+    probeTally: { passed: 0, failed: 0, total: 0 },
+    latency: [],
+    ...over,
+  };
+}
+
+const check = (seq: number, ms: number, ok: boolean, phase: string, latencyMs: number) => ({
+  seq,
+  at: at(ms),
+  kind: 'probe.check',
+  payload: { probe: 'web-ok', ok, phase, latencyMs, mode: 'continuous', attempts: 1, detail: ok ? '200 OK' : 'connection refused', step: 0 },
+});
+
+const events = [
+  { seq: 1, at: at(0), kind: 'run.started', payload: { template: 'web-survives-kill', version: 2 } },
+  check(2, 100, true, 'before', 2.5),
+  check(3, 350, true, 'before', 3.5),
+  { seq: 4, at: at(2000), kind: 'fault.applied', payload: { step: 0, path: 'steps[0]', fault: 'process-kill', detail: 'SIGKILL to pid 42' } },
+  check(5, 2100, false, 'during', 0.3),
+  check(5, 2100, false, 'during', 0.3), // a repeat: shown once
+  check(6, 2350, false, 'during', 0.2),
+];
+
+describe('RunPage', () => {
+  it('streams the run: header, timeline, active faults, probe feed newest first', async () => {
+    const { client } = mockClient({ RunView: { run: run() } }, events);
+    render(renderWith(<RunPage id={ID} />, { client, role: 'EDITOR' }).tree);
+    expect(within(screen.getByTestId('run-status')).getByText('RUNNING')).toBeTruthy();
+    expect(screen.getByRole('link', { name: 'web-survives-kill' }).getAttribute('href')).toBe('/templates/t1');
+    expect(screen.getByTestId('elapsed').textContent).toMatch(/^\d+ s$/);
+    const rows = await screen.findAllByTestId('probe-row');
+    expect(rows).toHaveLength(4);
+    expect(rows.map((r) => r.getAttribute('data-ok'))).toEqual(['false', 'false', 'true', 'true']);
+    expect(within(rows[0]).getByText('0.2 ms')).toBeTruthy();
+    expect(within(rows[0]).getByText('during')).toBeTruthy();
+    expect(screen.getByTestId('active-faults').textContent).toContain('process-kill');
+    expect(screen.getByTestId('live-tally').textContent).toBe('2 passed · 2 failed · 4 checks');
+    const timeline = within(screen.getByTestId('timeline'));
+    expect(timeline.getByText('Applied process-kill (steps[0])')).toBeTruthy();
+    expect(timeline.getByText('+2.0 s')).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Abort' })).toBeTruthy();
+  });
+
+  it('hides Abort from viewers', async () => {
+    const { client } = mockClient({ RunView: { run: run() } }, events);
+    render(renderWith(<RunPage id={ID} />, { client, role: 'VIEWER' }).tree);
+    await screen.findAllByTestId('probe-row');
+    expect(screen.queryByRole('button', { name: 'Abort' })).toBeNull();
+  });
+
+  it('aborts after confirming, with the reason, and shows ABORTING at once', async () => {
+    const { client, ops } = mockClient(
+      { RunView: { run: run() }, RunViewAbort: { abortRun: { id: ID, status: 'ABORTING', abortRequestedAt: at(3000) } } },
+      events,
+    );
+    render(renderWith(<RunPage id={ID} />, { client, role: 'EDITOR' }).tree);
+    fireEvent.click(screen.getByRole('button', { name: 'Abort' }));
+    const dialog = screen.getByRole('dialog', { name: 'Abort this run?' });
+    fireEvent.change(within(dialog).getByLabelText('Reason (optional)'), { target: { value: 'customer impact' } });
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Abort run' }));
+    await screen.findByText(/Abort requested/);
+    expect(screen.queryByRole('dialog')).toBeNull();
+    expect(ops.find((o) => opName(o) === 'RunViewAbort')?.variables).toEqual({ id: ID, reason: 'customer impact' });
+    expect(within(screen.getByTestId('run-status')).getByText('ABORTING')).toBeTruthy();
+  });
+
+  it('shows the verdict of a finished run: score, tally, recovery, latency, reason, a score mismatch', async () => {
+    const done = run({
+      status: 'PASSED',
+      endedAt: at(8200),
+      resilienceScore: 73.66,
+      delegateScore: 70,
+      recoveryMs: 1249,
+      reason: 'recovered in 1249ms',
+      probeTally: { passed: 22, failed: 7, total: 29 },
+      latency: [
+        { probe: 'web-ok', controlSamples: 8, chaosSamples: 8, controlMedianMs: 2, chaosMedianMs: 214, shiftMs: 212, pValue: 0.0004, significant: true, summary: 'latency rose from 2 ms to 214 ms, p < 0.001' },
+      ],
+    });
+    const { client } = mockClient({ RunView: { run: done } }, events);
+    render(renderWith(<RunPage id={ID} />, { client, role: 'EDITOR' }).tree);
+    expect(screen.getByTestId('score').textContent).toBe('73.7');
+    expect(screen.getByTestId('tally').textContent).toBe('22/29');
+    expect(screen.getByTestId('recovery').textContent).toBe('1.2 s');
+    expect(screen.getByTestId('reason').textContent).toContain('recovered in 1249ms');
+    expect(screen.getByTestId('elapsed').textContent).toBe('8 s');
+    expect(screen.getByTestId('latency').textContent).toContain('latency rose from 2 ms to 214 ms');
+    expect(screen.getByTestId('score-mismatch').textContent).toContain('70.0');
+    expect(screen.queryByRole('button', { name: 'Abort' })).toBeNull();
+  });
+
+  it('shows the error when the run cannot be read', () => {
+    const { client } = mockClient({ RunView: new Error('[GraphQL] run not found') });
+    render(renderWith(<RunPage id={ID} />, { client }).tree);
+    expect(screen.getByRole('alert').textContent).toContain('run not found');
+  });
+});
+
+describe('shownStatus', () => {
+  it('runs ahead of the hub with what the events say', () => {
+    const started = applyEvents(initialRunLive(), [events[0]]);
+    expect(shownStatus('DISPATCHED', started)).toBe('RUNNING');
+    expect(shownStatus('RUNNING', started, true)).toBe('ABORTING');
+    const ended = applyEvents(started, [{ seq: 9, at: at(9000), kind: 'run.finished', payload: { verdict: 'FAILED' } }]);
+    expect(shownStatus('RUNNING', ended)).toBe('FAILED');
+    expect(shownStatus('ABORTED', ended)).toBe('ABORTED');
+    expect(shownStatus('PENDING', initialRunLive())).toBe('PENDING');
+  });
+});

@@ -1,0 +1,115 @@
+import { fireEvent, render, screen, within } from '@testing-library/react';
+import { describe, expect, it } from 'vitest';
+import { CombinedError } from 'urql';
+import { RunsPage } from './Runs';
+import { mockClient, opName, renderWith } from './runs/testing';
+
+const now = Date.now();
+const iso = (agoMs: number) => new Date(now - agoMs).toISOString();
+
+const runs = [
+  {
+    id: 'aaaaaaaa-1111-4111-8111-111111111111',
+    status: 'RUNNING',
+    templateVersion: 3,
+    createdBy: 'user:ana@example.com',
+    createdAt: iso(5000),
+    startedAt: iso(4000),
+    endedAt: null,
+    resilienceScore: null,
+    dryRun: false,
+    template: { id: 't1', name: 'checkout-survives-db-loss' },
+    delegate: { id: 'd1', name: 'edge-1' },
+    probeTally: { passed: 3, failed: 1, total: 4 },
+  },
+  {
+    id: 'bbbbbbbb-2222-4222-8222-222222222222',
+    status: 'FAILED',
+    templateVersion: 1,
+    createdBy: 'token:ci',
+    createdAt: iso(3_600_000),
+    startedAt: iso(3_590_000),
+    endedAt: iso(3_578_000),
+    resilienceScore: 73.66,
+    dryRun: true,
+    template: { id: 't2', name: 'web-survives-kill' },
+    delegate: { id: 'd2', name: 'edge-2' },
+    probeTally: { passed: 22, failed: 7, total: 29 },
+  },
+];
+
+const options = {
+  templates: [
+    { id: 't1', name: 'checkout-survives-db-loss' },
+    { id: 't2', name: 'web-survives-kill' },
+  ],
+  delegates: [
+    { id: 'd1', name: 'edge-1' },
+    { id: 'd2', name: 'edge-2' },
+  ],
+};
+
+describe('RunsPage', () => {
+  it('lists runs with status, template link, delegate, score, tally and dry-run marker', () => {
+    const { client } = mockClient({ RunsList: { runs }, RunsFilterOptions: options });
+    render(renderWith(<RunsPage />, { client, path: '/runs' }).tree);
+    const rows = screen.getAllByTestId('run-row');
+    expect(rows).toHaveLength(2);
+    const [live, failed] = rows.map((r) => within(r));
+    expect(live.getByText('RUNNING')).toBeTruthy();
+    expect(live.getByRole('link', { name: 'checkout-survives-db-loss' }).getAttribute('href')).toBe('/templates/t1');
+    expect(live.getByText('v3')).toBeTruthy();
+    expect(live.getByTestId('run-score').textContent).toBe('–');
+    expect(live.getByTestId('run-tally').textContent).toBe('3/4');
+    expect(live.queryByText('dry run')).toBeNull();
+    expect(live.getByRole('link', { name: `Run ${runs[0].id}` }).getAttribute('href')).toBe(`/runs/${runs[0].id}`);
+    expect(failed.getByText('FAILED')).toBeTruthy();
+    expect(failed.getByText('edge-2')).toBeTruthy();
+    expect(failed.getByText('token:ci')).toBeTruthy();
+    expect(failed.getByTestId('run-score').textContent).toBe('73.7');
+    expect(failed.getByTestId('run-tally').textContent).toBe('22/29');
+    expect(failed.getByText('dry run')).toBeTruthy();
+    expect(failed.getByText('12 s')).toBeTruthy(); // duration
+    expect(screen.getByRole('status').textContent).toMatch(/Live/); // a run is unfinished: polling
+  });
+
+  it('queries with the filters in the URL', () => {
+    const { client, ops } = mockClient({ RunsList: { runs: [] }, RunsFilterOptions: options });
+    render(renderWith(<RunsPage />, { client, path: '/runs?template=t2&status=FAILED,ERROR&delegate=edge-2&window=24h' }).tree);
+    const q = ops.find((o) => opName(o) === 'RunsList')!;
+    expect(q.variables).toMatchObject({ project: 'default', templateId: 't2', status: ['FAILED', 'ERROR'], delegate: 'edge-2', limit: 50 });
+    const since = Date.parse((q.variables as { since: string }).since);
+    expect(Math.abs(Date.now() - 86_400_000 - since)).toBeLessThan(60_000);
+    expect((screen.getByLabelText('Template') as HTMLSelectElement).value).toBe('t2');
+    expect((screen.getByLabelText('Status') as HTMLSelectElement).value).toBe('FAILED,ERROR');
+    expect((screen.getByLabelText('Delegate') as HTMLSelectElement).value).toBe('edge-2');
+    expect((screen.getByLabelText('Time window') as HTMLSelectElement).value).toBe('24h');
+    expect(screen.getByText(/No run matches these filters/)).toBeTruthy();
+  });
+
+  it('writes chosen filters into the URL and clears them', () => {
+    const { client, ops } = mockClient({ RunsList: { runs: [] }, RunsFilterOptions: options });
+    const { tree, location } = renderWith(<RunsPage />, { client, path: '/runs' });
+    render(tree);
+    fireEvent.change(screen.getByLabelText('Status'), { target: { value: 'PENDING,DISPATCHED,RUNNING,ABORTING' } });
+    fireEvent.change(screen.getByLabelText('Delegate'), { target: { value: 'edge-1' } });
+    expect(location.history!.at(-1)).toBe('/runs?status=PENDING,DISPATCHED,RUNNING,ABORTING&delegate=edge-1');
+    const last = ops.filter((o) => opName(o) === 'RunsList').at(-1)!;
+    expect(last.variables).toMatchObject({ status: ['PENDING', 'DISPATCHED', 'RUNNING', 'ABORTING'], delegate: 'edge-1' });
+    fireEvent.click(screen.getByRole('button', { name: 'Clear filters' }));
+    expect(location.history!.at(-1)).toBe('/runs');
+  });
+
+  it('shows an empty state without runs, and the error when the query fails', () => {
+    const ok = mockClient({ RunsList: { runs: [] }, RunsFilterOptions: options });
+    const first = render(renderWith(<RunsPage />, { client: ok.client, path: '/runs' }).tree);
+    expect(screen.getByText(/No runs yet/)).toBeTruthy();
+    first.unmount();
+    const bad = mockClient({
+      RunsList: new CombinedError({ graphQLErrors: [{ message: 'no such project', extensions: { code: 'NOT_FOUND' } }] }),
+      RunsFilterOptions: options,
+    });
+    render(renderWith(<RunsPage />, { client: bad.client, path: '/runs' }).tree);
+    expect(screen.getByRole('alert').textContent).toContain('no such project (NOT_FOUND)');
+  });
+});
