@@ -103,9 +103,10 @@ if (TEMPLATE) {
     await page.waitForTimeout(1000);
     const [{ run }, shown] = await Promise.all([
       gql('query($id: ID!) { run(id: $id) { status probeTally { total } } }', { id: startRun.id }),
-      page.getByTestId('probe-total').innerText().catch(() => ''),
+      page.getByTestId('live-tally').innerText().catch(() => ''),
     ]);
-    const n = Number(shown.replace(/\D/g, ''));
+    // "N passed · M failed · T checks"
+    const n = Number((shown.match(/(\d+) checks/) ?? [])[1]);
     if (shown) lags.push(run.probeTally.total - n);
     if (['PASSED', 'FAILED', 'ABORTED', 'ERROR'].includes(run.status)) break;
   }
