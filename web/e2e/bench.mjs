@@ -50,7 +50,8 @@ async function timeLoad(signedIn, warm) {
     if (!r.ok()) throw new Error(`login: ${r.status()}`);
   }
   const url = signedIn ? `${HUB}/p/default/runs` : `${HUB}/`;
-  const ready = signedIn ? '.topbar .nav' : 'input[type=email]';
+  // Signed in: until the runs list (or its empty state) is drawn, not just the frame.
+  const ready = signedIn ? 'table[aria-label="Runs"], .empty' : 'input[type=email]';
   if (warm) {
     await page.goto(url);
     await page.waitForSelector(ready);

@@ -48,6 +48,9 @@ async function screenshot(page, name) {
   console.log(`screenshot ${path}`);
 }
 
+/** A link of the top bar's navigation. */
+const nav = (page, name) => page.locator('.topbar nav').getByRole('link', { name, exact: true });
+
 function step(what) {
   console.log(`step: ${what}`);
 }
@@ -89,7 +92,7 @@ try {
   await screenshot(page, 'runs-empty');
 
   step('a new template: the hub flags an error at its line, then accepts the fix');
-  await page.getByRole('link', { name: 'Templates' }).click();
+  await nav(page, 'Templates').click();
   await page.getByRole('link', { name: 'New template' }).or(page.getByRole('button', { name: 'New template' })).first().click();
   await page.locator('.cm-content').waitFor();
   const bad = templateYaml('web-e2e', TARGET_URL).replace('interval: 100ms', 'interval: 1ms');
@@ -109,7 +112,7 @@ try {
   await screenshot(page, 'template-saved');
 
   step('the saved template is listed with its labels');
-  await page.getByRole('link', { name: 'Templates' }).click();
+  await nav(page, 'Templates').click();
   await page.getByText('web-e2e').first().waitFor();
   await page.getByText('tier=web').first().waitFor();
   await screenshot(page, 'templates');
@@ -149,17 +152,17 @@ try {
   await screenshot(page, 'run-aborted');
 
   step('the runs list shows both runs');
-  await page.getByRole('link', { name: 'Runs' }).click();
+  await nav(page, 'Runs').click();
   await page.getByText('ABORTED').first().waitFor();
   await screenshot(page, 'runs');
 
   step('trends');
-  await page.getByRole('link', { name: 'Trends' }).click();
+  await nav(page, 'Trends').click();
   await page.getByTestId('trend-chart').waitFor();
   await screenshot(page, 'trends');
 
   step('delegates: the connected delegate, and a registration token with its command');
-  await page.getByRole('link', { name: 'Delegates' }).click();
+  await nav(page, 'Delegates').click();
   await page.getByRole('cell', { name: DELEGATE }).first().waitFor();
   await page.getByRole('button', { name: 'Create registration token' }).click();
   const cmd = await page.getByTestId('delegate-command').innerText();
@@ -168,7 +171,7 @@ try {
   await screenshot(page, 'delegates');
 
   step('members and an API token');
-  await page.getByRole('link', { name: 'Members & tokens' }).click();
+  await nav(page, 'Members & tokens').click();
   await page.getByRole('cell', { name: EMAIL }).first().waitFor();
   const tokenName = page.getByLabel('Name').last();
   await tokenName.fill('ci-gate');
@@ -177,7 +180,7 @@ try {
   await screenshot(page, 'access');
 
   step('audit log');
-  await page.getByRole('link', { name: 'Audit log' }).click();
+  await nav(page, 'Audit log').click();
   await page.getByText('run.abort').first().waitFor();
   await screenshot(page, 'audit');
 
