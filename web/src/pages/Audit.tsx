@@ -79,7 +79,8 @@ function AuditLog() {
   const [params, setParams] = useSearchParams();
   const search = params.toString();
   const filter = useMemo(() => parseAuditFilter(search), [search]);
-  const apply = (f: AuditFilter) => setParams(auditFilterToSearch(f), { replace: true });
+  // Pushed, not replaced: Back undoes a filter.
+  const apply = (f: AuditFilter) => setParams(auditFilterToSearch(f));
   // A relative window ends when the filter was applied (or refreshed), not at every render.
   const [tick, setTick] = useState(0);
   const now = useMemo(() => Date.now(), [search, tick]);

@@ -1,7 +1,7 @@
 // Delegates of the project: who is connected, what it runs, refreshed every 5 s. Owners may
 // revoke a delegate and manage the registration tokens new delegates sign up with.
 import { useEffect, useState } from 'react';
-import { useMutation, useQuery } from 'urql';
+import { useMutation, useQuery, type CombinedError } from 'urql';
 import { graphql } from '../gql';
 import type { DelegatesListQuery } from '../gql/graphql';
 import { useProject } from '../project';
@@ -58,6 +58,8 @@ export function DelegatesPage() {
   const [revoking, setRevoking] = useState<Delegate | null>(null);
   const [revoked, setRevoked] = useState<string | null>(null);
   const [revokeState, revoke] = useMutation(DelegatesRevokeDoc);
+  // The refusal of this confirmation only, not of an earlier one.
+  const [confirmError, setConfirmError] = useState<CombinedError | null>(null);
 
   const delegates = data?.delegates ?? [];
   const connected = delegates.filter((d) => d.connected).length;
@@ -68,7 +70,7 @@ export function DelegatesPage() {
         <div className="spacer" />
         {data && (
           <span className="muted" role="status">
-            {connected} of {delegates.length} connected · refreshes every {REFRESH_MS / 1000} s
+            {delegates.length > 0 && `${connected} of ${delegates.length} connected · `}refreshes every {REFRESH_MS / 1000} s
           </span>
         )}
       </div>
@@ -131,7 +133,14 @@ export function DelegatesPage() {
                 <td className="mono">{d.replica ?? <span className="muted">–</span>}</td>
                 {owner && (
                   <td className="actions">
-                    <button type="button" onClick={() => setRevoking(d)} aria-label={`Revoke ${d.name}`}>
+                    <button
+                      type="button"
+                      onClick={() => {
+                        setConfirmError(null);
+                        setRevoking(d);
+                      }}
+                      aria-label={`Revoke ${d.name}`}
+                    >
                       Revoke
                     </button>
                   </td>
@@ -154,7 +163,7 @@ export function DelegatesPage() {
           onConfirm={() => {
             const d = revoking;
             void revoke({ id: d.id }).then((r) => {
-              if (r.error) return;
+              if (r.error) return setConfirmError(r.error);
               setRevoking(null);
               setRevoked(`Revoked ${d.name}: it reverts every fault it holds and can no longer connect.`);
               refetch({ requestPolicy: 'network-only' });
@@ -166,7 +175,7 @@ export function DelegatesPage() {
             {revoking.activeRuns > 0 && <strong> It has {revoking.activeRuns} active run(s): their faults are reverted.</strong>} To use
             the machine again, register a new delegate under another name with a registration token.
           </p>
-          <ErrorBox error={revokeState.error} />
+          <ErrorBox error={confirmError} />
         </Confirm>
       )}
     </div>

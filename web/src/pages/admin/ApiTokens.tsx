@@ -1,7 +1,7 @@
 // API tokens (owners): tokens CI/CD uses with one role in this project. A new token's secret
 // is shown once, with an example request.
 import { useState, type FormEvent } from 'react';
-import { useMutation, useQuery } from 'urql';
+import { useMutation, useQuery, type CombinedError } from 'urql';
 import { graphql } from '../../gql';
 import type { AccessApiTokensQuery, Role } from '../../gql/graphql';
 import { useProject } from '../../project';
@@ -81,6 +81,8 @@ export function ApiTokens() {
   const reload = () => refetch({ requestPolicy: 'network-only' });
   const [revoking, setRevoking] = useState<Token | null>(null);
   const [revokeState, revoke] = useMutation(AccessRevokeApiTokenDoc);
+  // The refusal of this confirmation only, not of an earlier one.
+  const [confirmError, setConfirmError] = useState<CombinedError | null>(null);
   const [created, setCreated] = useState<{ name: string; secret: string } | null>(null);
   const tokens = data?.apiTokens ?? [];
   const now = Date.now();
@@ -131,8 +133,15 @@ export function ApiTokens() {
                     <TokenStateBadge state={state} />
                   </td>
                   <td className="actions">
-                    {state !== 'revoked' && (
-                      <button type="button" onClick={() => setRevoking(t)} aria-label={`Revoke API token ${t.name}`}>
+                    {state === 'active' && (
+                      <button
+                        type="button"
+                        onClick={() => {
+                          setConfirmError(null);
+                          setRevoking(t);
+                        }}
+                        aria-label={`Revoke API token ${t.name}`}
+                      >
                         Revoke
                       </button>
                     )}
@@ -178,14 +187,14 @@ export function ApiTokens() {
           onCancel={() => setRevoking(null)}
           onConfirm={() => {
             void revoke({ id: revoking.id }).then((r) => {
-              if (r.error) return;
+              if (r.error) return setConfirmError(r.error);
               setRevoking(null);
               reload();
             });
           }}
         >
           <p>Every request with it is refused from now on. This cannot be undone.</p>
-          <ErrorBox error={revokeState.error} />
+          <ErrorBox error={confirmError} />
         </Confirm>
       )}
     </section>

@@ -1,7 +1,7 @@
 // Registration tokens (owners): the list, revoking one, and making one, after which the
 // secret is shown once together with the command that starts a delegate with it.
 import { useState, type FormEvent } from 'react';
-import { useMutation, useQuery } from 'urql';
+import { useMutation, useQuery, type CombinedError } from 'urql';
 import { graphql } from '../../gql';
 import type { DelegateTokensListQuery } from '../../gql/graphql';
 import { useProject } from '../../project';
@@ -65,6 +65,8 @@ export function DelegateTokens() {
   const reload = () => refetch({ requestPolicy: 'network-only' });
   const [revoking, setRevoking] = useState<Token | null>(null);
   const [revokeState, revoke] = useMutation(DelegateTokensRevokeDoc);
+  // The refusal of this confirmation only, not of an earlier one.
+  const [confirmError, setConfirmError] = useState<CombinedError | null>(null);
   const [created, setCreated] = useState<{ secret: string; name: string } | null>(null);
   const tokens = data?.delegateTokens ?? [];
   const now = Date.now();
@@ -123,8 +125,15 @@ export function DelegateTokens() {
                     )}
                   </td>
                   <td className="actions">
-                    {state !== 'revoked' && (
-                      <button type="button" onClick={() => setRevoking(t)} aria-label={`Revoke registration token ${t.name || t.id}`}>
+                    {state === 'active' && (
+                      <button
+                        type="button"
+                        onClick={() => {
+                          setConfirmError(null);
+                          setRevoking(t);
+                        }}
+                        aria-label={`Revoke registration token ${t.name || t.id}`}
+                      >
                         Revoke
                       </button>
                     )}
@@ -153,14 +162,14 @@ export function DelegateTokens() {
           onCancel={() => setRevoking(null)}
           onConfirm={() => {
             void revoke({ id: revoking.id }).then((r) => {
-              if (r.error) return;
+              if (r.error) return setConfirmError(r.error);
               setRevoking(null);
               reload();
             });
           }}
         >
           <p>No new delegate can register with it. Delegates it already registered keep working.</p>
-          <ErrorBox error={revokeState.error} />
+          <ErrorBox error={confirmError} />
         </Confirm>
       )}
     </section>

@@ -57,6 +57,8 @@ export function Members() {
   const reload = () => refetch({ requestPolicy: 'network-only' });
   const [setState, setMember] = useMutation(AccessSetMemberDoc);
   const [removeState, removeMember] = useMutation(AccessRemoveMemberDoc);
+  // The refusal of this confirmation only, not of an earlier one.
+  const [confirmError, setConfirmError] = useState<CombinedError | null>(null);
   const [removing, setRemoving] = useState<Member | null>(null);
   const [failure, setFailure] = useState<{ what: string; error: CombinedError } | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
@@ -139,7 +141,14 @@ export function Members() {
                   <When at={m.since} />
                 </td>
                 <td className="actions">
-                  <button type="button" onClick={() => setRemoving(m)} aria-label={`Remove ${m.email}`}>
+                  <button
+                    type="button"
+                    onClick={() => {
+                      setConfirmError(null);
+                      setRemoving(m);
+                    }}
+                    aria-label={`Remove ${m.email}`}
+                  >
                     Remove
                   </button>
                 </td>
@@ -165,7 +174,7 @@ export function Members() {
           onConfirm={() => {
             const m = removing;
             void removeMember({ project: project.name, email: m.email }).then((r) => {
-              if (r.error) return;
+              if (r.error) return setConfirmError(r.error);
               setRemoving(null);
               setNotice(`${m.email} was removed.`);
               reload();
@@ -176,7 +185,7 @@ export function Members() {
             They lose their {removing.role.toLowerCase()} role here at once. Their API tokens are not affected.
             {removing.source !== 'manual' && ' Their SSO claim mapping may give the role back at their next sign-in.'}
           </p>
-          <ErrorBox error={removeState.error} />
+          <ErrorBox error={confirmError} />
         </Confirm>
       )}
     </section>
