@@ -40,6 +40,15 @@ function setup(role: 'OWNER' | 'EDITOR' | 'VIEWER', extra: Record<string, Answer
   const m = mockClient({
     AccessMembers: () => ({ data: { members: MEMBERS } }),
     AccessApiTokens: () => ({ data: { apiTokens: TOKENS } }),
+    AccessAdmins: () => ({
+      data: {
+        users: [
+          { __typename: 'User', id: 'u1', email: 'root@x.io', name: 'Root', admin: true, disabled: false, createdAt: '2024-01-01T00:00:00Z' },
+          { __typename: 'User', id: 'u2', email: 'o@x.io', name: 'Olga', admin: true, disabled: false, createdAt: '2024-01-01T00:00:00Z' },
+          { __typename: 'User', id: 'u3', email: 'v@x.io', name: '', admin: false, disabled: false, createdAt: '2024-01-01T00:00:00Z' },
+        ],
+      },
+    }),
     AccessProjects: () => ({ data: { projects: [{ __typename: 'Project', id: 'p1', name: 'default', createdAt: '2024-01-01T00:00:00Z' }] } }),
     ...extra,
   });
@@ -60,7 +69,8 @@ describe('AccessPage', () => {
   });
 
   it('lists members and tokens for an owner; revoked tokens have no Revoke', () => {
-    setup('OWNER');
+    const { calls } = setup('OWNER');
+    expect(calls.some((c) => c.name === 'AccessAdmins')).toBe(false);
     const v = screen.getByRole('row', { name: /v@x.io/ });
     expect((within(v).getByLabelText('Role of v@x.io') as HTMLSelectElement).value).toBe('VIEWER');
     expect(within(v).getByText('sso:okta')).toBeTruthy();
@@ -68,8 +78,9 @@ describe('AccessPage', () => {
     expect(screen.queryByRole('button', { name: 'Revoke API token old' })).toBeNull();
     expect(within(screen.getByRole('row', { name: /old/ })).getByText('revoked')).toBeTruthy();
     expect(screen.getByRole('button', { name: 'Create API token' })).toBeTruthy();
-    // the projects panel is for instance administrators only
+    // the projects panel and the users list are for instance administrators only
     expect(screen.queryByRole('button', { name: 'Create project' })).toBeNull();
+    expect(screen.queryByTestId('admin-row')).toBeNull();
   });
 
   it('changes a role with setMember and shows the hub refusing it', async () => {
@@ -137,9 +148,13 @@ describe('AccessPage', () => {
     expect(screen.getByTestId('api-token-example').textContent).toContain('Authorization: Bearer fl_api_SECRET');
   });
 
-  it('gives instance administrators the projects panel', () => {
+  it('gives instance administrators the projects panel, and lists administrators who are not members', () => {
     setup('OWNER', {}, true);
     expect(screen.getByRole('button', { name: 'Create project' })).toBeTruthy();
+    const rows = screen.getAllByTestId('admin-row');
+    // o@x.io is an administrator and a member: listed once, as a member
+    expect(rows.map((r) => r.querySelector('td')!.textContent)).toEqual(['root@x.io']);
+    expect(screen.getAllByTestId('member-row')).toHaveLength(2);
   });
 });
 
@@ -151,8 +166,8 @@ describe('form checks', () => {
     expect(apiTokenProblem('', '')).toMatch(/^Name:/);
     expect(apiTokenProblem('ci', '2000-01-01')).toBe('Expires on: must be in the future');
     expect(apiTokenProblem('ci', '2999-01-01')).toBeNull();
-    expect(projectNameProblem('Payments')).toMatch(/^Project name:/);
-    expect(projectNameProblem('-x')).toMatch(/^Project name:/);
+    expect(projectNameProblem('Payments')).toMatch(/^Project:/);
+    expect(projectNameProblem('-x')).toMatch(/^Project:/);
     expect(projectNameProblem('payments-2')).toBeNull();
   });
 

@@ -20,6 +20,21 @@ const AccessMembersDoc = graphql(`
   }
 `);
 
+// Instance administrators act as owners everywhere without being members: shown to
+// administrators (only they may list users) so the table says who really has access.
+const AccessAdminsDoc = graphql(`
+  query AccessAdmins {
+    users {
+      id
+      email
+      name
+      admin
+      disabled
+      createdAt
+    }
+  }
+`);
+
 const AccessSetMemberDoc = graphql(`
   mutation AccessSetMember($project: String!, $email: String!, $role: Role!) {
     setMember(project: $project, email: $email, role: $role) {
@@ -55,6 +70,7 @@ export function Members() {
   const project = useProject();
   const [{ data, fetching, error }, refetch] = useQuery({ query: AccessMembersDoc, variables: { project: project.name } });
   const reload = () => refetch({ requestPolicy: 'network-only' });
+  const [admins] = useQuery({ query: AccessAdminsDoc, pause: !project.admin });
   const [setState, setMember] = useMutation(AccessSetMemberDoc);
   const [removeState, removeMember] = useMutation(AccessRemoveMemberDoc);
   // The refusal of this confirmation only, not of an earlier one.
@@ -74,6 +90,7 @@ export function Members() {
   }
 
   const members = data?.members ?? [];
+  const implicit = (admins.data?.users ?? []).filter((u) => u.admin && !u.disabled && !members.some((m) => m.email === u.email));
   return (
     <section className="panel" aria-labelledby="members-h">
       <div className="panel-head">
@@ -95,7 +112,7 @@ export function Members() {
       )}
       {!data && fetching ? (
         <Loading what="members" />
-      ) : data && members.length === 0 ? (
+      ) : data && members.length === 0 && implicit.length === 0 ? (
         <Empty>No members: only instance administrators can use {project.name}. Add someone below.</Empty>
       ) : data ? (
         <table aria-label="Members">
@@ -154,9 +171,22 @@ export function Members() {
                 </td>
               </tr>
             ))}
+            {implicit.map((u) => (
+              <tr key={u.id} className="implicit" data-testid="admin-row" title="Instance administrators act as owners in every project">
+                <td>{u.email}</td>
+                <td>{u.name || <span className="muted">–</span>}</td>
+                <td>Administrator</td>
+                <td>instance admin</td>
+                <td className="nowrap">
+                  <When at={u.createdAt} />
+                </td>
+                <td className="actions muted">not a member</td>
+              </tr>
+            ))}
           </tbody>
         </table>
       ) : null}
+      <ErrorBox error={admins.error} />
       <AddMemberForm
         onAdded={(email, role) => {
           setFailure(null);

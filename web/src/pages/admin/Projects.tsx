@@ -27,9 +27,9 @@ const AccessCreateProjectDoc = graphql(`
 
 /** The hub's rule for project names, with a message naming the field. */
 export function projectNameProblem(name: string): string | null {
-  if (!name) return 'Project name: enter a name';
+  if (!name) return 'Project: enter a name';
   if (name.length > 63 || !/^[a-z0-9][a-z0-9-]*$/.test(name))
-    return "Project name: use 1 to 63 of a-z, 0-9 and '-', not starting with '-'";
+    return "Project: use 1 to 63 of a-z, 0-9 and '-', not starting with '-'";
   return null;
 }
 
@@ -75,8 +75,9 @@ export function Projects() {
         </div>
       ) : null}
       <form className="admin-form" onSubmit={submit} aria-label="Create project" noValidate>
+        {/* Not labelled "… name": the API token form's Name stays the page's last "Name". */}
         <label>
-          Project name
+          New project
           <input type="text" value={name} onChange={(e) => setName(e.target.value)} placeholder="e.g. payments" />
         </label>
         <button type="submit" disabled={state.fetching}>
