@@ -71,8 +71,8 @@ try {
   step('first load shows the sign-in form');
   await page.goto(`${HUB}/`);
   await page.getByLabel('Email').waitFor();
-  const nav = await page.evaluate(() => performance.getEntriesByType('navigation')[0].toJSON());
-  console.log(`first load: ${Math.round(nav.loadEventEnd)} ms to load event`);
+  const timing = await page.evaluate(() => performance.getEntriesByType('navigation')[0].toJSON());
+  console.log(`first load: ${Math.round(timing.loadEventEnd)} ms to load event`);
   await screenshot(page, 'login');
 
   step('a wrong password is refused with a message');
@@ -153,7 +153,9 @@ try {
 
   step('the runs list shows both runs');
   await nav(page, 'Runs').click();
-  await page.getByText('ABORTED').first().waitFor();
+  await page.getByTestId('run-row').filter({ hasText: 'ABORTED' }).waitFor();
+  await page.getByTestId('run-row').filter({ hasText: /PASSED|FAILED/ }).waitFor();
+  assert.equal(await page.getByTestId('run-row').count(), 2);
   await screenshot(page, 'runs');
 
   step('trends');
