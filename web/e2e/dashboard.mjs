@@ -137,6 +137,7 @@ try {
   const score = await page.getByTestId('score').innerText();
   assert.match(score, /\d/, `a score is shown: ${score}`);
   await page.getByTestId('tally').waitFor();
+  assert.match(await page.getByTestId('active-faults').innerText(), /None/, 'no fault is active after the run');
   await screenshot(page, 'run-finished');
 
   step('a second run is aborted from its page');

@@ -355,8 +355,10 @@ function fmtMs(v: number | null | undefined): string {
 }
 
 function Timeline({ live, status }: { live: RunLive; status: string }) {
-  const active = activeFaults(live);
   const done = finished(status);
+  // A run ends only after its delegate reverted every fault, even if those events are still
+  // on their way to this page.
+  const active = done ? [] : activeFaults(live);
   return (
     <section className="panel timeline-panel" aria-label="Timeline">
       <h2>Faults active now</h2>

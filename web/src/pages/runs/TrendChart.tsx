@@ -3,10 +3,9 @@
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import type { ChartData } from './trends';
+import { xRange, type ChartData } from './trends';
 
 const HEIGHT = 300;
-
 export function TrendChart({ chart }: { chart: ChartData }) {
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -15,7 +14,7 @@ export function TrendChart({ chart }: { chart: ChartData }) {
     const opts: uPlot.Options = {
       width: Math.max(300, el.clientWidth - 16),
       height: HEIGHT,
-      scales: { x: { time: true }, y: { range: [0, 100] } },
+      scales: { x: { time: true, range: xRange }, y: { range: [0, 100] } },
       series: [
         { label: 'Ended' },
         ...chart.series.map((s) => ({
