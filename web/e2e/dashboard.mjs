@@ -140,9 +140,19 @@ try {
   assert.match(await page.getByTestId('active-faults').innerText(), /None/, 'no fault is active after the run');
   await screenshot(page, 'run-finished');
 
-  step('a second run is aborted from its page');
+  step('a second version holds the fault longer; the history shows the change');
   await page.goto(`${HUB}/p/default/templates`);
   await page.getByRole('link', { name: 'web-e2e' }).first().click();
+  await page.locator('.cm-content').waitFor();
+  await setEditor(page, templateYaml('web-e2e', TARGET_URL).replace('duration: 3s', 'duration: 60s'));
+  await page.getByTestId('valid').waitFor();
+  await page.getByRole('button', { name: 'Save' }).click();
+  const diff = page.getByTestId('diff');
+  await diff.getByText('duration: 60s').waitFor();
+  assert.match(await diff.innerText(), /-\s*duration: 3s/);
+  await screenshot(page, 'template-history');
+
+  step('a second run is aborted from its page');
   await page.getByRole('button', { name: 'Run' }).click();
   if (await confirmRun.count()) await confirmRun.click();
   await page.waitForURL((u) => /\/runs\/[0-9a-f-]{36}$/.test(u.href) && u.href !== firstRun);

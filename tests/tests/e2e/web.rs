@@ -95,6 +95,7 @@ async fn dashboard_end_to_end_in_chromium() {
         .unwrap();
     let t = &d["templates"][0];
     assert_eq!(t["name"], "web-e2e", "{d}");
+    assert_eq!(t["version"], 2, "saved twice from the editor: {d}");
     assert_eq!(t["labels"]["tier"], "web", "{d}");
     let runs = d["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2, "{d}");
