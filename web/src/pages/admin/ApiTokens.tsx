@@ -6,7 +6,7 @@ import { graphql } from '../../gql';
 import type { AccessApiTokensQuery, Role } from '../../gql/graphql';
 import { useProject } from '../../project';
 import { Confirm, Empty, ErrorBox, Loading, ShownOnce } from '../../ui';
-import { CopyBlock, TokenStateBadge, When, tokenState } from './common';
+import { CopyBlock, TokenStateBadge, When, tokenState, FormProblems } from './common';
 import { ROLES } from './Members';
 import { shellQuote } from './delegateCommand';
 import { endOfLocalDay } from './time';
@@ -247,16 +247,7 @@ function CreateApiTokenForm({ onCreated }: { onCreated(name: string, secret: str
       <button type="submit" className="primary" disabled={state.fetching}>
         {state.fetching ? 'Creating…' : 'Create API token'}
       </button>
-      {problem && (
-        <div className="field-error" role="alert" style={{ flexBasis: '100%' }}>
-          {problem}
-        </div>
-      )}
-      {state.error && (
-        <div style={{ flexBasis: '100%' }}>
-          <ErrorBox error={state.error} />
-        </div>
-      )}
+      <FormProblems problem={problem} error={state.error} />
     </form>
   );
 }

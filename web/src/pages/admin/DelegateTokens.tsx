@@ -6,7 +6,7 @@ import { graphql } from '../../gql';
 import type { DelegateTokensListQuery } from '../../gql/graphql';
 import { useProject } from '../../project';
 import { Confirm, Empty, ErrorBox, Loading, ShownOnce } from '../../ui';
-import { CopyBlock, TokenStateBadge, When, tokenState } from './common';
+import { CopyBlock, TokenStateBadge, When, tokenState, FormProblems } from './common';
 import {
   DEFAULT_HUB_CA,
   DEFAULT_STATE_DIR,
@@ -224,16 +224,7 @@ function CreateDelegateTokenForm({ onCreated }: { onCreated(secret: string, name
       <button type="submit" className="primary" disabled={state.fetching}>
         {state.fetching ? 'Creating…' : 'Create registration token'}
       </button>
-      {problem && (
-        <div className="field-error" role="alert" style={{ flexBasis: '100%' }}>
-          {problem}
-        </div>
-      )}
-      {state.error && (
-        <div style={{ flexBasis: '100%' }}>
-          <ErrorBox error={state.error} />
-        </div>
-      )}
+      <FormProblems problem={problem} error={state.error} />
     </form>
   );
 }

@@ -6,7 +6,7 @@ import { graphql } from '../../gql';
 import type { AccessMembersQuery, Role } from '../../gql/graphql';
 import { useProject } from '../../project';
 import { Confirm, Empty, ErrorBox, Loading } from '../../ui';
-import { When } from './common';
+import { When, FormProblems } from './common';
 
 const AccessMembersDoc = graphql(`
   query AccessMembers($project: String!) {
@@ -262,16 +262,7 @@ function AddMemberForm({ onAdded }: { onAdded(email: string, role: Role): void }
       <button type="submit" className="primary" disabled={state.fetching}>
         {state.fetching ? 'Adding…' : 'Add member'}
       </button>
-      {problem && (
-        <div className="field-error" role="alert" style={{ flexBasis: '100%' }}>
-          {problem}
-        </div>
-      )}
-      {state.error && (
-        <div style={{ flexBasis: '100%' }}>
-          <ErrorBox error={state.error} />
-        </div>
-      )}
+      <FormProblems problem={problem} error={state.error} />
     </form>
   );
 }

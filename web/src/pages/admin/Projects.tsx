@@ -4,6 +4,7 @@ import { useMutation, useQuery } from 'urql';
 import { Link } from 'wouter';
 import { graphql } from '../../gql';
 import { ErrorBox, Loading } from '../../ui';
+import { FormProblems } from './common';
 
 const AccessProjectsDoc = graphql(`
   query AccessProjects {
@@ -88,16 +89,7 @@ export function Projects() {
             Created <Link href={`~/p/${encodeURIComponent(made)}/runs`}>{made}</Link>.
           </span>
         )}
-        {problem && (
-          <div className="field-error" role="alert" style={{ flexBasis: '100%' }}>
-            {problem}
-          </div>
-        )}
-        {state.error && (
-          <div style={{ flexBasis: '100%' }}>
-            <ErrorBox error={state.error} />
-          </div>
-        )}
+        <FormProblems problem={problem} error={state.error} />
       </form>
     </section>
   );

@@ -1,6 +1,8 @@
 // Small pieces the admin pages share: times that may lie in the future, label chips, a
-// copyable block, the "owners only" notice.
+// copyable block, the "owners only" notice, a form's problems.
 import { useEffect, useState } from 'react';
+import type { CombinedError } from 'urql';
+import { ErrorBox } from '../../ui';
 import { formatWhen, labelPairs } from './time';
 
 /** An instant, relative to now (past or future), exact on hover; refreshes itself. */
@@ -83,4 +85,22 @@ const STATE_BADGE: Record<ReturnType<typeof tokenState>, string> = {
 
 export function TokenStateBadge({ state }: { state: ReturnType<typeof tokenState> }) {
   return <span className={`badge ${STATE_BADGE[state]}`}>{state}</span>;
+}
+
+/** Under a form, on a line of their own: the local check's message, then the hub's refusal. */
+export function FormProblems({ problem, error }: { problem: string | null; error: CombinedError | undefined }) {
+  return (
+    <>
+      {problem && (
+        <div className="field-error form-wide" role="alert">
+          {problem}
+        </div>
+      )}
+      {error && (
+        <div className="form-wide">
+          <ErrorBox error={error} />
+        </div>
+      )}
+    </>
+  );
 }
