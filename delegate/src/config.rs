@@ -16,10 +16,22 @@ pub struct Config {
     #[arg(long, env = "FAULTLINE_DELEGATE_HUB")]
     pub hub: String,
 
-    /// One-time registration token. Only needed until the state directory holds a credential;
-    /// prefer the environment variable, which does not show up in `ps`.
+    /// One-time registration token. Only needed until the state directory holds a credential.
+    /// Prefer the environment variable or `--token-file`: a flag shows up in `ps` to every
+    /// local user. The delegate removes the variable from its environment at start, so nothing
+    /// it runs inherits it.
     #[arg(long, env = "FAULTLINE_DELEGATE_TOKEN", hide_env_values = true)]
     pub token: Option<Secret>,
+
+    /// A file holding the registration token (e.g. a systemd credential or a 0600 file),
+    /// read once at start.
+    #[arg(
+        long,
+        env = "FAULTLINE_DELEGATE_TOKEN_FILE",
+        value_name = "PATH",
+        conflicts_with = "token"
+    )]
+    pub token_file: Option<PathBuf>,
 
     /// Name to register under (letters, digits, '-', '_', '.'). Defaults to the host name.
     #[arg(long, env = "FAULTLINE_DELEGATE_NAME")]
@@ -54,11 +66,13 @@ pub struct Config {
     #[arg(long, env = "FAULTLINE_DELEGATE_DEAD_MAN_TIMEOUT", default_value = "60s", value_parser = positive_dur)]
     pub dead_man_timeout: Dur,
 
-    /// What the hub may touch here: `fault=KIND`, `process=NAME`, `path=PREFIX` (pid files,
-    /// io-stress and disk-fill directories), `command=PROGRAM` (or `*`), `interface=NAME`,
-    /// `netns=NAME` (`host`: the delegate's own), `cidr=CIDR`, `port=N` or `port=LO-HI`. Repeat
-    /// the flag; the environment variable takes a comma-separated list. A kind never given stays
-    /// open; once given, only what is listed is allowed.
+    /// What the hub may do here: `fault=KIND`, `process=NAME`, `path=PREFIX` (pid files,
+    /// io-stress and disk-fill directories), `command=PROGRAM` (or `*`), `env=NAME`,
+    /// `interface=NAME`, `netns=NAME` (`host`: the delegate's own), `cidr=CIDR`, `port=N` or
+    /// `port=LO-HI`. Repeat the flag; the environment variable takes a comma-separated list.
+    /// No program runs and no environment variable is read unless listed; the other kinds stay
+    /// open until one entry of the kind is given (link-local and metadata addresses always
+    /// need their own `cidr=`). See docs/safety.md.
     #[arg(
         long = "allow",
         env = "FAULTLINE_DELEGATE_ALLOW",
@@ -71,6 +85,12 @@ pub struct Config {
     /// those of `--allow`.
     #[arg(long, env = "FAULTLINE_DELEGATE_ALLOW_FILE", value_name = "PATH")]
     pub allow_file: Option<PathBuf>,
+
+    /// Run the programs of command probes, rollbacks and actions as this user (and its group,
+    /// without supplementary groups) instead of the delegate's own. Faults still run as the
+    /// delegate: they need its privileges.
+    #[arg(long, env = "FAULTLINE_DELEGATE_RUN_AS", value_name = "USER")]
+    pub run_as: Option<String>,
 
     /// How often to send a heartbeat; the hub's `Welcome` may override it.
     #[arg(long, env = "FAULTLINE_DELEGATE_HEARTBEAT_INTERVAL", default_value = "5s", value_parser = positive_dur)]

@@ -152,12 +152,11 @@ impl Executor {
                 .get(f.spec.kind())
                 .map_err(|e| StartError::Rejected(e.to_string()))?;
         }
-        let refused = inner.faults.allow().check(&req.spec);
+        // The operator's policy, as the sandbox holds it (the faults hold the same one and
+        // check it again on what each fault resolves to).
+        let refused = crate::allow::refusals(inner.probes.sandbox().policy(), &req.spec);
         if !refused.is_empty() {
-            return Err(StartError::Rejected(format!(
-                "refused by the delegate's allow-list: {}",
-                refused.join("; ")
-            )));
+            return Err(StartError::Rejected(refused.join("; ")));
         }
         let mut running = lock(&inner.running);
         if self.knows(&running, &req.run_id) {

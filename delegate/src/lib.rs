@@ -2,6 +2,8 @@
 //! wires the parts together, and each part lives in its own module:
 //!
 //! - [`config`]: flags and environment; [`allow`]: what the hub may touch on this host;
+//! - [`sandbox`]: the trust boundary probes, rollbacks and actions go through (connections,
+//!   programs, environment variables);
 //! - [`state`]: the state directory and the credential;
 //! - [`journal`]: applied faults, durable until reverted;
 //! - [`faults`] and [`probes`]: one file per kind behind one trait each;
@@ -24,6 +26,7 @@ pub mod probes;
 pub mod proxy;
 pub mod rollbacks;
 pub mod run;
+pub mod sandbox;
 pub mod shutdown;
 pub mod state;
 
@@ -57,7 +60,15 @@ pub async fn run(
         None => None,
     };
     let state = Arc::new(state::StateDir::open(&cfg.state_dir)?);
-    if cfg.token.is_none() && state.load_credential()?.is_none() {
+    let token = match &cfg.token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --token-file {}", path.display()))?;
+            Some(config::Secret::new(text.trim()))
+        }
+        None => cfg.token.clone(),
+    };
+    if token.is_none() && state.load_credential()?.is_none() {
         return Err(Fatal::NoToken.into());
     }
     let mut entries = cfg.allow.clone();
@@ -77,7 +88,26 @@ pub async fn run(
             "no --allow entry restricts these; the hub may touch any of them on this host"
         );
     }
+    if allow.any_program() {
+        tracing::warn!("command=* lets every template run any program on this host");
+    }
     tracing::info!(allow = %allow, "allow-list");
+    let run_as = match &cfg.run_as {
+        Some(name) => {
+            Some(sandbox::RunAs::lookup(name).map_err(|e| anyhow::anyhow!("--run-as: {e}"))?)
+        }
+        None => None,
+    };
+    match &run_as {
+        Some(u) => {
+            tracing::info!(user = %u.name, uid = u.uid, "programs of templates run as this user")
+        }
+        None if allow.runs_programs() && nix::unistd::geteuid().is_root() => {
+            tracing::warn!("programs of templates run as root; --run-as USER runs them with less")
+        }
+        None => {}
+    }
+    let sandbox = sandbox::Sandbox::new(allow.clone(), run_as);
     let faults = Arc::new(faults::Faults::with_allow(allow));
     let journal = Arc::new(journal::Journal::open(&state.journal_dir())?);
     // Before anything else, and before the hub: undo what a previous process left applied.
@@ -89,7 +119,7 @@ pub async fn run(
         );
     }
     let outbox = Arc::new(outbox::Outbox::open(&state.runs_dir())?);
-    let probes = Arc::new(probes::Probes::new()?);
+    let probes = Arc::new(probes::Probes::new(sandbox)?);
     let (to_hub, from_exec) = mpsc::unbounded_channel();
     let exec = Executor::new(
         outbox.clone(),
@@ -104,13 +134,14 @@ pub async fn run(
     let link_cfg = LinkConfig {
         hub: cfg.hub.clone(),
         hub_ca,
-        token: cfg.token.clone(),
+        token,
         name: cfg.delegate_name(),
         labels: cfg.label_map(),
         heartbeat: cfg.heartbeat_interval.0,
         capabilities: pb::Capabilities {
             faults: faults.capabilities(),
             probes: probes.capabilities(),
+            allow: faults.allow().entries(),
         },
     };
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -9,6 +9,9 @@ fn main() -> ExitCode {
         return code;
     }
     let cfg = Config::parse();
+    // Read; now out of the environment, so nothing the delegate starts inherits it (programs
+    // get an explicit environment anyway; the stress workers are this binary).
+    std::env::remove_var("FAULTLINE_DELEGATE_TOKEN");
     init_tracing();
     // One thread is plenty for a few probes and one stream, and keeps the idle footprint small.
     let rt = match tokio::runtime::Builder::new_current_thread()

@@ -355,6 +355,7 @@ impl Run {
                 ok: c.ok,
                 latency_ms: c.latency_ms,
                 detail: c.detail.clone(),
+                output: c.output.clone(),
             },
         );
         if !c.ok {
@@ -780,7 +781,7 @@ impl Run {
             &self.spec.rollbacks[..]
         };
         for (i, r) in rollbacks.iter().enumerate() {
-            let done = rollbacks::run(i, r).await;
+            let done = rollbacks::run(self.deps.probes.sandbox(), i, r).await;
             tracing::info!(run = %self.id(), rollback = i, ok = done.ok, detail = %done.detail, "rollback");
             self.emit(events::ROLLBACK_DONE, &done);
         }

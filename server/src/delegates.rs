@@ -20,6 +20,53 @@ pub struct DelegateRow {
     pub connected: bool,
 }
 
+/// What a delegate advertised (`{"faults": [...], "probes": [...], "allow": [...]}`).
+#[derive(Default, serde::Deserialize)]
+struct Capabilities {
+    #[serde(default)]
+    faults: Vec<String>,
+    #[serde(default)]
+    probes: Vec<String>,
+    /// Its operator's allow-list entries; none means no program and no environment variable.
+    #[serde(default)]
+    allow: Vec<String>,
+}
+
+impl DelegateRow {
+    fn advertised(&self) -> Capabilities {
+        serde_json::from_value(self.capabilities.0.clone()).unwrap_or_default()
+    }
+
+    /// The operator's allow-list entries, as advertised.
+    pub fn allow(&self) -> Vec<String> {
+        self.advertised().allow
+    }
+
+    /// Why this delegate would refuse `spec`: kinds it does not support, and whatever its
+    /// operator's allow-list does not allow (the delegate checks the same, and more once it
+    /// resolves names, programs and processes). Empty when it would take it.
+    pub fn refusals(&self, spec: &faultline_spec::Experiment) -> Vec<faultline_spec::SpecError> {
+        let caps = self.advertised();
+        let mut why = spec.check_capabilities(&caps.faults, &caps.probes, &self.name);
+        let entries: Vec<faultline_spec::policy::Entry> = caps
+            .allow
+            .iter()
+            .filter_map(|e| match e.parse() {
+                Ok(entry) => Some(entry),
+                // A newer delegate's kind of entry: skipped here, the delegate decides on it.
+                Err(error) => {
+                    tracing::warn!(delegate = %self.name, %error, "unreadable allow-list entry");
+                    None
+                }
+            })
+            .collect();
+        let policy = faultline_spec::policy::Policy::from_entries(&entries);
+        let who = format!("delegate {}", self.name);
+        why.extend(policy.check(spec, faultline_spec::policy::Who(&who)));
+        why
+    }
+}
+
 const SELECT: &str = "SELECT id, project_id, name, labels, version, capabilities, connected_replica, last_heartbeat_at, \
     (connected_replica IS NOT NULL AND last_heartbeat_at > now() - make_interval(secs => $1)) AS connected FROM delegates";
 

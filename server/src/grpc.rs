@@ -26,7 +26,7 @@ impl DelegateSvc {
 
 fn capabilities_json(c: Option<&pb::Capabilities>) -> serde_json::Value {
     let c = c.cloned().unwrap_or_default();
-    serde_json::json!({ "faults": c.faults, "probes": c.probes })
+    serde_json::json!({ "faults": c.faults, "probes": c.probes, "allow": c.allow })
 }
 
 fn check_labels(labels: &std::collections::HashMap<String, String>) -> Result<(), Status> {

@@ -72,21 +72,6 @@ pub struct CheckRow {
     pub detail: String,
 }
 
-/// What a delegate advertised it can run (`{"faults": [...], "probes": [...]}`).
-#[derive(Default, serde::Deserialize)]
-struct Capabilities {
-    #[serde(default)]
-    faults: Vec<String>,
-    #[serde(default)]
-    probes: Vec<String>,
-}
-
-impl Capabilities {
-    fn of(v: &serde_json::Value) -> Self {
-        serde_json::from_value(v.clone()).unwrap_or_default()
-    }
-}
-
 /// Creates a PENDING run pinned to the template's latest version and wakes the replica holding
 /// the delegate's stream. `delegate` is a name or `k=v` selector; without it the template's
 /// `target.delegate` selector picks one.
@@ -119,13 +104,13 @@ pub async fn start(
             ))
         }
     };
-    // Refuse before queueing what the delegate cannot run, located in the template's text.
-    let caps = Capabilities::of(&target.capabilities.0);
-    let mut missing = spec.check_capabilities(&caps.faults, &caps.probes, &target.name);
-    if !missing.is_empty() {
-        faultline_spec::template::locate_errors(&tpl.yaml, &mut missing);
+    // Refuse before queueing what the delegate cannot or may not run (its kinds, its
+    // operator's allow-list), located in the template's text.
+    let mut refused = target.refusals(&spec);
+    if !refused.is_empty() {
+        faultline_spec::template::locate_errors(&tpl.yaml, &mut refused);
         return Err(ApiError::InvalidTemplate(faultline_spec::SpecErrors(
-            missing,
+            refused,
         )));
     }
     let planned_ms = if dry_run {

@@ -54,6 +54,9 @@ pub struct ProbeCheck {
     pub ok: bool,
     pub latency_ms: f64,
     pub detail: String,
+    /// What a command probe printed, capped, only with `captureOutput: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 fn one() -> u32 {
@@ -125,6 +128,9 @@ pub struct RollbackDone {
     pub name: String,
     pub ok: bool,
     pub detail: String,
+    /// What a command rollback printed, capped, only with `captureOutput: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]

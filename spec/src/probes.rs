@@ -530,6 +530,11 @@ pub struct CommandProbe {
     /// Working directory of the program.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<String>,
+    /// Keep the program's output (at most 4 KiB of stdout and of stderr) in the check's event.
+    /// Off by default: output stays on the host, and a failure says only which expectation
+    /// failed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub capture_output: bool,
     /// What the program must do; by default, exit with 0.
     #[serde(default)]
     pub expect: CommandExpect,

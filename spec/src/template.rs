@@ -242,6 +242,9 @@ pub struct CommandAction {
     /// Extra environment variables.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Keep the program's output (at most 4 KiB of stdout and of stderr) in `rollback.done`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub capture_output: bool,
 }
 
 /// An HTTP request the delegate sends; any response status counts as done.

@@ -150,9 +150,9 @@ impl Default for Faults {
 }
 
 impl Faults {
-    /// Every kind, nothing restricted (tests, and a delegate without `--allow`).
+    /// Every kind, no fault restricted (tests, and a delegate without `--allow`).
     pub fn new() -> Self {
-        Self::with_allow(AllowList::open())
+        Self::with_allow(AllowList::none())
     }
 
     pub fn with_allow(allow: AllowList) -> Self {

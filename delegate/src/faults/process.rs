@@ -54,7 +54,8 @@ pub fn resolve(target: &ProcessTarget) -> Result<(Vec<ProcRef>, String), FaultEr
             .parse()
             .ok()
             .filter(|p| *p > 0)
-            .ok_or_else(|| pid_err(format!("{:?} is not a pid", text.trim())))?;
+            // Never the content: a pid file may point at any file on the host.
+            .ok_or_else(|| pid_err("does not hold a pid".into()))?;
         let p = one(pid)?;
         return Ok((vec![p], format!("pid file {path} (pid {pid})")));
     }

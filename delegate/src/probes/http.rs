@@ -2,10 +2,12 @@
 //! and every other expectation (body text, body regex, JSON values, latency) hold. The body is
 //! read only when an expectation needs it, and at most [`MAX_BODY`] of it.
 //!
-//! Two clients are built once: one verifies server certificates, the other (`tlsVerify: false`)
+//! Every connection goes through the [`Sandbox`]'s egress checks (the host's addresses after
+//! DNS, the port, IP literals before the request). Two clients are built once: one verifies server certificates, the other (`tlsVerify: false`)
 //! accepts any. Neither keeps a connection pool, so every check dials afresh (as a new user
 //! would) and an idle delegate holds no sockets.
 use super::{bounded_part, clip, io_error_text, ms, quoted, regex, Check, Probe};
+use crate::sandbox::Sandbox;
 use faultline_spec::probes::{HttpExpect, HttpProbe as HttpSpec, Probe as ProbeSpec};
 use futures::future::BoxFuture;
 use std::{error::Error as _, io, time::Instant};
@@ -18,29 +20,29 @@ pub struct HttpProbe {
     verifying: reqwest::Client,
     /// Accepts any certificate, for `tlsVerify: false`.
     trusting: reqwest::Client,
+    sandbox: Sandbox,
 }
 
-/// The settings every probe client shares (the prometheus probe uses them too).
-pub(super) fn client_builder() -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
+/// The settings every probe client shares (the prometheus probe uses them too): connections
+/// only where the sandbox allows, no redirects followed (the status the endpoint itself answers
+/// is what counts), no pool, no ambient proxy.
+pub(super) fn client_builder(sandbox: &Sandbox) -> reqwest::ClientBuilder {
+    sandbox
+        .http_client(0)
         .user_agent(concat!("faultline-delegate/", env!("CARGO_PKG_VERSION")))
-        // The status the endpoint itself answers is what counts, not where it redirects.
-        .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(0)
-        // Probes target the system under test directly; an ambient HTTP_PROXY would measure
-        // the proxy instead.
-        .no_proxy()
 }
 
 impl HttpProbe {
-    pub fn new() -> anyhow::Result<Self> {
+    pub fn new(sandbox: &Sandbox) -> anyhow::Result<Self> {
         let build = |b: reqwest::ClientBuilder| {
             b.build()
                 .map_err(|e| anyhow::anyhow!("failed to build the http probe client: {e}"))
         };
         Ok(HttpProbe {
-            verifying: build(client_builder())?,
-            trusting: build(client_builder().danger_accept_invalid_certs(true))?,
+            verifying: build(client_builder(sandbox))?,
+            trusting: build(client_builder(sandbox).danger_accept_invalid_certs(true))?,
+            sandbox: sandbox.clone(),
         })
     }
 
@@ -55,7 +57,14 @@ impl HttpProbe {
         } else {
             &self.trusting
         };
-        let mut req = client.request(method, &http.url);
+        let url = match reqwest::Url::parse(&http.url) {
+            Ok(u) => u,
+            Err(e) => return Check::fail(start, format!("invalid url: {e}")),
+        };
+        if let Err(why) = self.sandbox.check_url(&url) {
+            return Check::fail(start, why);
+        }
+        let mut req = client.request(method, url);
         for (name, value) in &http.headers {
             req = req.header(name, value);
         }

@@ -3,6 +3,7 @@
 //! (timing, the attempt bound, value comparison, socket error wording). Probes observe only;
 //! scheduling them (modes, attempts, intervals) and turning checks into events belongs to the
 //! executor.
+use crate::sandbox::Sandbox;
 use faultline_spec::probes::{Probe as ProbeSpec, ValueExpect};
 use futures::future::BoxFuture;
 use std::{collections::BTreeMap, future::Future, io, time::Instant};
@@ -22,8 +23,11 @@ const MAX_DETAIL: usize = 300;
 pub struct Check {
     pub ok: bool,
     pub latency_ms: f64,
-    /// Short and human, e.g. `200 OK in 3.1ms` or `connection refused`.
+    /// Short and human, e.g. `200 OK in 3.1ms` or `connection refused`. Never bytes read
+    /// from the host beyond the values the probe compares.
     pub detail: String,
+    /// What a command printed, only when its probe asks for it (`captureOutput: true`).
+    pub output: Option<String>,
 }
 
 impl Check {
@@ -38,6 +42,7 @@ impl Check {
             ok,
             latency_ms,
             detail: clip(&detail, MAX_DETAIL),
+            output: None,
         }
     }
 
@@ -53,23 +58,42 @@ pub trait Probe: Send + Sync {
     fn check<'a>(&'a self, spec: &'a ProbeSpec) -> BoxFuture<'a, Check>;
 }
 
+/// The most useful words of an HTTP request error (the socket error, or the sandbox's refusal).
+pub fn describe_http(e: &reqwest::Error) -> String {
+    http::describe(e)
+}
+
 /// Kind name -> implementation.
 pub struct Probes {
     kinds: BTreeMap<&'static str, Box<dyn Probe>>,
+    sandbox: Sandbox,
 }
 
 impl Probes {
-    pub fn new() -> anyhow::Result<Self> {
+    /// Every kind, each doing only what `sandbox` allows.
+    pub fn new(sandbox: Sandbox) -> anyhow::Result<Self> {
         let mut p = Probes {
             kinds: BTreeMap::new(),
+            sandbox: sandbox.clone(),
         };
-        p.register(http::HttpProbe::new()?);
-        p.register(tcp::TcpProbe);
-        p.register(command::CommandProbe);
-        p.register(prometheus::PrometheusProbe::new()?);
-        p.register(postgres::PostgresProbe);
-        p.register(redis::RedisProbe);
+        p.register(http::HttpProbe::new(&sandbox)?);
+        p.register(tcp::TcpProbe {
+            sandbox: sandbox.clone(),
+        });
+        p.register(command::CommandProbe {
+            sandbox: sandbox.clone(),
+        });
+        p.register(prometheus::PrometheusProbe::new(&sandbox)?);
+        p.register(postgres::PostgresProbe {
+            sandbox: sandbox.clone(),
+        });
+        p.register(redis::RedisProbe { sandbox });
         Ok(p)
+    }
+
+    /// The policy and program runner the probes use (rollbacks and actions use it too).
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
     }
 
     fn register(&mut self, probe: impl Probe + 'static) {
@@ -163,6 +187,8 @@ pub(crate) fn io_error_text(e: &io::Error) -> String {
         io::ErrorKind::HostUnreachable => "host unreachable".into(),
         io::ErrorKind::NetworkUnreachable => "network unreachable".into(),
         io::ErrorKind::UnexpectedEof => "connection closed before a response".into(),
+        // The sandbox's refusals carry their own words.
+        io::ErrorKind::PermissionDenied => e.to_string(),
         _ => e.to_string(),
     }
 }
@@ -183,7 +209,7 @@ pub(crate) fn quoted(s: &str) -> String {
 }
 
 /// At most `max` bytes of `s` (on a character boundary), with `…` when cut.
-pub(crate) fn clip(s: &str, max: usize) -> String {
+pub fn clip(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }

@@ -3,10 +3,14 @@
 //! the answer is read and dropped, never kept. Each check opens and closes its own connection,
 //! so it measures what a new client sees.
 //!
+//! The server is dialled through the [`Sandbox`] (an address the allow-list allows; a unix
+//! socket under a `path=` entry), and `passwordFromEnv` reads only a variable `env=` names.
+//!
 //! TLS to the probed database is not supported yet: the probe connects in plain text (also over
 //! unix sockets, `?host=/run/postgresql`), and a URL that demands TLS (`sslmode=require`,
 //! `verify-ca`, `verify-full`) fails the check instead of silently going without.
 use super::{bounded_part, compare, io_error_text, Check, Probe};
+use crate::sandbox::{egress::ConnectError, Sandbox};
 use faultline_spec::probes::{PostgresProbe as PostgresSpec, Probe as ProbeSpec};
 use futures::future::BoxFuture;
 use futures::TryStreamExt;
@@ -16,12 +20,14 @@ use std::{
     pin::pin,
     time::{Duration, Instant},
 };
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+use tokio_postgres::{config::Host, Client, NoTls, SimpleQueryMessage};
 
 /// How long a finished check waits for its connection to close cleanly.
 const CLOSE_GRACE: Duration = Duration::from_millis(250);
 
-pub struct PostgresProbe;
+pub struct PostgresProbe {
+    pub sandbox: Sandbox,
+}
 
 impl Probe for PostgresProbe {
     fn kind(&self) -> &'static str {
@@ -31,12 +37,12 @@ impl Probe for PostgresProbe {
     fn check<'a>(&'a self, spec: &'a ProbeSpec) -> BoxFuture<'a, Check> {
         let timeout = spec.timeout.0;
         bounded_part(spec, self.kind(), spec.postgres.as_ref(), move |p| {
-            run(p, timeout)
+            run(&self.sandbox, p, timeout)
         })
     }
 }
 
-async fn run(p: &PostgresSpec, timeout: Duration) -> Check {
+async fn run(sandbox: &Sandbox, p: &PostgresSpec, timeout: Duration) -> Check {
     let start = Instant::now();
     if let Some(mode) = tls_demanded(&p.url) {
         return Check::fail(
@@ -49,19 +55,17 @@ async fn run(p: &PostgresSpec, timeout: Duration) -> Check {
         Err(e) => return Check::fail(start, pg_error(&e)),
     };
     if let Some(var) = &p.password_from_env {
-        match std::env::var(var) {
+        match sandbox.env(var, "passwordFromEnv") {
             Ok(password) => config.password(password),
-            Err(_) => {
-                let why = format!("environment variable {var} (passwordFromEnv) is not set");
-                return Check::fail(start, why);
-            }
+            Err(why) => return Check::fail(start, why),
         };
     }
     config.connect_timeout(timeout);
-    let (client, connection) = match config.connect(NoTls).await {
+    let connected = match connect(sandbox, &config).await {
         Ok(c) => c,
-        Err(e) => return Check::fail(start, format!("connect failed: {}", pg_error(&e))),
+        Err(why) => return Check::fail(start, why),
     };
+    let (client, connection) = connected;
     // The connection is driven here until the answer is in, so a dropped check drops it too.
     let mut connection = connection;
     let (answer, ended) = tokio::select! {
@@ -88,6 +92,53 @@ async fn run(p: &PostgresSpec, timeout: Duration) -> Check {
     }
     check
 }
+
+/// The client and its connection, driven by the caller: over TCP to an address the sandbox
+/// allows (the socket is dialled here, so the address checked is the one used), or over a unix
+/// socket in a directory a `path=` entry allows.
+async fn connect(
+    sandbox: &Sandbox,
+    config: &tokio_postgres::Config,
+) -> Result<(Client, BoxConnection), String> {
+    let (host, port) = match (config.get_hosts(), config.get_ports()) {
+        ([host], ports) => (host, ports.first().copied().unwrap_or(5432)),
+        ([], _) => return Err("the url names no host".into()),
+        _ => return Err("give one host: the probe checks one server".into()),
+    };
+    match host {
+        Host::Tcp(name) => {
+            let stream = sandbox.connect(name, port).await.map_err(|e| match e {
+                ConnectError::Refused(why) => why,
+                ConnectError::Io(e) => format!("connect failed: {}", io_error_text(&e)),
+            })?;
+            let (client, conn) = config
+                .connect_raw(stream, NoTls)
+                .await
+                .map_err(|e| format!("connect failed: {}", pg_error(&e)))?;
+            Ok((client, Box::pin(conn)))
+        }
+        Host::Unix(dir) => {
+            let shown = dir.display().to_string();
+            if !sandbox.policy().pid_file(&shown) {
+                return Err(format!(
+                    "{} (needs --allow path={shown})",
+                    crate::sandbox::refused(format_args!(
+                        "unix socket directory {shown} is not under an allowed path"
+                    ))
+                ));
+            }
+            let (client, conn) = config
+                .connect(NoTls)
+                .await
+                .map_err(|e| format!("connect failed: {}", pg_error(&e)))?;
+            Ok((client, Box::pin(conn)))
+        }
+    }
+}
+
+/// A connection of either transport.
+type BoxConnection =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send>>;
 
 /// The first column of the first row as text (`NULL` for null), or `None` without rows. Only
 /// that row is kept: a query that returns a million rows costs no memory here.

@@ -6,6 +6,7 @@ use super::{
     http::{client_builder, describe, read_body},
     Check, Probe,
 };
+use crate::sandbox::Sandbox;
 use faultline_spec::probes::{Probe as ProbeSpec, PrometheusProbe as PrometheusSpec};
 use futures::future::BoxFuture;
 use serde::Deserialize;
@@ -14,6 +15,7 @@ use std::time::Instant;
 
 pub struct PrometheusProbe {
     client: reqwest::Client,
+    sandbox: Sandbox,
 }
 
 /// The envelope of every Prometheus HTTP API answer.
@@ -34,19 +36,29 @@ struct Data {
 }
 
 impl PrometheusProbe {
-    pub fn new() -> anyhow::Result<Self> {
-        let client = client_builder()
+    pub fn new(sandbox: &Sandbox) -> anyhow::Result<Self> {
+        let client = client_builder(sandbox)
             .build()
             .map_err(|e| anyhow::anyhow!("failed to build the prometheus probe client: {e}"))?;
-        Ok(PrometheusProbe { client })
+        Ok(PrometheusProbe {
+            client,
+            sandbox: sandbox.clone(),
+        })
     }
 
     async fn run(&self, p: &PrometheusSpec) -> Check {
         let start = Instant::now();
         let url = format!("{}/api/v1/query", p.url.trim_end_matches('/'));
+        let parsed = match reqwest::Url::parse(&url) {
+            Ok(u) => u,
+            Err(e) => return Check::fail(start, format!("invalid url: {e}")),
+        };
+        if let Err(why) = self.sandbox.check_url(&parsed) {
+            return Check::fail(start, why);
+        }
         let resp = match self
             .client
-            .get(&url)
+            .get(parsed)
             .query(&[("query", &p.query)])
             .send()
             .await

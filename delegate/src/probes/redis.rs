@@ -1,14 +1,15 @@
 //! The `redis` probe: a small RESP2 client over one TCP connection. It authenticates
-//! (`passwordFromEnv`), selects the database (when not 0), then sends `PING` (ok on `PONG`) or
+//! (`passwordFromEnv`, a variable the allow-list's `env=` names), selects the database (when not 0), then sends `PING` (ok on `PONG`) or
 //! `GET key` and compares the value as expected. Everything read from the server counts against
 //! [`MAX_READ`], so a wrong or hostile server cannot make the delegate buffer without bound.
 use super::{bounded_part, compare, io_error_text, ms, quoted, Check, Probe};
+use crate::sandbox::{egress::ConnectError, Sandbox};
 use faultline_spec::probes::{split_host_port, Probe as ProbeSpec, RedisProbe as RedisSpec};
 use futures::future::BoxFuture;
 use std::time::Instant;
 use tokio::{
     io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
-    net::{tcp::OwnedWriteHalf, TcpStream},
+    net::tcp::OwnedWriteHalf,
 };
 
 /// Largest value a `GET` may return.
@@ -16,7 +17,9 @@ const MAX_VALUE: usize = 1 << 20;
 /// Everything the probe reads on one connection: the value plus a little room for the rest.
 const MAX_READ: u64 = MAX_VALUE as u64 + 4096;
 
-pub struct RedisProbe;
+pub struct RedisProbe {
+    pub sandbox: Sandbox,
+}
 
 impl Probe for RedisProbe {
     fn kind(&self) -> &'static str {
@@ -24,7 +27,9 @@ impl Probe for RedisProbe {
     }
 
     fn check<'a>(&'a self, spec: &'a ProbeSpec) -> BoxFuture<'a, Check> {
-        bounded_part(spec, self.kind(), spec.redis.as_ref(), run)
+        bounded_part(spec, self.kind(), spec.redis.as_ref(), |r| {
+            run(&self.sandbox, r)
+        })
     }
 }
 
@@ -39,9 +44,9 @@ enum Reply {
     Nil,
 }
 
-async fn run(r: &RedisSpec) -> Check {
+async fn run(sandbox: &Sandbox, r: &RedisSpec) -> Check {
     let start = Instant::now();
-    match talk(r).await {
+    match talk(sandbox, r).await {
         Ok(Reply::Simple(pong)) if r.get.is_none() && pong == "PONG" => {
             let latency_ms = ms(start);
             Check::timed(true, latency_ms, format!("PONG in {latency_ms:.1}ms"))
@@ -60,16 +65,21 @@ async fn run(r: &RedisSpec) -> Check {
 }
 
 /// Connects, prepares the session and sends the probe's command; returns its reply.
-async fn talk(r: &RedisSpec) -> Result<Reply, String> {
+async fn talk(sandbox: &Sandbox, r: &RedisSpec) -> Result<Reply, String> {
     let (host, port) = split_host_port(&r.address)?;
-    let stream = TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|e| io_error_text(&e))?;
+    // The password is read (if the allow-list lets it be) before anything is dialled, and only
+    // sent to an address the allow-list allows.
+    let password = match &r.password_from_env {
+        Some(var) => Some(sandbox.env(var, "passwordFromEnv")?),
+        None => None,
+    };
+    let stream = sandbox.connect(&host, port).await.map_err(|e| match e {
+        ConnectError::Refused(why) => why,
+        ConnectError::Io(e) => io_error_text(&e),
+    })?;
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read.take(MAX_READ));
-    if let Some(var) = &r.password_from_env {
-        let password = std::env::var(var)
-            .map_err(|_| format!("environment variable {var} (passwordFromEnv) is not set"))?;
+    if let Some(password) = password {
         expect_ok(&mut write, &mut read, &["AUTH", &password], "AUTH").await?;
     }
     if r.db != 0 {

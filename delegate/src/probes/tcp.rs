@@ -1,14 +1,18 @@
 //! The `tcp` probe: one connection attempt to `host:port`, closed again at once. `expect: open`
 //! passes when the connection is made; `expect: closed` passes when it is refused, unreachable
 //! or unanswered within the timeout (a negative check, e.g. that a partition holds). A host that
-//! does not resolve fails either way: that says nothing about the port.
+//! does not resolve fails either way: that says nothing about the port. So does an address
+//! the delegate's allow-list refuses: nothing is dialled.
 use super::{io_error_text, ms, Check, Probe};
+use crate::sandbox::Sandbox;
 use faultline_spec::probes::{split_host_port, Probe as ProbeSpec, TcpExpect};
 use futures::future::BoxFuture;
 use std::{io, net::SocketAddr, time::Instant};
-use tokio::net::{lookup_host, TcpStream};
+use tokio::net::TcpStream;
 
-pub struct TcpProbe;
+pub struct TcpProbe {
+    pub sandbox: Sandbox,
+}
 
 /// How an attempt ended, before the expectation is applied.
 enum Outcome {
@@ -29,10 +33,11 @@ impl TcpProbe {
             Err(e) => return Check::fail(start, e),
         };
         let deadline = tokio::time::Instant::from_std(start + spec.timeout.0);
-        let resolved = tokio::time::timeout_at(deadline, lookup_host((host.as_str(), port))).await;
+        // Every address the name resolves to is checked; a refusal fails either expectation.
+        let resolved = tokio::time::timeout_at(deadline, self.sandbox.resolve(&host, port)).await;
         let addrs: Vec<SocketAddr> = match resolved {
-            Ok(Ok(a)) => a.collect(),
-            Ok(Err(e)) => return Check::fail(start, format!("cannot resolve {host:?}: {e}")),
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => return Check::fail(start, e),
             Err(_) => {
                 let why = format!("cannot resolve {host:?} within {}", spec.timeout);
                 return Check::fail(start, why);

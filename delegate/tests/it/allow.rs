@@ -8,7 +8,6 @@ use faultline_delegate::{
     faults::{Faults, RunCtx},
     journal::Journal,
     outbox::Outbox,
-    probes::Probes,
 };
 use faultline_spec::{
     events::{self, RunFinished, Verdict},
@@ -21,7 +20,8 @@ fn allow(entries: &[&str]) -> AllowList {
     AllowList::from_entries(&e)
 }
 
-fn executor(dir: &std::path::Path, allow: AllowList) -> (Executor, Arc<Outbox>, Arc<Journal>) {
+fn executor(dir: &std::path::Path, entries: &[&str]) -> (Executor, Arc<Outbox>, Arc<Journal>) {
+    let allow = self::allow(entries);
     let outbox = Arc::new(Outbox::open(&dir.join("runs")).unwrap());
     let journal = Arc::new(Journal::open(&dir.join("journal")).unwrap());
     // The hub side of the channel is not needed here; keep it open for the test's length.
@@ -31,7 +31,7 @@ fn executor(dir: &std::path::Path, allow: AllowList) -> (Executor, Arc<Outbox>, 
         outbox.clone(),
         journal.clone(),
         Arc::new(Faults::with_allow(allow)),
-        Arc::new(Probes::new().unwrap()),
+        Arc::new(crate::helpers::probes(entries)),
         tx,
     );
     (exec, outbox, journal)
@@ -56,7 +56,7 @@ async fn a_process_the_list_does_not_name_is_refused_before_anything_runs() {
     let (ok, other) = (TargetProc::spawn(), TargetProc::spawn());
     let dir = tempfile::tempdir().unwrap();
     let entry = format!("process={}", ok.name);
-    let (exec, outbox, _) = executor(dir.path(), allow(&[entry.as_str()]));
+    let (exec, outbox, _) = executor(dir.path(), &[entry.as_str()]);
     let refused = exec.start(request(
         "run-no",
         &server.url,
@@ -65,7 +65,7 @@ async fn a_process_the_list_does_not_name_is_refused_before_anything_runs() {
     match refused {
         Err(StartError::Rejected(why)) => assert_eq!(
             why,
-            format!("refused by the delegate's allow-list: steps[0]: process {} is not allowed on this delegate", other.name)
+            format!("steps[0].target.name: process {} is not allowed: refused by this delegate's allow-list (hint: the delegate's operator must allow it: --allow process={})", other.name, other.name)
         ),
         other => panic!("{other:?}"),
     }
@@ -106,7 +106,7 @@ async fn a_pid_file_is_checked_by_the_process_it_points_to() {
         format!("path={}", other.dir.path().display()),
     ];
     let entries: Vec<&str> = entries.iter().map(|s| s.as_str()).collect();
-    let (exec, outbox, journal) = executor(dir.path(), allow(&entries));
+    let (exec, outbox, journal) = executor(dir.path(), &entries);
     let target = format!("{{pidFile: {}}}", other.pid_file().display());
     exec.start(request("run-pf", &server.url, &target)).unwrap();
     exec.wait("run-pf").await;

@@ -1,5 +1,5 @@
 //! The command probe running real programs.
-use faultline_delegate::probes::{Check, Probes};
+use faultline_delegate::probes::Check;
 use faultline_spec::probes::Probe;
 use std::time::{Duration, Instant};
 
@@ -8,7 +8,7 @@ async fn check(command: serde_json::Value, timeout: &str) -> Check {
         "name": "cmd", "command": command, "timeout": timeout,
     }))
     .unwrap();
-    Probes::new().unwrap().check(&probe).await
+    crate::helpers::probes(&["command=*"]).check(&probe).await
 }
 
 #[tokio::test]
@@ -83,15 +83,31 @@ async fn env_workdir_and_stderr() {
     .await;
     assert!(c.ok, "{c:?}");
 
-    // A failure shows what the program said on stderr.
+    // Output stays on the host: a failure names the expectation, not what the program said.
     let c = check(serde_json::json!({"run": ["ls", "/no/such/dir"]}), "5s").await;
     assert!(!c.ok);
+    assert_eq!(c.detail, "exit 2, expected 0");
+    assert_eq!(c.output, None);
+    // Unless the probe asks to keep it: then both streams, capped, in the check's event.
+    let c = check(
+        serde_json::json!({"run": ["ls", "/no/such/dir"], "captureOutput": true}),
+        "5s",
+    )
+    .await;
+    assert_eq!(c.detail, "exit 2, expected 0");
+    let out = c.output.expect("captured");
     assert!(
-        c.detail.starts_with("exit 2, expected 0; stderr: "),
-        "{}",
-        c.detail
+        out.starts_with("stderr:\n") && out.contains("/no/such/dir"),
+        "{out}"
     );
-    assert!(c.detail.contains("/no/such/dir"), "{}", c.detail);
+    let c = check(
+        serde_json::json!({"run": ["head", "-c", "100000", "/dev/zero"], "captureOutput": true}),
+        "5s",
+    )
+    .await;
+    assert!(c.ok, "{c:?}");
+    let out = c.output.expect("captured");
+    assert!(out.len() < 4200, "capped at 4 KiB: {}", out.len());
 
     let c = check(
         serde_json::json!({"run": ["true"], "workdir": "/no/such/dir"}),
@@ -189,5 +205,123 @@ async fn a_missing_program_is_named() {
     )
     .await;
     assert!(!c.ok);
-    assert_eq!(c.detail, r#"program "no-such-program-xyz" not found"#);
+    assert_eq!(
+        c.detail,
+        r#"program "no-such-program-xyz" not found on /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"#
+    );
+}
+
+async fn check_with(entries: &[&str], command: serde_json::Value) -> Check {
+    let probe: Probe = serde_json::from_value(serde_json::json!({
+        "name": "cmd", "command": command, "timeout": "5s",
+    }))
+    .unwrap();
+    crate::helpers::probes(entries).check(&probe).await
+}
+
+/// No `command=` entry: nothing runs, and the refusal names the entry the operator would add.
+#[tokio::test]
+async fn no_program_runs_unless_the_allow_list_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("marker");
+    let touch = serde_json::json!({"run": ["touch", marker]});
+    for entries in [
+        &[][..],
+        &["command=/bin/true"][..],
+        &["command=/tmp/touch"][..],
+    ] {
+        let c = check_with(entries, touch.clone()).await;
+        assert!(!c.ok);
+        assert_eq!(
+            c.detail,
+            "program touch may not run on this host: refused by this delegate's allow-list (needs --allow command=/usr/bin/touch)",
+            "{entries:?}"
+        );
+        assert!(!marker.exists(), "nothing ran with {entries:?}");
+    }
+    let shell = serde_json::json!({"shell": format!("touch {}", marker.display())});
+    let c = check_with(&["command=/usr/bin/touch"], shell).await;
+    assert!(
+        c.detail.contains("program /bin/sh may not run"),
+        "{}",
+        c.detail
+    );
+    assert!(!marker.exists());
+    // A relative path is not looked up anywhere.
+    let c = check_with(&["command=*"], serde_json::json!({"run": ["./touch", "x"]})).await;
+    assert!(c.detail.contains("is a relative path"), "{}", c.detail);
+
+    // Allowed by its path, by a bare name, or by the file a symlink leads to.
+    for entries in [
+        &["command=/usr/bin/touch"][..],
+        &["command=touch"][..],
+        &["command=*"][..],
+    ] {
+        let c = check_with(entries, touch.clone()).await;
+        assert!(c.ok, "{entries:?}: {c:?}");
+        assert!(marker.exists());
+        std::fs::remove_file(&marker).unwrap();
+    }
+    let c = check_with(
+        &["command=/bin/sh"],
+        serde_json::json!({"run": ["sh", "-c", "true"]}),
+    )
+    .await;
+    assert!(
+        c.ok,
+        "/bin/sh allows the sh found on the search path: {c:?}"
+    );
+}
+
+/// A program gets an explicit environment: never the delegate's own variables, never one that
+/// changes which code runs.
+#[tokio::test]
+async fn programs_never_inherit_the_delegates_environment() {
+    let var = crate::helpers::unique_env_name("SECRET");
+    std::env::set_var(&var, "do-not-leak");
+    let c = check_with(
+        &["command=/bin/sh"],
+        serde_json::json!({
+            "shell": format!("echo \"${{{var}-unset}} $PATH\""),
+            "expect": {"stdoutEquals": "unset /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+        }),
+    )
+    .await;
+    assert!(c.ok, "{c:?}");
+    let c = check_with(
+        &["command=*"],
+        serde_json::json!({"run": ["true"], "env": {"LD_PRELOAD": "/tmp/evil.so"}}),
+    )
+    .await;
+    assert!(!c.ok);
+    assert!(
+        c.detail
+            .contains("LD_PRELOAD changes which code a program runs"),
+        "{}",
+        c.detail
+    );
+}
+
+/// `--run-as`: programs run as that user, with its group and no supplementary groups.
+#[tokio::test]
+async fn programs_run_as_the_configured_user() {
+    use faultline_delegate::{
+        probes::Probes,
+        sandbox::{RunAs, Sandbox},
+    };
+    let nobody = RunAs::lookup("nobody").unwrap();
+    let policy = faultline_spec::policy::Policy::from_strings(&["command=/usr/bin/id"]).unwrap();
+    let probes = Probes::new(Sandbox::new(policy, Some(nobody.clone()))).unwrap();
+    let probe: Probe = serde_json::from_value(serde_json::json!({
+        "name": "who", "command": {"run": ["/usr/bin/id", "-u"], "expect": {"stdoutEquals": nobody.uid.to_string()}},
+    }))
+    .unwrap();
+    let c = probes.check(&probe).await;
+    assert!(c.ok, "{c:?}");
+    let probe: Probe = serde_json::from_value(serde_json::json!({
+        "name": "groups", "command": {"run": ["/usr/bin/id", "-G"], "expect": {"stdoutEquals": nobody.gid.to_string()}},
+    }))
+    .unwrap();
+    let c = probes.check(&probe).await;
+    assert!(c.ok, "{c:?}");
 }

@@ -7,7 +7,6 @@ use faultline_delegate::{
     faults::Faults,
     journal::Journal,
     outbox::{Outbox, StoredEvent},
-    probes::Probes,
 };
 use faultline_proto::v1::{self as pb, delegate_message::Msg};
 use faultline_spec::{
@@ -41,7 +40,7 @@ fn rig_in(dir: tempfile::TempDir) -> Rig {
         outbox.clone(),
         journal.clone(),
         Arc::new(Faults::new()),
-        Arc::new(Probes::new().unwrap()),
+        Arc::new(crate::helpers::probes(&["command=*"])),
         tx,
     );
     Rig {
@@ -416,7 +415,7 @@ async fn a_run_interrupted_by_a_restart_is_finished_as_error() {
                 outbox,
                 journal,
                 Arc::new(Faults::new()),
-                Arc::new(Probes::new().unwrap()),
+                Arc::new(crate::helpers::probes(&["command=*"])),
                 tx,
             );
             exec.start(request("run-crash", &template(&url, "1s", &steps)))
@@ -447,7 +446,7 @@ async fn a_run_interrupted_by_a_restart_is_finished_as_error() {
         outbox.clone(),
         journal,
         faults,
-        Arc::new(Probes::new().unwrap()),
+        Arc::new(crate::helpers::probes(&["command=*"])),
         tx,
     );
     assert_eq!(exec.finish_interrupted().unwrap(), 1);

@@ -411,3 +411,9 @@ pub fn unique_env_name(what: &str) -> String {
         COUNTER.fetch_add(1, Ordering::SeqCst)
     )
 }
+
+/// The probe registry under a sandbox allowing `entries` (as `--allow` takes them).
+pub fn probes(entries: &[&str]) -> faultline_delegate::probes::Probes {
+    faultline_delegate::probes::Probes::new(faultline_delegate::sandbox::Sandbox::allowing(entries))
+        .unwrap()
+}

@@ -1,6 +1,5 @@
 //! The http probe against a real server on 127.0.0.1.
 use crate::helpers::{closed_port, Answer, HttpServer};
-use faultline_delegate::probes::Probes;
 use faultline_spec::probes::Probe;
 use std::time::Duration;
 
@@ -17,8 +16,7 @@ fn probe(url: &str, expect: u16, timeout_ms: u64) -> Probe {
 #[tokio::test]
 async fn ok_for_the_expected_status() {
     let server = HttpServer::start(200).await;
-    let c = Probes::new()
-        .unwrap()
+    let c = crate::helpers::probes(&[])
         .check(&probe(&server.url, 200, 2000))
         .await;
     assert!(c.ok, "{c:?}");
@@ -30,8 +28,7 @@ async fn ok_for_the_expected_status() {
 #[tokio::test]
 async fn not_ok_for_another_status() {
     let server = HttpServer::start(503).await;
-    let c = Probes::new()
-        .unwrap()
+    let c = crate::helpers::probes(&[])
         .check(&probe(&server.url, 200, 2000))
         .await;
     assert!(!c.ok);
@@ -43,8 +40,7 @@ async fn not_ok_for_another_status() {
     assert!(c.detail.ends_with("expected 200"), "{}", c.detail);
     // And a probe that expects 503 is happy with it.
     assert!(
-        Probes::new()
-            .unwrap()
+        crate::helpers::probes(&[])
             .check(&probe(&server.url, 503, 2000))
             .await
             .ok
@@ -54,7 +50,9 @@ async fn not_ok_for_another_status() {
 #[tokio::test]
 async fn not_ok_for_a_closed_port() {
     let url = format!("http://127.0.0.1:{}/", closed_port().await);
-    let c = Probes::new().unwrap().check(&probe(&url, 200, 2000)).await;
+    let c = crate::helpers::probes(&[])
+        .check(&probe(&url, 200, 2000))
+        .await;
     assert!(!c.ok);
     assert_eq!(c.detail, "connection refused");
 }
@@ -64,7 +62,9 @@ async fn not_ok_when_the_server_hangs() {
     // Accepts connections (the kernel does) but never answers.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
-    let c = Probes::new().unwrap().check(&probe(&url, 200, 200)).await;
+    let c = crate::helpers::probes(&[])
+        .check(&probe(&url, 200, 200))
+        .await;
     assert!(!c.ok);
     assert_eq!(c.detail, "timed out after 200ms");
     assert!(c.latency_ms >= 190.0, "{c:?}");
@@ -80,7 +80,7 @@ fn http_probe(http: serde_json::Value) -> Probe {
 }
 
 async fn check(http: serde_json::Value) -> faultline_delegate::probes::Check {
-    Probes::new().unwrap().check(&http_probe(http)).await
+    crate::helpers::probes(&[]).check(&http_probe(http)).await
 }
 
 #[tokio::test]

@@ -655,7 +655,6 @@ async fn a_run_partitions_a_host_interface_for_its_duration() {
     use faultline_delegate::{
         executor::{Executor, RunRequest},
         outbox::Outbox,
-        probes::Probes,
     };
     use faultline_spec::events::{self, FaultEvent, ProbeCheck};
     use std::sync::Arc;
@@ -716,7 +715,7 @@ async fn a_run_partitions_a_host_interface_for_its_duration() {
         outbox.clone(),
         journal.clone(),
         Arc::new(Faults::new()),
-        Arc::new(Probes::new().unwrap()),
+        Arc::new(crate::helpers::probes(&[])),
         tx,
     );
     let yaml = format!(
@@ -783,7 +782,6 @@ async fn a_dry_run_lists_the_targets_and_changes_nothing() {
     use faultline_delegate::{
         executor::{Executor, RunRequest},
         outbox::Outbox,
-        probes::Probes,
     };
     use faultline_spec::events::{self, FaultEvent};
     use std::sync::Arc;
@@ -799,7 +797,7 @@ async fn a_dry_run_lists_the_targets_and_changes_nothing() {
         outbox.clone(),
         journal.clone(),
         Arc::new(Faults::new()),
-        Arc::new(Probes::new().unwrap()),
+        Arc::new(crate::helpers::probes(&[])),
         tx,
     );
     let yaml = format!(

@@ -94,7 +94,7 @@ fn a_missing_target_is_a_clear_error() {
     );
 
     let garbage = dir.path().join("garbage.pid");
-    std::fs::write(&garbage, "not a pid").unwrap();
+    std::fs::write(&garbage, "s3cret-content").unwrap();
     let err = faults
         .inject(
             &journal,
@@ -102,7 +102,9 @@ fn a_missing_target_is_a_clear_error() {
             CTX,
         )
         .unwrap_err();
-    assert!(err.to_string().contains("is not a pid"), "{err}");
+    assert!(err.to_string().contains("does not hold a pid"), "{err}");
+    // A pid file may point at any file: its content never shows.
+    assert!(!err.to_string().contains("s3cret"), "{err}");
 
     // A pid that cannot exist (pids stay below pid_max, at most 2^22).
     let dead = dir.path().join("dead.pid");

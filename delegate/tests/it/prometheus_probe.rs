@@ -1,7 +1,7 @@
 //! The prometheus probe against a real Prometheus on 127.0.0.1 that scrapes itself every second.
 //! One server for all cases: starting it and waiting for the first scrape takes seconds.
 use crate::helpers::{closed_port, have_binary, Answer, HttpServer};
-use faultline_delegate::probes::{Check, Probes};
+use faultline_delegate::probes::Check;
 use faultline_spec::probes::Probe;
 use serde_json::json;
 use std::{
@@ -95,7 +95,7 @@ async fn check(prometheus: serde_json::Value) -> Check {
         "name": "slo", "prometheus": prometheus, "timeout": "5s",
     }))
     .unwrap();
-    Probes::new().unwrap().check(&probe).await
+    crate::helpers::probes(&[]).check(&probe).await
 }
 
 #[tokio::test]

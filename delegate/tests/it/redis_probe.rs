@@ -1,6 +1,6 @@
 //! The redis probe against a real redis-server on 127.0.0.1, one per test.
 use crate::helpers::{closed_port, have_binary, unique_env_name};
-use faultline_delegate::probes::{Check, Probes};
+use faultline_delegate::probes::Check;
 use faultline_spec::probes::Probe;
 use std::{process::Stdio, time::Duration};
 use tokio::{
@@ -79,7 +79,12 @@ async fn check(redis: serde_json::Value) -> Check {
         "name": "cache", "redis": redis, "timeout": "2s",
     }))
     .unwrap();
-    Probes::new().unwrap().check(&probe).await
+    // The variable a probe reads is one the test's allow-list names.
+    let env = redis["passwordFromEnv"]
+        .as_str()
+        .map(|v| format!("env={v}"));
+    let entries: Vec<&str> = env.iter().map(String::as_str).collect();
+    crate::helpers::probes(&entries).check(&probe).await
 }
 
 #[tokio::test]
@@ -208,7 +213,33 @@ async fn a_closed_port_and_a_silent_server_fail() {
         "timeout": "200ms",
     }))
     .unwrap();
-    let c = Probes::new().unwrap().check(&probe).await;
+    let c = crate::helpers::probes(&[]).check(&probe).await;
     assert!(!c.ok);
     assert_eq!(c.detail, "timed out after 200ms");
+}
+
+/// A variable the allow-list does not name is never read, and nothing is sent anywhere: the
+/// probe fails before it connects, naming the entry it needs.
+#[tokio::test]
+async fn an_unlisted_variable_is_refused_before_anything_is_sent() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let var = unique_env_name("REDIS_PW");
+    std::env::set_var(&var, "top-secret");
+    let probe: Probe = serde_json::from_value(serde_json::json!({
+        "name": "cache", "timeout": "2s",
+        "redis": {"address": addr.to_string(), "passwordFromEnv": var},
+    }))
+    .unwrap();
+    let c = crate::helpers::probes(&["env=SOMETHING_ELSE"])
+        .check(&probe)
+        .await;
+    assert!(!c.ok);
+    assert_eq!(
+        c.detail,
+        format!("environment variable {var} (passwordFromEnv) may not be read: refused by this delegate's allow-list (needs --allow env={var})")
+    );
+    let accepted =
+        tokio::time::timeout(std::time::Duration::from_millis(300), listener.accept()).await;
+    assert!(accepted.is_err(), "nothing may connect");
 }

@@ -7,7 +7,6 @@ use faultline_delegate::{
     faults::{stress, Applied, FaultError, Faults, RunCtx},
     journal::Journal,
     outbox::Outbox,
-    probes::Probes,
 };
 use faultline_spec::{
     events::{self, FaultEvent},
@@ -370,7 +369,7 @@ fn executor(dir: &Path) -> Exec {
         outbox.clone(),
         journal.clone(),
         Arc::new(faults()),
-        Arc::new(Probes::new().unwrap()),
+        Arc::new(crate::helpers::probes(&[])),
         tx,
     );
     (exec, outbox, journal, rx)

@@ -1,6 +1,6 @@
 //! The tcp probe against real sockets on 127.0.0.1.
 use crate::helpers::closed_port;
-use faultline_delegate::probes::{Check, Probes};
+use faultline_delegate::probes::Check;
 use faultline_spec::probes::Probe;
 use tokio::net::TcpListener;
 
@@ -9,7 +9,7 @@ async fn check(address: &str, expect: &str, timeout: &str) -> Check {
         "name": "port", "tcp": {"address": address, "expect": expect}, "timeout": timeout,
     }))
     .unwrap();
-    Probes::new().unwrap().check(&probe).await
+    crate::helpers::probes(&[]).check(&probe).await
 }
 
 #[tokio::test]

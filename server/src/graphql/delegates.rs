@@ -6,6 +6,15 @@ use chrono::{DateTime, Utc};
 
 pub struct Delegate(pub DelegateRow);
 
+/// Whether one delegate would take a template (`delegateChecks`).
+#[derive(async_graphql::SimpleObject)]
+pub struct DelegateCheck {
+    delegate: String,
+    connected: bool,
+    /// What it would refuse; empty when it would run the template.
+    problems: Vec<super::templates::TemplateProblem>,
+}
+
 #[Object]
 impl Delegate {
     async fn id(&self) -> ID {
@@ -23,6 +32,11 @@ impl Delegate {
     /// Fault and probe kinds the delegate advertised.
     async fn capabilities(&self) -> async_graphql::Json<&serde_json::Value> {
         async_graphql::Json(&self.0.capabilities.0)
+    }
+    /// Its operator's allow-list entries (`KIND=VALUE`, docs/safety.md): what templates may
+    /// make it do. No `command=` entry: no program runs; no `env=` entry: no variable is read.
+    async fn allow(&self) -> Vec<String> {
+        self.0.allow()
     }
     /// True while its stream is held by some replica and heartbeats are fresh.
     async fn connected(&self) -> bool {
@@ -95,6 +109,49 @@ impl DelegateQuery {
                 .map(Delegate)
                 .collect(),
         )
+    }
+
+    /// Whether each delegate a template could run on would take it (before it is saved or run):
+    /// the delegates its `target.delegate` selector matches, else all of the project's. Each
+    /// problem is what startRun would refuse on that delegate, located in the text: kinds it
+    /// lacks and what its operator's allow-list does not allow. Invalid YAML gives no entries
+    /// (validateTemplate reports it).
+    async fn delegate_checks(
+        &self,
+        c: &Context<'_>,
+        #[graphql(default = "default")] project: String,
+        yaml: String,
+    ) -> Result<Vec<DelegateCheck>> {
+        let (s, p) = ctx(c)?;
+        let pid = super::project(s, p, &project, Role::Viewer).await?;
+        let Ok(spec) = faultline_spec::parse_template(&yaml) else {
+            return Ok(Vec::new());
+        };
+        let all = crate::delegates::list(&s.pool, Some(&[pid]), s.fresh_secs()).await?;
+        let candidates: Vec<DelegateRow> = if spec.target.delegate.is_empty() {
+            all
+        } else {
+            all.into_iter()
+                .filter(|d| {
+                    spec.target
+                        .delegate
+                        .iter()
+                        .all(|(k, v)| d.labels.0.get(k) == Some(v))
+                })
+                .collect()
+        };
+        Ok(candidates
+            .into_iter()
+            .map(|d| {
+                let mut problems = d.refusals(&spec);
+                faultline_spec::template::locate_errors(&yaml, &mut problems);
+                DelegateCheck {
+                    delegate: d.name.clone(),
+                    connected: d.connected,
+                    problems: problems.into_iter().map(Into::into).collect(),
+                }
+            })
+            .collect())
     }
 
     /// The project's registration tokens, newest first (owners).

@@ -610,6 +610,7 @@ impl Cx {
                     shell,
                     env: BTreeMap::new(),
                     workdir: None,
+                    capture_output: false,
                     expect: CommandExpect::default(),
                 })
             }
@@ -1408,6 +1409,7 @@ impl Cx {
                         run,
                         shell,
                         env: BTreeMap::new(),
+                        capture_output: false,
                     };
                     (p.timeout, None, Some(action))
                 }

@@ -13,7 +13,10 @@ async fn a_multi_stage_run_is_scored_the_same_by_hub_and_delegate() {
         Target::start(w.dir.path()).await.unwrap(),
         Target::start(w.dir.path()).await.unwrap(),
     );
-    let _d = w.delegate("edge-lang", &[], &[]).await.unwrap();
+    let _d = w
+        .delegate("edge-lang", &[], &["--allow", "command=true"])
+        .await
+        .unwrap();
     let yaml = format!(
         r#"apiVersion: faultline.dev/v1
 kind: Experiment

@@ -8,6 +8,7 @@ mod lifecycle;
 mod resilience;
 mod safety;
 mod sso;
+mod trust;
 mod web;
 
 use serde_json::Value;
