@@ -392,12 +392,17 @@ off=$(log_size "$DELEGATE_LOG")
 mkdir -p "$DIR/delegate"
 chmod 700 "$DIR/delegate"
 say "starting the delegate \"$DELEGATE_NAME\" (state in $DIR/delegate)"
-NO_COLOR=1 setsid "$DELEGATE_BIN" --hub "$HUB_URL" --hub-ca "$CA" --token "$reg_token" \
+# The token goes in a 0600 file, not on the command line, where `ps` would show it to every
+# local user; the delegate keeps its own credential once registered, so the file goes after.
+token_file=$DIR/delegate/registration-token
+(umask 077 && printf '%s\n' "$reg_token" >"$token_file")
+NO_COLOR=1 setsid "$DELEGATE_BIN" --hub "$HUB_URL" --hub-ca "$CA" --token-file "$token_file" \
     --name "$DELEGATE_NAME" --label env=demo --state-dir "$DIR/delegate" \
     >>"$DELEGATE_LOG" 2>&1 </dev/null &
 delegate_pid=$!
 echo "$delegate_pid" >"$DIR/delegate.pid"
 wait_for_line delegate "$delegate_pid" "$DELEGATE_LOG" "$off" 'faultline-delegate connected delegate_id=' 60
+rm -f "$token_file"
 delegate_id=$(log_since "$DELEGATE_LOG" "$off" | sed -n 's/.*faultline-delegate connected delegate_id=\([^ ]*\).*/\1/p' | tail -n1)
 say "delegate connected (id $delegate_id)"
 
