@@ -402,9 +402,10 @@ pub struct RunSubscription;
 #[Subscription]
 impl RunSubscription {
     /// Streams the run's events in order as they are stored (from `afterSeq`, exclusive), and
-    /// ends once the run has ended and every event was delivered. The caller is re-checked every
-    /// 2 s: a logout, a revoked or expired token, or a lost role in the run's project ends the
-    /// stream with an error saying why.
+    /// ends once the run has ended and every event was delivered.
+    // The caller is re-checked every 2 s: a logout, a revoked or expired token, or a lost role in
+    // the run's project ends the stream with an error saying why (docs/identity.md). Kept out of
+    // the doc comment above, which is the SDL description web/schema.graphql mirrors.
     async fn run_events(
         &self,
         c: &Context<'_>,
