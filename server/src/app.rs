@@ -95,6 +95,7 @@ impl Hub {
             timing: Timing {
                 heartbeat: args.heartbeat_interval.0,
                 poll: args.poll_interval.0,
+                delegate_event_rate: args.delegate_event_rate,
             },
             stop,
             sessions,

@@ -185,6 +185,11 @@ pub struct ServeArgs {
     /// How often each replica re-checks Postgres for work, in case a notification was missed.
     #[arg(long, env = "FAULTLINE_POLL_INTERVAL", default_value = "2s")]
     pub poll_interval: Dur,
+    /// Events per second each delegate may send (bursts of twice that); faster senders are
+    /// slowed down by not reading their stream, never by dropping events. 0 = no limit;
+    /// otherwise at least 1000, so one full batch never waits longer than a second.
+    #[arg(long, env = "FAULTLINE_DELEGATE_EVENT_RATE", default_value_t = 20_000, value_parser = event_rate)]
+    pub delegate_event_rate: u32,
     /// How long in-flight requests may take to finish on shutdown.
     #[arg(long, env = "FAULTLINE_SHUTDOWN_GRACE", default_value = "10s")]
     pub shutdown_grace: Dur,
@@ -263,6 +268,20 @@ pub struct AccessArgs {
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
+}
+
+/// `--delegate-event-rate`: 0, or at least one batch per second.
+fn event_rate(s: &str) -> Result<u32, String> {
+    let n: u32 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a whole number"))?;
+    let min = crate::grpc::MAX_BATCH as u32;
+    if n != 0 && n < min {
+        return Err(format!(
+            "use 0 (no limit) or at least {min} events per second"
+        ));
+    }
+    Ok(n)
 }
 
 impl ServeArgs {

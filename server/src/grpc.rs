@@ -1,26 +1,45 @@
 //! The delegate endpoint (tonic): registration, and the one long-lived stream per delegate.
 //! A session claims the delegate's pending runs from Postgres, forwards aborts, stores events and
 //! acknowledges them. It holds no state another replica would need.
-use crate::{delegates, error::ApiError, halt, runs, state::AppState};
+//!
+//! Limits: messages of at most 4 MiB, at most [`MAX_BATCH`] events per batch (larger ones end
+//! the stream with `INVALID_ARGUMENT`), events paced per stream by `--delegate-event-rate` (the
+//! stream is not read while over the rate, so nothing is dropped), one live stream per delegate
+//! (a newer one replaces the older), and [`REGISTER_PER_SEC`] registrations per address.
+use crate::{
+    bucket::Bucket, delegates, error::ApiError, halt, perimeter::ClientIp, runs, state::AppState,
+};
 use faultline_proto::v1::{self as pb, delegate_message::Msg as DMsg, hub_message::Msg as HMsg};
-use std::{collections::HashSet, pin::Pin, time::Duration, time::Instant};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::{collections::HashSet, num::NonZeroU32, pin::Pin, time::Duration, time::Instant};
 use tokio::sync::mpsc;
 use tokio_stream::{wrappers::ReceiverStream, Stream};
 use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
-/// Largest number of events accepted in one batch.
-const MAX_BATCH: usize = 2000;
+/// Largest number of events accepted in one batch (delegates send at most 500).
+pub const MAX_BATCH: usize = 1000;
+/// Registrations per second from one address (bursts of [`REGISTER_BURST`]): a fleet
+/// registers once, a token guesser gets nowhere.
+pub const REGISTER_PER_SEC: NonZeroU32 = NonZeroU32::new(5).expect("not zero");
+const REGISTER_BURST: NonZeroU32 = NonZeroU32::new(50).expect("not zero");
 
 pub struct DelegateSvc {
     state: AppState,
+    /// Register calls per client address.
+    registrations: DefaultKeyedRateLimiter<std::net::IpAddr>,
 }
 
 impl DelegateSvc {
     pub fn server(state: AppState) -> pb::delegate_service_server::DelegateServiceServer<Self> {
-        pb::delegate_service_server::DelegateServiceServer::new(DelegateSvc { state })
-            .max_decoding_message_size(4 << 20)
-            .max_encoding_message_size(16 << 20)
+        let quota = Quota::per_second(REGISTER_PER_SEC).allow_burst(REGISTER_BURST);
+        let registrations = RateLimiter::keyed(quota);
+        pb::delegate_service_server::DelegateServiceServer::new(DelegateSvc {
+            state,
+            registrations,
+        })
+        .max_decoding_message_size(4 << 20)
+        .max_encoding_message_size(16 << 20)
     }
 }
 
@@ -61,6 +80,16 @@ impl pb::delegate_service_server::DelegateService for DelegateSvc {
         &self,
         req: Request<pb::RegisterRequest>,
     ) -> Result<Response<pb::RegisterResponse>, Status> {
+        let ip = req.extensions().get::<ClientIp>().map(|c| c.0);
+        if let Some(ip) = ip {
+            if self.registrations.check_key(&ip).is_err() {
+                tracing::warn!(%ip, "delegate registrations from this address are over the limit");
+                return Err(ApiError::RateLimited(format!(
+                    "too many registrations from this address (at most {REGISTER_PER_SEC} a second); retry later"
+                ))
+                .into());
+            }
+        }
         let r = req.into_inner();
         if r.token.is_empty() || r.token.len() > 256 {
             return Err(Status::unauthenticated("token: missing or too long"));
@@ -156,10 +185,24 @@ impl pb::delegate_service_server::DelegateService for DelegateSvc {
                 tx,
                 sent_aborts: stale.into_iter().collect(),
                 sent_halt: 0,
+                events: Bucket::new(
+                    self.state.timing.delegate_event_rate,
+                    self.state.timing.delegate_event_rate.saturating_mul(2),
+                    Instant::now(),
+                ),
+                paused_until: None,
             }
             .run(inbound),
         );
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// Resolves at `at`; never when there is none (its `select!` branch is disabled then anyway).
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -177,6 +220,10 @@ struct Session {
     sent_aborts: HashSet<Uuid>,
     /// The project's `halt_seq` last passed on as `HaltAll` on this stream.
     sent_halt: i64,
+    /// This stream's event rate (`None`: no limit).
+    events: Option<Bucket>,
+    /// While set, the stream is not read (backpressure for a delegate over its event rate).
+    paused_until: Option<tokio::time::Instant>,
 }
 
 impl Session {
@@ -206,7 +253,13 @@ impl Session {
                     }
                     Ok(true)
                 }
-                msg = inbound.message() => match msg {
+                _ = sleep_until(self.paused_until), if self.paused_until.is_some() => {
+                    self.paused_until = None;
+                    // Not reading was our doing, not the delegate's silence.
+                    last_seen = Instant::now();
+                    Ok(true)
+                }
+                msg = inbound.message(), if self.paused_until.is_none() => match msg {
                     Ok(Some(m)) => { last_seen = Instant::now(); self.handle(m).await }
                     Ok(None) => break,
                     Err(status) => { tracing::info!(delegate = %self.id, %status, "delegate stream ended"); break }
@@ -317,6 +370,7 @@ impl Session {
                         format!("at most {MAX_BATCH} events per batch"),
                     ));
                 }
+                let count = batch.events.len();
                 let acks = match runs::ingest(pool, self.id, batch.events).await {
                     Ok(a) => a,
                     // Unstored events stay unacknowledged; reconnecting makes the delegate resend.
@@ -334,6 +388,13 @@ impl Session {
                             seq,
                         }))))
                         .await;
+                }
+                if let Some(bucket) = &mut self.events {
+                    let wait = bucket.take(count, Instant::now());
+                    if !wait.is_zero() {
+                        tracing::debug!(delegate = %self.id, ?wait, "delegate over its event rate: pausing its stream");
+                        self.paused_until = Some(tokio::time::Instant::now() + wait);
+                    }
                 }
             }
             Some(DMsg::RunAccepted(a)) => runs::accepted(pool, self.id, parse(&a.run_id)?).await?,

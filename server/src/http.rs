@@ -3,7 +3,10 @@
 use crate::{
     graphql::FaultlineSchema,
     grpc::DelegateSvc,
-    identity::authn::{self, Credential},
+    identity::{
+        authn::{self, Credential},
+        origin::{self, Origins},
+    },
     perimeter::{self, ClientIp, PeerAddr, Perimeter},
     state::AppState,
 };
@@ -28,10 +31,12 @@ pub const MAX_BODY: usize = 1 << 20;
 struct Http {
     app: AppState,
     schema: FaultlineSchema,
+    /// Whose pages may use the session cookie (the WebSocket upgrade checks it too).
+    origins: Arc<Origins>,
 }
 
-/// Every route, behind the perimeter (address, allow-lists, rate limit, security headers) and,
-/// when origins are configured, CORS.
+/// Every route, behind the perimeter (address, allow-lists, rate limit, security headers), the
+/// same-origin rule for the session cookie and, when origins are configured, CORS.
 pub fn router(
     app: AppState,
     schema: FaultlineSchema,
@@ -39,6 +44,7 @@ pub fn router(
     cors_origins: &[String],
     web_dir: Option<std::path::PathBuf>,
 ) -> anyhow::Result<Router> {
+    let origins = Arc::new(Origins::new(app.public_url.as_deref(), cors_origins));
     let grpc = tonic::service::Routes::new(DelegateSvc::server(app.clone())).into_axum_router();
     let auth = crate::identity::routes::router().with_state(app.clone());
     let graphql = Router::new()
@@ -53,8 +59,13 @@ pub fn router(
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .with_state(Http { app, schema })
-        .merge(auth);
+        .with_state(Http {
+            app,
+            schema,
+            origins: origins.clone(),
+        })
+        .merge(auth)
+        .layer(axum::middleware::from_fn_with_state(origins, origin::guard));
     if !cors_origins.is_empty() {
         api = api.layer(cors(cors_origins)?);
     }
@@ -119,11 +130,16 @@ async fn graphql_ws(
     State(h): State<Http>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     protocol: GraphQLProtocol,
     ws: WebSocketUpgrade,
 ) -> Response {
     let cookie = match Credential::from_headers(&headers) {
-        Some(c @ Credential::Cookie(_)) if same_origin(&headers) => Some(c),
+        Some(c @ Credential::Cookie(_)) if h.origins.same_origin(&headers, &uri) => Some(c),
+        Some(Credential::Cookie(_)) => {
+            tracing::info!(origin = ?headers.get(header::ORIGIN), "websocket from another origin: its session cookie is ignored");
+            None
+        }
         _ => None,
     };
     ws.protocols(ALL_WEBSOCKET_PROTOCOLS)
@@ -147,20 +163,6 @@ async fn graphql_ws(
                 })
                 .serve()
         })
-}
-
-/// True when the request's `Origin` is the host it was sent to (or absent: not a browser).
-fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    origin
-        .split_once("://")
-        .is_some_and(|(_, rest)| !host.is_empty() && rest.eq_ignore_ascii_case(host))
 }
 
 async fn readyz(State(h): State<Http>) -> impl IntoResponse {

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod bucket;
 pub mod config;
 pub mod config_file;
 pub mod db;

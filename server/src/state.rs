@@ -24,6 +24,8 @@ pub struct AppState {
 pub struct Timing {
     pub heartbeat: Duration,
     pub poll: Duration,
+    /// Events per second one delegate stream may send (`--delegate-event-rate`, 0 = no limit).
+    pub delegate_event_rate: u32,
 }
 
 impl AppState {

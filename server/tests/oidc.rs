@@ -250,6 +250,16 @@ async fn code_flow_returns_the_identity_and_its_roles() {
     assert_eq!(q["scope"], "openid email profile");
     assert_eq!(q["redirect_uri"], REDIRECT);
     assert_eq!(pending_rows(&hub.pool).await, 1);
+    // Only the state's hash is stored (looked up by hash, like every secret).
+    let stored: String = sqlx::query_scalar("SELECT state FROM oidc_logins")
+        .fetch_one(&hub.pool)
+        .await
+        .unwrap();
+    assert_ne!(stored, pending.state);
+    assert_eq!(
+        stored,
+        faultline_hub::identity::tokens::hash_secret(&pending.state)
+    );
 
     let (code, state) = login(&url, "alice").await;
     let alice = hub.oidc.finish("hub", &state, &code).await.unwrap();
@@ -337,7 +347,7 @@ async fn a_state_is_used_once_and_must_be_known_and_fresh() {
     sqlx::query(
         "UPDATE oidc_logins SET created_at = now() - interval '11 minutes' WHERE state = $1",
     )
-    .bind(&pending.state)
+    .bind(faultline_hub::identity::tokens::hash_secret(&pending.state))
     .execute(&hub.pool)
     .await
     .unwrap();

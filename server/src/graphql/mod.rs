@@ -139,4 +139,21 @@ impl async_graphql::extensions::Extension for ErrorCodes {
         resp.errors.iter_mut().for_each(ApiError::annotate);
         resp
     }
+
+    /// The same for every message of a subscription (e.g. the error that ends `runEvents`
+    /// when its caller signs out).
+    fn subscribe<'s>(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        stream: futures::stream::BoxStream<'s, async_graphql::Response>,
+        next: async_graphql::extensions::NextSubscribe<'_>,
+    ) -> futures::stream::BoxStream<'s, async_graphql::Response> {
+        use futures::StreamExt;
+        next.run(ctx, stream)
+            .map(|mut resp| {
+                resp.errors.iter_mut().for_each(ApiError::annotate);
+                resp
+            })
+            .boxed()
+    }
 }

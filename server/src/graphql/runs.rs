@@ -1,10 +1,14 @@
 //! GraphQL: runs, their events and probe results, and the `runEvents` subscription.
 use super::{ctx, delegates::Delegate, parse_id, templates::Template, visible};
-use crate::{audit, identity::Role, runs::RunRow};
+use crate::{
+    audit,
+    identity::{Role, RECHECK_EVERY},
+    runs::RunRow,
+};
 use async_graphql::{Context, Enum, Object, Result, SimpleObject, Subscription, ID};
 use chrono::{DateTime, Utc};
 use futures::Stream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum RunStatus {
@@ -399,23 +403,45 @@ pub struct RunSubscription;
 impl RunSubscription {
     /// Streams the run's events in order as they are stored (from `afterSeq`, exclusive), and
     /// ends once the run has ended and every event was delivered.
+    // The caller is re-checked every 2 s: a logout, a revoked or expired token, or a lost role in
+    // the run's project ends the stream with an error saying why (docs/identity.md). Kept out of
+    // the doc comment above, which is the SDL description web/schema.graphql mirrors.
     async fn run_events(
         &self,
         c: &Context<'_>,
         run_id: ID,
         #[graphql(default = 0)] after_seq: i64,
-    ) -> Result<impl Stream<Item = RunEvent>> {
+    ) -> Result<impl Stream<Item = Result<RunEvent>>> {
         let (s, p) = ctx(c)?;
-        let run = readable_run(s, p, &run_id, "runId", Role::Viewer).await?;
-        let (pool, mut rx, id) = (s.pool.clone(), s.hub.subscribe_events(), run.id);
+        // The connection's principal was checked at connection_init, perhaps long ago.
+        let mut p = p.refresh(&s.pool).await?;
+        let run = readable_run(s, &p, &run_id, "runId", Role::Viewer).await?;
+        let (pool, mut rx, id, project) = (
+            s.pool.clone(),
+            s.hub.subscribe_events(),
+            run.id,
+            run.project_id,
+        );
         Ok(async_stream::stream! {
             let mut cursor = after_seq;
+            let mut checked = Instant::now();
             loop {
+                if checked.elapsed() >= RECHECK_EVERY {
+                    checked = Instant::now();
+                    match p.recheck(&pool, project, Role::Viewer).await {
+                        Ok(now) => p = now,
+                        Err(e) => {
+                            tracing::info!(run = %id, actor = %p.actor(), error = %e, "run events subscription ended: caller no longer allowed");
+                            yield Err(e.into());
+                            break;
+                        }
+                    }
+                }
                 let Ok(batch) = crate::runs::events(&pool, id, cursor, 1000).await else { break };
                 let empty = batch.is_empty();
                 for e in batch {
                     cursor = e.seq;
-                    yield RunEvent::from(e);
+                    yield Ok(RunEvent::from(e));
                 }
                 if empty {
                     match crate::runs::get(&pool, None, id).await {

@@ -7,6 +7,7 @@
 //! [`Principal::visible`] for lists) before it reads or writes project data; a project the
 //! caller has no role in looks exactly like a project that does not exist.
 pub mod authn;
+pub mod origin;
 pub mod passwords;
 pub mod routes;
 pub mod sessions;
@@ -16,8 +17,12 @@ pub mod users;
 
 use crate::error::{ApiError, ApiResult};
 use sqlx::PgPool;
-use std::net::IpAddr;
+use std::{net::IpAddr, time::Duration};
 use uuid::Uuid;
+
+/// How often a long-lived request (a subscription) re-checks its caller with
+/// [`Principal::recheck`]: a logout, a revoked token or a removed role ends it within this.
+pub const RECHECK_EVERY: Duration = Duration::from_secs(2);
 
 /// A project role. Each includes the ones below it.
 #[derive(
@@ -175,6 +180,38 @@ impl Principal {
                         .await?;
                 Ok(Some(rows.into_iter().map(|(p,)| p).collect()))
             }
+        }
+    }
+
+    /// The caller as of now, for a request that outlives the check at its start (a
+    /// subscription): refused when the session ended (logout, expiry, disabled account) or the
+    /// API token was revoked or expired; an administrator flag taken away is taken away here.
+    /// One indexed query.
+    pub async fn refresh(&self, pool: &PgPool) -> ApiResult<Principal> {
+        let admin = match &self.actor {
+            Actor::User { id, session, .. } => sessions::still_valid(pool, *session, *id).await?,
+            Actor::Token { id, .. } => {
+                tokens::still_valid(pool, *id).await?;
+                self.admin
+            }
+        };
+        Ok(Principal {
+            admin,
+            ..self.clone()
+        })
+    }
+
+    /// [`Principal::refresh`], then [`Principal::require`] in `project`: what a long-lived
+    /// request re-checks every [`RECHECK_EVERY`]. A role that is gone is reported as such
+    /// (the caller already knew the object), not as "not found".
+    pub async fn recheck(&self, pool: &PgPool, project: Uuid, need: Role) -> ApiResult<Principal> {
+        let now = self.refresh(pool).await?;
+        match now.require(pool, project, need).await {
+            Ok(_) => Ok(now),
+            Err(ApiError::NotFound(_)) => Err(ApiError::Forbidden(
+                "the caller no longer has a role in this project".into(),
+            )),
+            Err(e) => Err(e),
         }
     }
 

@@ -202,6 +202,24 @@ impl Sessions {
     }
 }
 
+/// Whether a session still holds (not revoked, not expired, its user not disabled) and, if so,
+/// whether its user is an administrator now. One lookup by primary key: long-lived requests
+/// (subscriptions) call it every few seconds, since their token was verified only once.
+pub async fn still_valid(pool: &PgPool, session: Uuid, user: Uuid) -> ApiResult<bool> {
+    let row: Option<(bool,)> = sqlx::query_as(
+        "SELECT u.is_admin FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > now() \
+           AND u.disabled_at IS NULL",
+    )
+    .bind(session)
+    .bind(user)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|(admin,)| admin).ok_or_else(|| {
+        ApiError::Unauthenticated("session has ended (signed out or expired); sign in again".into())
+    })
+}
+
 /// Ends a session for every replica. Ending one that has already ended changes nothing.
 pub async fn revoke(pool: &PgPool, session: Uuid) -> ApiResult<()> {
     sqlx::query("UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL")

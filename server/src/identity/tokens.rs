@@ -113,6 +113,20 @@ pub async fn revoke(pool: &PgPool, id: Uuid) -> ApiResult<TokenRow> {
     get(pool, id).await
 }
 
+/// Refuses a token that was revoked or has expired since it was presented. One lookup by
+/// primary key, for long-lived requests (subscriptions) that re-check their caller.
+pub async fn still_valid(pool: &PgPool, id: Uuid) -> ApiResult<()> {
+    let row: Option<(Uuid,)> = sqlx::query_as(
+        "SELECT id FROM api_tokens WHERE id = $1 AND revoked_at IS NULL \
+         AND (expires_at IS NULL OR expires_at > now())",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|_| ())
+        .ok_or_else(|| ApiError::Unauthenticated("the API token was revoked or has expired".into()))
+}
+
 /// The principal of an API token secret, if it is valid; records its use.
 pub async fn authenticate(
     pool: &PgPool,

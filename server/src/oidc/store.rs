@@ -1,6 +1,9 @@
 //! Pending logins in Postgres (`oidc_logins`), so the replica that receives the callback need not
-//! be the one that sent the user to the provider.
+//! be the one that sent the user to the provider. The `state` column holds the SHA-256 of the
+//! state, like every other secret the hub looks up: the lookup then compares hashes, so its
+//! timing says nothing about the secret, and a read of the table yields no usable state.
 use super::Pending;
+use crate::identity::tokens::hash_secret;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
@@ -17,7 +20,7 @@ pub async fn insert(pool: &PgPool, p: &Pending) -> Result<DateTime<Utc>, sqlx::E
         "INSERT INTO oidc_logins (state, provider, nonce, pkce_verifier, redirect_uri) \
          VALUES ($1, $2, $3, $4, $5) RETURNING created_at",
     )
-    .bind(&p.state)
+    .bind(hash_secret(&p.state))
     .bind(&p.provider)
     .bind(&p.nonce)
     .bind(&p.pkce_verifier)
@@ -35,7 +38,7 @@ pub async fn take(pool: &PgPool, state: &str) -> Result<Option<(Pending, f64)>, 
          RETURNING provider, nonce, pkce_verifier, redirect_uri, created_at, \
                    EXTRACT(EPOCH FROM now() - created_at)::float8",
     )
-    .bind(state)
+    .bind(hash_secret(state))
     .fetch_optional(pool)
     .await?;
     Ok(row.map(

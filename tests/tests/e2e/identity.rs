@@ -992,3 +992,358 @@ async fn the_user_cli_adds_users_and_resets_passwords_ending_their_sessions() {
         .await
         .unwrap();
 }
+
+/// A `runEvents` subscription over the WebSocket as `bearer`, once it delivered its first event.
+async fn live_subscription(w: &World, bearer: &str, run: &str) -> crate::Ws {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let mut ws = crate::graphql_ws(&w.hub).await;
+    let send = |v: Value| Message::Text(v.to_string().into());
+    ws.send(send(json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {bearer}")}})))
+        .await
+        .unwrap();
+    ws.send(send(json!({"id": "1", "type": "subscribe", "payload": {
+        "query": "subscription($r: ID!) { runEvents(runId: $r) { seq kind } }", "variables": {"r": run}}})))
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(Message::Text(t))) = ws.next().await {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == "next" {
+                return v;
+            }
+        }
+        panic!("the subscription ended before its first event");
+    })
+    .await
+    .expect("a first event within 10 s");
+    assert!(
+        first["payload"]["data"]["runEvents"]["seq"].is_i64(),
+        "{first}"
+    );
+    ws
+}
+
+/// How the subscription ended (its error, or "complete"/"closed") and when, waiting `within`.
+async fn ending(ws: &mut crate::Ws, within: Duration) -> Option<(Duration, Value)> {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let t0 = std::time::Instant::now();
+    tokio::time::timeout(within, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(&t).unwrap();
+                    match v["type"].as_str() {
+                        Some("next") if v["payload"]["errors"].is_array() => {
+                            return (t0.elapsed(), v["payload"]["errors"][0].clone())
+                        }
+                        Some("error") => return (t0.elapsed(), v["payload"][0].clone()),
+                        Some("complete") => return (t0.elapsed(), json!("complete")),
+                        _ => {}
+                    }
+                }
+                Some(Ok(_)) => {}
+                _ => return (t0.elapsed(), json!("closed")),
+            }
+        }
+    })
+    .await
+    .ok()
+}
+
+#[tokio::test]
+async fn subscriptions_end_within_seconds_after_logout_token_revocation_or_role_removal() {
+    let w = World::new().await.unwrap();
+    let target = Target::start(w.dir.path()).await.unwrap();
+    let _d = w.delegate("edge-1", &[], &[]).await.unwrap();
+    let tid = w
+        .api
+        .create_template(&pause_template("long-pause", &target, "120s"))
+        .await
+        .unwrap();
+    let run = w.api.start_run(&tid, "edge-1").await.unwrap();
+    w.api
+        .wait_status(&run, &["RUNNING"], Duration::from_secs(30))
+        .await
+        .unwrap();
+
+    let signed_out = user(&w, "leaver@example.com", "default", "VIEWER").await;
+    let removed = user(&w, "removed@example.com", "default", "VIEWER").await;
+    let made = w
+        .api
+        .gql(
+            "mutation { createApiToken(project: \"default\", name: \"watcher\", role: VIEWER) { secret token { id } } }",
+            json!({}),
+        )
+        .await
+        .unwrap();
+    let secret = made["createApiToken"]["secret"].as_str().unwrap();
+    let token_id = made["createApiToken"]["token"]["id"].as_str().unwrap();
+
+    let mut control = live_subscription(&w, &w.token, &run).await;
+    let mut by_session = live_subscription(&w, &signed_out.token, &run).await;
+    let mut by_token = live_subscription(&w, secret, &run).await;
+    let mut by_member = live_subscription(&w, &removed.token, &run).await;
+
+    // Logout: the session's subscription ends, saying why.
+    let out = w
+        .api
+        .http
+        .post(format!("{}/auth/logout", w.hub.url))
+        .bearer_auth(&signed_out.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status().as_u16(), 204);
+    let (took, why) = ending(&mut by_session, Duration::from_secs(5))
+        .await
+        .expect("the signed-out subscription ends within 5 s");
+    assert_eq!(why["extensions"]["code"], "UNAUTHENTICATED", "{why}");
+    assert!(
+        why["message"]
+            .as_str()
+            .unwrap()
+            .contains("session has ended"),
+        "{why}"
+    );
+    eprintln!("logout ended the subscription after {took:?}");
+    let (_, then) = ending(&mut by_session, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(then, "complete", "the error is the stream's last message");
+    // The same connection cannot start another one.
+    {
+        use futures::SinkExt;
+        let m = json!({"id": "2", "type": "subscribe", "payload": {
+            "query": "subscription($r: ID!) { runEvents(runId: $r) { seq } }", "variables": {"r": run}}});
+        by_session
+            .send(tokio_tungstenite::tungstenite::Message::Text(
+                m.to_string().into(),
+            ))
+            .await
+            .unwrap();
+        let (_, why) = ending(&mut by_session, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(why["extensions"]["code"], "UNAUTHENTICATED", "{why}");
+    }
+
+    // A revoked API token.
+    w.api
+        .gql(
+            "mutation($i: ID!) { revokeApiToken(id: $i) { revokedAt } }",
+            json!({"i": token_id}),
+        )
+        .await
+        .unwrap();
+    let (took, why) = ending(&mut by_token, Duration::from_secs(5))
+        .await
+        .expect("the revoked token's subscription ends within 5 s");
+    assert_eq!(why["extensions"]["code"], "UNAUTHENTICATED", "{why}");
+    assert!(
+        why["message"].as_str().unwrap().contains("revoked"),
+        "{why}"
+    );
+    eprintln!("token revocation ended the subscription after {took:?}");
+
+    // A member removed from the project.
+    w.api
+        .gql(
+            "mutation { removeMember(project: \"default\", email: \"removed@example.com\") }",
+            json!({}),
+        )
+        .await
+        .unwrap();
+    let (took, why) = ending(&mut by_member, Duration::from_secs(5))
+        .await
+        .expect("the removed member's subscription ends within 5 s");
+    assert_eq!(why["extensions"]["code"], "FORBIDDEN", "{why}");
+    assert!(
+        why["message"]
+            .as_str()
+            .unwrap()
+            .contains("no longer has a role"),
+        "{why}"
+    );
+    eprintln!("member removal ended the subscription after {took:?}");
+
+    // Nobody took anything from the administrator: its subscription lives on.
+    assert!(
+        ending(&mut control, Duration::from_secs(3)).await.is_none(),
+        "an unaffected subscription must stay open"
+    );
+}
+
+#[tokio::test]
+async fn cross_site_browser_requests_cannot_use_the_session_cookie() {
+    let w = World::new().await.unwrap();
+    let (email, password) = w.hub.admin_login.clone().unwrap();
+    let http = &w.api.http;
+    let url = &w.hub.url;
+    let resp = http
+        .post(format!("{url}/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let evil = "https://evil.example";
+    let mutation = |name: &str| json!({"query": format!("mutation {{ createProject(name: \"{name}\") {{ id }} }}")});
+    let projects = || async {
+        w.api.gql("{ projects { name } }", json!({})).await.unwrap()["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+
+    // A page on another site posting with the victim's cookie: 403, nothing done.
+    let r = http
+        .post(format!("{url}/graphql"))
+        .header("cookie", &cookie)
+        .header("origin", evil)
+        .json(&mutation("from-evil"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cross-site"),
+        "{body}"
+    );
+    // Without Origin, Sec-Fetch-Site tells.
+    let r = http
+        .post(format!("{url}/graphql"))
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "cross-site")
+        .json(&mutation("from-evil"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    // A form post (text/plain) from the same origin still cannot run a mutation.
+    let r = http
+        .post(format!("{url}/graphql"))
+        .header("cookie", &cookie)
+        .header("origin", url.as_str())
+        .header("content-type", "text/plain")
+        .body(mutation("from-form").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("application/json"),
+        "{body}"
+    );
+    // GET never runs a mutation (it serves GraphiQL).
+    let r = http
+        .get(format!("{url}/graphql"))
+        .query(&[(
+            "query",
+            "mutation { createProject(name: \"from-get\") { id } }",
+        )])
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let page = r.text().await.unwrap();
+    assert!(
+        !page.contains("\"data\""),
+        "GET /graphql answered GraphQL: {page}"
+    );
+    // Logout from another site does not end the session.
+    let r = http
+        .post(format!("{url}/auth/logout"))
+        .header("cookie", &cookie)
+        .header("origin", evil)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = http
+        .post(format!("{url}/auth/login"))
+        .header("origin", evil)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403, "no login CSRF");
+    let names = projects().await;
+    for n in ["from-evil", "from-form", "from-get"] {
+        assert!(
+            !names.contains(&n.to_string()),
+            "{n} was created: {names:?}"
+        );
+    }
+
+    // The dashboard's own requests work: same origin, JSON, cookie.
+    let r = http
+        .post(format!("{url}/graphql"))
+        .header("cookie", &cookie)
+        .header("origin", url.as_str())
+        .header("sec-fetch-site", "same-origin")
+        .json(&mutation("from-dashboard"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // Bearer clients (CLI, CI) are not affected by Origin.
+    let r = http
+        .post(format!("{url}/graphql"))
+        .bearer_auth(&w.token)
+        .header("origin", evil)
+        .json(&mutation("from-cli"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let names = projects().await;
+    for n in ["from-dashboard", "from-cli"] {
+        assert!(names.contains(&n.to_string()), "{n} missing: {names:?}");
+    }
+
+    // The WebSocket: the cookie counts only from the hub's own origin.
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    for (origin, accepted) in [(url.as_str(), true), (evil, false)] {
+        let mut ws =
+            crate::graphql_ws_with(&w.hub, &[("cookie", &cookie), ("origin", origin)]).await;
+        ws.send(Message::Text(
+            json!({"type": "connection_init"}).to_string().into(),
+        ))
+        .await
+        .unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap();
+        let acked = matches!(&answer, Some(Ok(Message::Text(t))) if t.contains("connection_ack"));
+        assert_eq!(acked, accepted, "origin {origin}: {answer:?}");
+    }
+
+    // Still signed in: the cross-site logout did nothing.
+    let r = http
+        .post(format!("{url}/graphql"))
+        .header("cookie", &cookie)
+        .json(&json!({"query": "{ me { actor } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}

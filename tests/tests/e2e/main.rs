@@ -13,11 +13,17 @@ mod web;
 
 use serde_json::Value;
 
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 /// A GraphQL WebSocket (`graphql-transport-ws`) to the hub, trusting its CA; the caller sends
 /// `connection_init`.
-pub async fn graphql_ws(
-    hub: &faultline_e2e::Hub,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+pub async fn graphql_ws(hub: &faultline_e2e::Hub) -> Ws {
+    graphql_ws_with(hub, &[]).await
+}
+
+/// [`graphql_ws`] with extra headers on the upgrade request (a cookie, an `Origin`).
+pub async fn graphql_ws_with(hub: &faultline_e2e::Hub, headers: &[(&'static str, &str)]) -> Ws {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut roots = rustls::RootCertStore::empty();
     let pem = std::fs::read(&hub.ca).unwrap();
@@ -38,6 +44,9 @@ pub async fn graphql_ws(
         "Sec-WebSocket-Protocol",
         "graphql-transport-ws".parse().unwrap(),
     );
+    for (k, v) in headers {
+        req.headers_mut().insert(*k, v.parse().unwrap());
+    }
     let connector = tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(tls));
     tokio_tungstenite::connect_async_tls_with_config(req, None, false, Some(connector))
         .await
