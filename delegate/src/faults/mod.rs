@@ -233,6 +233,9 @@ impl Faults {
         {
             return Err(FaultError::NotAllowed(why));
         }
+        if let Some(why) = self.upstream_names(spec) {
+            return Err(FaultError::NotAllowed(why));
+        }
         let fault = self.get(spec.kind())?;
         if let Some(path) = spec.path() {
             // The directory as written, and where it really is (a symlink may lead elsewhere).
@@ -258,6 +261,32 @@ impl Faults {
             }
         }
         Ok(plan)
+    }
+
+    /// Why a proxy fault's upstream, given by name, may not be reached: every address the name
+    /// resolves to now must be allowed (a proxy dials its upstream for each connection, and a
+    /// probe through it would otherwise reach what the policy refuses, a metadata address say).
+    fn upstream_names(&self, spec: &FaultSpec) -> Option<String> {
+        use std::net::{IpAddr, ToSocketAddrs};
+        for (role, addr) in spec.endpoints() {
+            let Some((host, _)) = addr.rsplit_once(':') else {
+                continue;
+            };
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            if role != "upstream" || host == "localhost" || host.parse::<IpAddr>().is_ok() {
+                continue;
+            }
+            let resolved = match addr.to_socket_addrs() {
+                Ok(a) => a,
+                Err(e) => return Some(format!("upstream {addr}: cannot resolve {host:?}: {e}")),
+            };
+            for a in resolved {
+                if let Err(e) = self.allow.address(a.ip(), a.port()) {
+                    return Some(format!("upstream {addr}: {host}: {e}"));
+                }
+            }
+        }
+        None
     }
 
     /// Plans, journals, then applies. If applying fails, whatever may have been applied is

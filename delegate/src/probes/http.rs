@@ -16,10 +16,11 @@ use std::{error::Error as _, io, time::Instant};
 pub(super) const MAX_BODY: usize = 1 << 20;
 
 pub struct HttpProbe {
-    /// Verifies the server's certificate (the default).
+    /// Verifies the server's certificate (the default); shared with the prometheus probe.
     verifying: reqwest::Client,
-    /// Accepts any certificate, for `tlsVerify: false`.
-    trusting: reqwest::Client,
+    /// Accepts any certificate, for `tlsVerify: false`: built on first use, since most
+    /// delegates never need it and each client holds its own TLS configuration.
+    trusting: std::sync::OnceLock<Result<reqwest::Client, String>>,
     sandbox: Sandbox,
 }
 
@@ -35,15 +36,31 @@ pub(super) fn client_builder(sandbox: &Sandbox) -> reqwest::ClientBuilder {
 
 impl HttpProbe {
     pub fn new(sandbox: &Sandbox) -> anyhow::Result<Self> {
-        let build = |b: reqwest::ClientBuilder| {
-            b.build()
-                .map_err(|e| anyhow::anyhow!("failed to build the http probe client: {e}"))
-        };
+        let verifying = client_builder(sandbox)
+            .build()
+            .map_err(|e| anyhow::anyhow!("failed to build the http probe client: {e}"))?;
         Ok(HttpProbe {
-            verifying: build(client_builder(sandbox))?,
-            trusting: build(client_builder(sandbox).danger_accept_invalid_certs(true))?,
+            verifying,
+            trusting: std::sync::OnceLock::new(),
             sandbox: sandbox.clone(),
         })
+    }
+
+    /// The verifying client, for the probes that share its settings.
+    pub(super) fn client(&self) -> reqwest::Client {
+        self.verifying.clone()
+    }
+
+    fn trusting(&self) -> Result<&reqwest::Client, String> {
+        self.trusting
+            .get_or_init(|| {
+                client_builder(&self.sandbox)
+                    .danger_accept_invalid_certs(true)
+                    .build()
+                    .map_err(|e| format!("cannot build the tlsVerify: false client: {e}"))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     async fn run(&self, http: &HttpSpec) -> Check {
@@ -55,7 +72,10 @@ impl HttpProbe {
         let client = if http.tls_verify {
             &self.verifying
         } else {
-            &self.trusting
+            match self.trusting() {
+                Ok(c) => c,
+                Err(e) => return Check::fail(start, e),
+            }
         };
         let url = match reqwest::Url::parse(&http.url) {
             Ok(u) => u,

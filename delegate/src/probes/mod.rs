@@ -76,14 +76,15 @@ impl Probes {
             kinds: BTreeMap::new(),
             sandbox: sandbox.clone(),
         };
-        p.register(http::HttpProbe::new(&sandbox)?);
+        let http = http::HttpProbe::new(&sandbox)?;
+        p.register(prometheus::PrometheusProbe::new(&sandbox, http.client()));
+        p.register(http);
         p.register(tcp::TcpProbe {
             sandbox: sandbox.clone(),
         });
         p.register(command::CommandProbe {
             sandbox: sandbox.clone(),
         });
-        p.register(prometheus::PrometheusProbe::new(&sandbox)?);
         p.register(postgres::PostgresProbe {
             sandbox: sandbox.clone(),
         });

@@ -3,7 +3,7 @@
 //! several series and Prometheus's own errors fail with what Prometheus said.
 use super::{
     bounded_part, compare,
-    http::{client_builder, describe, read_body},
+    http::{describe, read_body},
     Check, Probe,
 };
 use crate::sandbox::Sandbox;
@@ -36,14 +36,12 @@ struct Data {
 }
 
 impl PrometheusProbe {
-    pub fn new(sandbox: &Sandbox) -> anyhow::Result<Self> {
-        let client = client_builder(sandbox)
-            .build()
-            .map_err(|e| anyhow::anyhow!("failed to build the prometheus probe client: {e}"))?;
-        Ok(PrometheusProbe {
+    /// `client` has the probe clients' settings (the http probe's verifying client).
+    pub fn new(sandbox: &Sandbox, client: reqwest::Client) -> Self {
+        PrometheusProbe {
             client,
             sandbox: sandbox.clone(),
-        })
+        }
     }
 
     async fn run(&self, p: &PrometheusSpec) -> Check {
