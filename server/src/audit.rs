@@ -30,6 +30,39 @@ pub fn outcome<T>(res: &ApiResult<T>) -> String {
     }
 }
 
+/// [`record`] with a detail: what was asked and, when refused, why (e.g. the fields a
+/// delegate's allow-list refused in a run a user tried to start).
+pub async fn record_detail<T>(
+    pool: &PgPool,
+    who: &Principal,
+    project: Option<Uuid>,
+    action: &str,
+    target: String,
+    res: &ApiResult<T>,
+    mut detail: serde_json::Map<String, serde_json::Value>,
+) {
+    // Internal errors are logged, never shown, and the audit log is shown to owners.
+    match res {
+        Err(ApiError::Internal(_)) | Ok(_) => {}
+        Err(e) => {
+            detail.insert("error".into(), e.to_string().into());
+        }
+    }
+    write(
+        pool,
+        Entry {
+            actor: who.actor(),
+            project,
+            action,
+            target,
+            address: who.address,
+            outcome: outcome(res),
+            detail: serde_json::Value::Object(detail),
+        },
+    )
+    .await;
+}
+
 /// Records what `who` did, with the result of doing it.
 pub async fn record<T>(
     pool: &PgPool,

@@ -365,13 +365,20 @@ impl RunMutation {
             dry_run,
         )
         .await;
-        audit::record(
+        // A refused start is recorded under the template's project, with why (a delegate's
+        // allow-list refusing a shell is what a security team looks for).
+        let mut detail = serde_json::Map::new();
+        if let Some(d) = &delegate {
+            detail.insert("delegate".into(), d.clone().into());
+        }
+        audit::record_detail(
             &s.pool,
             p,
-            res.as_ref().ok().map(|r| r.project_id),
+            Some(t.project_id),
             if dry_run { "run.dry_run" } else { "run.start" },
             template_id.to_string(),
             &res,
+            detail,
         )
         .await;
         Ok(Run(res?))

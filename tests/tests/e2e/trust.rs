@@ -191,6 +191,28 @@ async fn a_shell_probe_needs_the_operators_command_entry_and_its_output_stays_on
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!marker.exists(), "nothing ran");
+    // The refused attempts are in the audit log, with who, where and why.
+    let log = w
+        .api
+        .gql(
+            "{ auditLog(action: \"run.start\", outcome: \"error\") { entries { actor outcome project detail } } }",
+            json!({}),
+        )
+        .await
+        .unwrap();
+    let entries = log["auditLog"]["entries"].as_array().unwrap().clone();
+    assert_eq!(entries.len(), 2, "{log}");
+    for e in &entries {
+        assert_eq!(e["actor"], "user:mallory@example.com", "{e}");
+        assert_eq!(e["outcome"], "error:INVALID_TEMPLATE", "{e}");
+        assert!(
+            e["detail"]["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("--allow command=/bin/sh"),
+            "{e}"
+        );
+    }
 
     // Where the operator allowed the shell, it runs; what it printed stays on the host.
     let shell = w
