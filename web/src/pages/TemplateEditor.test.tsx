@@ -30,6 +30,9 @@ const template = {
 const hub = (extra: Handlers = {}): Handlers => ({
   TemplateEditorLoad: () => ({ template }),
   TemplateEditorValidate: () => ({ validateTemplate: [] }),
+  TemplateEditorDelegateChecks: () => ({
+    delegateChecks: [{ __typename: 'DelegateCheck', delegate: 'edge-1', connected: true, problems: [] }],
+  }),
   TemplateEditorDiff: (v) => ({
     template: { __typename: 'Template', id: 't1', diff: `--- version ${v.from}\n+++ version ${v.to}\n@@ -1 +1 @@\n-a: 1\n+a: 2\n` },
   }),
@@ -82,6 +85,70 @@ describe('TemplateEditorPage', () => {
       'too large',
     ]);
     expect(screen.queryByTestId('valid')).toBeNull();
+  });
+
+  it('warns before saving which delegates would refuse the text', async () => {
+    const seen: { name: string; variables: Record<string, unknown> }[] = [];
+    const refusal = {
+      __typename: 'TemplateProblem',
+      line: 9,
+      column: 9,
+      field: 'hypothesis.probes[0].command',
+      message: 'runs /bin/sh, which this delegate does not allow',
+      hint: '--allow command=/bin/sh',
+    };
+    render(
+      <Wrap
+        client={fakeHub(
+          hub({
+            TemplateEditorValidate: () => ({
+              validateTemplate: [],
+            }),
+            TemplateEditorDelegateChecks: () => ({
+              delegateChecks: [
+                { __typename: 'DelegateCheck', delegate: 'edge-1', connected: true, problems: [refusal] },
+                { __typename: 'DelegateCheck', delegate: 'edge-2', connected: false, problems: [] },
+              ],
+            }),
+          }),
+          seen,
+        )}
+      >
+        <TemplateEditorPage id="t1" />
+      </Wrap>,
+    );
+    const box = await screen.findByTestId('delegate-warnings');
+    expect(box.textContent).toContain('1 of 2 delegates it could run on would refuse it:');
+    expect(box.textContent).toContain('edge-1');
+    expect(box.textContent).not.toContain('edge-2');
+    expect(box.querySelector('li')?.textContent).toBe(
+      'line 9, column 9: hypothesis.probes[0].command: runs /bin/sh, which this delegate does not allow (hint: --allow command=/bin/sh)',
+    );
+    expect(seen.find((s) => s.name === 'TemplateEditorDelegateChecks')?.variables).toEqual({ project: 'default', yaml: YAML });
+    // Saving stays possible: the warning is advice, the refusal comes at startRun.
+    expect(screen.getByRole('button', { name: 'Save' })).toBeTruthy();
+  });
+
+  it('asks no delegate about a text the hub found invalid', async () => {
+    const seen: { name: string; variables: Record<string, unknown> }[] = [];
+    const problems = [{ __typename: 'TemplateProblem', line: 2, column: 7, field: 'kind', message: 'unknown kind', hint: null }];
+    render(
+      <Wrap client={fakeHub(hub({ TemplateEditorValidate: () => ({ validateTemplate: problems }) }), seen)}>
+        <TemplateEditorPage id="t1" />
+      </Wrap>,
+    );
+    await screen.findByTestId('problems');
+    expect(seen.some((s) => s.name === 'TemplateEditorDelegateChecks')).toBe(false);
+    expect(screen.queryByTestId('delegate-warnings')).toBeNull();
+  });
+
+  it('says when no delegate matches the target selector', async () => {
+    render(
+      <Wrap client={fakeHub(hub({ TemplateEditorDelegateChecks: () => ({ delegateChecks: [] }) }))}>
+        <TemplateEditorPage id="t1" />
+      </Wrap>,
+    );
+    expect((await screen.findByTestId('delegate-warnings')).textContent).toContain('No delegate of this project matches');
   });
 
   it('creates a new template from the example and opens it', async () => {

@@ -9,6 +9,7 @@ import { graphql } from '../gql';
 import type { TemplateEditorLoadQuery } from '../gql/graphql';
 import { useProject } from '../project';
 import { Ago, Empty, ErrorBox, Loading } from '../ui';
+import { DelegateWarnings } from './templates/DelegateWarnings';
 import { DiffView } from './templates/DiffView';
 import { EXAMPLE_TEMPLATE } from './templates/example';
 import { ProblemList } from './templates/ProblemList';
@@ -218,6 +219,12 @@ function Editor({ template }: { template: Loaded | null }) {
             source={refusedNow ? `The hub refused to ${template ? 'save' : 'create'} it:` : undefined}
           />
           <ErrorBox error={validation.error} />
+          {canWrite && !refusedNow && (
+            <DelegateWarnings
+              project={project.name}
+              yaml={validation.checked === text && validation.problems?.length === 0 ? text : null}
+            />
+          )}
           {writeError && !refusedNow && <ErrorBox error={writeError} />}
         </section>
         {template && (

@@ -1,4 +1,4 @@
-// The live run view's state, folded from the run's events (kinds and payloads: spec/src/events.rs).
+// The live run view's state, folded from the run's events (kinds and payloads: experiment/src/events.rs).
 // Pure and batch-oriented: the view buffers what the subscription delivers and applies it here a
 // few times a second, so 50 probe checks a second cost one render per flush, not fifty.
 
