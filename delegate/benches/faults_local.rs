@@ -8,7 +8,7 @@ use faultline_delegate::{
     faults::{Faults, RunCtx},
     journal::Journal,
 };
-use faultline_spec::faults::{
+use faultline_experiment::faults::{
     ByteSize, CpuParams, DiskFillParams, FaultSpec, IoParams, MemoryParams, PathTarget,
     ProcessTarget, StopParams,
 };

@@ -4,7 +4,7 @@
 //! `cargo bench -p faultline-delegate --bench faults_network` (as root; `ITERATIONS=200` for
 //! more samples). Prints p50/p99 of plan, apply and revert per kind.
 use faultline_delegate::faults::{Faults, RunCtx};
-use faultline_spec::{faults::FaultSpec, template::FaultStep};
+use faultline_experiment::{faults::FaultSpec, template::FaultStep};
 use std::{
     process::Command,
     time::{Duration, Instant},

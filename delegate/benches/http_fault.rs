@@ -86,11 +86,11 @@ async fn latencies(url: &str) -> Vec<Duration> {
     out
 }
 
-fn spec(listen: &str, upstream: &str) -> faultline_spec::faults::FaultSpec {
+fn spec(listen: &str, upstream: &str) -> faultline_experiment::faults::FaultSpec {
     let y = format!(
         "apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata: {{name: bench}}\nhypothesis:\n  probes:\n    - {{name: up, tcp: {{address: \"127.0.0.1:1\"}}, mode: continuous}}\nsteps:\n  - fault: http-fault\n    target: {{listen: \"{listen}\", upstream: \"http://{upstream}\"}}\n    duration: 1m\n    params:\n      rules:\n        - {{match: {{path: /never}}, abort: {{status: 503}}}}\n        - {{match: {{pathRegex: \"^/admin/[0-9]+$\"}}, delay: 1s}}\n        - {{match: {{headers: {{x-chaos: \"on\"}}}}, reset: true}}\n"
     );
-    faultline_spec::parse_template(&y)
+    faultline_experiment::parse_template(&y)
         .unwrap_or_else(|e| panic!("{e}"))
         .faults()
         .remove(0)

@@ -9,7 +9,7 @@
 mod common;
 
 use faultline_delegate::{faults::Faults, journal::Journal, proxy::Registry};
-use faultline_spec::{
+use faultline_experiment::{
     faults::{parse_toxic, FaultSpec},
     template::FaultStep,
     Dur,

@@ -2,7 +2,7 @@
 //! `FAULTLINE_DELEGATE_*` variable). This module only parses: what the values mean belongs to the
 //! modules that use them.
 use clap::Parser;
-use faultline_spec::Dur;
+use faultline_experiment::Dur;
 use std::{collections::BTreeMap, fmt, path::PathBuf, str::FromStr};
 
 #[derive(Parser, Debug, Clone)]

@@ -2,7 +2,7 @@
 //! running run is stopped and its faults reverted, so a delegate cut off from its operators
 //! never leaves an experiment running. The runs' final events wait in the outbox for the hub.
 use crate::executor::{Executor, Stop};
-use faultline_spec::Dur;
+use faultline_experiment::Dur;
 use tokio::{
     sync::watch,
     time::{sleep_until, Instant},

@@ -15,7 +15,7 @@ use crate::{
     state::{run_ids_with_suffix, valid_run_id, write_durable},
 };
 use faultline_proto::v1::{self as pb, delegate_message::Msg};
-use faultline_spec::{
+use faultline_experiment::{
     events::{self, ProbeCheck, Verdict},
     Experiment,
 };

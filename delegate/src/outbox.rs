@@ -11,7 +11,7 @@
 use crate::state::{run_ids_with_suffix, sync_dir, valid_run_id, write_durable};
 use anyhow::{Context, Result};
 use faultline_proto::v1 as pb;
-use faultline_spec::events;
+use faultline_experiment::events;
 use serde::{Deserialize, Serialize};
 use std::{
     collections::{BTreeMap, VecDeque},

@@ -3,7 +3,7 @@
 //! is reported (`rollback.done` with `ok: false`) and never changes the verdict. A command's
 //! output stays on the host unless the rollback sets `captureOutput: true`.
 use crate::sandbox::{egress::MAX_REDIRECTS, Sandbox};
-use faultline_spec::{
+use faultline_experiment::{
     events::RollbackDone,
     template::{CommandAction, HttpAction, Rollback},
 };

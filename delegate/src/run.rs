@@ -21,7 +21,7 @@ use crate::{
     probes::{Check, Probes},
     rollbacks,
 };
-use faultline_spec::{
+use faultline_experiment::{
     events::{self, FaultEvent, GuardrailTripped, Phase, ProbeCheck, RunFinished, Verdict},
     probes::{Mode, Probe as ProbeSpec, ProbeKind},
     stats, Dur, Experiment, Stage,
@@ -128,7 +128,7 @@ impl Tally {
         latency.sort_by(|a, b| a.probe.cmp(&b.probe));
         RunFinished {
             verdict,
-            score: faultline_spec::score::score(weights, self.checks.iter().copied()),
+            score: faultline_experiment::score::score(weights, self.checks.iter().copied()),
             reason,
             checks_passed: self.passed,
             checks_total: self.total,
@@ -562,7 +562,7 @@ impl Run {
     /// the group's last fault ended.
     async fn group(
         &self,
-        group: &[faultline_spec::template::PlannedFault],
+        group: &[faultline_experiment::template::PlannedFault],
     ) -> Result<Instant, Outcome> {
         let (faults, journal) = (&self.deps.faults, &self.deps.journal);
         let mut applied = Vec::new();
@@ -732,7 +732,7 @@ impl Run {
             ));
         }
         if let Some(min) = self.spec.hypothesis.min_score {
-            let score = faultline_spec::score::score(
+            let score = faultline_experiment::score::score(
                 &self.spec.weights(),
                 lock(&self.tally).checks.iter().copied(),
             );

@@ -149,8 +149,8 @@ impl Hub {
             pending: self.args.pending_timeout,
             dead_man: self.args.dead_man_timeout,
             abort: self.args.abort_timeout,
-            redispatch: faultline_spec::Dur::secs(30),
-            overdue_grace: faultline_spec::Dur::secs(120),
+            redispatch: faultline_experiment::Dur::secs(30),
+            overdue_grace: faultline_experiment::Dur::secs(120),
         };
         let reap = tokio::spawn(reaper::run(
             self.state.pool.clone(),

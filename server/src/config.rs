@@ -1,6 +1,6 @@
 //! Command line and environment configuration of the hub (clap, `FAULTLINE_*` variables).
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use faultline_spec::Dur;
+use faultline_experiment::Dur;
 use std::{fmt, net::SocketAddr, path::PathBuf};
 
 #[derive(Parser, Debug)]
@@ -97,10 +97,10 @@ pub enum ImportFormat {
     ChaosToolkit,
 }
 
-impl From<ImportFormat> for faultline_spec::import::Format {
+impl From<ImportFormat> for faultline_experiment::import::Format {
     fn from(f: ImportFormat) -> Self {
         match f {
-            ImportFormat::ChaosToolkit => faultline_spec::import::Format::ChaosToolkit,
+            ImportFormat::ChaosToolkit => faultline_experiment::import::Format::ChaosToolkit,
         }
     }
 }

@@ -45,10 +45,10 @@ impl DelegateRow {
     /// Why this delegate would refuse `spec`: kinds it does not support, and whatever its
     /// operator's allow-list does not allow (the delegate checks the same, and more once it
     /// resolves names, programs and processes). Empty when it would take it.
-    pub fn refusals(&self, spec: &faultline_spec::Experiment) -> Vec<faultline_spec::SpecError> {
+    pub fn refusals(&self, spec: &faultline_experiment::Experiment) -> Vec<faultline_experiment::SpecError> {
         let caps = self.advertised();
         let mut why = spec.check_capabilities(&caps.faults, &caps.probes, &self.name);
-        let entries: Vec<faultline_spec::policy::Entry> = caps
+        let entries: Vec<faultline_experiment::policy::Entry> = caps
             .allow
             .iter()
             .filter_map(|e| match e.parse() {
@@ -60,9 +60,9 @@ impl DelegateRow {
                 }
             })
             .collect();
-        let policy = faultline_spec::policy::Policy::from_entries(&entries);
+        let policy = faultline_experiment::policy::Policy::from_entries(&entries);
         let who = format!("delegate {}", self.name);
-        why.extend(policy.check(spec, faultline_spec::policy::Who(&who)));
+        why.extend(policy.check(spec, faultline_experiment::policy::Who(&who)));
         why
     }
 }

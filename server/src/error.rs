@@ -1,6 +1,6 @@
 //! One error type for the API boundary and the single table that maps it to GraphQL codes and
 //! gRPC statuses. Internal errors are logged in full and shown to users as a generic message.
-use faultline_spec::{import::ImportErrors, SpecErrors};
+use faultline_experiment::{import::ImportErrors, SpecErrors};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -3,7 +3,7 @@
 //! never conflict. Rules that end a run the delegate may still be executing also set
 //! `abort_requested_at`, so the delegate's stream forwards an `AbortRun` (see `runs::aborting`).
 use crate::notify;
-use faultline_spec::Dur;
+use faultline_experiment::Dur;
 use sqlx::PgPool;
 use std::time::Duration;
 use uuid::Uuid;

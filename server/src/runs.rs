@@ -5,8 +5,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::{delegates, halt, notify, templates};
 use chrono::{DateTime, TimeZone, Utc};
 use faultline_proto::v1 as pb;
-use faultline_spec::events::{self, ProbeCheck, RunFinished};
-use faultline_spec::Experiment;
+use faultline_experiment::events::{self, ProbeCheck, RunFinished};
+use faultline_experiment::Experiment;
 use sqlx::{types::Json, PgPool};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -35,7 +35,7 @@ pub struct RunRow {
     pub delegate_score: Option<f64>,
     pub recovery_ms: Option<i64>,
     pub verdict_reason: Option<String>,
-    pub latency: Option<Json<Vec<faultline_spec::stats::LatencyShift>>>,
+    pub latency: Option<Json<Vec<faultline_experiment::stats::LatencyShift>>>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -108,8 +108,8 @@ pub async fn start(
     // operator's allow-list), located in the template's text.
     let mut refused = target.refusals(&spec);
     if !refused.is_empty() {
-        faultline_spec::template::locate_errors(&tpl.yaml, &mut refused);
-        return Err(ApiError::InvalidTemplate(faultline_spec::SpecErrors(
+        faultline_experiment::template::locate_errors(&tpl.yaml, &mut refused);
+        return Err(ApiError::InvalidTemplate(faultline_experiment::SpecErrors(
             refused,
         )));
     }
@@ -643,7 +643,7 @@ async fn recompute_score(
     .fetch_all(&mut **tx)
     .await?;
     let weights = spec.0.weights();
-    Ok(faultline_spec::score::score(
+    Ok(faultline_experiment::score::score(
         &weights,
         checks.into_iter().map(|(s, ok)| (s as usize, ok)),
     ))

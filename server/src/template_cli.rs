@@ -1,7 +1,7 @@
 //! `faultline template …`: the same template validation and import the hub runs, offline, for
 //! pre-commit hooks, CI and migrations from other tools; and `faultline schema template`, the
 //! JSON Schema editors check templates with.
-use faultline_spec::{import, parse_template, SpecError};
+use faultline_experiment::{import, parse_template, SpecError};
 use std::path::Path;
 
 /// One line per problem, `FILE:LINE:COL: field: message (hint: …)` (`FILE: field: message`
@@ -24,7 +24,7 @@ pub fn format_error(file: &Path, e: &SpecError) -> String {
 /// The template's JSON Schema as committed in `docs/template.schema.json` (pretty, with a final
 /// newline).
 pub fn schema() -> String {
-    format!("{:#}\n", faultline_spec::schema::template())
+    format!("{:#}\n", faultline_experiment::schema::template())
 }
 
 /// Validates each file; returns the lines to print and whether every file was valid.
@@ -115,7 +115,7 @@ mod tests {
 #[cfg(test)]
 mod schema_tests {
     use super::*;
-    use faultline_spec::schema::ID;
+    use faultline_experiment::schema::ID;
     use serde_json::Value;
     use std::path::{Path, PathBuf};
 
@@ -150,9 +150,9 @@ mod schema_tests {
         }
     }
 
-    /// The full example the spec tests use (spec/tests/fixtures/full.yaml).
+    /// The full example the spec tests use (experiment/tests/fixtures/full.yaml).
     fn full_example() -> String {
-        std::fs::read_to_string(repo().join("spec/tests/fixtures/full.yaml")).unwrap()
+        std::fs::read_to_string(repo().join("experiment/tests/fixtures/full.yaml")).unwrap()
     }
 
     /// YAML files under `dir` (recursively), and the fenced yaml blocks of Markdown files there
@@ -385,7 +385,7 @@ mod schema_tests {
             .map(|k| k["const"].as_str().unwrap())
             .collect();
         kinds.sort();
-        let mut known = faultline_spec::faults::KINDS.to_vec();
+        let mut known = faultline_experiment::faults::KINDS.to_vec();
         known.sort();
         assert_eq!(kinds, known);
         let rules = schema["definitions"]["Step"]["allOf"].as_array().unwrap();

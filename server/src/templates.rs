@@ -1,8 +1,8 @@
 //! Experiment templates and their versions: storage and lookup. Parsing and validation live in
-//! the `faultline-spec` crate; every stored version has passed it.
+//! the `faultline-experiment` crate; every stored version has passed it.
 use crate::error::{ApiError, ApiResult};
 use chrono::{DateTime, Utc};
-use faultline_spec::{
+use faultline_experiment::{
     import::{self, Format, Imported},
     Experiment,
 };
@@ -24,7 +24,7 @@ const SELECT_LATEST: &str = "SELECT t.id, t.project_id, t.name, v.version, v.yam
        WHERE template_id = t.id ORDER BY version DESC LIMIT 1) v ON true";
 
 fn parse(yaml: &str) -> ApiResult<Experiment> {
-    faultline_spec::parse_template(yaml).map_err(ApiError::InvalidTemplate)
+    faultline_experiment::parse_template(yaml).map_err(ApiError::InvalidTemplate)
 }
 
 /// Converts another tool's experiment into a template (no write; `create` stores the YAML).

@@ -3,7 +3,7 @@ use faultline_delegate::{
     faults::{Faults, RunCtx},
     journal::Journal,
 };
-use faultline_spec::faults::FaultSpec;
+use faultline_experiment::faults::FaultSpec;
 use std::time::{Duration, Instant};
 
 /// Applies and reverts `spec(i)` for i in 0..n (plan, fsynced journal entry and apply; revert

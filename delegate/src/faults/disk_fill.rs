@@ -10,7 +10,7 @@ use super::{
     stress::{self, human, Space, StressError},
     Applied, Fault, FaultError, RunCtx,
 };
-use faultline_spec::faults::FaultSpec;
+use faultline_experiment::faults::FaultSpec;
 use nix::fcntl::{fallocate, FallocateFlags};
 use serde::{Deserialize, Serialize};
 use std::{io::Write, path::PathBuf};

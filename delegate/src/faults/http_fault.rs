@@ -9,7 +9,7 @@ use super::{
     http_proxy::{self, ProxyError, Running},
     Applied, Fault, FaultError, RunCtx,
 };
-use faultline_spec::faults::{FaultSpec, HttpFaultParams, HttpProxyTarget};
+use faultline_experiment::faults::{FaultSpec, HttpFaultParams, HttpProxyTarget};
 use serde::{Deserialize, Serialize};
 use std::{
     collections::HashMap,

@@ -1,14 +1,14 @@
 //! The reverse proxy behind `http-fault`: HTTP/1.1 in (hyper server, keep-alive), HTTP/1.1 out
 //! (a pooled hyper client), with the step's rules deciding per request whether to abort, delay,
 //! reset or rewrite. It owns serving and stopping; what to serve (the typed parameters) comes
-//! from `faultline-spec`, and when to start and stop comes from [`super::http_fault`].
+//! from `faultline-experiment`, and when to start and stop comes from [`super::http_fault`].
 //!
 //! Limits: request heads up to [`MAX_HEAD_BYTES`] and read within [`HEAD_TIMEOUT`]; at most
 //! [`MAX_CONNECTIONS`] client connections; bodies stream through untouched except a response
 //! body a rule rewrites, which is read whole up to [`MAX_REWRITE_BODY`] (502 beyond). The
 //! upstream gets `connectTimeout` to accept (502 after) and `responseTimeout` to answer (504).
 use bytes::Bytes;
-use faultline_spec::faults::{BodyReplace, BodyRewrite, HeaderEdit, HttpAction, HttpFaultParams};
+use faultline_experiment::faults::{BodyReplace, BodyRewrite, HeaderEdit, HttpAction, HttpFaultParams};
 use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
 use hyper::{
     body::Incoming,
@@ -136,7 +136,7 @@ fn header_ops(e: Option<&HeaderEdit>) -> Result<HeaderOps, ProxyError> {
 }
 
 impl Rule {
-    fn compile(r: &faultline_spec::faults::HttpRule) -> Result<Rule, ProxyError> {
+    fn compile(r: &faultline_experiment::faults::HttpRule) -> Result<Rule, ProxyError> {
         let m = &r.matcher;
         let action = match r.action() {
             HttpAction::Abort(a) => Action::Abort {
@@ -177,7 +177,7 @@ impl Rule {
                 .as_deref()
                 .map(|r| {
                     regex::RegexBuilder::new(r)
-                        .size_limit(faultline_spec::faults::REGEX_SIZE_LIMIT)
+                        .size_limit(faultline_experiment::faults::REGEX_SIZE_LIMIT)
                         .build()
                         .map_err(|e| ProxyError::Params(format!("pathRegex: {e}")))
                 })
@@ -620,7 +620,7 @@ async fn forward(
                 format!(
                     "faultline http-fault: upstream {} did not answer within {}\n",
                     shared.upstream,
-                    faultline_spec::Dur(shared.response_timeout)
+                    faultline_experiment::Dur(shared.response_timeout)
                 ),
             );
         }
@@ -674,7 +674,7 @@ async fn forward(
                         format!(
                             "faultline http-fault: upstream {} did not send its body within {}\n",
                             shared.upstream,
-                            faultline_spec::Dur(shared.response_timeout)
+                            faultline_experiment::Dur(shared.response_timeout)
                         ),
                     );
                 }

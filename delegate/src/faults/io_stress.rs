@@ -8,7 +8,7 @@ use super::{
     stress::{self, human, tag, Space, StressError, Workers},
     Applied, Fault, FaultError, RunCtx,
 };
-use faultline_spec::faults::{ByteSize, FaultSpec};
+use faultline_experiment::faults::{ByteSize, FaultSpec};
 use serde::{Deserialize, Serialize};
 use std::{path::PathBuf, sync::Arc};
 

@@ -7,7 +7,7 @@ use super::{
     stress::{self, human, tag, StressError, Workers},
     Applied, Fault, FaultError, RunCtx,
 };
-use faultline_spec::faults::FaultSpec;
+use faultline_experiment::faults::FaultSpec;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 

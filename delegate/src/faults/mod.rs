@@ -5,7 +5,7 @@
 //! enforces the one ordering rule that matters: a fault is journaled (fsynced) before it is
 //! applied, and its journal entry goes only once it is reverted.
 use crate::{allow::AllowList, journal::Journal};
-use faultline_spec::faults::FaultSpec;
+use faultline_experiment::faults::FaultSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -167,7 +167,7 @@ impl Faults {
         f.register(network_nft::NetworkLoss);
         f.register(network_nft::NetworkPartition);
         f.register(network_tc::NetworkBandwidth);
-        for &kind in faultline_spec::faults::NETEM_KINDS {
+        for &kind in faultline_experiment::faults::NETEM_KINDS {
             f.register(network_tc::Netem { kind });
         }
         f.register(http_fault::HttpFault::default());

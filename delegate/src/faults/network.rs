@@ -6,7 +6,7 @@
 //! The kinds live in `network_nft.rs` (loss, partition: one nftables table per fault) and
 //! `network_tc.rs` (bandwidth and the netem kinds: one root qdisc per fault, with its own handle).
 //! This module decides nothing about which packets are hit.
-use faultline_spec::faults::{Cidr, NetworkScope, NetworkTarget, PortRange};
+use faultline_experiment::faults::{Cidr, NetworkScope, NetworkTarget, PortRange};
 use serde::{Deserialize, Serialize};
 use std::{
     io::{Read, Write},

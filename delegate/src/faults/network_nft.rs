@@ -10,7 +10,7 @@ use super::network::{
     self, by_family, describe_scope, describe_target, run, run_ok, NetData, NetError,
 };
 use super::{Applied, Fault, FaultError, RunCtx};
-use faultline_spec::faults::{Direction, FaultSpec, NetworkScope};
+use faultline_experiment::faults::{Direction, FaultSpec, NetworkScope};
 
 /// `network-loss`: drop `percent` of the matching packets (`numgen random`).
 pub struct NetworkLoss;

@@ -12,7 +12,7 @@ use super::network::{
     self, by_family, describe_scope, describe_target, run, run_ok, NetData, NetError, QdiscRef,
 };
 use super::{Applied, Fault, FaultError, RunCtx};
-use faultline_spec::faults::{FaultSpec, NetworkScope, NetworkTarget, PortRange};
+use faultline_experiment::faults::{FaultSpec, NetworkScope, NetworkTarget, PortRange};
 use std::{sync::OnceLock, time::Duration};
 
 /// Most u32 filters one fault may add (destinations × families × protocols × port masks).
@@ -335,7 +335,7 @@ trait RateText {
     fn rate_text(&self) -> String;
 }
 
-impl RateText for faultline_spec::faults::BandwidthParams {
+impl RateText for faultline_experiment::faults::BandwidthParams {
     fn rate_text(&self) -> String {
         let r = self.rate.0;
         match r {
@@ -379,7 +379,7 @@ fn us(d: Duration) -> String {
 impl Netem {
     /// The netem arguments and a description, from the spec.
     fn args(&self, spec: &FaultSpec) -> Option<(String, String)> {
-        let corr = |c: &Option<faultline_spec::faults::Percent>| {
+        let corr = |c: &Option<faultline_experiment::faults::Percent>| {
             c.map(|c| format!(" {}%", c.0)).unwrap_or_default()
         };
         Some(match spec {

@@ -3,7 +3,7 @@
 //! at random, the safety rules (never pid 1, never the delegate itself), and signalling a
 //! process only while it is still the same process that was resolved.
 use super::FaultError;
-use faultline_spec::faults::{Pick, ProcessTarget};
+use faultline_experiment::faults::{Pick, ProcessTarget};
 use nix::{
     errno::Errno,
     sys::signal::{kill, Signal},
@@ -214,8 +214,8 @@ pub fn signal(p: &ProcRef, sig: Signal) -> Result<bool, FaultError> {
     }
 }
 
-pub fn nix_signal(s: faultline_spec::faults::Signal) -> Signal {
-    use faultline_spec::faults::Signal as S;
+pub fn nix_signal(s: faultline_experiment::faults::Signal) -> Signal {
+    use faultline_experiment::faults::Signal as S;
     match s {
         S::Kill => Signal::SIGKILL,
         S::Term => Signal::SIGTERM,

@@ -9,7 +9,7 @@
 //! there is nothing left to stop and the revert of a journalled entry is a no-op.
 use super::{process, stress::StressError, Applied, Fault, FaultError, RunCtx};
 use crate::allow::AllowList;
-use faultline_spec::faults::{FaultSpec, Pick, ProcessTarget};
+use faultline_experiment::faults::{FaultSpec, Pick, ProcessTarget};
 use serde::{Deserialize, Serialize};
 use std::{
     collections::HashMap,

@@ -3,7 +3,7 @@
 //! duration; revert sends SIGCONT (a process that has exited meanwhile is fine), so a stopped
 //! process is never left stopped, also after a delegate restart (journal recovery).
 use super::{process, Applied, Fault, FaultError, RunCtx};
-use faultline_spec::faults::FaultSpec;
+use faultline_experiment::faults::FaultSpec;
 use nix::sys::signal::Signal;
 
 pub struct ProcessPause {

@@ -6,7 +6,7 @@
 //! journal's revert says so instead of touching a proxy a later process made with the same name.
 use super::{Applied, Fault, FaultError, RunCtx};
 use crate::proxy::{ProxyError, Registry};
-use faultline_spec::faults::{FaultSpec, ToxicSpec};
+use faultline_experiment::faults::{FaultSpec, ToxicSpec};
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
 

@@ -8,7 +8,7 @@
 //! would) and an idle delegate holds no sockets.
 use super::{bounded_part, clip, io_error_text, ms, quoted, regex, Check, Probe};
 use crate::sandbox::Sandbox;
-use faultline_spec::probes::{HttpExpect, HttpProbe as HttpSpec, Probe as ProbeSpec};
+use faultline_experiment::probes::{HttpExpect, HttpProbe as HttpSpec, Probe as ProbeSpec};
 use futures::future::BoxFuture;
 use std::{error::Error as _, io, time::Instant};
 

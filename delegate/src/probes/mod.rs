@@ -4,7 +4,7 @@
 //! scheduling them (modes, attempts, intervals) and turning checks into events belongs to the
 //! executor.
 use crate::sandbox::Sandbox;
-use faultline_spec::probes::{Probe as ProbeSpec, ValueExpect};
+use faultline_experiment::probes::{Probe as ProbeSpec, ValueExpect};
 use futures::future::BoxFuture;
 use std::{collections::BTreeMap, future::Future, io, time::Instant};
 

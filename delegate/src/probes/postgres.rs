@@ -11,7 +11,7 @@
 //! `verify-ca`, `verify-full`) fails the check instead of silently going without.
 use super::{bounded_part, compare, io_error_text, Check, Probe};
 use crate::sandbox::{egress::ConnectError, Sandbox};
-use faultline_spec::probes::{PostgresProbe as PostgresSpec, Probe as ProbeSpec};
+use faultline_experiment::probes::{PostgresProbe as PostgresSpec, Probe as ProbeSpec};
 use futures::future::BoxFuture;
 use futures::TryStreamExt;
 use std::{

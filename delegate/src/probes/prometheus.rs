@@ -7,7 +7,7 @@ use super::{
     Check, Probe,
 };
 use crate::sandbox::Sandbox;
-use faultline_spec::probes::{Probe as ProbeSpec, PrometheusProbe as PrometheusSpec};
+use faultline_experiment::probes::{Probe as ProbeSpec, PrometheusProbe as PrometheusSpec};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::Value;

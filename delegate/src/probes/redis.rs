@@ -4,7 +4,7 @@
 //! [`MAX_READ`], so a wrong or hostile server cannot make the delegate buffer without bound.
 use super::{bounded_part, compare, io_error_text, ms, quoted, Check, Probe};
 use crate::sandbox::{egress::ConnectError, Sandbox};
-use faultline_spec::probes::{split_host_port, Probe as ProbeSpec, RedisProbe as RedisSpec};
+use faultline_experiment::probes::{split_host_port, Probe as ProbeSpec, RedisProbe as RedisSpec};
 use futures::future::BoxFuture;
 use std::time::Instant;
 use tokio::{

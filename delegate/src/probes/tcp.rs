@@ -5,7 +5,7 @@
 //! the delegate's allow-list refuses: nothing is dialled.
 use super::{io_error_text, ms, Check, Probe};
 use crate::sandbox::Sandbox;
-use faultline_spec::probes::{split_host_port, Probe as ProbeSpec, TcpExpect};
+use faultline_experiment::probes::{split_host_port, Probe as ProbeSpec, TcpExpect};
 use futures::future::BoxFuture;
 use std::{io, net::SocketAddr, time::Instant};
 use tokio::net::TcpStream;

@@ -4,7 +4,7 @@
 //! [`MAX_BODY`], slow clients to [`READ_TIMEOUT`], and, as in Toxiproxy, browsers are refused (a
 //! web page must not steer proxies through the user's browser).
 use super::{Proxy, ProxyError, Registry};
-use faultline_spec::faults::{parse_toxic, ToxicKind, ToxicSpec};
+use faultline_experiment::faults::{parse_toxic, ToxicKind, ToxicSpec};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{
     body::{Bytes, Incoming},

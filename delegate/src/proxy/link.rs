@@ -5,7 +5,7 @@
 //! it turns each chunk read into timed pieces in a bounded queue, so latency is added per chunk
 //! (pipelined, not accumulated) and bandwidth, slicing and limits apply as in Toxiproxy. Either
 //! way the pump watches the proxy's toxics and switches at once when they change.
-use faultline_spec::faults::{Stream, ToxicKind, ToxicSpec};
+use faultline_experiment::faults::{Stream, ToxicKind, ToxicSpec};
 use nix::{
     fcntl::{fcntl, splice, FcntlArg, OFlag, SpliceFFlags},
     unistd::pipe2,

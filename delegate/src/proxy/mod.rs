@@ -6,7 +6,7 @@
 //! channel, so toxics added, changed or removed reach established connections at once, without
 //! dropping them. The data path (two pumps per connection) lives in [`link`]. Proxies live in
 //! this process only: they die with it, and nothing here outlives the delegate.
-use faultline_spec::faults::{Stream, ToxicSpec};
+use faultline_experiment::faults::{Stream, ToxicSpec};
 use std::{
     collections::BTreeMap,
     sync::{

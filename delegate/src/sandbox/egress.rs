@@ -4,7 +4,7 @@
 //! does the same for every connection (redirects included), and URLs with an IP literal, which
 //! skip any resolver, are checked before each request and each redirect.
 use super::{refused, Sandbox};
-use faultline_spec::policy::Policy;
+use faultline_experiment::policy::Policy;
 use std::{
     io,
     net::{IpAddr, SocketAddr},

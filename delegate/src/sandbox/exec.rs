@@ -10,7 +10,7 @@
 //! - it runs in a process group of its own with stdin closed, so a timeout kills it and every
 //!   process it started; at most [`MAX_OUTPUT`] of stdout and of stderr is kept.
 use super::{refused, Sandbox};
-use faultline_spec::policy::{loader_env, program_of};
+use faultline_experiment::policy::{loader_env, program_of};
 use std::{
     collections::BTreeMap,
     io,

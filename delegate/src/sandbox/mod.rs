@@ -11,7 +11,7 @@
 //!
 //! Faults check the same policy in `faults/`: what they touch is not a connection or a
 //! program but a process, a file or a kernel table.
-use faultline_spec::policy::Policy;
+use faultline_experiment::policy::Policy;
 use std::sync::Arc;
 
 pub mod egress;

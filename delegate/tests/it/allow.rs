@@ -9,7 +9,7 @@ use faultline_delegate::{
     journal::Journal,
     outbox::Outbox,
 };
-use faultline_spec::{
+use faultline_experiment::{
     events::{self, RunFinished, Verdict},
     faults::{FaultSpec, PauseParams, ProcessTarget},
 };
@@ -45,7 +45,7 @@ fn request(run_id: &str, url: &str, target: &str) -> RunRequest {
         run_id: run_id.into(),
         template_name: "allow".into(),
         template_version: 1,
-        spec: faultline_spec::parse_template(&yaml).unwrap(),
+        spec: faultline_experiment::parse_template(&yaml).unwrap(),
         dry_run: false,
     }
 }

@@ -1,6 +1,6 @@
 //! The command probe running real programs.
 use faultline_delegate::probes::Check;
-use faultline_spec::probes::Probe;
+use faultline_experiment::probes::Probe;
 use std::time::{Duration, Instant};
 
 async fn check(command: serde_json::Value, timeout: &str) -> Check {
@@ -310,7 +310,7 @@ async fn programs_run_as_the_configured_user() {
         sandbox::{RunAs, Sandbox},
     };
     let nobody = RunAs::lookup("nobody").unwrap();
-    let policy = faultline_spec::policy::Policy::from_strings(&["command=/usr/bin/id"]).unwrap();
+    let policy = faultline_experiment::policy::Policy::from_strings(&["command=/usr/bin/id"]).unwrap();
     let probes = Probes::new(Sandbox::new(policy, Some(nobody.clone()))).unwrap();
     let probe: Probe = serde_json::from_value(serde_json::json!({
         "name": "who", "command": {"run": ["/usr/bin/id", "-u"], "expect": {"stdoutEquals": nobody.uid.to_string()}},

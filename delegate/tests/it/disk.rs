@@ -8,7 +8,7 @@ use faultline_delegate::{
     faults::{stress::Space, FaultError, Faults},
     journal::Journal,
 };
-use faultline_spec::faults::{ByteSize, DiskFillParams, FaultSpec, PathTarget};
+use faultline_experiment::faults::{ByteSize, DiskFillParams, FaultSpec, PathTarget};
 use std::{path::Path, process::Command};
 
 /// A tmpfs of `mib` MiB mounted on a fresh temporary directory, unmounted on drop.

@@ -9,7 +9,7 @@ use faultline_delegate::{
     outbox::{Outbox, StoredEvent},
 };
 use faultline_proto::v1::{self as pb, delegate_message::Msg};
-use faultline_spec::{
+use faultline_experiment::{
     events::{self, FaultEvent, ProbeCheck, Verdict},
     Dur,
 };
@@ -71,7 +71,7 @@ steps:
 }
 
 fn request(run_id: &str, yaml: &str) -> RunRequest {
-    let spec = faultline_spec::parse_template(yaml).unwrap();
+    let spec = faultline_experiment::parse_template(yaml).unwrap();
     RunRequest {
         run_id: run_id.into(),
         template_name: "it-experiment".into(),

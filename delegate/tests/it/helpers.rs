@@ -350,8 +350,8 @@ pub fn kinds(events: &[StoredEvent]) -> Vec<&str> {
 pub fn assert_well_formed(
     events: &[StoredEvent],
     weights: &[u8],
-) -> faultline_spec::events::RunFinished {
-    use faultline_spec::events::{self, ProbeCheck, RunFinished};
+) -> faultline_experiment::events::RunFinished {
+    use faultline_experiment::events::{self, ProbeCheck, RunFinished};
     assert!(!events.is_empty());
     assert_eq!(events[0].kind, events::RUN_STARTED, "{:?}", kinds(events));
     assert_eq!(
@@ -380,7 +380,7 @@ pub fn assert_well_formed(
         fin.checks_passed as usize,
         checks.iter().filter(|c| c.ok).count()
     );
-    let expected = faultline_spec::score::score(
+    let expected = faultline_experiment::score::score(
         weights,
         checks
             .iter()

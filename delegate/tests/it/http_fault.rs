@@ -10,7 +10,7 @@ use faultline_delegate::{
     faults::{Applied, Faults, RunCtx},
     journal::Journal,
 };
-use faultline_spec::{
+use faultline_experiment::{
     events::{self, Verdict},
     faults::FaultSpec,
 };
@@ -34,7 +34,7 @@ fn template(listen: &str, upstream: &str, params: &str, probes: &str, duration: 
 fn spec(listen: &str, upstream: &str, params: &str) -> FaultSpec {
     let probes = "    - {name: up, tcp: {address: \"127.0.0.1:1\"}, mode: continuous}\n";
     let y = template(listen, upstream, params, probes, "1s");
-    let e = faultline_spec::parse_template(&y).unwrap_or_else(|e| panic!("{e}\n{y}"));
+    let e = faultline_experiment::parse_template(&y).unwrap_or_else(|e| panic!("{e}\n{y}"));
     e.faults().remove(0).spec
 }
 
@@ -473,7 +473,7 @@ async fn a_run_with_an_http_fault_step_judges_the_probe_through_the_proxy() {
             &probes,
             "600ms",
         );
-        let spec = faultline_spec::parse_template(&y).unwrap_or_else(|e| panic!("{e}\n{y}"));
+        let spec = faultline_experiment::parse_template(&y).unwrap_or_else(|e| panic!("{e}\n{y}"));
         let weights = spec.weights();
         let r = rig();
         r.exec

@@ -1,6 +1,6 @@
 //! The http probe against a real server on 127.0.0.1.
 use crate::helpers::{closed_port, Answer, HttpServer};
-use faultline_spec::probes::Probe;
+use faultline_experiment::probes::Probe;
 use std::time::Duration;
 
 fn probe(url: &str, expect: u16, timeout_ms: u64) -> Probe {

@@ -4,7 +4,7 @@ use faultline_delegate::{
     faults::{Faults, RunCtx},
     journal::Journal,
 };
-use faultline_spec::faults::{FaultSpec, PauseParams, ProcessTarget};
+use faultline_experiment::faults::{FaultSpec, PauseParams, ProcessTarget};
 
 #[test]
 fn startup_recovery_reverts_a_pause_left_by_a_crash() {

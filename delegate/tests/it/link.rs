@@ -7,7 +7,7 @@ use crate::helpers::{
 use clap::Parser;
 use faultline_delegate::{config::Config, outbox::StoredEvent};
 use faultline_proto::v1::{self as pb, delegate_message::Msg as DMsg};
-use faultline_spec::events::{self, Verdict};
+use faultline_experiment::events::{self, Verdict};
 use std::{
     io::{BufRead, BufReader, Read},
     path::Path,
@@ -35,7 +35,7 @@ steps:
     duration: {hold}
 "#
     );
-    let spec = faultline_spec::parse_template(&yaml).unwrap();
+    let spec = faultline_experiment::parse_template(&yaml).unwrap();
     pb::AssignRun {
         run_id: run_id.into(),
         spec_json: serde_json::to_string(&spec).unwrap(),
@@ -146,7 +146,7 @@ async fn registers_runs_an_assignment_and_settles_its_events() {
         assert!(caps.faults.iter().any(|k| k == "process-kill"));
         assert_eq!(
             caps.probes,
-            faultline_spec::probes::KINDS,
+            faultline_experiment::probes::KINDS,
             "every kind the spec knows"
         );
         assert_eq!(seen.hellos[0].delegate_id, DELEGATE_ID);

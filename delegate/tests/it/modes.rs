@@ -7,11 +7,11 @@ use crate::{
     helpers::{assert_well_formed, kinds, proc_state, HttpServer, TargetProc},
 };
 use faultline_delegate::{executor::RunRequest, outbox::StoredEvent};
-use faultline_spec::events::{self, ProbeCheck, RunFinished, Verdict};
+use faultline_experiment::events::{self, ProbeCheck, RunFinished, Verdict};
 use std::{sync::atomic::Ordering, time::Duration};
 
 fn request(run_id: &str, yaml: &str) -> RunRequest {
-    let spec = faultline_spec::parse_template(yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    let spec = faultline_experiment::parse_template(yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
     RunRequest {
         run_id: run_id.into(),
         template_name: "modes".into(),

@@ -7,7 +7,7 @@ use faultline_delegate::{
     faults::{network_tc::netem_support, Applied, FaultError, Faults, RunCtx},
     journal::Journal,
 };
-use faultline_spec::faults::FaultSpec;
+use faultline_experiment::faults::FaultSpec;
 use std::time::Duration;
 use std::{
     io::{BufRead, BufReader},
@@ -181,7 +181,7 @@ impl Net {
             "{{fault: {kind}, target: {{interface: {}, netns: {}}}, duration: 10s, params: {params}}}",
             self.va, self.a
         );
-        let step: faultline_spec::template::FaultStep = serde_norway::from_str(&yaml).unwrap();
+        let step: faultline_experiment::template::FaultStep = serde_norway::from_str(&yaml).unwrap();
         step.fault_spec("steps[0]").unwrap()
     }
 }
@@ -488,7 +488,7 @@ fn bad_targets_are_refused_at_plan_time_with_the_reason() {
         format!("{{fault: network-loss, target: {{interface: {iface}, netns: {ns}}}, duration: 1s, params: {{percent: 5}}}}")
     };
     let spec = |y: String| {
-        serde_norway::from_str::<faultline_spec::template::FaultStep>(&y)
+        serde_norway::from_str::<faultline_experiment::template::FaultStep>(&y)
             .unwrap()
             .fault_spec("steps[0]")
             .unwrap()
@@ -580,7 +580,7 @@ fn netem_kinds_are_refused_with_a_hint_when_the_kernel_lacks_netem() {
     match netem_support() {
         Err(why) => {
             println!("skipped netem behaviour: this kernel has no netem ({why}); checking the refusal instead");
-            for kind in faultline_spec::faults::NETEM_KINDS {
+            for kind in faultline_experiment::faults::NETEM_KINDS {
                 assert!(
                     !s.faults.capabilities().iter().any(|k| k == kind),
                     "{kind} advertised"
@@ -656,7 +656,7 @@ async fn a_run_partitions_a_host_interface_for_its_duration() {
         executor::{Executor, RunRequest},
         outbox::Outbox,
     };
-    use faultline_spec::events::{self, FaultEvent, ProbeCheck};
+    use faultline_experiment::events::{self, FaultEvent, ProbeCheck};
     use std::sync::Arc;
 
     crate::helpers::init_logs();
@@ -725,7 +725,7 @@ async fn a_run_partitions_a_host_interface_for_its_duration() {
         run_id: "run-net-host".into(),
         template_name: "net".into(),
         template_version: 1,
-        spec: faultline_spec::parse_template(&yaml).unwrap(),
+        spec: faultline_experiment::parse_template(&yaml).unwrap(),
         dry_run: false,
     })
     .unwrap();
@@ -783,7 +783,7 @@ async fn a_dry_run_lists_the_targets_and_changes_nothing() {
         executor::{Executor, RunRequest},
         outbox::Outbox,
     };
-    use faultline_spec::events::{self, FaultEvent};
+    use faultline_experiment::events::{self, FaultEvent};
     use std::sync::Arc;
 
     let net = Net::new();
@@ -809,7 +809,7 @@ async fn a_dry_run_lists_the_targets_and_changes_nothing() {
         run_id: "run-net-dry".into(),
         template_name: "dry".into(),
         template_version: 1,
-        spec: faultline_spec::parse_template(&yaml).unwrap(),
+        spec: faultline_experiment::parse_template(&yaml).unwrap(),
         dry_run: true,
     })
     .unwrap();

@@ -3,7 +3,7 @@
 //! test always starts its own cluster: the shared one trusts every local connection.
 use crate::helpers::{closed_port, unique_env_name};
 use faultline_delegate::probes::Check;
-use faultline_spec::probes::Probe;
+use faultline_experiment::probes::Probe;
 use serde_json::json;
 use std::{
     os::unix::fs::PermissionsExt,

@@ -6,7 +6,7 @@ use faultline_delegate::{
     faults::{FaultError, Faults, RunCtx},
     journal::Journal,
 };
-use faultline_spec::{
+use faultline_experiment::{
     faults::{FaultSpec, KillParams, ProcessTarget, Signal, StopParams},
     Dur,
 };

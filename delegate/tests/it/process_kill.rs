@@ -5,7 +5,7 @@ use faultline_delegate::{
     faults::{FaultError, Faults, RunCtx},
     journal::Journal,
 };
-use faultline_spec::faults::{FaultSpec, KillParams, ProcessTarget, Signal};
+use faultline_experiment::faults::{FaultSpec, KillParams, ProcessTarget, Signal};
 use std::time::Duration;
 
 fn kill_spec(pid_file: Option<String>, name: Option<String>, signal: Signal) -> FaultSpec {

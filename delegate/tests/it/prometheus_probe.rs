@@ -2,7 +2,7 @@
 //! One server for all cases: starting it and waiting for the first scrape takes seconds.
 use crate::helpers::{closed_port, have_binary, Answer, HttpServer};
 use faultline_delegate::probes::Check;
-use faultline_spec::probes::Probe;
+use faultline_experiment::probes::Probe;
 use serde_json::json;
 use std::{
     process::Stdio,

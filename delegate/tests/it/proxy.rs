@@ -6,7 +6,7 @@ use faultline_delegate::{
     journal::Journal,
     proxy::{Proxy, Registry},
 };
-use faultline_spec::{
+use faultline_experiment::{
     faults::{parse_toxic, FaultSpec, ToxicSpec},
     template::FaultStep,
     Dur,

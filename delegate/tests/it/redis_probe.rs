@@ -1,7 +1,7 @@
 //! The redis probe against a real redis-server on 127.0.0.1, one per test.
 use crate::helpers::{closed_port, have_binary, unique_env_name};
 use faultline_delegate::probes::Check;
-use faultline_spec::probes::Probe;
+use faultline_experiment::probes::Probe;
 use std::{process::Stdio, time::Duration};
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},

@@ -8,7 +8,7 @@ use faultline_delegate::{
     journal::Journal,
     outbox::Outbox,
 };
-use faultline_spec::{
+use faultline_experiment::{
     events::{self, FaultEvent},
     faults::{ByteSize, CpuParams, FaultSpec, IoParams, MemoryParams, PathTarget},
 };
@@ -160,7 +160,7 @@ fn memory_stress_holds_the_size_in_a_worker_and_frees_it() {
     let spec = FaultSpec::MemoryStress {
         params: MemoryParams {
             size: Some(size),
-            ramp: Some(faultline_spec::Dur::from_millis(300)),
+            ramp: Some(faultline_experiment::Dur::from_millis(300)),
             ..Default::default()
         },
     };
@@ -383,7 +383,7 @@ fn run_request(run_id: &str, url: &str, steps: &str) -> RunRequest {
         run_id: run_id.into(),
         template_name: "stress-run".into(),
         template_version: 1,
-        spec: faultline_spec::parse_template(&yaml).unwrap(),
+        spec: faultline_experiment::parse_template(&yaml).unwrap(),
         dry_run: false,
     }
 }
@@ -499,7 +499,7 @@ fn planning_changes_nothing() {
         },
         FaultSpec::DiskFill {
             target: PathTarget { path },
-            params: faultline_spec::faults::DiskFillParams {
+            params: faultline_experiment::faults::DiskFillParams {
                 size: Some(ByteSize::mib(1)),
                 ..Default::default()
             },

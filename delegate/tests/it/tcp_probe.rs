@@ -1,7 +1,7 @@
 //! The tcp probe against real sockets on 127.0.0.1.
 use crate::helpers::closed_port;
 use faultline_delegate::probes::Check;
-use faultline_spec::probes::Probe;
+use faultline_experiment::probes::Probe;
 use tokio::net::TcpListener;
 
 async fn check(address: &str, expect: &str, timeout: &str) -> Check {

@@ -7,7 +7,7 @@ use faultline_delegate::{
     journal::Journal,
     proxy::{api, Registry},
 };
-use faultline_spec::{faults::FaultSpec, template::FaultStep, Dur};
+use faultline_experiment::{faults::FaultSpec, template::FaultStep, Dur};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -433,7 +433,7 @@ steps:
         url = web.url,
         up = echo.addr
     );
-    let spec = faultline_spec::parse_template(&yaml).unwrap();
+    let spec = faultline_experiment::parse_template(&yaml).unwrap();
     let hub = FakeHub::start(
         Mode::Normal,
         Some(pb::AssignRun {

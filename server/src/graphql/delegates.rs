@@ -124,7 +124,7 @@ impl DelegateQuery {
     ) -> Result<Vec<DelegateCheck>> {
         let (s, p) = ctx(c)?;
         let pid = super::project(s, p, &project, Role::Viewer).await?;
-        let Ok(spec) = faultline_spec::parse_template(&yaml) else {
+        let Ok(spec) = faultline_experiment::parse_template(&yaml) else {
             return Ok(Vec::new());
         };
         let all = crate::delegates::list(&s.pool, Some(&[pid]), s.fresh_secs()).await?;
@@ -144,7 +144,7 @@ impl DelegateQuery {
             .into_iter()
             .map(|d| {
                 let mut problems = d.refusals(&spec);
-                faultline_spec::template::locate_errors(&yaml, &mut problems);
+                faultline_experiment::template::locate_errors(&yaml, &mut problems);
                 DelegateCheck {
                     delegate: d.name.clone(),
                     connected: d.connected,
@@ -188,7 +188,7 @@ impl DelegateMutation {
     ) -> Result<String> {
         let (s, p) = ctx(c)?;
         let pid = super::project(s, p, &project, Role::Owner).await?;
-        let res = match expires_in.parse::<faultline_spec::Dur>() {
+        let res = match expires_in.parse::<faultline_experiment::Dur>() {
             Ok(ttl) => {
                 crate::delegates::create_token(&s.pool, pid, &name, reusable, ttl.0, &p.actor())
                     .await

@@ -114,8 +114,8 @@ pub struct LatencyVerdict {
     pub summary: String,
 }
 
-impl From<&faultline_spec::stats::LatencyShift> for LatencyVerdict {
-    fn from(l: &faultline_spec::stats::LatencyShift) -> Self {
+impl From<&faultline_experiment::stats::LatencyShift> for LatencyVerdict {
+    fn from(l: &faultline_experiment::stats::LatencyShift) -> Self {
         LatencyVerdict {
             probe: l.probe.clone(),
             control_samples: l.control_n as i32,

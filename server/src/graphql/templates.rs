@@ -3,7 +3,7 @@ use super::{ctx, parse_id, visible};
 use crate::{audit, error::ApiResult, identity::Role, templates::TemplateRow};
 use async_graphql::{Context, Enum, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use faultline_spec::import::Format;
+use faultline_experiment::import::Format;
 
 pub struct Template(pub TemplateRow);
 
@@ -54,8 +54,8 @@ impl Template {
 
 impl Template {
     /// The latest version's metadata (it was validated when stored, so it parses).
-    fn metadata(&self) -> Option<faultline_spec::template::Metadata> {
-        faultline_spec::parse_template(&self.0.yaml)
+    fn metadata(&self) -> Option<faultline_experiment::template::Metadata> {
+        faultline_experiment::parse_template(&self.0.yaml)
             .ok()
             .map(|e| e.metadata)
     }
@@ -106,8 +106,8 @@ pub struct TemplateProblem {
     hint: Option<String>,
 }
 
-impl From<faultline_spec::SpecError> for TemplateProblem {
-    fn from(e: faultline_spec::SpecError) -> Self {
+impl From<faultline_experiment::SpecError> for TemplateProblem {
+    fn from(e: faultline_experiment::SpecError) -> Self {
         let num = |n: Option<usize>| n.map(|n| i32::try_from(n).unwrap_or(i32::MAX));
         TemplateProblem {
             line: num(e.line),
@@ -166,7 +166,7 @@ impl TemplateQuery {
         yaml: String,
     ) -> Result<Vec<TemplateProblem>> {
         ctx(c)?;
-        Ok(match faultline_spec::parse_template(&yaml) {
+        Ok(match faultline_experiment::parse_template(&yaml) {
             Ok(_) => Vec::new(),
             Err(errs) => errs.0.into_iter().map(TemplateProblem::from).collect(),
         })

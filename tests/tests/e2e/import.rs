@@ -140,7 +140,7 @@ async fn import_template_stores_reads_back_and_runs() {
 #[tokio::test]
 async fn import_problems_are_one_error_listing_each_path() {
     let w = World::new().await.unwrap();
-    let source = include_str!("../../../spec/tests/fixtures/chaostoolkit/bad-python.json");
+    let source = include_str!("../../../experiment/tests/fixtures/chaostoolkit/bad-python.json");
     let paths = |e: &faultline_e2e::GqlError| -> Vec<String> {
         e.extensions["errors"]
             .as_array()
@@ -174,7 +174,7 @@ async fn import_problems_are_one_error_listing_each_path() {
     }
 
     // A name that is not a template name is named as the argument.
-    let good = include_str!("../../../spec/tests/fixtures/chaostoolkit/web-kill.json");
+    let good = include_str!("../../../experiment/tests/fixtures/chaostoolkit/web-kill.json");
     let e = w
         .api
         .try_gql(IMPORT, json!({"s": good, "n": "Not A Name"}))

@@ -1,6 +1,6 @@
 //! `http-fault` parameters through the public parser: what is accepted, and that each mistake is
 //! refused at its own field, with a line and a reason.
-use faultline_spec::{
+use faultline_experiment::{
     faults::{BodyReplace, BodyRewrite, FaultSpec, HttpAction},
     parse_template, SpecError,
 };

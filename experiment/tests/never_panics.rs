@@ -1,7 +1,7 @@
 //! Property tests: whatever text arrives (from the API, a file, an import), parsing answers with a
 //! template or located errors, never a panic; and a template that parses can be planned, timed
 //! and capability-checked without a panic either.
-use faultline_spec::parse_template;
+use faultline_experiment::parse_template;
 use proptest::prelude::*;
 
 const FULL: &str = include_str!("fixtures/full.yaml");
@@ -53,7 +53,7 @@ fn check(text: &str) {
             let _ = e.weights();
             let _ = e.check_capabilities(&[], &[], "d");
             let json = serde_json::to_string(&e).expect("a parsed template serialises");
-            let back: faultline_spec::Experiment = serde_json::from_str(&json).unwrap();
+            let back: faultline_experiment::Experiment = serde_json::from_str(&json).unwrap();
             assert_eq!(back, e);
         }
         Err(errs) => {

@@ -1,7 +1,7 @@
 //! Chaos Toolkit import through the public API: each fixture under `fixtures/chaostoolkit/` is a
 //! Chaos Toolkit experiment (JSON or YAML), converted and checked field by field; the `bad-*`
 //! ones check that every problem is reported at its path in the source.
-use faultline_spec::{
+use faultline_experiment::{
     import::{self, from_chaostoolkit, Format, ImportError, Imported, Options},
     parse_template,
     probes::{JsonExpect, Mode, Probe, StatusSpec},
@@ -370,7 +370,7 @@ fn python_providers_and_non_kill_actions_are_errors() {
     assert!(
         errs[3]
             .message
-            .contains(&faultline_spec::faults::KINDS.join(", ")),
+            .contains(&faultline_experiment::faults::KINDS.join(", ")),
         "{}",
         errs[3]
     );
@@ -379,7 +379,7 @@ fn python_providers_and_non_kill_actions_are_errors() {
         errs[4].message,
         format!(
             "action \"break-config\" runs \"sed\", which maps to no Faultline fault; the fault kinds are {} (an action running kill, pkill or killall maps to them)",
-            faultline_spec::faults::KINDS.join(", ")
+            faultline_experiment::faults::KINDS.join(", ")
         )
     );
 }

@@ -1,6 +1,6 @@
 //! The template language end to end through the public parser: every construct of the issue's
 //! example, the errors people make, and the fix hints they get.
-use faultline_spec::{
+use faultline_experiment::{
     parse_template,
     probes::{Mode, ProbeKind, StatusSpec, ValueExpect},
     Stage,
@@ -61,7 +61,7 @@ fn serialised_spec_reads_back_the_same() {
     // The hub sends the validated template to the delegate as JSON.
     let e = parse_template(FULL).unwrap();
     let json = serde_json::to_string(&e).unwrap();
-    let back: faultline_spec::Experiment = serde_json::from_str(&json).unwrap();
+    let back: faultline_experiment::Experiment = serde_json::from_str(&json).unwrap();
     assert_eq!(back, e);
     back.validate().unwrap();
 }
@@ -82,11 +82,11 @@ fn litmus_spellings_of_modes_are_accepted() {
     }
 }
 
-fn errors(yaml: &str) -> Vec<faultline_spec::SpecError> {
+fn errors(yaml: &str) -> Vec<faultline_experiment::SpecError> {
     parse_template(yaml).expect_err("should be refused").0
 }
 
-fn find<'a>(errs: &'a [faultline_spec::SpecError], field: &str) -> &'a faultline_spec::SpecError {
+fn find<'a>(errs: &'a [faultline_experiment::SpecError], field: &str) -> &'a faultline_experiment::SpecError {
     errs.iter()
         .find(|e| e.field == field)
         .unwrap_or_else(|| panic!("no error on {field}: {errs:?}"))
@@ -187,11 +187,11 @@ fn capabilities_are_checked_per_field() {
     );
     assert!(!fields.contains(&"steps[0].fault"), "{fields:?}");
     assert!(errs[0].message.contains("edge-1"));
-    let all_f: Vec<String> = faultline_spec::faults::KINDS
+    let all_f: Vec<String> = faultline_experiment::faults::KINDS
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let all_p: Vec<String> = faultline_spec::probes::KINDS
+    let all_p: Vec<String> = faultline_experiment::probes::KINDS
         .iter()
         .map(|s| s.to_string())
         .collect();

@@ -1,6 +1,6 @@
 //! The process and resource fault kinds through the public parser: what they read, and that a
 //! bad value is reported at its field (with line and column) and says why.
-use faultline_spec::{
+use faultline_experiment::{
     faults::{ByteSize, FaultSpec, Pick},
     parse_template, Dur,
 };

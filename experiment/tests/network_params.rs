@@ -1,6 +1,6 @@
 //! Property tests of the network fault newtypes: CIDRs, port ranges, rates, sizes and
 //! percentages never panic on any text, and what they print parses back to the same value.
-use faultline_spec::faults::{Bytes, Cidr, Percent, PortRange, Rate};
+use faultline_experiment::faults::{Bytes, Cidr, Percent, PortRange, Rate};
 use proptest::prelude::*;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
