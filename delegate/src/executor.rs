@@ -14,11 +14,11 @@ use crate::{
     run::{lock, Deps, Run, Tally},
     state::{run_ids_with_suffix, valid_run_id, write_durable},
 };
-use faultline_proto::v1::{self as pb, delegate_message::Msg};
 use faultline_experiment::{
     events::{self, ProbeCheck, Verdict},
     Experiment,
 };
+use faultline_proto::v1::{self as pb, delegate_message::Msg};
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 use std::{

@@ -86,8 +86,10 @@ impl Journal {
 
     /// Reverts, newest first, everything a previous process left applied. Returns how many
     /// entries were reverted; failures are logged and keep their entry for the next start.
+    /// Action undos are left to [`crate::actions::recover`], which runs them after this.
     pub fn recover(&self, faults: &Faults) -> Result<usize> {
         let mut entries = self.entries()?;
+        entries.retain(|a| a.kind != crate::actions::UNDO_KIND);
         entries.reverse();
         let mut reverted = 0;
         for a in entries {

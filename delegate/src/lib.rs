@@ -9,11 +9,12 @@
 //! - [`faults`] and [`probes`]: one file per kind behind one trait each;
 //! - [`outbox`]: numbered, persisted run events until the hub acknowledges them;
 //! - [`executor`]: the runs on this delegate; [`run`]: one run's state machine (modes,
-//!   stages, recovery, guardrails); [`rollbacks`]: actions after the method;
+//!   stages, recovery, guardrails); [`actions`]: custom action steps, their undos, rollbacks;
 //! - [`link`]: the stream to the hub; [`deadman`]: what happens when it is gone too long;
 //! - [`shutdown`]: the signals that stop it.
 #![forbid(unsafe_code)]
 
+pub mod actions;
 pub mod allow;
 pub mod config;
 pub mod deadman;
@@ -24,7 +25,6 @@ pub mod link;
 pub mod outbox;
 pub mod probes;
 pub mod proxy;
-pub mod rollbacks;
 pub mod run;
 pub mod sandbox;
 pub mod shutdown;
@@ -118,6 +118,7 @@ pub async fn run(
             "reverted faults left applied by a previous run of the delegate"
         );
     }
+    actions::recover(&sandbox, &journal).await?;
     let outbox = Arc::new(outbox::Outbox::open(&state.runs_dir())?);
     let probes = Arc::new(probes::Probes::new(sandbox)?);
     let (to_hub, from_exec) = mpsc::unbounded_channel();

@@ -10,8 +10,8 @@
 //! The outbox does not talk to the hub: the link pulls batches and feeds acks back.
 use crate::state::{run_ids_with_suffix, sync_dir, valid_run_id, write_durable};
 use anyhow::{Context, Result};
-use faultline_proto::v1 as pb;
 use faultline_experiment::events;
+use faultline_proto::v1 as pb;
 use serde::{Deserialize, Serialize};
 use std::{
     collections::{BTreeMap, VecDeque},

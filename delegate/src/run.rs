@@ -5,28 +5,37 @@
 //! gate:      every sot / edge / continuous probe checked once (phase before); then the
 //!            baseline window, continuous probes sampling; any failure -> FAILED, nothing applied
 //! method:    stages in order: a group of faults (applied together, each reverted when its own
-//!            duration ends; the group ends with its last fault) or a pause
-//! recovery:  from the end of the last group (for a one-shot kill: the kill), until every eot /
-//!            edge / continuous probe passes and keeps passing, at most recoverWithin
-//! finish:    revert whatever the journal still holds, run rollbacks, run.finished
+//!            duration ends; the group ends with its last fault), a pause, or a custom action
+//!            (its undo journalled first; `background` ones run alongside the next stages);
+//!            at its end, background actions are awaited and every undo runs, newest first
+//! recovery:  from the end of the last group (for a one-shot kill: the kill) or action (its
+//!            undo), until every eot / edge / continuous probe passes and keeps passing, at
+//!            most recoverWithin; a method with no fault and no action (a steady-state check)
+//!            checks each eot / edge probe once instead, and every check must have passed
+//! finish:    revert whatever the journal still holds (faults, then undos), run rollbacks,
+//!            run.finished
 //! ```
 //! Alongside, continuous probes check every `interval` for the whole run and onChaos probes
 //! while any fault is active. Every check counts in the score for the faults active when it
 //! started (else the most recent group, else the first). Guardrails (`abortWhen`) and
 //! `stopOnFailure` end the run early from any check.
 use crate::{
+    actions,
     faults::{Faults, RunCtx},
     journal::Journal,
     outbox::Outbox,
     probes::{Check, Probes},
-    rollbacks,
 };
 use faultline_experiment::{
-    events::{self, FaultEvent, GuardrailTripped, Phase, ProbeCheck, RunFinished, Verdict},
+    events::{
+        self, ActionEvent, FaultEvent, GuardrailTripped, Phase, ProbeCheck, RunFinished, Verdict,
+    },
     probes::{Mode, Probe as ProbeSpec, ProbeKind},
-    stats, Dur, Experiment, Stage,
+    stats,
+    template::PlannedAction,
+    Dur, Experiment, Stage,
 };
-use futures::future::join_all;
+use futures::{future::join_all, stream::FuturesUnordered, Future, StreamExt};
 use serde::Serialize;
 use serde_json::json;
 use std::{
@@ -222,7 +231,7 @@ impl Run {
                 .into_iter()
                 .find_map(|s| match s {
                     Stage::Faults(g) => Some(g.iter().map(|f| f.ordinal).collect()),
-                    Stage::Pause(_) => None,
+                    Stage::Pause(_) | Stage::Action(_) => None,
                 })
                 .unwrap_or_default(),
             ..Chaos::default()
@@ -423,6 +432,26 @@ impl Run {
                 Err(e) => problems.push(format!("{} ({kind}): {e}", f.path)),
             }
         }
+        let sandbox = self.deps.probes.sandbox();
+        for (at, a) in self
+            .spec
+            .plan()
+            .iter()
+            .filter_map(|s| match s {
+                Stage::Action(a) => Some(a),
+                _ => None,
+            })
+            .flat_map(|a| {
+                [
+                    (format!("{}.action", a.path), Some(&a.action)),
+                    (format!("{}.undo", a.path), a.undo.as_ref()),
+                ]
+            })
+        {
+            if let Some(Err(e)) = a.map(|a| actions::check(sandbox, a)) {
+                problems.push(format!("{at}: {e}"));
+            }
+        }
         if problems.is_empty() {
             Outcome::DryRun(format!(
                 "dry run: {} fault{} resolved, nothing applied",
@@ -484,8 +513,53 @@ impl Run {
             Ok(t) => t,
             Err(o) => return o,
         };
+        let chaos = self
+            .spec
+            .plan()
+            .iter()
+            .any(|s| !matches!(s, Stage::Pause(_)));
+        if !chaos {
+            return self.steady_state_verdict().await;
+        }
         let recovered = self.recovery(ended).await;
         self.verdict(recovered)
+    }
+
+    /// A method with no fault and no action: each eot / edge probe is checked once, and the
+    /// steady state held when every check of the run passed.
+    async fn steady_state_verdict(&self) -> Outcome {
+        let end = self
+            .spec
+            .hypothesis
+            .probes
+            .iter()
+            .filter(|p| matches!(p.mode, Mode::Eot | Mode::Edge));
+        let failed: Vec<String> = join_all(end.map(|p| async move {
+            sleep(p.initial_delay.0).await;
+            let c = self.check(p).await;
+            (!c.ok).then(|| format!("{}: {}", p.name, c.detail))
+        }))
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+        if !failed.is_empty() {
+            return Outcome::Failed(format!(
+                "steady state did not hold at the end: {}",
+                failed.join("; ")
+            ));
+        }
+        let (passed, total) = {
+            let t = lock(&self.tally);
+            (t.passed, t.total)
+        };
+        if passed < total {
+            return Outcome::Failed(format!(
+                "steady state did not hold: {} of {total} checks failed",
+                total - passed
+            ));
+        }
+        Outcome::Passed
     }
 
     /// Every `interval` until the run ends.
@@ -538,24 +612,105 @@ impl Run {
     }
 
     /// Runs the stages; returns when the last fault ended (for a one-shot kill: when it was
-    /// applied), or the outcome that ends the run.
+    /// applied) or the last action (or its undo), or the outcome that ends the run.
     async fn method(&self) -> Result<Instant, Outcome> {
         lock(&self.chaos).started = true;
         let mut ended = Instant::now();
-        for (i, stage) in self.spec.plan().into_iter().enumerate() {
-            match stage {
-                Stage::Pause(d) => {
-                    self.emit(
-                        events::PAUSE_STARTED,
-                        &json!({ "stage": i, "durationMs": d.as_millis() as u64 }),
-                    );
-                    sleep(d).await;
+        let plan = self.spec.plan();
+        let mut background = FuturesUnordered::new();
+        for (i, stage) in plan.iter().enumerate() {
+            let step = async {
+                match stage {
+                    Stage::Pause(d) => {
+                        self.emit(
+                            events::PAUSE_STARTED,
+                            &json!({ "stage": i, "durationMs": d.as_millis() as u64 }),
+                        );
+                        sleep(*d).await;
+                        Ok(None)
+                    }
+                    Stage::Faults(group) => self.group(group).await.map(Some),
+                    Stage::Action(a) => self.action(a).await.map(|()| Some(Instant::now())),
                 }
-                Stage::Faults(group) => ended = self.group(&group).await?,
+            };
+            if let Stage::Action(a) = stage {
+                if a.background {
+                    background.push(self.action(a));
+                    continue;
+                }
             }
+            if let Some(t) = alongside(step, &mut background).await? {
+                ended = t;
+            }
+        }
+        while let Some(r) = background.next().await {
+            r?;
+            ended = Instant::now();
+        }
+        if self.undo_actions().await? {
+            ended = Instant::now();
         }
         lock(&self.chaos).done = true;
         Ok(ended)
+    }
+
+    /// One custom action step: its undo journalled first (refused before anything runs when
+    /// the undo may not run here), then the action, at most its timeout.
+    async fn action(&self, a: &PlannedAction) -> Result<(), Outcome> {
+        let sandbox = self.deps.probes.sandbox();
+        let fail = |why: String| Outcome::Error(format!("{} (action) {why}", a.path));
+        if let Some(undo) = &a.undo {
+            actions::check(sandbox, undo)
+                .map_err(|e| fail(format!("cannot be undone here: {e}")))?;
+            actions::journal_undo(&self.deps.journal, self.id(), a, undo)
+                .map_err(|e| fail(format!("cannot write the fault journal: {e:#}")))?;
+        }
+        let event = |ok: Option<bool>, detail: String, output: Option<String>| ActionEvent {
+            step: a.step,
+            path: a.path.clone(),
+            name: a.name.clone().unwrap_or_default(),
+            ok,
+            detail,
+            background: a.background,
+            output,
+        };
+        self.emit(
+            events::ACTION_STARTED,
+            &event(None, actions::describe(&a.action), None),
+        );
+        let done = actions::run(sandbox, &a.action).await;
+        tracing::info!(run = %self.id(), path = %a.path, ok = done.ok, detail = %done.detail, "action done");
+        self.emit(
+            events::ACTION_DONE,
+            &event(Some(done.ok), done.detail.clone(), done.output),
+        );
+        if done.ok {
+            Ok(())
+        } else {
+            Err(fail(format!("failed: {}", done.detail)))
+        }
+    }
+
+    /// Runs the undos the run's actions journalled, newest first; whether there were any. A
+    /// failed undo is an error of the run (its action's effect may still be there).
+    async fn undo_actions(&self) -> Result<bool, Outcome> {
+        let undos = actions::pending_undos(&self.deps.journal, self.id());
+        let mut failed = Vec::new();
+        for entry in &undos {
+            if let Some(ev) =
+                actions::undo(self.deps.probes.sandbox(), &self.deps.journal, entry).await
+            {
+                if ev.ok == Some(false) {
+                    failed.push(format!("{} could not be undone: {}", ev.path, ev.detail));
+                }
+                self.emit(events::ACTION_UNDONE, &ev);
+            }
+        }
+        if failed.is_empty() {
+            Ok(!undos.is_empty())
+        } else {
+            Err(Outcome::Error(failed.join("; ")))
+        }
     }
 
     /// Applies every fault of a group, holds each for its own time, reverts it; returns when
@@ -749,7 +904,11 @@ impl Run {
             self.emit(events::RUN_ABORTED, &json!({ "reason": stop.reason() }));
         }
         let (faults, journal) = (&self.deps.faults, &self.deps.journal);
-        for a in journal.entries_for(self.id()) {
+        for a in journal
+            .entries_for(self.id())
+            .into_iter()
+            .filter(|a| a.kind != actions::UNDO_KIND)
+        {
             let revertible = faults
                 .get(&a.kind)
                 .map(|f| f.revertible(&a))
@@ -775,13 +934,17 @@ impl Run {
             }
         }
         self.active_tx.send_replace(false);
+        // What the method's end did not undo (the run was stopped, or an action failed).
+        if let Err(Outcome::Error(e)) = self.undo_actions().await {
+            tracing::error!(run = %self.id(), error = %e, "an undo failed");
+        }
         let rollbacks = if self.dry_run {
             &[][..]
         } else {
             &self.spec.rollbacks[..]
         };
         for (i, r) in rollbacks.iter().enumerate() {
-            let done = rollbacks::run(self.deps.probes.sandbox(), i, r).await;
+            let done = actions::rollback(self.deps.probes.sandbox(), i, r).await;
             tracing::info!(run = %self.id(), rollback = i, ok = done.ok, detail = %done.detail, "rollback");
             self.emit(events::ROLLBACK_DONE, &done);
         }
@@ -799,6 +962,26 @@ impl Run {
         let fin = lock(&self.tally).finished(&self.spec.weights(), verdict, reason);
         tracing::info!(run = %self.id(), verdict = verdict.as_str(), score = ?fin.score, reason = %fin.reason, "run finished");
         self.emit(events::RUN_FINISHED, &fin);
+    }
+}
+
+/// Drives `step` to its end while the background actions in `background` run; the first of
+/// them to fail ends the method.
+async fn alongside<T, B>(
+    step: impl Future<Output = Result<T, Outcome>>,
+    background: &mut FuturesUnordered<B>,
+) -> Result<T, Outcome>
+where
+    B: Future<Output = Result<(), Outcome>>,
+{
+    tokio::pin!(step);
+    loop {
+        tokio::select! {
+            // Background actions first: one pushed just now starts before the next step.
+            biased;
+            Some(r) = background.next(), if !background.is_empty() => r?,
+            r = &mut step => return r,
+        }
     }
 }
 

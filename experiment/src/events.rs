@@ -14,6 +14,12 @@ pub const GUARDRAIL_TRIPPED: &str = "guardrail.tripped";
 pub const ROLLBACK_DONE: &str = "rollback.done";
 /// A dry run resolved a fault: its targets, nothing applied (payload: [`FaultEvent`]).
 pub const FAULT_PLANNED: &str = "fault.planned";
+/// A custom action step started (payload: [`ActionEvent`] without `ok`).
+pub const ACTION_STARTED: &str = "action.started";
+/// A custom action step ended (payload: [`ActionEvent`]).
+pub const ACTION_DONE: &str = "action.done";
+/// An action step's `undo` ran (payload: [`ActionEvent`]).
+pub const ACTION_UNDONE: &str = "action.undone";
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -138,4 +144,28 @@ pub struct RollbackDone {
 pub struct GuardrailTripped {
     pub probe: String,
     pub consecutive_failures: u32,
+}
+
+/// A custom action step of the method, or its undo.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionEvent {
+    /// Index of the method step.
+    pub step: usize,
+    /// Where it is in the template, e.g. `steps[1]`.
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub name: String,
+    /// Whether it did what was expected; absent in `action.started`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok: Option<bool>,
+    /// What ran and how it ended (`/usr/bin/kubectl: exit status: 0`), never its output.
+    pub detail: String,
+    /// Runs alongside the next steps.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub background: bool,
+    /// What a command printed, capped, only with `captureOutput: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }

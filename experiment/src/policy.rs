@@ -22,7 +22,7 @@
 use crate::{
     faults::{Cidr, FaultSpec, PortRange},
     probes::ProbeKind,
-    template::SpecError,
+    template::{CommandAction, HttpAction, SpecError},
     Experiment,
 };
 use std::{fmt, net::IpAddr, path::Path, str::FromStr};
@@ -570,7 +570,7 @@ impl Policy {
     }
 }
 
-/// Every program a template runs: (field, run, shell, env) of command probes and rollbacks.
+/// Every program a template runs: (field, run, shell, env) of command probes and actions.
 #[allow(clippy::type_complexity)]
 fn programs(
     exp: &Experiment,
@@ -591,15 +591,35 @@ fn programs(
             ));
         }
     }
-    for (i, r) in exp.rollbacks.iter().enumerate() {
-        if let Some(c) = &r.command {
-            out.push((
-                format!("rollbacks[{i}].command"),
-                &c.run[..],
-                &c.shell,
-                &c.env,
-            ));
+    for (at, command, _) in actions(exp) {
+        if let Some(c) = command {
+            out.push((format!("{at}.command"), &c.run[..], &c.shell, &c.env));
         }
+    }
+    out
+}
+
+/// Every custom action a template runs, with its field: method steps' `action` and `undo`,
+/// then rollbacks; each as its program or its request.
+pub fn actions(exp: &Experiment) -> Vec<(String, Option<&CommandAction>, Option<&HttpAction>)> {
+    let mut out = Vec::new();
+    for (i, s) in exp.steps.iter().enumerate() {
+        for (part, a) in [("action", &s.action), ("undo", &s.undo)] {
+            if let Some(a) = a {
+                out.push((
+                    format!("steps[{i}].{part}"),
+                    a.command.as_ref(),
+                    a.http.as_ref(),
+                ));
+            }
+        }
+    }
+    for (i, r) in exp.rollbacks.iter().enumerate() {
+        out.push((
+            format!("rollbacks[{i}]"),
+            r.command.as_ref(),
+            r.http.as_ref(),
+        ));
     }
     out
 }
@@ -620,7 +640,7 @@ fn env_reads(exp: &Experiment) -> Vec<(String, &str)> {
     out
 }
 
-/// Every connection a template's probes and rollbacks open, as written: (field, host, port).
+/// Every connection a template's probes and actions open, as written: (field, host, port).
 pub fn destinations(exp: &Experiment) -> Vec<(String, String, u16)> {
     let mut out = Vec::new();
     let mut push = |at: String, hp: Option<(String, u16)>| {
@@ -649,9 +669,9 @@ pub fn destinations(exp: &Experiment) -> Vec<(String, String, u16)> {
             _ => {}
         }
     }
-    for (i, r) in exp.rollbacks.iter().enumerate() {
-        if let Some(h) = &r.http {
-            push(format!("rollbacks[{i}].http.url"), url_host_port(&h.url));
+    for (at, _, http) in actions(exp) {
+        if let Some(h) = http {
+            push(format!("{at}.http.url"), url_host_port(&h.url));
         }
     }
     out
@@ -909,6 +929,32 @@ rollbacks:
             assert!(joined.contains(want), "missing {want:?} in\n{joined}");
         }
         assert_eq!(why.len(), 8, "{joined}");
+    }
+
+    #[test]
+    fn action_steps_and_their_undos_need_the_same_entries_as_probes() {
+        let yaml = format!(
+            r#"{HEAD}hypothesis:
+  probes:
+    - {{name: a, tcp: {{address: "127.0.0.1:1"}}}}
+steps:
+  - action: {{command: {{run: [/bin/true]}}}}
+    undo: {{command: {{shell: "rm -rf /"}}}}
+  - action: {{http: {{url: "http://169.254.169.254/latest/api/token", method: PUT}}}}
+    undo: {{http: {{url: "http://10.1.2.3:8474/reset"}}}}
+"#
+        );
+        let why = check(&list(&["command=/bin/true", "cidr=127.0.0.0/8"]), &yaml);
+        let joined = why.join("\n");
+        for want in [
+            "steps[0].undo.command.shell: program /bin/sh may not run on this host",
+            "--allow command=/bin/sh",
+            "steps[1].action.http.url: connection to 169.254.169.254:80",
+            "steps[1].undo.http.url: connection to 10.1.2.3:8474",
+        ] {
+            assert!(joined.contains(want), "missing {want:?} in\n{joined}");
+        }
+        assert_eq!(why.len(), 3, "{joined}");
     }
 
     #[test]

@@ -28,8 +28,9 @@ pub struct Experiment {
     pub target: Target,
     /// What must hold for the run to pass: the probes and the recovery and score limits.
     pub hypothesis: Hypothesis,
-    /// The method: run in order; a `parallel` group runs its faults together.
-    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
+    /// The method: run in order; a `parallel` group runs its faults together. Empty (or left
+    /// out) for a plain steady-state check: the probes run, nothing is injected, no score.
+    #[serde(default)]
     pub steps: Vec<Step>,
     /// Guardrails: when one trips, the run is stopped (ABORTED) and everything reverted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -100,11 +101,11 @@ fn default_recover_within() -> Dur {
     Dur::secs(30)
 }
 
-/// One step of the method: exactly one of `fault`, `pause` or `parallel`.
+/// One step of the method: exactly one of `fault`, `pause`, `parallel` or `action`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(extend("oneOf" = [
-    {"required": ["fault"]}, {"required": ["pause"]}, {"required": ["parallel"]}
+    {"required": ["fault"]}, {"required": ["pause"]}, {"required": ["parallel"]}, {"required": ["action"]}
 ])))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Step {
@@ -146,6 +147,19 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub parallel: Option<Vec<FaultStep>>,
+    /// A custom action: run a program or send an HTTP request from the delegate. It fails the
+    /// run (ERROR) when the program's exit code or the response's status is not the expected one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
+    /// How to undo the `action`: journalled before the action runs, and run when the method
+    /// ends, or when the run is aborted, tripped by a guardrail or stopped, and after a restart
+    /// of the delegate or a lost hub, like a fault's revert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<Action>,
+    /// Run the `action` alongside the next steps (Chaos Toolkit's `background`); the method
+    /// waits for it before it ends.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub background: bool,
 }
 
 /// A fault inside a `parallel` group.
@@ -227,6 +241,37 @@ fn default_rollback_timeout() -> Dur {
     Dur::secs(30)
 }
 
+/// A custom action (a method step's `action` or `undo`): exactly one of `command` or `http`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(extend("oneOf" = [
+    {"required": ["command"]}, {"required": ["http"]}
+])))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Action {
+    /// Run a program on the delegate (the operator's `command=` entries apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<CommandAction>,
+    /// Send an HTTP request from the delegate (the network allow-list applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpAction>,
+    /// Longest the action may take; a program still running then is killed with its process
+    /// group.
+    #[serde(default = "default_rollback_timeout")]
+    pub timeout: Dur,
+}
+
+impl Rollback {
+    /// The rollback as the action it runs.
+    pub fn action(&self) -> Action {
+        Action {
+            command: self.command.clone(),
+            http: self.http.clone(),
+            timeout: self.timeout,
+        }
+    }
+}
+
 /// A program the delegate runs: exactly one of `run` or `shell`.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -242,12 +287,23 @@ pub struct CommandAction {
     /// Extra environment variables.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
-    /// Keep the program's output (at most 4 KiB of stdout and of stderr) in `rollback.done`.
+    /// Working directory of the program.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    /// The exit code that means done (default 0); any other is a failure.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub expect_exit: i32,
+    /// Keep the program's output (at most 4 KiB of stdout and of stderr) in the step's event
+    /// (`action.done`, `action.undone`, `rollback.done`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub capture_output: bool,
 }
 
-/// An HTTP request the delegate sends; any response status counts as done.
+fn is_zero(n: &i32) -> bool {
+    *n == 0
+}
+
+/// An HTTP request the delegate sends; a 2xx status, or `expectStatus`, counts as done.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -265,17 +321,36 @@ pub struct HttpAction {
     /// Request body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// The status that means done; without it, any 2xx.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 100, max = 599)))]
+    pub expect_status: Option<u16>,
 }
 
 fn default_post() -> String {
     "POST".into()
 }
 
-/// The method as the executor runs it: stages in order, each a group of faults or a pause.
+/// The method as the executor runs it: stages in order, each a group of faults, a pause or a
+/// custom action.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Stage {
     Faults(Vec<PlannedFault>),
     Pause(Duration),
+    Action(PlannedAction),
+}
+
+/// A custom action step of the method.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedAction {
+    /// Index of the top-level step.
+    pub step: usize,
+    /// Where it is in the template, e.g. `steps[1]`.
+    pub path: String,
+    pub name: Option<String>,
+    pub action: Action,
+    pub undo: Option<Action>,
+    pub background: bool,
 }
 
 /// One fault of the method, numbered in the order it appears (its *ordinal*: the unit the
@@ -295,13 +370,24 @@ pub struct PlannedFault {
 }
 
 impl Step {
-    /// Names of the fault-only fields this step sets (wrong on a pause or a parallel group).
+    /// Names of the fault-only fields this step sets (wrong on a pause, a parallel group or an
+    /// action).
     fn fault_fields_set(&self) -> impl Iterator<Item = &'static str> {
         [
             ("weight", self.weight.is_some()),
             ("target", !self.target.is_null()),
             ("params", !self.params.is_null()),
             ("duration", self.duration.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+    }
+
+    /// Names of the action-only fields this step sets (wrong on any other step).
+    fn action_fields_set(&self) -> impl Iterator<Item = &'static str> {
+        [
+            ("undo", self.undo.is_some()),
+            ("background", self.background),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))
@@ -523,25 +609,8 @@ impl Experiment {
                 ));
             }
         }
-        if self.steps.is_empty() {
-            errs.push(SpecError::field(
-                "steps",
-                "at least one fault step is required",
-            ));
-        }
         for (i, s) in self.steps.iter().enumerate() {
             validate_step(i, s, &mut errs);
-        }
-        if !self.steps.is_empty()
-            && self
-                .steps
-                .iter()
-                .all(|s| s.fault.is_none() && s.parallel.is_none())
-        {
-            errs.push(SpecError::field(
-                "steps",
-                "at least one step must apply a fault",
-            ));
         }
         for (i, g) in self.abort_when.iter().enumerate() {
             let at = format!("abortWhen[{i}]");
@@ -566,36 +635,7 @@ impl Experiment {
             }
         }
         for (i, r) in self.rollbacks.iter().enumerate() {
-            let at = format!("rollbacks[{i}]");
-            match (&r.command, &r.http) {
-                (Some(c), None) => crate::probes::validate_command(
-                    &c.run,
-                    &c.shell,
-                    &format!("{at}.command"),
-                    &mut errs,
-                ),
-                (None, Some(h)) => {
-                    if !(h.url.starts_with("http://") || h.url.starts_with("https://")) {
-                        errs.push(SpecError::field(
-                            format!("{at}.http.url"),
-                            "must start with http:// or https://",
-                        ));
-                    }
-                    if !crate::probes::HTTP_METHODS.contains(&h.method.as_str()) {
-                        errs.push(SpecError::field(
-                            format!("{at}.http.method"),
-                            format!("unsupported method {:?}", h.method),
-                        ));
-                    }
-                }
-                _ => errs.push(SpecError::field(at, "give exactly one of command or http")),
-            }
-            if r.timeout.0.is_zero() || r.timeout.0 > Duration::from_secs(600) {
-                errs.push(SpecError::field(
-                    format!("rollbacks[{i}].timeout"),
-                    "must be between 1ms and 10m",
-                ));
-            }
+            validate_action(&format!("rollbacks[{i}]"), &r.action(), &mut errs);
         }
         if self.planned_duration() > Duration::from_secs(24 * 3600) {
             errs.push(SpecError::field(
@@ -618,6 +658,17 @@ impl Experiment {
         for (i, s) in self.steps.iter().enumerate() {
             if let Some(p) = s.pause {
                 stages.push(Stage::Pause(p.0));
+                continue;
+            }
+            if let Some(action) = &s.action {
+                stages.push(Stage::Action(PlannedAction {
+                    step: i,
+                    path: format!("steps[{i}]"),
+                    name: s.name.clone(),
+                    action: action.clone(),
+                    undo: s.undo.clone(),
+                    background: s.background,
+                }));
                 continue;
             }
             let members: Vec<(String, FaultStep)> = match (&s.parallel, s.as_fault()) {
@@ -656,7 +707,7 @@ impl Experiment {
             .into_iter()
             .flat_map(|s| match s {
                 Stage::Faults(f) => f,
-                Stage::Pause(_) => Vec::new(),
+                Stage::Pause(_) | Stage::Action(_) => Vec::new(),
             })
             .collect()
     }
@@ -675,6 +726,9 @@ impl Experiment {
             .map(|s| match s {
                 Stage::Pause(d) => *d,
                 Stage::Faults(g) => g.iter().map(|f| f.hold).max().unwrap_or_default(),
+                Stage::Action(a) => {
+                    a.action.timeout.0 + a.undo.as_ref().map_or(Duration::ZERO, |u| u.timeout.0)
+                }
             })
             .sum();
         let probes = &self.hypothesis.probes;
@@ -747,13 +801,40 @@ fn list_or_none(l: &[String]) -> String {
 
 fn validate_step(i: usize, s: &Step, errs: &mut Vec<SpecError>) {
     let at = format!("steps[{i}]");
-    let set = [s.fault.is_some(), s.pause.is_some(), s.parallel.is_some()];
+    let set = [
+        s.fault.is_some(),
+        s.pause.is_some(),
+        s.parallel.is_some(),
+        s.action.is_some(),
+    ];
     if set.iter().filter(|b| **b).count() != 1 {
         errs.push(
-            SpecError::field(&at, "a step is exactly one of fault, pause or parallel")
-                .hint("split it into separate steps"),
+            SpecError::field(
+                &at,
+                "a step is exactly one of fault, pause, parallel or action",
+            )
+            .hint("split it into separate steps"),
         );
         return;
+    }
+    if let Some(a) = &s.action {
+        for name in s.fault_fields_set() {
+            errs.push(SpecError::field(
+                format!("{at}.{name}"),
+                "does not apply to an action",
+            ));
+        }
+        validate_action(&format!("{at}.action"), a, errs);
+        if let Some(u) = &s.undo {
+            validate_action(&format!("{at}.undo"), u, errs);
+        }
+        return;
+    }
+    for name in s.action_fields_set() {
+        errs.push(
+            SpecError::field(format!("{at}.{name}"), "belongs to an action step")
+                .hint("add an action to the step, or remove the field"),
+        );
     }
     if let Some(p) = s.pause {
         for name in s.fault_fields_set() {
@@ -793,6 +874,42 @@ fn validate_step(i: usize, s: &Step, errs: &mut Vec<SpecError>) {
     }
     if let Some(f) = s.as_fault() {
         validate_fault(&at, &f, errs);
+    }
+}
+
+/// A custom action (a step's `action` or `undo`, or a rollback) at `at`.
+fn validate_action(at: &str, a: &Action, errs: &mut Vec<SpecError>) {
+    match (&a.command, &a.http) {
+        (Some(c), None) => {
+            crate::probes::validate_command(&c.run, &c.shell, &format!("{at}.command"), errs)
+        }
+        (None, Some(h)) => {
+            if !(h.url.starts_with("http://") || h.url.starts_with("https://")) {
+                errs.push(SpecError::field(
+                    format!("{at}.http.url"),
+                    "must start with http:// or https://",
+                ));
+            }
+            if !crate::probes::HTTP_METHODS.contains(&h.method.as_str()) {
+                errs.push(SpecError::field(
+                    format!("{at}.http.method"),
+                    format!("unsupported method {:?}", h.method),
+                ));
+            }
+            if h.expect_status.is_some_and(|s| !(100..=599).contains(&s)) {
+                errs.push(SpecError::field(
+                    format!("{at}.http.expectStatus"),
+                    "must be an HTTP status between 100 and 599",
+                ));
+            }
+        }
+        _ => errs.push(SpecError::field(at, "give exactly one of command or http")),
+    }
+    if a.timeout.0.is_zero() || a.timeout.0 > Duration::from_secs(600) {
+        errs.push(SpecError::field(
+            format!("{at}.timeout"),
+            "must be between 1ms and 10m",
+        ));
     }
 }
 

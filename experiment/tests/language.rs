@@ -86,7 +86,10 @@ fn errors(yaml: &str) -> Vec<faultline_experiment::SpecError> {
     parse_template(yaml).expect_err("should be refused").0
 }
 
-fn find<'a>(errs: &'a [faultline_experiment::SpecError], field: &str) -> &'a faultline_experiment::SpecError {
+fn find<'a>(
+    errs: &'a [faultline_experiment::SpecError],
+    field: &str,
+) -> &'a faultline_experiment::SpecError {
     errs.iter()
         .find(|e| e.field == field)
         .unwrap_or_else(|| panic!("no error on {field}: {errs:?}"))
@@ -145,11 +148,104 @@ fn step_shapes_are_checked() {
     find(&errs, "steps[1]");
     find(&errs, "steps[2].weight");
     find(&errs, "steps[3].parallel");
-    let no_faults = errors(&FULL.replace(
+}
+
+/// The method of FULL replaced by `steps` (YAML lines under `steps:`).
+fn with_steps(steps: &str) -> String {
+    FULL.replace(
         &FULL[FULL.find("steps:\n").unwrap()..FULL.find("abortWhen:").unwrap()],
-        "steps:\n  - pause: 1s\n",
+        &format!("steps:\n{steps}"),
+    )
+}
+
+#[test]
+fn a_steady_state_check_needs_no_fault_and_has_no_score() {
+    for steps in ["", "  - pause: 1s\n"] {
+        let e = parse_template(&with_steps(steps)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(e.faults().is_empty());
+        assert!(e.weights().is_empty());
+        assert_eq!(
+            faultline_experiment::score::score(&e.weights(), [(0, true)]),
+            None
+        );
+    }
+    // `steps` may be left out altogether.
+    let bare = with_steps("").replace("steps:\n", "");
+    assert!(parse_template(&bare).unwrap().steps.is_empty());
+}
+
+#[test]
+fn action_steps_plan_with_their_undo_and_background() {
+    let e = parse_template(&with_steps(
+        r#"  - name: drain
+    action:
+      command: {run: [/usr/bin/kubectl, drain, node-1], env: {KUBECONFIG: /etc/k}, workdir: /tmp, expectExit: 0}
+      timeout: 20s
+    undo:
+      command: {run: [/usr/bin/kubectl, uncordon, node-1]}
+    background: true
+  - fault: process-kill
+    target: {name: checkout}
+  - action:
+      http: {url: "http://127.0.0.1:8474/proxies/db/toxics", method: POST, body: "{}", expectStatus: 200}
+"#,
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let plan = e.plan();
+    let Stage::Action(drain) = &plan[0] else {
+        panic!("{plan:?}")
+    };
+    assert_eq!((drain.step, drain.path.as_str()), (0, "steps[0]"));
+    assert!(drain.background);
+    assert_eq!(drain.action.timeout.0, Duration::from_secs(20));
+    let undo = drain.undo.as_ref().unwrap().command.as_ref().unwrap();
+    assert_eq!(undo.run[1], "uncordon");
+    assert!(matches!(&plan[1], Stage::Faults(g) if g[0].ordinal == 0));
+    let Stage::Action(post) = &plan[2] else {
+        panic!("{plan:?}")
+    };
+    assert_eq!(post.action.http.as_ref().unwrap().expect_status, Some(200));
+    assert!(post.undo.is_none() && !post.background);
+    // Actions are not faults: one weight, for the kill.
+    assert_eq!(e.weights(), vec![5]);
+    // Their timeouts (and undos') bound the run.
+    assert!(e.planned_duration() >= Duration::from_secs(20 + 30 + 30));
+    // Serialised for the delegate and read back, it is the same experiment.
+    let back: faultline_experiment::Experiment =
+        serde_json::from_value(serde_json::to_value(&e).unwrap()).unwrap();
+    assert_eq!(back, e);
+}
+
+#[test]
+fn action_steps_are_checked_field_by_field() {
+    let errs = errors(&with_steps(
+        r#"  - action: {command: {run: [true]}}
+    fault: process-kill
+  - fault: process-kill
+    target: {name: x}
+    undo: {command: {run: [true]}}
+    background: true
+  - action: {command: {run: [true]}, http: {url: "http://x/"}}
+  - action: {http: {url: "ftp://x/", expectStatus: 99}, timeout: 0s}
+    undo: {command: {shell: ""}}
+  - action: {command: {run: [/bin/true]}}
+    duration: 5s
+"#,
     ));
-    find(&no_faults, "steps");
+    find(&errs, "steps[0]");
+    let undo = find(&errs, "steps[1].undo");
+    assert_eq!(undo.message, "belongs to an action step");
+    find(&errs, "steps[1].background");
+    find(&errs, "steps[2].action");
+    find(&errs, "steps[3].action.http.url");
+    find(&errs, "steps[3].action.http.expectStatus");
+    find(&errs, "steps[3].action.timeout");
+    find(&errs, "steps[3].undo.command.shell");
+    assert_eq!(
+        find(&errs, "steps[4].duration").message,
+        "does not apply to an action"
+    );
+    assert!(errs.iter().all(|e| e.line.is_some()), "{errs:?}");
 }
 
 #[test]

@@ -45,7 +45,10 @@ impl DelegateRow {
     /// Why this delegate would refuse `spec`: kinds it does not support, and whatever its
     /// operator's allow-list does not allow (the delegate checks the same, and more once it
     /// resolves names, programs and processes). Empty when it would take it.
-    pub fn refusals(&self, spec: &faultline_experiment::Experiment) -> Vec<faultline_experiment::SpecError> {
+    pub fn refusals(
+        &self,
+        spec: &faultline_experiment::Experiment,
+    ) -> Vec<faultline_experiment::SpecError> {
         let caps = self.advertised();
         let mut why = spec.check_capabilities(&caps.faults, &caps.probes, &self.name);
         let entries: Vec<faultline_experiment::policy::Entry> = caps

@@ -4,9 +4,9 @@
 use crate::error::{ApiError, ApiResult};
 use crate::{delegates, halt, notify, templates};
 use chrono::{DateTime, TimeZone, Utc};
-use faultline_proto::v1 as pb;
 use faultline_experiment::events::{self, ProbeCheck, RunFinished};
 use faultline_experiment::Experiment;
+use faultline_proto::v1 as pb;
 use sqlx::{types::Json, PgPool};
 use std::collections::BTreeMap;
 use uuid::Uuid;

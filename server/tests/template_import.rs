@@ -40,7 +40,8 @@ fn converts_a_chaos_toolkit_experiment_to_a_valid_template() {
     let file = fixture("web-kill.json");
     let (code, stdout, stderr) = import(&file, &[]);
     assert_eq!(code, 0, "{stderr}");
-    let exp = faultline_experiment::parse_template(&stdout).unwrap_or_else(|e| panic!("{e}\n{stdout}"));
+    let exp =
+        faultline_experiment::parse_template(&stdout).unwrap_or_else(|e| panic!("{e}\n{stdout}"));
     assert_eq!(exp.metadata.name, "web-survives-a-killed-worker");
     assert_eq!(exp.steps[0].fault.as_deref(), Some("process-kill"));
     let prefix = format!("{}: note: ", file.display());

@@ -8,7 +8,9 @@
 //! body a rule rewrites, which is read whole up to [`MAX_REWRITE_BODY`] (502 beyond). The
 //! upstream gets `connectTimeout` to accept (502 after) and `responseTimeout` to answer (504).
 use bytes::Bytes;
-use faultline_experiment::faults::{BodyReplace, BodyRewrite, HeaderEdit, HttpAction, HttpFaultParams};
+use faultline_experiment::faults::{
+    BodyReplace, BodyRewrite, HeaderEdit, HttpAction, HttpFaultParams,
+};
 use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
 use hyper::{
     body::Incoming,

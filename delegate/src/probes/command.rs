@@ -7,7 +7,9 @@
 //! most 4 KiB of each stream in the check's event.
 use super::{bounded_part, ms, quoted, regex, Check, Probe};
 use crate::sandbox::Sandbox;
-use faultline_experiment::probes::{CommandExpect, CommandProbe as CommandSpec, Probe as ProbeSpec};
+use faultline_experiment::probes::{
+    CommandExpect, CommandProbe as CommandSpec, Probe as ProbeSpec,
+};
 use futures::future::BoxFuture;
 use std::{os::unix::process::ExitStatusExt, process::ExitStatus, time::Instant};
 

@@ -310,7 +310,8 @@ async fn programs_run_as_the_configured_user() {
         sandbox::{RunAs, Sandbox},
     };
     let nobody = RunAs::lookup("nobody").unwrap();
-    let policy = faultline_experiment::policy::Policy::from_strings(&["command=/usr/bin/id"]).unwrap();
+    let policy =
+        faultline_experiment::policy::Policy::from_strings(&["command=/usr/bin/id"]).unwrap();
     let probes = Probes::new(Sandbox::new(policy, Some(nobody.clone()))).unwrap();
     let probe: Probe = serde_json::from_value(serde_json::json!({
         "name": "who", "command": {"run": ["/usr/bin/id", "-u"], "expect": {"stdoutEquals": nobody.uid.to_string()}},

@@ -8,11 +8,11 @@ use faultline_delegate::{
     journal::Journal,
     outbox::{Outbox, StoredEvent},
 };
-use faultline_proto::v1::{self as pb, delegate_message::Msg};
 use faultline_experiment::{
     events::{self, FaultEvent, ProbeCheck, Verdict},
     Dur,
 };
+use faultline_proto::v1::{self as pb, delegate_message::Msg};
 use std::{
     sync::{atomic::Ordering, Arc},
     time::{Duration, Instant},

@@ -6,8 +6,8 @@ use crate::helpers::{
 };
 use clap::Parser;
 use faultline_delegate::{config::Config, outbox::StoredEvent};
-use faultline_proto::v1::{self as pb, delegate_message::Msg as DMsg};
 use faultline_experiment::events::{self, Verdict};
+use faultline_proto::v1::{self as pb, delegate_message::Msg as DMsg};
 use std::{
     io::{BufRead, BufReader, Read},
     path::Path,

@@ -181,7 +181,8 @@ impl Net {
             "{{fault: {kind}, target: {{interface: {}, netns: {}}}, duration: 10s, params: {params}}}",
             self.va, self.a
         );
-        let step: faultline_experiment::template::FaultStep = serde_norway::from_str(&yaml).unwrap();
+        let step: faultline_experiment::template::FaultStep =
+            serde_norway::from_str(&yaml).unwrap();
         step.fault_spec("steps[0]").unwrap()
     }
 }

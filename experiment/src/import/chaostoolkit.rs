@@ -1400,6 +1400,7 @@ impl Cx {
                         method: h.method,
                         headers: h.headers,
                         body: h.body,
+                        expect_status: None,
                     };
                     (h.timeout, Some(action), None)
                 }
@@ -1409,6 +1410,8 @@ impl Cx {
                         run,
                         shell,
                         env: BTreeMap::new(),
+                        workdir: None,
+                        expect_exit: 0,
                         capture_output: false,
                     };
                     (p.timeout, None, Some(action))

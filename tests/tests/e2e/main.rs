@@ -1,5 +1,6 @@
 //! End-to-end tests against real parts, compiled as one binary (one module per area).
 //! Run with `./scripts/test.sh`, which builds the binaries and starts the shared Postgres.
+mod actions;
 mod bad_input;
 mod identity;
 mod import;

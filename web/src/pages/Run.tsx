@@ -277,7 +277,11 @@ function Verdict({ run, live }: { run: Run; live: RunLive }) {
             <div className="stat">
               <div className="label">Resilience score</div>
               <div className="value" data-testid="score">
-                {formatScore(score)}
+                {score === null && finished(run.status) && run.status !== 'ABORTED' ? (
+                  <span title="No check counted for a fault: a steady-state check (no fault) has a verdict and no score">n/a</span>
+                ) : (
+                  formatScore(score)
+                )}
               </div>
             </div>
             <div className="stat">

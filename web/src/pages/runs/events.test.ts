@@ -167,6 +167,19 @@ describe('applyEvents', () => {
     ]);
   });
 
+  it('shows action steps, background ones and undos in the timeline', () => {
+    const s = applyEvents(initialRunLive(), [
+      { seq: 1, at: at(0), kind: 'action.started', payload: { step: 1, path: 'steps[1]', name: 'drain', detail: '/usr/bin/kubectl', background: true } },
+      { seq: 2, at: at(5), kind: 'action.done', payload: { step: 1, path: 'steps[1]', name: 'drain', ok: true, detail: '/usr/bin/kubectl: exit status: 0', background: true } },
+      { seq: 3, at: at(9), kind: 'action.undone', payload: { step: 1, path: 'steps[1]', ok: false, detail: 'POST http://x/: 500' } },
+    ]);
+    expect(s.timeline.map((t) => [t.title, t.detail, t.tone])).toEqual([
+      ['Action drain started (background)', '/usr/bin/kubectl', 'fault'],
+      ['Action drain done', '/usr/bin/kubectl: exit status: 0', 'ok'],
+      ['Action steps[1] undo failed', 'POST http://x/: 500', 'bad'],
+    ]);
+  });
+
   it('tolerates malformed payloads', () => {
     const s = applyEvents(initialRunLive(), [
       { seq: 1, at: at(0), kind: 'probe.check', payload: null },

@@ -305,6 +305,20 @@ export function applyEvents(state: RunLive, events: readonly RunEventIn[], feedC
         push({ seq: e.seq, at, kind: e.kind, title: `Rollback ${name} ${ok ? 'done' : 'failed'}`, detail: str(p.detail), tone: ok ? 'ok' : 'bad' });
         break;
       }
+      case 'action.started':
+      case 'action.done':
+      case 'action.undone': {
+        const name = str(p.name) || str(p.path) || 'action';
+        const bg = p.background === true ? ' (background)' : '';
+        if (e.kind === 'action.started') {
+          push({ seq: e.seq, at, kind: e.kind, title: `Action ${name} started${bg}`, detail: str(p.detail), tone: 'fault' });
+        } else {
+          const ok = p.ok === true;
+          const what = e.kind === 'action.done' ? (ok ? 'done' : 'failed') : ok ? 'undone' : 'undo failed';
+          push({ seq: e.seq, at, kind: e.kind, title: `Action ${name} ${what}`, detail: str(p.detail), tone: ok ? 'ok' : 'bad' });
+        }
+        break;
+      }
       case 'run.recovered': {
         recoveryMs = num(p.recoveryMs);
         endFaults(at, () => true);
