@@ -69,7 +69,9 @@ fn check_addr(s: &str) -> Result<(), String> {
         ));
     }
     if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
-        return Err(format!("{s:?}: an IPv6 address goes in brackets, [::1]:PORT"));
+        return Err(format!(
+            "{s:?}: an IPv6 address goes in brackets, [::1]:PORT"
+        ));
     }
     port.parse::<u16>().map_err(|_| bad())?;
     Ok(())
@@ -250,20 +252,16 @@ pub async fn serve(
         let _ = out.flush();
     }
     api::serve(listener, registry.clone(), shutdown).await;
-    let stopped = stop_all(&registry).await;
-    tracing::info!(proxies = stopped, "toxiproxy server stopped");
+    stop_all(&registry).await;
+    tracing::info!("toxiproxy server stopped");
     Ok(())
 }
 
-/// Stops every proxy of `registry` and waits until their listeners are closed; returns how many
-/// were still there.
-async fn stop_all(registry: &Registry) -> usize {
-    let tasks = registry.clear();
-    let n = tasks.len();
-    for t in tasks {
-        let _ = t.await;
+/// Stops every proxy of `registry` and waits until their listeners are closed.
+async fn stop_all(registry: &Registry) {
+    for task in registry.clear() {
+        let _ = task.await;
     }
-    n
 }
 
 #[cfg(test)]
@@ -303,7 +301,10 @@ mod tests {
     #[test]
     fn names_the_entry_and_the_field() {
         let e = entry_error("{\"name\": \"x\"}");
-        assert!(e.contains("JSON array of proxies") && e.contains("an object"), "{e}");
+        assert!(
+            e.contains("JSON array of proxies") && e.contains("an object"),
+            "{e}"
+        );
         let e = entry_error("[{\"name\": \"x\",]");
         assert!(e.starts_with("not JSON") && e.contains("line 1"), "{e}");
         assert_eq!(
@@ -357,7 +358,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("none.json");
         let e = format!("{:#}", read_config(&missing).unwrap_err());
-        assert!(e.contains("cannot read --config") && e.contains("none.json"), "{e}");
+        assert!(
+            e.contains("cannot read --config") && e.contains("none.json"),
+            "{e}"
+        );
         let big = dir.path().join("big.json");
         std::fs::write(&big, vec![b' '; MAX_CONFIG + 1]).unwrap();
         let e = format!("{:#}", read_config(&big).unwrap_err());
@@ -419,10 +423,15 @@ mod tests {
         .unwrap();
         let registry = Registry::default();
         let api_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let e = serve(api_listener, registry.clone(), &entries, std::future::pending())
-            .await
-            .unwrap_err()
-            .to_string();
+        let e = serve(
+            api_listener,
+            registry.clone(),
+            &entries,
+            std::future::pending(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
         assert!(
             e.starts_with(r#"--config entry [1] ("clash"): listen: listen tcp"#),
             "{e}"
