@@ -513,6 +513,10 @@ steps:
         TcpStream::connect(&api_addr).await.is_err(),
         "the API is closed"
     );
+    assert!(
+        TcpStream::connect(&made_listen).await.is_err(),
+        "the API stopped the proxy it made"
+    );
 }
 
 #[test]
