@@ -6,7 +6,7 @@
 //! listens), the API's listener, the line on stdout that says where it listens, and the stop,
 //! which closes every proxy. The HTTP API is [`api`]; the proxies are a [`Registry`] of their
 //! own (not the delegate's global one: nothing else runs in this process).
-use super::{api, Registry};
+use super::{api, ProxyError, Registry};
 use crate::config::ToxiproxyConfig;
 use anyhow::Context;
 use serde_json::Value;
@@ -237,8 +237,12 @@ pub async fn serve(
             ),
             Err(e) => {
                 stop_all(&registry).await;
+                let field = match e {
+                    ProxyError::Listen { .. } => "listen",
+                    _ => "name",
+                };
                 return Err(anyhow::anyhow!(
-                    "--config entry [{index}] ({:?}): listen: {e}",
+                    "--config entry [{index}] ({:?}): {field}: {e}",
                     p.name
                 ));
             }
