@@ -3,13 +3,95 @@
 //! modules that use them.
 use clap::Parser;
 use faultline_experiment::Dur;
-use std::{collections::BTreeMap, fmt, path::PathBuf, str::FromStr};
+use std::{collections::BTreeMap, ffi::OsString, fmt, path::PathBuf, str::FromStr};
+
+/// What the command line asks for: the delegate (no subcommand), or the standalone Toxiproxy
+/// server (`faultline-delegate toxiproxy ...`).
+#[derive(Debug, Clone)]
+pub enum Invocation {
+    Delegate(Box<Config>),
+    Toxiproxy(ToxiproxyConfig),
+}
+
+/// The name of the standalone Toxiproxy server's subcommand.
+pub const TOXIPROXY_COMMAND: &str = "toxiproxy";
+
+impl Invocation {
+    /// Parses a command line (program name first). The subcommand is picked by its first
+    /// argument, so the delegate's own flags (and its required `--hub`) stay exactly as they
+    /// were, and the server's flags are its own.
+    pub fn parse_from<I, T>(args: I) -> Result<Invocation, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString>,
+    {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        if args.get(1).is_some_and(|a| a == TOXIPROXY_COMMAND) {
+            let rest = args[2..].iter().cloned().map(go_style_flag);
+            let argv = std::iter::once(OsString::from("faultline-delegate toxiproxy")).chain(rest);
+            return ToxiproxyConfig::try_parse_from(argv).map(Invocation::Toxiproxy);
+        }
+        Config::try_parse_from(args).map(|c| Invocation::Delegate(Box::new(c)))
+    }
+}
+
+/// `toxiproxy-server` takes Go-style single-dash flags (`-host`, `-port 8474`, `-config=FILE`,
+/// `-version`); they become their double-dash spellings, so scripts that start
+/// `toxiproxy-server` can start this server by changing only the program. Anything else is
+/// left as it is (`-h` stays help).
+fn go_style_flag(arg: OsString) -> OsString {
+    const GO_FLAGS: [&str; 4] = ["host", "port", "config", "version"];
+    let Some(s) = arg.to_str() else { return arg };
+    let Some(flag) = s.strip_prefix('-').filter(|f| !f.starts_with('-')) else {
+        return arg;
+    };
+    let name = flag.split_once('=').map_or(flag, |(n, _)| n);
+    if GO_FLAGS.contains(&name) {
+        format!("-{s}").into()
+    } else {
+        arg
+    }
+}
+
+/// `faultline-delegate toxiproxy`: a Toxiproxy server on its own, with `toxiproxy-server`'s
+/// flags and none of the delegate's (no hub, token or state directory).
+#[derive(Parser, Debug, Clone)]
+#[command(
+    version,
+    about = "A standalone Toxiproxy-compatible server: the Toxiproxy 2.x HTTP API and its TCP \
+             fault proxies, without a hub (a drop-in for toxiproxy-server)",
+    after_help = "toxiproxy-server's single-dash spellings (-host, -port, -config, -version) \
+                  work too. SIGTERM or SIGINT stops the proxies and exits 0."
+)]
+pub struct ToxiproxyConfig {
+    /// Host (name or address) for the API to listen on. toxiproxy-server defaults to
+    /// `localhost`; this is the same interface without a name lookup. The API has no
+    /// authentication: keep it on loopback.
+    #[arg(long, env = "FAULTLINE_TOXIPROXY_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port for the API to listen on; 0 picks a free one (the line on stdout names it).
+    #[arg(long, env = "FAULTLINE_TOXIPROXY_PORT", default_value_t = 8474)]
+    pub port: u16,
+
+    /// A JSON file of proxies to create at start, in toxiproxy-server's `-config` format: an
+    /// array of `{"name", "listen", "upstream", "enabled"}`. A bad file stops the start with an
+    /// error naming the entry and the field.
+    #[arg(long, env = "FAULTLINE_TOXIPROXY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// How long an idle proxy connection keeps polling before it sleeps (e.g. `100us`; 0 = off):
+    /// lower latency on virtual machines for CPU time while traffic flows.
+    #[arg(long, env = "FAULTLINE_TOXIPROXY_BUSY_POLL", default_value = "0s", value_parser = busy_poll_dur)]
+    pub proxy_busy_poll: Dur,
+}
 
 #[derive(Parser, Debug, Clone)]
 #[command(
     name = "faultline-delegate",
     version,
-    about = "Faultline delegate: dials out to the hub, injects faults and runs probes"
+    about = "Faultline delegate: dials out to the hub, injects faults and runs probes",
+    after_help = "A standalone Toxiproxy server (no hub): faultline-delegate toxiproxy --help"
 )]
 pub struct Config {
     /// The hub's delegate endpoint. `https://` connects with TLS, `http://` in plain text.
@@ -224,5 +306,45 @@ mod tests {
         let ok = [&base[..], &["--proxy-busy-poll", "100us"]].concat();
         let c = Config::try_parse_from(ok).unwrap();
         assert_eq!(c.proxy_busy_poll.0, std::time::Duration::from_micros(100));
+    }
+
+    fn toxiproxy(args: &[&str]) -> Result<ToxiproxyConfig, clap::Error> {
+        let argv = [&["faultline-delegate", "toxiproxy"][..], args].concat();
+        match Invocation::parse_from(argv)? {
+            Invocation::Toxiproxy(c) => Ok(c),
+            Invocation::Delegate(c) => panic!("parsed as the delegate: {c:?}"),
+        }
+    }
+
+    #[test]
+    fn the_toxiproxy_subcommand_takes_toxiproxy_servers_flags() {
+        let c = toxiproxy(&[]).unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 8474));
+        assert!(c.config.is_none());
+        // Go-style single dashes, with a space or `=`.
+        let c = toxiproxy(&["-host", "0.0.0.0", "-port=9000", "-config", "p.json"]).unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("0.0.0.0", 9000));
+        assert_eq!(c.config, Some(PathBuf::from("p.json")));
+        let c = toxiproxy(&["--host=::1", "--port", "0", "--config=q.json"]).unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("::1", 0));
+        assert_eq!(c.config, Some(PathBuf::from("q.json")));
+        let e = toxiproxy(&["-version"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayVersion);
+        let e = toxiproxy(&["-h"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
+        let e = toxiproxy(&["--port", "http"]).unwrap_err().to_string();
+        assert!(e.contains("--port"), "{e}");
+        // The delegate's flags are not the server's, and other single-dash words stay unknown.
+        assert!(toxiproxy(&["--hub", "http://x"]).is_err());
+        assert!(toxiproxy(&["-seed", "1"]).is_err());
+    }
+
+    #[test]
+    fn without_the_subcommand_it_is_the_delegate() {
+        let i = Invocation::parse_from(["faultline-delegate", "--hub", "http://x"]).unwrap();
+        assert!(matches!(i, Invocation::Delegate(c) if c.hub == "http://x"));
+        // The delegate still needs its hub; a later "toxiproxy" is not the subcommand.
+        assert!(Invocation::parse_from(["faultline-delegate"]).is_err());
+        assert!(Invocation::parse_from(["faultline-delegate", "--name", "toxiproxy"]).is_err());
     }
 }

@@ -1,6 +1,9 @@
-//! `faultline-delegate`: parses flags, sets up logging, hands over to the library.
-use clap::Parser;
-use faultline_delegate::{config::Config, shutdown};
+//! `faultline-delegate`: parses flags, sets up logging, hands over to the library: the delegate,
+//! or with `toxiproxy` first the standalone Toxiproxy server.
+use faultline_delegate::{
+    config::{Invocation, ToxiproxyConfig},
+    shutdown,
+};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -8,7 +11,11 @@ fn main() -> ExitCode {
     if let Some(code) = faultline_delegate::faults::stress_worker::main_if_worker() {
         return code;
     }
-    let cfg = Config::parse();
+    let cfg = match Invocation::parse_from(std::env::args_os()) {
+        Ok(Invocation::Delegate(cfg)) => *cfg,
+        Ok(Invocation::Toxiproxy(cfg)) => return toxiproxy(cfg),
+        Err(e) => e.exit(),
+    };
     // Read; now out of the environment, so nothing the delegate starts inherits it (programs
     // get an explicit environment anyway; the stress workers are this binary).
     std::env::remove_var("FAULTLINE_DELEGATE_TOKEN");
@@ -25,6 +32,32 @@ fn main() -> ExitCode {
         }
     };
     match rt.block_on(faultline_delegate::run(cfg, shutdown::signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The standalone Toxiproxy server. Unlike the delegate, a multi-threaded runtime: it exists to
+/// move test traffic through its proxies, and the pumps of many connections share the cores.
+fn toxiproxy(cfg: ToxiproxyConfig) -> ExitCode {
+    init_tracing();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(faultline_delegate::proxy::standalone::run(
+        cfg,
+        shutdown::signal(),
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

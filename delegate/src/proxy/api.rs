@@ -100,6 +100,9 @@ pub async fn serve(
     {
         tracing::warn!("toxiproxy api requests still running after the grace period");
     }
+    for task in registry.remove_own() {
+        let _ = task.await;
+    }
 }
 
 /// An API error as Toxiproxy writes it: `{"error": "...", "status": N}`.

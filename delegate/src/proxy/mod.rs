@@ -19,6 +19,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 pub mod api;
 mod link;
+pub mod standalone;
 
 /// How long connecting to the upstream may take before the client's connection is closed.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

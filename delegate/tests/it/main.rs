@@ -24,3 +24,4 @@ mod redis_probe;
 mod stress;
 mod tcp_probe;
 mod toxiproxy_api;
+mod toxiproxy_server;

@@ -1,6 +1,6 @@
 //! The Toxiproxy-compatible API on a real socket, driven with the HTTP and JSON a Toxiproxy
 //! client sends: paths, methods, bodies, status codes and error shapes of Toxiproxy 2.x, and the
-//! effect on real connections. Also the Python `toxiproxy-python` client when it is installed.
+//! effect on real connections. Also the Python `toxiproxy-python` client (see `toxiproxy_server`).
 use crate::proxy::Echo;
 use faultline_delegate::{
     faults::{Faults, RunCtx},
@@ -328,20 +328,12 @@ async fn a_fault_step_adds_toxics_to_a_proxy_made_through_the_api() {
     assert_eq!(st, StatusCode::NO_CONTENT);
 }
 
-/// The Python client `toxiproxy-python` (PyPI), when installed (`pip install toxiproxy-python`).
+/// The Python client `toxiproxy-python` (PyPI), from `tests/toxiproxy-clients/install.sh`.
 #[tokio::test]
 async fn the_python_toxiproxy_client_works_against_it() {
-    let have = std::process::Command::new("python3")
-        .args(["-c", "import toxiproxy"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !have {
-        eprintln!(
-            "skipped: the python toxiproxy client is not installed (pip install toxiproxy-python)"
-        );
+    let Some(python) = crate::toxiproxy_server::client(".venv/bin/python") else {
         return;
-    }
+    };
     let echo = Echo::start().await;
     let api = Api::start(Registry::default()).await;
     let (host, port) = api
@@ -382,7 +374,7 @@ print("ok")
     );
     let out = tokio::time::timeout(
         Duration::from_secs(30),
-        tokio::process::Command::new("python3")
+        tokio::process::Command::new(python)
             .args(["-c", &script])
             .kill_on_drop(true)
             .output(),
@@ -520,6 +512,10 @@ steps:
     assert!(
         TcpStream::connect(&api_addr).await.is_err(),
         "the API is closed"
+    );
+    assert!(
+        TcpStream::connect(&made_listen).await.is_err(),
+        "the API stopped the proxy it made"
     );
 }
 
