@@ -127,9 +127,13 @@ try {
   const rows = page.getByTestId('probe-row');
   await rows.first().waitFor({ timeout: 30_000 });
   const early = await rows.count();
-  await page.waitForTimeout(1500);
+  // More rows within a few seconds (the probe checks every 100 ms; a loaded CI machine may
+  // delay a flush or two, so this waits for the next rows rather than a fixed time).
+  const more = await page
+    .waitForFunction((n) => document.querySelectorAll('[data-testid="probe-row"]').length > n, early, { timeout: 10_000 })
+    .then(() => true, () => false);
   const later = await rows.count();
-  assert.ok(later > early, `probe rows keep arriving while the run is live (${early} then ${later})`);
+  assert.ok(more && later > early, `probe rows keep arriving while the run is live (${early} then ${later})`);
   await screenshot(page, 'run-live');
 
   step('the finished run shows its verdict and score');
