@@ -10,6 +10,7 @@ mod resilience;
 mod safety;
 mod sso;
 mod trust;
+mod truth;
 mod web;
 
 use serde_json::Value;
