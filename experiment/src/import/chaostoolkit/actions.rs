@@ -1,29 +1,54 @@
 //! The method and the rollbacks: kills as `process-kill` (a SIGSTOP then SIGCONT as
-//! `process-pause`), pauses, background groups, method probes, and `http` / `process` rollbacks.
-use super::{probes::Args, probes::Call, reading::Index, Cx};
+//! `process-pause`), toxics POSTed to a Toxiproxy API as `tcp-proxy`, other `process` and `http`
+//! actions as action steps, pauses, background groups, method probes, and `http` / `process`
+//! rollbacks.
+use super::{
+    probes::{Args, Call, HttpCall, ProcessCall},
+    reading::Index,
+    Cx,
+};
 use crate::{
-    faults::{Signal, KINDS},
+    faults::{parse_toxic, PickOrder, Signal},
     import::kill::{self, Sig},
-    probes::{Mode, Probe},
-    template::{CommandAction, FaultStep, HttpAction, Rollback, Step},
+    probes::{Mode, Probe, StatusSpec},
+    template::{Action, CommandAction, FaultStep, HttpAction, Rollback, Step},
     Dur,
 };
 use serde_json::{json, Map, Value};
 use std::{collections::BTreeMap, time::Duration};
 
-/// One entry of the method once read: a wait, or a signal to a process.
+/// One entry of the method once read: a wait, a signal to a process, an action step, or a
+/// toxic added through a Toxiproxy API.
 pub(super) enum Planned {
     Pause(Dur),
     Signal(Signalled),
+    Action {
+        step: Step,
+        /// `(proxy, toxic)` when this is a DELETE of a toxic through a Toxiproxy API.
+        removes: Option<(String, String)>,
+    },
+    Toxic(Toxicked),
+}
+
+/// A toxic POSTed to `/proxies/NAME/toxics`.
+pub(super) struct Toxicked {
+    pub(super) path: String,
+    pub(super) name: String,
+    pub(super) proxy: String,
+    /// The toxic as Toxiproxy reads it, checked.
+    pub(super) toxic: Value,
+    pub(super) toxic_name: String,
 }
 
 pub(super) struct Signalled {
     /// Path of the activity, for errors.
     pub(super) path: String,
     pub(super) name: String,
-    /// `{name: ...}` or `{pidFile: ...}`.
+    /// `{name: ...}`, `{command: ...}` or `{pidFile: ...}`, maybe with `user`.
     pub(super) target: Value,
     pub(super) sig: Sig,
+    /// `pkill -o` / `-n`.
+    pub(super) pick: Option<PickOrder>,
     pub(super) background: bool,
 }
 
@@ -72,9 +97,8 @@ impl Cx {
                     if !background {
                         planned.extend(before.map(Planned::Pause));
                     }
-                    if let Some(mut s) = self.signal_action(&def, act) {
-                        s.background = background;
-                        planned.push(Planned::Signal(s));
+                    if let Some(p) = self.action(&def, act, background) {
+                        planned.push(p);
                     }
                     if !background {
                         planned.extend(after.map(Planned::Pause));
@@ -86,37 +110,159 @@ impl Cx {
         self.steps(planned)
     }
 
-    /// The kill an action performs, when it runs `kill`, `pkill` or `killall`.
-    pub(super) fn signal_action(
-        &mut self,
-        def: &str,
-        act: &Map<String, Value>,
-    ) -> Option<Signalled> {
+    /// What an action does: a kill, a Toxiproxy toxic, or a command or request to run.
+    fn action(&mut self, def: &str, act: &Map<String, Value>, background: bool) -> Option<Planned> {
         let name = self.activity_name(def, act);
         let call = self.call(def, act);
         let (name, call) = (name?, call?);
-        let Call::Process(p) = call else {
-            self.err(
-                format!("{def}.provider.type"),
-                format!(
-                    "an http action cannot be mapped to a fault; Faultline's fault kinds are {}",
-                    KINDS.join(", ")
-                ),
-            );
-            return None;
-        };
-        let program = p.program.rsplit('/').next().unwrap_or_default();
-        if !["kill", "pkill", "killall"].contains(&program) {
-            self.err(
-                format!("{def}.provider.path"),
-                format!(
-                    "action {name:?} runs {program:?}, which maps to no Faultline fault; the \
-                     fault kinds are {} (an action running kill, pkill or killall maps to them)",
-                    KINDS.join(", ")
-                ),
-            );
-            return None;
+        match call {
+            Call::Process(p) => {
+                let program = p.program.rsplit('/').next().unwrap_or_default();
+                if ["kill", "pkill", "killall"].contains(&program) {
+                    let mut s = self.signal_action(def, name, &p)?;
+                    s.background = background;
+                    return Some(Planned::Signal(s));
+                }
+                let (run, shell) = p.command();
+                let command = CommandAction {
+                    run,
+                    shell,
+                    env: BTreeMap::new(),
+                    workdir: None,
+                    expect_exit: 0,
+                    capture_output: false,
+                };
+                let timeout = self.action_timeout(def, p.timeout);
+                self.action_note();
+                Some(Planned::Action {
+                    step: action_step(name, background, Some(command), None, timeout),
+                    removes: None,
+                })
+            }
+            Call::Http(h) => {
+                let toxics = toxiproxy_path(&h.url);
+                if let ("POST", Some((proxy, None))) = (h.method.as_str(), &toxics) {
+                    if background {
+                        self.note(def, "background is ignored: the toxic is a tcp-proxy step");
+                    }
+                    return self.toxic(def, name, proxy.clone(), &h);
+                }
+                let removes = match (h.method.as_str(), toxics) {
+                    ("DELETE", Some((proxy, Some(toxic)))) => Some((proxy, toxic)),
+                    _ => None,
+                };
+                if h.attempts > 1 {
+                    self.note(def, "max_retries is ignored: an action is sent once");
+                }
+                let timeout = self.action_timeout(def, h.timeout);
+                let http = self.http_action(def, h)?;
+                self.action_note();
+                Some(Planned::Action {
+                    step: action_step(name, background, None, Some(http), timeout),
+                    removes,
+                })
+            }
         }
+    }
+
+    fn action_note(&mut self) {
+        self.note(
+            "method",
+            "process and http actions became action steps: one that exits other than 0, or \
+             answers other than 2xx (or its expected_status), ends the run with ERROR, where \
+             Chaos Toolkit records the failure and goes on",
+        );
+    }
+
+    /// At most 10m; without one, 30s (Chaos Toolkit waits without limit).
+    fn action_timeout(&mut self, def: &str, t: Option<Dur>) -> Dur {
+        match t {
+            Some(t) if t.0 > Duration::from_secs(600) => {
+                self.note(
+                    def,
+                    format!("timeout {t} shortened to 10m, the longest an action may take"),
+                );
+                Dur::secs(600)
+            }
+            Some(t) if !t.0.is_zero() => t,
+            _ => {
+                self.note(
+                    def,
+                    "no timeout: the action step is stopped after 30s (Chaos Toolkit waits \
+                     without limit); give the provider a timeout, at most 600",
+                );
+                Dur::secs(30)
+            }
+        }
+    }
+
+    /// An http provider as an action's request; `expected_status` becomes `expectStatus`.
+    pub(super) fn http_action(&mut self, def: &str, h: HttpCall) -> Option<HttpAction> {
+        if !h.tls_verify {
+            self.note(
+                def,
+                "verify_tls: false is ignored: actions and rollbacks verify TLS",
+            );
+        }
+        let expect_status = match h.expected_status {
+            None => None,
+            Some(StatusSpec::One(s)) => Some(s),
+            Some(StatusSpec::List(l)) if l.len() == 1 => Some(l[0]),
+            Some(_) => {
+                self.err(
+                    format!("{def}.provider.expected_status"),
+                    "lists several statuses; an action or rollback expects one (expectStatus)",
+                );
+                return None;
+            }
+        };
+        Some(HttpAction {
+            url: h.url,
+            method: h.method,
+            headers: h.headers,
+            body: h.body,
+            expect_status,
+        })
+    }
+
+    /// A toxic POSTed to a Toxiproxy API, checked as Faultline reads toxics.
+    fn toxic(&mut self, def: &str, name: String, proxy: String, h: &HttpCall) -> Option<Planned> {
+        let at = format!("{def}.provider.arguments");
+        let toxic = match &h.arguments {
+            Some(Value::Object(o)) => Value::Object(o.clone()),
+            Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+                Ok(v @ Value::Object(_)) => v,
+                _ => {
+                    self.err(&at, "must be the toxic as JSON: {type, attributes, ...}");
+                    return None;
+                }
+            },
+            _ => {
+                self.err(
+                    &at,
+                    "is required: the toxic Toxiproxy adds, {type, attributes, ...}",
+                );
+                return None;
+            }
+        };
+        match parse_toxic(&toxic, &at) {
+            Ok(t) => Some(Planned::Toxic(Toxicked {
+                path: def.to_string(),
+                name,
+                proxy,
+                toxic,
+                toxic_name: t.name,
+            })),
+            Err(e) => {
+                self.err(e.field, e.message);
+                None
+            }
+        }
+    }
+
+    /// The kill an action running `kill`, `pkill` or `killall` performs.
+    fn signal_action(&mut self, def: &str, name: String, p: &ProcessCall) -> Option<Signalled> {
+        let program = p.program.rsplit('/').next().unwrap_or_default();
         let at = format!("{def}.provider.arguments");
         let read = match &p.args {
             Args::List(l) => kill::from_argv(program, l),
@@ -132,6 +278,7 @@ impl Cx {
                     name,
                     target: k.target,
                     sig: k.sig,
+                    pick: k.pick,
                     background: false,
                 })
             }
@@ -163,6 +310,29 @@ impl Cx {
                     continue;
                 }
                 Planned::Signal(s) => s,
+                Planned::Action { step, .. } => {
+                    steps.push(step.clone());
+                    continue;
+                }
+                Planned::Toxic(t) => {
+                    let mut held = Duration::ZERO;
+                    while let Some(Planned::Pause(d)) = planned.get(i) {
+                        held += d.0;
+                        i += 1;
+                    }
+                    let key = (t.proxy.clone(), t.toxic_name.clone());
+                    let removed = match planned.get(i) {
+                        Some(Planned::Action {
+                            removes: Some(r), ..
+                        }) if *r == key => {
+                            i += 1;
+                            true
+                        }
+                        _ => false,
+                    };
+                    self.toxic_step(t, held, removed, &mut steps);
+                    continue;
+                }
             };
             match s.sig {
                 Sig::Stop => {
@@ -182,6 +352,10 @@ impl Cx {
                                 name: Some(s.name.clone()),
                                 fault: Some("process-pause".into()),
                                 target: s.target.clone(),
+                                params: match pick_params(s.pick) {
+                                    m if m.is_empty() => Value::Null,
+                                    m => Value::Object(m),
+                                },
                                 duration: Some(Dur(held)),
                                 ..Step::default()
                             });
@@ -256,6 +430,46 @@ impl Cx {
         steps
     }
 
+    /// A toxic held for the pauses after it (until the action that removes it, if one comes
+    /// next) as a `tcp-proxy` step on the proxy of that name.
+    fn toxic_step(&mut self, t: &Toxicked, held: Duration, removed: bool, steps: &mut Vec<Step>) {
+        if held.is_zero() {
+            self.err(
+                format!("{}.pauses.after", t.path),
+                "a toxic added through the Toxiproxy API maps to a tcp-proxy step held for the \
+                 pauses after it (until an action deletes it); give pauses.after, how long the \
+                 toxic stays",
+            );
+            return;
+        }
+        let until = if removed {
+            "until the action that deletes it"
+        } else {
+            "then removes it (Chaos Toolkit leaves it until a later action or a rollback deletes \
+             it)"
+        };
+        self.note(
+            &t.path,
+            format!(
+                "toxic {:?} became a tcp-proxy step on proxy {:?} for {} {until}; it is added to \
+                 that proxy of the delegate's Toxiproxy-compatible API (--toxiproxy-api), not to \
+                 the server in the URL",
+                t.toxic_name,
+                t.proxy,
+                Dur(held)
+            ),
+        );
+        self.toxics.insert((t.proxy.clone(), t.toxic_name.clone()));
+        steps.push(Step {
+            name: Some(t.name.clone()),
+            fault: Some("tcp-proxy".into()),
+            target: json!({ "proxy": t.proxy }),
+            params: json!({ "toxics": [t.toxic] }),
+            duration: Some(Dur(held)),
+            ..Step::default()
+        });
+    }
+
     pub(super) fn rollbacks(
         &mut self,
         v: Option<&Value>,
@@ -296,6 +510,20 @@ impl Cx {
             };
             let (timeout, http, command) = match call {
                 Call::Http(h) => {
+                    if let ("DELETE", Some((proxy, Some(toxic)))) =
+                        (h.method.as_str(), toxiproxy_path(&h.url))
+                    {
+                        if self.toxics.contains(&(proxy.clone(), toxic.clone())) {
+                            self.note(
+                                &def,
+                                format!(
+                                    "left out: the tcp-proxy step removes toxic {toxic:?} from \
+                                     proxy {proxy:?} when it ends"
+                                ),
+                            );
+                            continue;
+                        }
+                    }
                     if !h.tls_verify {
                         self.note(&def, "verify_tls: false is ignored: rollbacks verify TLS");
                     }
@@ -345,12 +573,60 @@ impl Cx {
 
 /// A `process-kill` fault from what a kill action does.
 pub(super) fn kill_step(s: &Signalled, sig: Signal) -> FaultStep {
+    let mut params = pick_params(s.pick);
+    params.insert("signal".into(), json!(sig));
     FaultStep {
         name: Some(s.name.clone()),
         fault: "process-kill".into(),
         weight: crate::template::default_weight(),
         target: s.target.clone(),
-        params: json!({ "signal": sig }),
+        params: Value::Object(params),
         duration: None,
+    }
+}
+
+/// `count: 1, pick: oldest` for `pkill -o` (newest for `-n`); empty otherwise.
+fn pick_params(pick: Option<PickOrder>) -> Map<String, Value> {
+    let mut m = Map::new();
+    if let Some(p) = pick {
+        m.insert("count".into(), json!(1));
+        m.insert("pick".into(), json!(p));
+    }
+    m
+}
+
+/// An action step running `command` or sending `http`.
+fn action_step(
+    name: String,
+    background: bool,
+    command: Option<CommandAction>,
+    http: Option<HttpAction>,
+    timeout: Dur,
+) -> Step {
+    Step {
+        name: Some(name),
+        action: Some(Action {
+            command,
+            http,
+            timeout,
+        }),
+        background,
+        ..Step::default()
+    }
+}
+
+/// `(proxy, None)` for a Toxiproxy API's `/proxies/NAME/toxics`, `(proxy, Some(toxic))` for
+/// `/proxies/NAME/toxics/TOXIC`.
+fn toxiproxy_path(url: &str) -> Option<(String, Option<String>)> {
+    let rest = url.split_once("://")?.1;
+    let path = rest.split_once('/')?.1;
+    let path = path.split(['?', '#']).next()?.trim_end_matches('/');
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        ["proxies", p, "toxics"] if !p.is_empty() => Some((p.to_string(), None)),
+        ["proxies", p, "toxics", t] if !p.is_empty() && !t.is_empty() => {
+            Some((p.to_string(), Some(t.to_string())))
+        }
+        _ => None,
     }
 }

@@ -6,11 +6,13 @@
 //! - Steady-state probes with `http` or `process` providers become hypothesis probes in mode
 //!   `edge`; their tolerances become the probe's expectations.
 //! - Method actions that run `kill`, `pkill` or `killall` become `process-kill` steps (a SIGSTOP
-//!   followed by a SIGCONT of the same process becomes `process-pause`); method probes become
-//!   `continuous` probes; `pauses` become pause steps; `background` actions a `parallel` group.
+//!   followed by a SIGCONT of the same process becomes `process-pause`); a toxic added through a
+//!   Toxiproxy API becomes a `tcp-proxy` step; other `process` and `http` actions become action
+//!   steps; method probes become `continuous` probes; `pauses` become pause steps; `background`
+//!   kills a `parallel` group. A method of probes only is a steady-state check.
 //! - Rollbacks with `http` or `process` providers become `http` and `command` rollbacks.
 //!
-//! Everything else (Python providers and tolerances, secrets, actions that are not a kill) is an
+//! Everything else (Python providers and tolerances, secrets, kills it cannot pin down) is an
 //! error naming its path in the source, and every such problem is reported, not just the first.
 //! This module reads text and builds values; it never reads the environment or runs anything,
 //! so `{type: env}` configuration resolves only through its `default`.
@@ -25,8 +27,7 @@ mod tolerances;
 
 use super::{finish, ImportError, ImportErrors, Imported, Options};
 use crate::{
-    faults::KINDS,
-    template::{Experiment, Hypothesis, Target, API_VERSION},
+    template::{Experiment, Hypothesis, Step, Target, API_VERSION},
     Dur,
 };
 use probes::hypothesis_note;
@@ -68,6 +69,8 @@ struct Cx {
     notes: Vec<String>,
     /// Probe names already used: Faultline's must be unique, Chaos Toolkit's need not be.
     probe_names: BTreeSet<String>,
+    /// Toxics (proxy, toxic name) that became tcp-proxy steps, whose revert removes them.
+    toxics: BTreeSet<(String, String)>,
 }
 
 const TOP_LEVEL: &[&str] = &[
@@ -154,20 +157,13 @@ impl Cx {
             }
             Some(_) => self.err("steady-state-hypothesis", "must be a mapping with probes"),
         }
-        let before = self.errors.len();
         let steps = self.method(top.get("method"), &index, &mut probes);
-        if steps
-            .iter()
-            .all(|s| s.fault.is_none() && s.parallel.is_none())
-            && self.errors.len() == before
-        {
-            self.err(
+        let acts = |s: &Step| s.fault.is_some() || s.parallel.is_some() || s.action.is_some();
+        if self.errors.is_empty() && !steps.iter().any(acts) {
+            self.note(
                 "method",
-                format!(
-                    "no action maps to a Faultline fault, and an experiment needs one; the fault \
-                     kinds are {} (an action running kill, pkill or killall maps to them)",
-                    KINDS.join(", ")
-                ),
+                "no action: the template is a steady-state check (its probes give the verdict; \
+                 there is no resilience score)",
             );
         }
         if probes.is_empty() && self.errors.is_empty() {

@@ -26,6 +26,8 @@ pub(super) struct HttpCall {
     pub(super) tls_verify: bool,
     pub(super) attempts: u32,
     pub(super) expected_status: Option<StatusSpec>,
+    /// `arguments` as written, for what reads them as data (a Toxiproxy toxic).
+    pub(super) arguments: Option<Value>,
 }
 
 pub(super) struct ProcessCall {
@@ -315,6 +317,7 @@ impl Cx {
             tls_verify,
             attempts,
             expected_status,
+            arguments: p.get("arguments").filter(|a| !a.is_null()).cloned(),
         })
     }
 
