@@ -627,3 +627,92 @@ fn kill_command_lines_become_steps_or_errors_at_their_arguments() {
         );
     }
 }
+
+#[test]
+fn actions_toxics_and_pkill_options_map() {
+    let i = convert("actions-toxiproxy.yaml");
+    let e = &i.experiment;
+    let q = probe(&i, "queue-short").command.as_ref().unwrap();
+    assert_eq!(q.expect.value.as_ref().unwrap().between, Some([0.0, 250.0]));
+    let yaml: serde_json::Value = serde_norway::from_str(&i.yaml).unwrap();
+    assert_eq!(
+        yaml["steps"],
+        json!([
+            {"name": "warm-cache", "action": {"command": {"run": ["curl", "-fsS", "http://127.0.0.1:8080/warm"]}, "timeout": "20s"}},
+            {"name": "load", "action": {"command": {"run": ["vegeta", "attack", "-duration=30s"]}, "timeout": "30s"}, "background": true},
+            {"name": "enable-maintenance-flag", "action": {"http": {
+                "url": "http://127.0.0.1:8080/admin/flags/slow-mode", "method": "PUT",
+                "headers": {"Content-Type": "application/json"}, "body": "{\"enabled\":true}",
+                "expectStatus": 202}, "timeout": "5s"}},
+            // Held for the pauses after it (10s + the probe's 5s); the DELETE is its end.
+            {"name": "slow-db", "fault": "tcp-proxy", "target": {"proxy": "postgres"},
+             "params": {"toxics": [{"name": "db-latency", "type": "latency", "attributes": {"latency": 400, "jitter": 50}}]},
+             "duration": "15s"},
+            {"name": "restart-oldest-worker", "fault": "process-kill", "target": {"command": "celery worker"},
+             "params": {"signal": "HUP", "count": 1, "pick": "oldest"}},
+            {"name": "kill-app-web", "fault": "process-kill", "target": {"name": "web", "user": "app"},
+             "params": {"signal": "TERM"}},
+        ])
+    );
+    // The rollback that deletes the toxic is left out: the step's revert removes it.
+    assert_eq!(e.rollbacks.len(), 1);
+    assert_eq!(e.rollbacks[0].name.as_deref(), Some("flag-off"));
+    assert_note(&i, "rollbacks[0]: left out: the tcp-proxy step removes toxic \"db-latency\" from proxy \"postgres\" when it ends");
+    assert_note(&i, "method[3]: toxic \"db-latency\" became a tcp-proxy step on proxy \"postgres\" for 15s until the action that deletes it; it is added to that proxy of the delegate's Toxiproxy-compatible API (--toxiproxy-api), not to the server in the URL");
+    assert_note(&i, "method[1]: no timeout: the action step is stopped after 30s (Chaos Toolkit waits without limit); give the provider a timeout, at most 600");
+    assert!(
+        i.notes
+            .iter()
+            .any(|n| n.starts_with("method: process and http actions became action steps")),
+        "{:?}",
+        i.notes
+    );
+    // The method has faults and actions: scored on its two kills and the toxic.
+    assert_eq!(e.weights().len(), 3);
+}
+
+#[test]
+fn toxics_and_actions_refuse_what_they_cannot_map() {
+    let base = fixture("actions-toxiproxy.yaml");
+    // A toxic with nothing after it has no duration.
+    let e = from_chaostoolkit(
+        &base
+            .replace("    pauses: {after: 10}\n", "")
+            .replace("    pauses: {after: 5}\n", ""),
+    )
+    .unwrap_err()
+    .0;
+    assert_eq!(paths(&e), ["method[3].pauses.after"], "{e:?}");
+    // A toxic Faultline does not know is named at its field.
+    let e = from_chaostoolkit(&base.replace("type: latency", "type: lag"))
+        .unwrap_err()
+        .0;
+    assert_eq!(paths(&e), ["method[3].provider.arguments.type"], "{e:?}");
+    assert!(
+        e[0].message.starts_with("unknown toxic type \"lag\""),
+        "{e:?}"
+    );
+    // An action expects one status.
+    let e = from_chaostoolkit(&base.replace("expected_status: 202", "expected_status: [200, 202]"))
+        .unwrap_err()
+        .0;
+    assert_eq!(paths(&e), ["method[2].provider.expected_status"], "{e:?}");
+}
+
+#[test]
+fn a_method_of_probes_only_is_a_steady_state_check() {
+    let i = convert("probes-only.json");
+    assert!(i.experiment.steps.is_empty());
+    assert!(i.experiment.weights().is_empty());
+    let h = probe(&i, "health").http.as_ref().unwrap();
+    assert_eq!(
+        h.expect.json,
+        [JsonExpect {
+            pointer: "/status".into(),
+            equals: json!("ok")
+        }]
+    );
+    let v = probe(&i, "version").command.as_ref().unwrap();
+    assert_eq!(v.expect.stdout_regex.as_deref(), Some(r"^v\d+"));
+    assert_eq!(probe(&i, "metrics").mode, Mode::Continuous);
+}

@@ -3,7 +3,7 @@
 use super::{probes::Check, Cx};
 use crate::{
     import::jsonpath::json_pointer,
-    probes::{check_regex, JsonExpect, StatusSpec},
+    probes::{check_regex, JsonExpect, StatusSpec, ValueExpect},
 };
 use serde_json::{Map, Value};
 
@@ -91,6 +91,23 @@ impl Cx {
                              code",
                         ),
                     },
+                    (Some("stdout"), Check::Command(c)) => match (lo.as_f64(), hi.as_f64()) {
+                        (Some(a), Some(b)) if a <= b => {
+                            c.expect.value = Some(ValueExpect {
+                                between: Some([a, b]),
+                                ..ValueExpect::default()
+                            });
+                            self.note(
+                                at,
+                                "the range became expect.value.between on the trimmed stdout; \
+                                 exit code 0 is expected too",
+                            );
+                        }
+                        _ => self.err(
+                            field("range"),
+                            "must be two numbers, the lower first, to compare stdout with",
+                        ),
+                    },
                     (None, _) => self.err(
                         field("target"),
                         "is required to map a range tolerance: give target: status",
@@ -98,8 +115,8 @@ impl Cx {
                     (Some(t), _) => self.err(
                         field("target"),
                         format!(
-                            "a range on {t:?} cannot be mapped; Faultline checks a range only \
-                             on the status"
+                            "a range on {t:?} cannot be mapped; Faultline checks a range on \
+                             the status, or on the stdout of a process"
                         ),
                     ),
                 }
