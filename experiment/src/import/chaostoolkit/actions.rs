@@ -23,7 +23,7 @@ pub(super) enum Planned {
     Pause(Dur),
     Signal(Signalled),
     Action {
-        step: Step,
+        step: Box<Step>,
         /// `(proxy, toxic)` when this is a DELETE of a toxic through a Toxiproxy API.
         removes: Option<(String, String)>,
     },
@@ -135,7 +135,7 @@ impl Cx {
                 let timeout = self.action_timeout(def, p.timeout);
                 self.action_note();
                 Some(Planned::Action {
-                    step: action_step(name, background, Some(command), None, timeout),
+                    step: Box::new(action_step(name, background, Some(command), None, timeout)),
                     removes: None,
                 })
             }
@@ -158,7 +158,7 @@ impl Cx {
                 let http = self.http_action(def, h)?;
                 self.action_note();
                 Some(Planned::Action {
-                    step: action_step(name, background, None, Some(http), timeout),
+                    step: Box::new(action_step(name, background, None, Some(http), timeout)),
                     removes,
                 })
             }
@@ -311,7 +311,7 @@ impl Cx {
                 }
                 Planned::Signal(s) => s,
                 Planned::Action { step, .. } => {
-                    steps.push(step.clone());
+                    steps.push(Step::clone(step));
                     continue;
                 }
                 Planned::Toxic(t) => {
