@@ -556,6 +556,10 @@ pub struct CommandExpect {
     /// Compared after trimming trailing whitespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdout_equals: Option<String>,
+    /// Standard output, trimmed, compared as one value: `{op: "<", value: 250}`,
+    /// `{between: [0, 250]}` or `{value: ready}` (text compares only with `==` and `!=`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<ValueExpect>,
 }
 
 impl CommandProbe {
@@ -565,6 +569,16 @@ impl CommandProbe {
             if let Err(e) = check_regex(r) {
                 errs.push(SpecError::field(format!("{at}.expect.stdoutRegex"), e));
             }
+        }
+        if let Some(v) = &self.expect.value {
+            let at = format!("{at}.expect.value");
+            if v.is_empty() {
+                errs.push(
+                    SpecError::field(&at, "compares nothing: give op and value, or between")
+                        .hint("e.g. value: {op: \"<\", value: 250}"),
+                );
+            }
+            v.validate(&at, false, errs);
         }
     }
 }
@@ -818,12 +832,22 @@ impl ValueExpect {
     /// Whether `observed` satisfies this expectation. A numeric expectation accepts text that
     /// parses as a number.
     pub fn matches(&self, observed: &str) -> Result<(), String> {
+        self.matches_shown(observed, |s| format!("{s:?}"))
+    }
+
+    /// As [`ValueExpect::matches`], with observed text written into the reason by `show` (the
+    /// command probe cuts it short: stdout may be long).
+    pub fn matches_shown(
+        &self,
+        observed: &str,
+        show: impl Fn(&str) -> String,
+    ) -> Result<(), String> {
         let num = observed.trim().parse::<f64>().ok();
         if let Some([a, b]) = self.between {
             return match num {
                 Some(n) if n >= a && n <= b => Ok(()),
                 Some(n) => Err(format!("{n} is not between {a} and {b}")),
-                None => Err(format!("{observed:?} is not a number")),
+                None => Err(format!("{} is not a number", show(observed))),
             };
         }
         let op = self.op.unwrap_or(CmpOp::Eq);
@@ -836,7 +860,7 @@ impl ValueExpect {
                         Some(o) if op.holds(o) => Ok(()),
                         _ => Err(format!("{n} is not {} {want}", op.as_str())),
                     },
-                    None => Err(format!("{observed:?} is not a number")),
+                    None => Err(format!("{} is not a number", show(observed))),
                 }
             }
             Some(serde_json::Value::String(want)) => {
@@ -844,7 +868,11 @@ impl ValueExpect {
                 if op.holds(o) {
                     Ok(())
                 } else {
-                    Err(format!("{observed:?} is not {} {want:?}", op.as_str()))
+                    Err(format!(
+                        "{} is not {} {want:?}",
+                        show(observed),
+                        op.as_str()
+                    ))
                 }
             }
             Some(other) => Err(format!("cannot compare with {other}")),

@@ -334,6 +334,8 @@ fn default_post() -> String {
 /// The method as the executor runs it: stages in order, each a group of faults, a pause or a
 /// custom action.
 #[derive(Clone, Debug, PartialEq)]
+// A run plans its stages once; boxing the action would only add indirection to every match.
+#[allow(clippy::large_enum_variant)]
 pub enum Stage {
     Faults(Vec<PlannedFault>),
     Pause(Duration),

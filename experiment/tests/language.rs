@@ -313,3 +313,72 @@ fn status_and_value_expectations() {
     assert!(ne.matches("1").is_ok() && ne.matches("0").is_err());
     assert!(ValueExpect::default().matches("anything").is_ok());
 }
+
+#[test]
+fn command_probes_compare_stdout_as_a_value() {
+    let with = |expect: &str| {
+        FULL.replace(
+            r#"command: {run: ["true"], expect: {exitCode: 0}}"#,
+            &format!(r#"command: {{run: ["echo", "312"], expect: {expect}}}"#),
+        )
+    };
+    let e = parse_template(&with(r#"{value: {between: [0, 250]}}"#)).unwrap();
+    let c = e
+        .hypothesis
+        .probes
+        .iter()
+        .find_map(|p| p.command.as_ref())
+        .unwrap();
+    let v = c.expect.value.as_ref().unwrap();
+    assert_eq!(v.between, Some([0.0, 250.0]));
+    assert_eq!(
+        v.matches("312").unwrap_err(),
+        "312 is not between 0 and 250"
+    );
+    let lt = parse_template(&with(r#"{value: {op: "<", value: 250}}"#)).unwrap();
+    let c = lt.hypothesis.probes.iter().find_map(|p| p.command.as_ref());
+    assert!(c
+        .unwrap()
+        .expect
+        .value
+        .as_ref()
+        .unwrap()
+        .matches("249")
+        .is_ok());
+    // Text compares only with == and !=; an empty comparison and both forms at once are refused
+    // on the field.
+    let at = "hypothesis.probes[5].command.expect.value";
+    for (expect, field, starts) in [
+        (
+            r#"{value: {op: ">", value: ready}}"#,
+            "op",
+            "text compares only",
+        ),
+        (r#"{value: {}}"#, "", "compares nothing"),
+        (
+            r#"{value: {op: "<", value: 1, between: [0, 2]}}"#,
+            "between",
+            "give either between or op/value",
+        ),
+        (r#"{value: {op: "<"}}"#, "value", "op needs a value"),
+        (
+            r#"{value: {value: [1]}}"#,
+            "value",
+            "must be a number or a string",
+        ),
+    ] {
+        let field = if field.is_empty() {
+            at.to_string()
+        } else {
+            format!("{at}.{field}")
+        };
+        let errs = errors(&with(expect));
+        let e = find(&errs, &field);
+        assert!(e.message.starts_with(starts), "{expect}: {e:?}");
+    }
+    let errs = errors(&with(r#"{value: {op: "~", value: 1}}"#));
+    assert!(
+        errs.iter().any(|e| e.field.starts_with(at)),
+        "unknown op: {errs:?}"
+    );
+}

@@ -108,6 +108,8 @@ pub enum FaultError {
     Http(#[from] http_fault::HttpFaultError),
     #[error("no process matches {0}")]
     NoMatch(String),
+    #[error("no user named {0} on this host")]
+    NoUser(String),
     #[error(transparent)]
     Stress(#[from] stress::StressError),
 }

@@ -1,9 +1,9 @@
 //! Process targets, shared by the process faults: resolving a pid, a pid file, an exact command
-//! name or a command-line regex through /proc, picking `count` / `percentage` of the matches
-//! at random, the safety rules (never pid 1, never the delegate itself), and signalling a
+//! name or a command-line regex through /proc (narrowed to an effective user), picking `count` /
+//! `percentage` of the matches at random or the oldest / newest by start time, the safety rules (never pid 1, never the delegate itself), and signalling a
 //! process only while it is still the same process that was resolved.
 use super::FaultError;
-use faultline_experiment::faults::{Pick, ProcessTarget};
+use faultline_experiment::faults::{Pick, PickOrder, ProcessTarget};
 use nix::{
     errno::Errno,
     sys::signal::{kill, Signal},
@@ -79,9 +79,17 @@ pub fn resolve(target: &ProcessTarget) -> Result<(Vec<ProcRef>, String), FaultEr
         (None, Some(Err(e))) => return Err(FaultError::NoMatch(format!("a command {e}"))),
         (None, None) => return Err(FaultError::NoProcessNamed(String::new())),
     };
-    let none = || match &target.name {
-        Some(n) => FaultError::NoProcessNamed(n.clone()),
-        None => FaultError::NoMatch(what.clone()),
+    let uid = target.user.as_deref().map(uid_of).transpose()?;
+    let (what, matches): (String, Box<Matcher<'_>>) = match (&target.user, uid) {
+        (Some(user), Some(uid)) => (
+            format!("{what} of user {user}"),
+            Box::new(move |pid, dir: &Path| effective_uid(dir) == Some(uid) && matches(pid, dir)),
+        ),
+        _ => (what, matches),
+    };
+    let none = || match (&target.name, &target.user) {
+        (Some(n), None) => FaultError::NoProcessNamed(n.clone()),
+        _ => FaultError::NoMatch(what.clone()),
     };
     let mut found = Vec::new();
     let entries = fs::read_dir("/proc").map_err(|_| none())?;
@@ -111,6 +119,24 @@ pub fn resolve(target: &ProcessTarget) -> Result<(Vec<ProcRef>, String), FaultEr
     }
     found.sort_by_key(|p| p.pid);
     Ok((found, what))
+}
+
+/// A user name or numeric uid as a uid.
+fn uid_of(user: &str) -> Result<u32, FaultError> {
+    if let Ok(uid) = user.parse::<u32>() {
+        return Ok(uid);
+    }
+    match nix::unistd::User::from_name(user) {
+        Ok(Some(u)) => Ok(u.uid.as_raw()),
+        _ => Err(FaultError::NoUser(user.to_string())),
+    }
+}
+
+/// The effective uid of a process: the second field of `Uid:` in /proc/PID/status.
+pub fn effective_uid(dir: &Path) -> Option<u32> {
+    let status = fs::read_to_string(dir.join("status")).ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Whether the process with this pid and /proc directory is a target.
@@ -154,20 +180,36 @@ fn read_limited(path: &str, limit: u64) -> std::io::Result<String> {
     Ok(s)
 }
 
-/// Picks `pick` of `found` at random; returns them sorted by pid, and a description such as
-/// `process web (pids 10, 12)` or `2 of 5 processes matching ... (pids 10, 12)`.
-pub fn pick(mut found: Vec<ProcRef>, what: &str, pick: Pick) -> (Vec<ProcRef>, String) {
+/// Picks `pick` of `found` in `order` (at random, or the oldest / newest by start time);
+/// returns them sorted by pid, and a description such as `process web (pids 10, 12)` or
+/// `processes matching ... (2 of 5 picked at random: pids 10, 12)`.
+pub fn pick(
+    mut found: Vec<ProcRef>,
+    what: &str,
+    pick: Pick,
+    order: PickOrder,
+) -> (Vec<ProcRef>, String) {
     let total = found.len();
     let n = pick.how_many(total);
     if n < total {
-        found.shuffle(&mut rand::rng());
+        match order {
+            PickOrder::Random => found.shuffle(&mut rand::rng()),
+            // Start times tie at clock-tick resolution; the lower pid is then the older.
+            PickOrder::Oldest => found.sort_by_key(|p| (p.start_time, p.pid)),
+            PickOrder::Newest => found.sort_by_key(|p| std::cmp::Reverse((p.start_time, p.pid))),
+        }
         found.truncate(n);
         found.sort_by_key(|p| p.pid);
     }
     let pids: Vec<String> = found.iter().map(|p| p.pid.to_string()).collect();
     let label = if found.len() == 1 { "pid" } else { "pids" };
+    let how = match order {
+        PickOrder::Random => "picked at random",
+        PickOrder::Oldest => "picked oldest first",
+        PickOrder::Newest => "picked newest first",
+    };
     let of = if n < total {
-        format!("{n} of {total} picked at random: ")
+        format!("{n} of {total} {how}: ")
     } else {
         String::new()
     };

@@ -9,7 +9,7 @@
 //! there is nothing left to stop and the revert of a journalled entry is a no-op.
 use super::{process, stress::StressError, Applied, Fault, FaultError, RunCtx};
 use crate::allow::AllowList;
-use faultline_experiment::faults::{FaultSpec, Pick, ProcessTarget};
+use faultline_experiment::faults::{FaultSpec, Pick, PickOrder, ProcessTarget};
 use serde::{Deserialize, Serialize};
 use std::{
     collections::HashMap,
@@ -35,6 +35,9 @@ struct RepeatData {
     interval_ms: u64,
     target: ProcessTarget,
     pick: Pick,
+    /// Absent in journals written before `pick: oldest | newest` existed.
+    #[serde(default)]
+    order: PickOrder,
 }
 
 struct Repeat {
@@ -82,7 +85,7 @@ impl Fault for ProcessKill {
             });
         };
         let (found, what) = process::resolve(target)?;
-        let (processes, what) = process::pick(found, &what, params.pick());
+        let (processes, what) = process::pick(found, &what, params.pick(), params.pick);
         let signal = process::nix_signal(params.signal).as_str();
         let (data, every) = match params.interval {
             Some(i) => (
@@ -90,6 +93,7 @@ impl Fault for ProcessKill {
                     interval_ms: i.as_millis(),
                     target: target.clone(),
                     pick: params.pick(),
+                    order: params.pick,
                 })
                 .unwrap_or_default(),
                 format!(", then again every {i} until reverted"),
@@ -134,7 +138,7 @@ impl Fault for ProcessKill {
                         let Ok((found, what)) = process::resolve(&r.target) else {
                             continue; // not restarted yet
                         };
-                        let (picked, _) = process::pick(found, &what, r.pick);
+                        let (picked, _) = process::pick(found, &what, r.pick, r.order);
                         for p in picked {
                             let comm = std::fs::read_to_string(format!("/proc/{}/comm", p.pid))
                                 .unwrap_or_default();

@@ -45,7 +45,7 @@ impl Fault for ProcessPause {
             });
         };
         let (found, what) = process::resolve(target)?;
-        let (processes, what) = process::pick(found, &what, params.pick());
+        let (processes, what) = process::pick(found, &what, params.pick(), params.pick);
         Ok(Applied {
             processes,
             signal: Some(Signal::SIGSTOP.as_str().into()),

@@ -3,7 +3,7 @@
 //! ok when the exit code and every stdout expectation hold.
 //!
 //! Output stays on the host: a failure says which expectation failed, showing stdout only
-//! where the probe compares it (`stdoutEquals`, cut short), and `captureOutput: true` puts at
+//! where the probe compares it (`stdoutEquals`, `value`; cut short), and `captureOutput: true` puts at
 //! most 4 KiB of each stream in the check's event.
 use super::{bounded_part, ms, quoted, regex, Check, Probe};
 use crate::sandbox::Sandbox;
@@ -82,6 +82,12 @@ fn failures(status: ExitStatus, out: &str, expect: &CommandExpect) -> Vec<String
                 quoted(got),
                 quoted(want)
             ));
+        }
+    }
+    if let Some(value) = &expect.value {
+        // Compared because the probe asks to, so stdout is shown, cut short.
+        if let Err(why) = value.matches_shown(out.trim(), quoted) {
+            f.push(format!("stdout {why}"));
         }
     }
     let want = expect.exit_code;

@@ -69,6 +69,69 @@ async fn stdout_contains_regex_and_equals() {
 }
 
 #[tokio::test]
+async fn stdout_compares_as_a_value() {
+    let printing = |out: &str, value: serde_json::Value| serde_json::json!({"run": ["printf", out], "expect": {"value": value}});
+    for (out, value) in [
+        ("42\n", serde_json::json!({"between": [0, 250]})),
+        ("  249.5 \n", serde_json::json!({"op": "<", "value": 250})),
+        ("250", serde_json::json!({"op": "<=", "value": 250})),
+        ("7", serde_json::json!({"value": 7})),
+        ("7", serde_json::json!({"op": "!=", "value": 8})),
+        ("ready\n", serde_json::json!({"value": "ready"})),
+        ("busy", serde_json::json!({"op": "!=", "value": "ready"})),
+    ] {
+        let c = check(printing(out, value.clone()), "5s").await;
+        assert!(c.ok, "{out:?} {value}: {c:?}");
+        assert!(c.detail.starts_with("exit 0 in "), "{}", c.detail);
+    }
+    for (out, value, detail) in [
+        (
+            "312\n",
+            serde_json::json!({"between": [0, 250]}),
+            "exit 0, stdout 312 is not between 0 and 250",
+        ),
+        (
+            "312",
+            serde_json::json!({"op": "<", "value": 250}),
+            "exit 0, stdout 312 is not < 250",
+        ),
+        (
+            "busy\n",
+            serde_json::json!({"value": "ready"}),
+            r#"exit 0, stdout "busy" is not == "ready""#,
+        ),
+        (
+            "",
+            serde_json::json!({"op": ">", "value": 0}),
+            r#"exit 0, stdout "" is not a number"#,
+        ),
+    ] {
+        let c = check(printing(out, value.clone()), "5s").await;
+        assert!(!c.ok, "{out:?} {value}");
+        assert_eq!(c.detail, detail);
+    }
+    // Long output is cut to 80 bytes in the detail, as stdoutEquals does.
+    let long = "x".repeat(500);
+    let c = check(
+        printing(&long, serde_json::json!({"between": [0, 1]})),
+        "5s",
+    )
+    .await;
+    assert_eq!(
+        c.detail,
+        format!("exit 0, stdout \"{}…\" is not a number", "x".repeat(80))
+    );
+    // The exit code is still checked.
+    let c = check(
+        serde_json::json!({"run": ["sh", "-c", "echo 5; exit 2"], "expect": {"value": {"value": 5}}}),
+        "5s",
+    )
+    .await;
+    assert!(!c.ok);
+    assert_eq!(c.detail, "exit 2, expected 0");
+}
+
+#[tokio::test]
 async fn env_workdir_and_stderr() {
     let dir = tempfile::tempdir().unwrap();
     let c = check(

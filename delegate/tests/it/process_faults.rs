@@ -1,5 +1,6 @@
 //! The extended process faults against real processes: `command` regex and `pid` targets,
-//! `count` / `percentage` picks, a repeated kill against a small bash supervisor, and
+//! `count` / `percentage` picks (at random, oldest or newest first), the `user` filter, a
+//! repeated kill against a small bash supervisor, and
 //! process-stop (and its older name process-pause) leaving nothing stopped after revert.
 use crate::helpers::{proc_state, wait_until, TargetProc};
 use faultline_delegate::{
@@ -7,7 +8,7 @@ use faultline_delegate::{
     journal::Journal,
 };
 use faultline_experiment::{
-    faults::{FaultSpec, KillParams, ProcessTarget, Signal, StopParams},
+    faults::{FaultSpec, KillParams, PickOrder, ProcessTarget, Signal, StopParams},
     Dur,
 };
 use std::{
@@ -183,7 +184,11 @@ fn count_and_percentage_pick_exactly_that_many_and_say_which() {
     for (count, percentage, want) in [(Some(2), None, 2), (None, Some(50), 3), (None, Some(1), 1)] {
         let spec = FaultSpec::ProcessStop {
             target: by_command(format!("{m} a$")),
-            params: StopParams { count, percentage },
+            params: StopParams {
+                count,
+                percentage,
+                ..Default::default()
+            },
         };
         let a = faults.inject(&journal, &spec, ctx("pick-run")).unwrap();
         let picked: Vec<i32> = a.processes.iter().map(|p| p.pid).collect();
@@ -206,6 +211,120 @@ fn count_and_percentage_pick_exactly_that_many_and_say_which() {
         faults.revert(&journal, &a).unwrap();
         wait_until(Duration::from_secs(5), || stopped(&all).is_empty());
     }
+}
+
+#[test]
+fn oldest_and_newest_pick_by_start_time() {
+    let m = marker();
+    // One at a time, further apart than a clock tick, so their start times differ.
+    let pys: Vec<Pys> = ["a", "a", "a"]
+        .iter()
+        .map(|a| {
+            let p = Pys::spawn(&m, &[a]);
+            std::thread::sleep(Duration::from_millis(60));
+            p
+        })
+        .collect();
+    let pids: Vec<i32> = pys.iter().flat_map(|p| p.pids()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).unwrap();
+    let faults = Faults::new();
+    for (order, count, want, words) in [
+        (
+            PickOrder::Oldest,
+            1,
+            vec![pids[0]],
+            "1 of 3 picked oldest first",
+        ),
+        (
+            PickOrder::Newest,
+            1,
+            vec![pids[2]],
+            "1 of 3 picked newest first",
+        ),
+        (
+            PickOrder::Oldest,
+            2,
+            vec![pids[0], pids[1]],
+            "2 of 3 picked oldest first",
+        ),
+    ] {
+        let spec = FaultSpec::ProcessStop {
+            target: by_command(format!("{m} a$")),
+            params: StopParams {
+                count: Some(count),
+                pick: order,
+                ..Default::default()
+            },
+        };
+        let a = faults.inject(&journal, &spec, ctx("order-run")).unwrap();
+        let picked: Vec<i32> = a.processes.iter().map(|p| p.pid).collect();
+        let mut want = want;
+        want.sort();
+        assert_eq!(picked, want, "{order:?}: {}", a.detail);
+        assert!(a.detail.contains(words), "{}", a.detail);
+        wait_until(Duration::from_secs(5), || {
+            let mut s = stopped(&pids);
+            s.sort();
+            s == want
+        });
+        faults.revert(&journal, &a).unwrap();
+        wait_until(Duration::from_secs(5), || stopped(&pids).is_empty());
+    }
+}
+
+#[test]
+fn a_user_narrows_the_matches_to_its_processes() {
+    let m = marker();
+    let pys = Pys::spawn(&m, &["a", "a"]);
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).unwrap();
+    let faults = Faults::new();
+    let me = nix::unistd::geteuid().as_raw();
+    let as_user = |user: &str| FaultSpec::ProcessStop {
+        target: ProcessTarget {
+            user: Some(user.to_string()),
+            ..by_command(format!("{m} a$"))
+        },
+        params: StopParams::default(),
+    };
+    // The processes' own user, by uid and by name, finds both.
+    let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(me))
+        .unwrap()
+        .unwrap()
+        .name;
+    for user in [me.to_string(), name.clone()] {
+        let a = faults
+            .inject(&journal, &as_user(&user), ctx("user-run"))
+            .unwrap();
+        assert_eq!(a.processes.len(), 2, "{}", a.detail);
+        assert!(
+            a.detail.contains(&format!("of user {user}")),
+            "{}",
+            a.detail
+        );
+        wait_until(Duration::from_secs(5), || stopped(&pys.pids()).len() == 2);
+        faults.revert(&journal, &a).unwrap();
+        wait_until(Duration::from_secs(5), || stopped(&pys.pids()).is_empty());
+    }
+    // Another user owns none of them; an unknown user is named.
+    let other = (me + 4242).to_string();
+    let err = faults
+        .inject(&journal, &as_user(&other), ctx("user-run"))
+        .unwrap_err();
+    assert!(matches!(err, FaultError::NoMatch(_)), "{err}");
+    assert!(
+        err.to_string().contains(&format!("of user {other}")),
+        "{err}"
+    );
+    let err = faults
+        .inject(&journal, &as_user("no-such-user-flm"), ctx("user-run"))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no user named no-such-user-flm on this host"
+    );
+    assert!(stopped(&pys.pids()).is_empty());
 }
 
 #[test]

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Which processes: exactly one of `pid`, `pidFile`, `name` (exact command name, as in
-/// /proc/PID/comm) or `command` (a regular expression over the command line).
+/// /proc/PID/comm) or `command` (a regular expression over the command line), narrowed to one
+/// `user` if given.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(extend("oneOf" = [
@@ -31,6 +32,11 @@ pub struct ProcessTarget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
     pub command: Option<String>,
+    /// Only processes whose effective user is this one: a user name or a numeric uid, e.g.
+    /// `postgres` (with `name` or `command`; as `pkill -u`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1)))]
+    pub user: Option<String>,
 }
 
 /// Regular expressions in `target.command` compile to at most this many bytes.
@@ -68,10 +74,42 @@ pub struct KillParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 100)))]
     pub percentage: Option<u32>,
+    /// Which matches `count` / `percentage` keep: `random` (default), `oldest` or `newest` by
+    /// start time (`count: 1, pick: oldest` is `pkill -o`).
+    #[serde(default, skip_serializing_if = "PickOrder::is_random")]
+    pub pick: PickOrder,
     /// Repeat the kill this often for the step's `duration` (at least 100ms), finding the
     /// targets again each time, e.g. after a supervisor restarted them. Needs a `duration`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<Dur>,
+}
+
+/// Which of the matching processes `count` / `percentage` keep.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum PickOrder {
+    /// Any of them, at random (the default).
+    #[default]
+    Random,
+    /// Those started first (by start time in /proc/PID/stat), as `pkill -o`.
+    Oldest,
+    /// Those started last, as `pkill -n`.
+    Newest,
+}
+
+impl PickOrder {
+    pub fn is_random(&self) -> bool {
+        *self == PickOrder::Random
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PickOrder::Random => "random",
+            PickOrder::Oldest => "oldest",
+            PickOrder::Newest => "newest",
+        }
+    }
 }
 
 /// `params` of `process-stop` (and `process-pause`): which of the matching processes.
@@ -88,6 +126,10 @@ pub struct StopParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 100)))]
     pub percentage: Option<u32>,
+    /// Which matches `count` / `percentage` keep: `random` (default), `oldest` or `newest` by
+    /// start time.
+    #[serde(default, skip_serializing_if = "PickOrder::is_random")]
+    pub pick: PickOrder,
 }
 
 /// `params` of `process-pause`, the older name of `process-stop`.
@@ -210,6 +252,24 @@ fn target(at: &Field<'_>, step: &FaultStep) -> Result<ProcessTarget, SpecError> 
             "must be the exact command name (1-15 characters, as in /proc/PID/comm)",
         ));
     }
+    if let Some(u) = &target.user {
+        if target.name.is_none() && target.command.is_none() {
+            return Err(SpecError::field(
+                at.of("target.user"),
+                "narrows a name or command target; a pid or pid file names one process already",
+            ));
+        }
+        let ok = !u.is_empty()
+            && u.len() <= 32
+            && u.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-$".contains(&b));
+        if !ok {
+            return Err(SpecError::field(
+                at.of("target.user"),
+                "must be a user name or a numeric uid",
+            ));
+        }
+    }
     if target.command.as_deref() == Some("") {
         return Err(SpecError::field(
             at.of("target.command"),
@@ -230,7 +290,19 @@ fn check_pick(
     at: &Field<'_>,
     count: Option<u32>,
     percentage: Option<u32>,
+    order: PickOrder,
 ) -> Result<(), SpecError> {
+    if !order.is_random() && count.is_none() && percentage.is_none() {
+        return Err(SpecError::field(
+            at.of("params.pick"),
+            format!(
+                "{} chooses which matches count or percentage keep; without them every match is \
+                 signalled",
+                order.as_str()
+            ),
+        )
+        .hint("add e.g. count: 1"));
+    }
     if count.is_some() && percentage.is_some() {
         return Err(SpecError::field(
             at.of("params"),
@@ -258,7 +330,7 @@ pub(super) fn parse(at: &Field<'_>, step: &FaultStep) -> Result<FaultSpec, SpecE
     if step.fault == "process-pause" || step.fault == "process-stop" {
         need_duration(at, step)?;
         let p: StopParams = typed(&step.params, &params)?;
-        check_pick(at, p.count, p.percentage)?;
+        check_pick(at, p.count, p.percentage, p.pick)?;
         return Ok(if step.fault == "process-pause" {
             FaultSpec::ProcessPause { target, params: p }
         } else {
@@ -266,7 +338,7 @@ pub(super) fn parse(at: &Field<'_>, step: &FaultStep) -> Result<FaultSpec, SpecE
         });
     }
     let p: KillParams = typed(&step.params, &params)?;
-    check_pick(at, p.count, p.percentage)?;
+    check_pick(at, p.count, p.percentage, p.pick)?;
     if let Some(i) = p.interval {
         if i.0 < MIN_KILL_INTERVAL {
             return Err(SpecError::field(
