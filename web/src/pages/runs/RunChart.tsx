@@ -35,10 +35,10 @@ export default function RunChart({ live, done }: { live: RunLive; done: boolean 
       height: HEIGHT,
       scales: {
         x: { time: false, auto: false },
-        y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] },
+        y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.25 : 1] },
       },
       series: [
-        { label: 't', value: (_u, v) => (v === null || v === undefined ? '–' : `+${v.toFixed(1)} s`) },
+        { label: 'time', value: (_u, v) => (v === null || v === undefined ? '–' : `+${v.toFixed(1)} s`) },
         ...model.probes.map((p, i) => ({
           label: p,
           stroke: COLORS[i % COLORS.length],
@@ -113,26 +113,34 @@ export default function RunChart({ live, done }: { live: RunLive; done: boolean 
   );
 }
 
-/** The bands and lines under the plot, placed for the current scale (on every redraw). */
+/**
+ * The bands and lines under the plot (behind the lines), their labels over it (above the failure
+ * markers), placed for the current scale on every redraw.
+ */
 function drawMarks(u: uPlot, m: RunChartModel) {
-  const under = u.under;
+  const { under, over } = u;
   under.querySelectorAll('.rc-mark').forEach((n) => n.remove());
+  over.querySelectorAll('.rc-label').forEach((n) => n.remove());
   const width = under.clientWidth;
   const x = (t: number) => u.valToPos(t, 'x');
+  let actionRow = 0;
   const add = (cls: string, from: number, to: number, label: string, attrs: Record<string, string> = {}) => {
+    if (x(to) < 0 || x(from) > width) return; // zoomed away
     const l = Math.max(0, Math.min(width, x(from)));
     const r = Math.max(0, Math.min(width, x(to)));
     const d = document.createElement('div');
     d.className = `rc-mark ${cls}`;
     d.style.left = `${l}px`;
-    d.style.width = `${Math.max(r - l, cls.includes('rc-instant') || cls.includes('rc-action') ? 0 : 1)}px`;
-    if (x(to) < 0 || x(from) > width) d.style.display = 'none';
+    d.style.width = `${Math.max(r - l, 0)}px`;
     for (const [k, v] of Object.entries(attrs)) d.setAttribute(k, v);
     d.title = label;
-    const s = document.createElement('span');
-    s.textContent = label;
-    d.appendChild(s);
     under.appendChild(d);
+    const t = document.createElement('span');
+    t.className = `rc-label ${cls}`;
+    t.textContent = label;
+    t.style.left = `${l + 3}px`;
+    if (cls.startsWith('rc-action')) t.style.bottom = `${2 + 13 * (actionRow++ % 3)}px`;
+    over.appendChild(t);
   };
   if (m.baseline) add('rc-baseline', m.baseline.from, m.baseline.to, 'baseline', { 'data-testid': 'baseline-band' });
   for (const b of m.bands) {
