@@ -14,7 +14,11 @@ pub enum RunRef {
     Id(Uuid),
     /// The lowest and highest ids with the prefix (a range the primary key index answers), and
     /// the prefix as given, for messages.
-    Prefix { lo: Uuid, hi: Uuid, text: String },
+    Prefix {
+        lo: Uuid,
+        hi: Uuid,
+        text: String,
+    },
 }
 
 impl RunRef {

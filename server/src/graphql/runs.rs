@@ -280,6 +280,53 @@ async fn readable_run(
     Ok(run)
 }
 
+/// The template `startRun` names: by `templateId`, or by `template` (a name) in `project`; the
+/// caller must be an editor of its project. Exactly one of the two, else an error naming the field.
+async fn template_to_start(
+    s: &crate::state::AppState,
+    p: &crate::identity::Principal,
+    template_id: Option<ID>,
+    template: Option<String>,
+    project: Option<String>,
+) -> Result<crate::templates::TemplateRow, ApiError> {
+    match (template_id, template) {
+        (Some(id), None) => {
+            if project.is_some() {
+                return Err(ApiError::bad(
+                    "project",
+                    "give project only with template (a name); templateId names one already",
+                ));
+            }
+            let tid = parse_id("templateId", &id)?;
+            let t = crate::templates::get(&s.pool, None, tid).await?;
+            p.require_on(
+                &s.pool,
+                t.project_id,
+                Role::Editor,
+                &format!("template {tid}"),
+            )
+            .await?;
+            Ok(t)
+        }
+        (None, Some(name)) => {
+            let name = name.trim();
+            if name.is_empty() {
+                return Err(ApiError::bad("template", "give a template name"));
+            }
+            let project = project_or_default(s, p, project.as_deref(), Role::Editor).await?;
+            crate::templates::by_name(&s.pool, project, name).await
+        }
+        (Some(_), Some(_)) => Err(ApiError::bad(
+            "template",
+            "give either templateId or template (a name), not both",
+        )),
+        (None, None) => Err(ApiError::bad(
+            "templateId",
+            "give templateId, or template (a template name in project)",
+        )),
+    }
+}
+
 #[derive(Default)]
 pub struct RunQuery;
 
@@ -296,9 +343,14 @@ impl RunQuery {
                 prefix.resolve(&s.pool, scope.as_deref(), "id").await?
             }
         };
-        Ok(Run(
-            readable_run(s, p, &ID(full.to_string()), "id", Role::Viewer).await?,
-        ))
+        Ok(Run(readable_run(
+            s,
+            p,
+            &ID(full.to_string()),
+            "id",
+            Role::Viewer,
+        )
+        .await?))
     }
 
     /// Most recent runs first (at most 1,000), of one project or of every project the caller
@@ -364,49 +416,7 @@ impl RunMutation {
         #[graphql(default = false)] dry_run: bool,
     ) -> Result<Run> {
         let (s, p) = ctx(c)?;
-        let t = match (&template_id, &template) {
-            (Some(id), None) => {
-                if project.is_some() {
-                    return Err(ApiError::bad(
-                        "project",
-                        "give project only with template (a name); templateId names one already",
-                    )
-                    .into());
-                }
-                let tid = parse_id("templateId", id)?;
-                let t = crate::templates::get(&s.pool, None, tid).await?;
-                p.require_on(
-                    &s.pool,
-                    t.project_id,
-                    Role::Editor,
-                    &format!("template {tid}"),
-                )
-                .await?;
-                t
-            }
-            (None, Some(name)) => {
-                if name.trim().is_empty() {
-                    return Err(ApiError::bad("template", "give a template name").into());
-                }
-                let project =
-                    project_or_default(s, p, project.as_deref(), Role::Editor).await?;
-                crate::templates::by_name(&s.pool, project, name.trim()).await?
-            }
-            (Some(_), Some(_)) => {
-                return Err(ApiError::bad(
-                    "template",
-                    "give either templateId or template (a name), not both",
-                )
-                .into())
-            }
-            (None, None) => {
-                return Err(ApiError::bad(
-                    "templateId",
-                    "give templateId, or template (a template name in project)",
-                )
-                .into())
-            }
-        };
+        let t = template_to_start(s, p, template_id, template, project).await?;
         let res = crate::runs::start(
             &s.pool,
             Some(t.project_id),

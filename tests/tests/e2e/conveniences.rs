@@ -23,7 +23,10 @@ async fn start_run_takes_a_template_name_and_refuses_unclear_input_naming_the_fi
     for p in [None, Some("default")] {
         let d = w
             .api
-            .gql(START_BY_NAME, json!({"n": "by-name", "p": p, "d": "conv-1"}))
+            .gql(
+                START_BY_NAME,
+                json!({"n": "by-name", "p": p, "d": "conv-1"}),
+            )
             .await
             .unwrap();
         assert_eq!(d["startRun"]["template"]["name"], "by-name", "{d}");
@@ -46,7 +49,10 @@ async fn start_run_takes_a_template_name_and_refuses_unclear_input_naming_the_fi
     let e = refused(json!({"d": "conv-1"})).await;
     assert!(e.message.starts_with("templateId: "), "neither given: {e}");
     let e = refused(json!({"id": tid, "p": "default", "d": "conv-1"})).await;
-    assert!(e.message.starts_with("project: "), "project with an id: {e}");
+    assert!(
+        e.message.starts_with("project: "),
+        "project with an id: {e}"
+    );
     let e = refused(json!({"n": "by-name", "p": "no-such-project", "d": "conv-1"})).await;
     assert_eq!(e.extensions["code"], "NOT_FOUND", "{e}");
 }
@@ -78,7 +84,11 @@ async fn a_run_is_found_by_a_unique_prefix_of_its_id() {
         "{e}"
     );
     // A prefix no run has.
-    let other = if id.starts_with('0') { "11111111" } else { "00000000" };
+    let other = if id.starts_with('0') {
+        "11111111"
+    } else {
+        "00000000"
+    };
     let e = w
         .api
         .try_gql(q, json!({"id": other}))

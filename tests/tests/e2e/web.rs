@@ -201,7 +201,10 @@ async fn the_hub_serves_the_dashboard_with_cache_headers_and_deep_links() {
         .filter(|s| s.starts_with("/graphiql/"))
         .collect();
     assert!(files.len() >= 5, "{html}");
-    assert!(!html.contains("//unpkg") && !html.contains("https://"), "{html}");
+    assert!(
+        !html.contains("//unpkg") && !html.contains("https://"),
+        "{html}"
+    );
     for f in files {
         let r = get(f).await.unwrap();
         assert_eq!(r.status(), 200, "{f}");
