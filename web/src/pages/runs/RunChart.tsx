@@ -119,6 +119,10 @@ export default function RunChart({ live, done }: { live: RunLive; done: boolean 
  */
 function drawMarks(u: uPlot, m: RunChartModel) {
   const { under, over } = u;
+  // The visible window, for people's tools and the e2e test (zoomed or not).
+  const host = u.root.parentElement;
+  host?.setAttribute('data-x-min', (u.scales.x.min ?? 0).toFixed(2));
+  host?.setAttribute('data-x-max', (u.scales.x.max ?? 0).toFixed(2));
   under.querySelectorAll('.rc-mark').forEach((n) => n.remove());
   over.querySelectorAll('.rc-label').forEach((n) => n.remove());
   const width = under.clientWidth;
