@@ -28,8 +28,10 @@ use crate::{
 };
 use faultline_experiment::{
     events::{
-        self, ActionEvent, FaultEvent, GuardrailTripped, Phase, ProbeCheck, RunFinished, Verdict,
+        self, ActionEvent, FaultEvent, GuardrailTripped, Phase, ProbeCheck, RecoveryFrom,
+        RunFinished, Verdict,
     },
+    phase::FaultClock,
     probes::{Mode, Probe as ProbeSpec, ProbeKind},
     stats,
     template::PlannedAction,
@@ -39,7 +41,7 @@ use futures::{future::join_all, stream::FuturesUnordered, Future, StreamExt};
 use serde::Serialize;
 use serde_json::json;
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::HashMap,
     sync::{Arc, Mutex, MutexGuard},
 };
 use tokio::{
@@ -116,8 +118,10 @@ pub struct Tally {
     total: u32,
     passed: u32,
     pub recovery_ms: Option<u64>,
-    /// Per latency-measuring probe: latencies of passing checks before the faults, and while
-    /// faults were active.
+    /// What `recovery_ms` is measured from.
+    pub recovery_from: Option<RecoveryFrom>,
+    /// Per latency-measuring probe: latencies of checks before the faults, and of checks that
+    /// started while faults were active; a failed check is `f64::INFINITY`.
     samples: HashMap<String, (Vec<f64>, Vec<f64>)>,
 }
 
@@ -135,47 +139,23 @@ impl Tally {
             .map(|(probe, (before, during))| stats::latency_shift(probe, before, during))
             .collect();
         latency.sort_by(|a, b| a.probe.cmp(&b.probe));
+        // Only a run that measured what it promised has a score: an aborted or failed-to-run
+        // one keeps its tallies, and no score.
+        let score = match verdict {
+            Verdict::Passed | Verdict::Failed => {
+                faultline_experiment::score::score(weights, self.checks.iter().copied())
+            }
+            Verdict::Aborted | Verdict::Error => None,
+        };
         RunFinished {
             verdict,
-            score: faultline_experiment::score::score(weights, self.checks.iter().copied()),
+            score,
             reason,
             checks_passed: self.passed,
             checks_total: self.total,
             recovery_ms: self.recovery_ms,
             latency,
-        }
-    }
-}
-
-/// Where the method is, as checks see it when they start.
-#[derive(Default)]
-struct Chaos {
-    started: bool,
-    done: bool,
-    /// Fault ordinals active now.
-    active: BTreeSet<usize>,
-    /// Ordinals of the most recent group.
-    last_group: Vec<usize>,
-    /// Ordinals of the first group.
-    first_group: Vec<usize>,
-}
-
-impl Chaos {
-    fn phase(&self) -> Phase {
-        match (self.started, self.done) {
-            (false, _) => Phase::Before,
-            (true, false) => Phase::During,
-            (true, true) => Phase::After,
-        }
-    }
-
-    fn counts_for(&self) -> Vec<usize> {
-        if !self.active.is_empty() {
-            self.active.iter().copied().collect()
-        } else if !self.last_group.is_empty() {
-            self.last_group.clone()
-        } else {
-            self.first_group.clone()
+            recovery_from: self.recovery_from.clone(),
         }
     }
 }
@@ -197,7 +177,10 @@ pub struct Run {
     version: u32,
     spec: Experiment,
     tally: Mutex<Tally>,
-    chaos: Mutex<Chaos>,
+    /// The faults' windows: the phase and score attribution of each check as it starts.
+    clock: Mutex<FaultClock>,
+    /// When `run.started` was written; offsets in events (`atMs`) count from here.
+    started: Mutex<Option<Instant>>,
     /// Whether any fault is active, for onChaos probes to wait on.
     active_tx: watch::Sender<bool>,
     health: Mutex<HashMap<String, Health>>,
@@ -225,17 +208,15 @@ impl Run {
         spec: Experiment,
     ) -> Self {
         let (halt_tx, halt_rx) = mpsc::unbounded_channel();
-        let chaos = Chaos {
-            first_group: spec
-                .plan()
-                .into_iter()
-                .find_map(|s| match s {
-                    Stage::Faults(g) => Some(g.iter().map(|f| f.ordinal).collect()),
-                    Stage::Pause(_) | Stage::Action(_) => None,
-                })
-                .unwrap_or_default(),
-            ..Chaos::default()
-        };
+        let first_group = spec
+            .plan()
+            .into_iter()
+            .find_map(|s| match s {
+                Stage::Faults(g) => Some(g.iter().map(|f| f.ordinal).collect()),
+                Stage::Pause(_) | Stage::Action(_) => None,
+            })
+            .unwrap_or_default();
+        let clock = FaultClock::new(spec.faults().len(), first_group);
         Run {
             deps,
             run_id,
@@ -243,7 +224,8 @@ impl Run {
             version,
             spec,
             tally: Mutex::new(Tally::default()),
-            chaos: Mutex::new(chaos),
+            clock: Mutex::new(clock),
+            started: Mutex::new(None),
             active_tx: watch::channel(false).0,
             health: Mutex::new(HashMap::new()),
             checked: Notify::new(),
@@ -295,9 +277,10 @@ impl Run {
     /// emitted. Returns the check.
     async fn check(&self, probe: &ProbeSpec) -> Check {
         let started = Instant::now();
+        let started_ms = crate::now_ms();
         let (phase, counts_for, active) = {
-            let c = lock(&self.chaos);
-            (c.phase(), c.counts_for(), !c.active.is_empty())
+            let c = lock(&self.clock);
+            (c.phase(), c.counts_for(), c.any_active())
         };
         let tries = probe.attempts.max(1);
         let mut attempt = 1;
@@ -310,7 +293,15 @@ impl Run {
         if attempt > 1 {
             c.detail = format!("{} (attempt {attempt} of {tries})", c.detail);
         }
-        self.record(probe, started, phase, counts_for, active, attempt, &c);
+        self.record(
+            probe,
+            (started, started_ms),
+            phase,
+            counts_for,
+            active,
+            attempt,
+            &c,
+        );
         c
     }
 
@@ -318,7 +309,7 @@ impl Run {
     fn record(
         &self,
         probe: &ProbeSpec,
-        started: Instant,
+        (started, started_ms): (Instant, i64),
         phase: Phase,
         counts_for: Vec<usize>,
         active: bool,
@@ -328,14 +319,16 @@ impl Run {
         {
             let mut tally = lock(&self.tally);
             tally.record(&counts_for, c.ok);
-            if c.ok && measures_latency(probe) && (phase == Phase::Before || active) {
+            if measures_latency(probe) && matches!(phase, Phase::Before | Phase::During) {
                 let s = tally.samples.entry(probe.name.clone()).or_default();
+                // A failed check is an observation too: a latency censored at the top.
+                let sample = if c.ok { c.latency_ms } else { f64::INFINITY };
                 if phase == Phase::Before {
                     &mut s.0
                 } else {
                     &mut s.1
                 }
-                .push(c.latency_ms);
+                .push(sample);
             }
         }
         let failures = {
@@ -365,6 +358,7 @@ impl Run {
                 latency_ms: c.latency_ms,
                 detail: c.detail.clone(),
                 output: c.output.clone(),
+                started_ms: Some(started_ms),
             },
         );
         if !c.ok {
@@ -464,6 +458,7 @@ impl Run {
     }
 
     async fn drive(&self) -> Outcome {
+        *lock(&self.started) = Some(Instant::now());
         self.emit(
             events::RUN_STARTED,
             &json!({ "template": self.template, "version": self.version }),
@@ -521,8 +516,8 @@ impl Run {
         if !chaos {
             return self.steady_state_verdict().await;
         }
-        let recovered = self.recovery(ended).await;
-        self.verdict(recovered)
+        let recovered = self.recovery(ended.0).await;
+        self.verdict(recovered, ended.1)
     }
 
     /// A method with no fault and no action: each eot / edge probe is checked once, and the
@@ -612,10 +607,10 @@ impl Run {
     }
 
     /// Runs the stages; returns when the last fault ended (for a one-shot kill: when it was
-    /// applied) or the last action (or its undo), or the outcome that ends the run.
-    async fn method(&self) -> Result<Instant, Outcome> {
-        lock(&self.chaos).started = true;
-        let mut ended = Instant::now();
+    /// applied) or the last action (or its undo), and that event, or the outcome that ends the
+    /// run.
+    async fn method(&self) -> Result<(Instant, Option<RecoveryFrom>), Outcome> {
+        let mut ended = (Instant::now(), None);
         let plan = self.spec.plan();
         let mut background = FuturesUnordered::new();
         for (i, stage) in plan.iter().enumerate() {
@@ -630,12 +625,17 @@ impl Run {
                         Ok(None)
                     }
                     Stage::Faults(group) => self.group(group).await.map(Some),
-                    Stage::Action(a) => self.action(a).await.map(|()| Some(Instant::now())),
+                    Stage::Action(a) => self.action(a).await.map(|()| {
+                        Some((
+                            Instant::now(),
+                            Some(self.reference(events::ACTION_DONE, &a.path, "action")),
+                        ))
+                    }),
                 }
             };
             if let Stage::Action(a) = stage {
                 if a.background {
-                    background.push(self.action(a));
+                    background.push(async move { self.action(a).await.map(|()| &a.path) });
                     continue;
                 }
             }
@@ -644,14 +644,30 @@ impl Run {
             }
         }
         while let Some(r) = background.next().await {
-            r?;
-            ended = Instant::now();
+            let path = r?;
+            ended = (
+                Instant::now(),
+                Some(self.reference(events::ACTION_DONE, path, "action")),
+            );
         }
-        if self.undo_actions().await? {
-            ended = Instant::now();
+        if let Some(path) = self.undo_actions().await? {
+            ended = (
+                Instant::now(),
+                Some(self.reference(events::ACTION_UNDONE, &path, "action")),
+            );
         }
-        lock(&self.chaos).done = true;
         Ok(ended)
+    }
+
+    /// What recovery is measured from: an event of this run, now.
+    fn reference(&self, event: &str, path: &str, what: &str) -> RecoveryFrom {
+        let at_ms = lock(&self.started).map_or(0, |t| t.elapsed().as_millis() as u64);
+        RecoveryFrom {
+            event: event.into(),
+            path: path.into(),
+            what: what.into(),
+            at_ms,
+        }
     }
 
     /// One custom action step: its undo journalled first (refused before anything runs when
@@ -691,11 +707,13 @@ impl Run {
         }
     }
 
-    /// Runs the undos the run's actions journalled, newest first; whether there were any. A
-    /// failed undo is an error of the run (its action's effect may still be there).
-    async fn undo_actions(&self) -> Result<bool, Outcome> {
+    /// Runs the undos the run's actions journalled, newest first; the path of the action undone
+    /// last, if any. A failed undo is an error of the run (its action's effect may still be
+    /// there).
+    async fn undo_actions(&self) -> Result<Option<String>, Outcome> {
         let undos = actions::pending_undos(&self.deps.journal, self.id());
         let mut failed = Vec::new();
+        let mut last = None;
         for entry in &undos {
             if let Some(ev) =
                 actions::undo(self.deps.probes.sandbox(), &self.deps.journal, entry).await
@@ -703,22 +721,23 @@ impl Run {
                 if ev.ok == Some(false) {
                     failed.push(format!("{} could not be undone: {}", ev.path, ev.detail));
                 }
+                last = Some(ev.path.clone());
                 self.emit(events::ACTION_UNDONE, &ev);
             }
         }
         if failed.is_empty() {
-            Ok(!undos.is_empty())
+            Ok(last)
         } else {
             Err(Outcome::Error(failed.join("; ")))
         }
     }
 
     /// Applies every fault of a group, holds each for its own time, reverts it; returns when
-    /// the group's last fault ended.
+    /// the group's last fault ended (a one-shot kill: when it was applied), and that event.
     async fn group(
         &self,
         group: &[faultline_experiment::template::PlannedFault],
-    ) -> Result<Instant, Outcome> {
+    ) -> Result<(Instant, Option<RecoveryFrom>), Outcome> {
         let (faults, journal) = (&self.deps.faults, &self.deps.journal);
         let mut applied = Vec::new();
         for f in group {
@@ -750,22 +769,20 @@ impl Run {
                     detail: a.detail.clone(),
                 },
             );
-            {
-                let mut c = lock(&self.chaos);
-                c.active.insert(f.ordinal);
-                c.last_group = group.iter().map(|f| f.ordinal).collect();
-            }
+            let ordinals: Vec<usize> = group.iter().map(|f| f.ordinal).collect();
+            lock(&self.clock).applied(f.ordinal, &ordinals);
             self.active_tx.send_replace(true);
-            applied.push((f, a, revertible, Instant::now()));
+            let reference = self.reference(events::FAULT_APPLIED, &f.path, kind);
+            applied.push((f, a, revertible, Instant::now(), reference));
         }
-        let ends = join_all(applied.into_iter().map(|(f, a, revertible, at)| async move {
+        let ends = join_all(applied.into_iter().map(|(f, a, revertible, at, applied_ref)| async move {
             sleep(f.hold).await;
             let kind = f.spec.kind();
             let reverted = faults.revert(journal, &a);
             {
-                let mut c = lock(&self.chaos);
-                c.active.remove(&f.ordinal);
-                self.active_tx.send_replace(!c.active.is_empty());
+                let mut c = lock(&self.clock);
+                c.ended(f.ordinal);
+                self.active_tx.send_replace(c.any_active());
             }
             match reverted {
                 Ok(detail) if revertible => {
@@ -779,10 +796,22 @@ impl Run {
                             detail,
                         },
                     );
-                    Ok(Instant::now())
+                    Ok((Instant::now(), Some(self.reference(events::FAULT_REVERTED, &f.path, kind))))
                 }
-                // A one-shot fault ended the moment it was applied.
-                Ok(_) => Ok(at),
+                // A one-shot fault cannot be undone: its window closes when its watch is over,
+                // and recovery counts from the moment it was applied.
+                Ok(_) => {
+                    self.emit(
+                        events::FAULT_ENDED,
+                        &FaultEvent {
+                            step: f.ordinal,
+                            path: f.path.clone(),
+                            fault: kind.into(),
+                            detail: format!("watched for {:?}; a {kind} is not undone", f.hold),
+                        },
+                    );
+                    Ok((at, Some(applied_ref)))
+                }
                 Err(e) => Err(Outcome::Error(format!(
                     "{} ({kind}) could not be reverted: {e}",
                     f.path
@@ -790,12 +819,14 @@ impl Run {
             }
         }))
         .await;
-        let mut last = None::<Instant>;
+        let mut last: Option<(Instant, Option<RecoveryFrom>)> = None;
         for e in ends {
             let e = e?;
-            last = Some(last.map_or(e, |l| l.max(e)));
+            if last.as_ref().is_none_or(|l| e.0 >= l.0) {
+                last = Some(e);
+            }
         }
-        Ok(last.unwrap_or_else(Instant::now))
+        Ok(last.unwrap_or_else(|| (Instant::now(), None)))
     }
 
     /// Waits until every probe that checks after chaos passes and keeps passing, measured from
@@ -870,14 +901,24 @@ impl Run {
         Some(latest)
     }
 
-    fn verdict(&self, recovered: Recovery) -> Outcome {
+    fn verdict(&self, recovered: Recovery, from: Option<RecoveryFrom>) -> Outcome {
         match recovered {
             Recovery::Within(ms) => {
-                lock(&self.tally).recovery_ms = Some(ms);
-                self.emit(events::RUN_RECOVERED, &json!({ "recoveryMs": ms }));
+                {
+                    let mut t = lock(&self.tally);
+                    t.recovery_ms = Some(ms);
+                    t.recovery_from = from.clone();
+                }
+                self.emit(
+                    events::RUN_RECOVERED,
+                    &json!({ "recoveryMs": ms, "from": from }),
+                );
             }
             Recovery::TooLate(within) => {
-                return Outcome::Failed(format!("did not recover within {within}"))
+                let of = from
+                    .map(|f| format!(" ({})", f.describe()))
+                    .unwrap_or_default();
+                return Outcome::Failed(format!("did not recover within {within}{of}"));
             }
             Recovery::NotMeasured => {}
         }
@@ -949,10 +990,14 @@ impl Run {
             self.emit(events::ROLLBACK_DONE, &done);
         }
         let (verdict, reason) = match outcome {
-            Outcome::Passed => match lock(&self.tally).recovery_ms {
-                Some(ms) => (Verdict::Passed, format!("recovered in {ms}ms")),
-                None => (Verdict::Passed, "the hypothesis held".into()),
-            },
+            Outcome::Passed => {
+                let t = lock(&self.tally);
+                match (t.recovery_ms, &t.recovery_from) {
+                    (Some(ms), Some(from)) => (Verdict::Passed, from.sentence(ms)),
+                    (Some(ms), None) => (Verdict::Passed, format!("recovered in {ms} ms")),
+                    _ => (Verdict::Passed, "the hypothesis held".into()),
+                }
+            }
             Outcome::DryRun(r) => (Verdict::Passed, r),
             Outcome::Failed(r) => (Verdict::Failed, r),
             Outcome::Error(r) => (Verdict::Error, r),
@@ -967,19 +1012,19 @@ impl Run {
 
 /// Drives `step` to its end while the background actions in `background` run; the first of
 /// them to fail ends the method.
-async fn alongside<T, B>(
+async fn alongside<T, B, X>(
     step: impl Future<Output = Result<T, Outcome>>,
     background: &mut FuturesUnordered<B>,
 ) -> Result<T, Outcome>
 where
-    B: Future<Output = Result<(), Outcome>>,
+    B: Future<Output = Result<X, Outcome>>,
 {
     tokio::pin!(step);
     loop {
         tokio::select! {
             // Background actions first: one pushed just now starts before the next step.
             biased;
-            Some(r) = background.next(), if !background.is_empty() => r?,
+            Some(r) = background.next(), if !background.is_empty() => { r?; }
             r = &mut step => return r,
         }
     }

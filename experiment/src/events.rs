@@ -12,6 +12,9 @@ pub const RUN_ABORTED: &str = "run.aborted";
 pub const PAUSE_STARTED: &str = "pause.started";
 pub const GUARDRAIL_TRIPPED: &str = "guardrail.tripped";
 pub const ROLLBACK_DONE: &str = "rollback.done";
+/// A one-shot fault (a kill) whose watch is over: it cannot be undone, but its window in the
+/// phase definition closes here (payload: [`FaultEvent`]).
+pub const FAULT_ENDED: &str = "fault.ended";
 /// A dry run resolved a fault: its targets, nothing applied (payload: [`FaultEvent`]).
 pub const FAULT_PLANNED: &str = "fault.planned";
 /// A custom action step started (payload: [`ActionEvent`] without `ok`).
@@ -24,8 +27,13 @@ pub const ACTION_UNDONE: &str = "action.undone";
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
+    /// No fault applied yet.
     Before,
+    /// At least one fault active.
     During,
+    /// No fault active, one applied, another still to come (see [`crate::phase`]).
+    Between,
+    /// Every fault of the method ended.
     After,
 }
 
@@ -34,6 +42,7 @@ impl Phase {
         match self {
             Phase::Before => "before",
             Phase::During => "during",
+            Phase::Between => "between",
             Phase::After => "after",
         }
     }
@@ -63,6 +72,10 @@ pub struct ProbeCheck {
     /// What a command probe printed, capped, only with `captureOutput: true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// When the check started (the delegate's clock, ms since the Unix epoch): the moment its
+    /// phase was read. Absent in events from older delegates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<i64>,
 }
 
 fn one() -> u32 {
@@ -124,6 +137,55 @@ pub struct RunFinished {
     /// Statistical verdict per latency-measuring probe (control = before, chaos = during).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub latency: Vec<crate::stats::LatencyShift>,
+    /// What `recovery_ms` is measured from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_from: Option<RecoveryFrom>,
+}
+
+/// The event recovery is measured from: the end of the method's last fault (its
+/// `fault.reverted`; for a one-shot kill, its `fault.applied`) or action (`action.done`, or its
+/// `action.undone` when it has an undo). Sent in `run.recovered` and `run.finished`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryFrom {
+    /// The event's kind, e.g. `fault.reverted`.
+    pub event: String,
+    /// The step's path in the template, e.g. `steps[2]`.
+    pub path: String,
+    /// The fault kind, or `action`.
+    pub what: String,
+    /// When the event happened, in milliseconds since `run.started`.
+    pub at_ms: u64,
+}
+
+impl RecoveryFrom {
+    /// "after process-kill (steps[2]) at +5.0 s", "after process-pause (steps[0]) was reverted
+    /// at +4.0 s", "after action steps[1] was undone at +3.2 s".
+    pub fn describe(&self) -> String {
+        let at = format!("+{:.1} s", self.at_ms as f64 / 1000.0);
+        let thing = if self.what == "action" {
+            format!("action {}", self.path)
+        } else {
+            format!("{} ({})", self.what, self.path)
+        };
+        let how = match self.event.as_str() {
+            FAULT_REVERTED => " was reverted",
+            ACTION_DONE => " ended",
+            ACTION_UNDONE => " was undone",
+            _ => "",
+        };
+        format!("after {thing}{how} at {at}")
+    }
+
+    /// "back 1.3 s after process-kill (steps[2]) at +5.0 s".
+    pub fn sentence(&self, recovery_ms: u64) -> String {
+        let took = if recovery_ms < 1000 {
+            format!("{recovery_ms} ms")
+        } else {
+            format!("{:.1} s", recovery_ms as f64 / 1000.0)
+        };
+        format!("back {took} {}", self.describe())
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]

@@ -11,6 +11,7 @@ pub mod faults;
 pub mod hints;
 pub mod import;
 pub mod locate;
+pub mod phase;
 pub mod policy;
 pub mod probes;
 #[cfg(feature = "schema")]

@@ -1,7 +1,9 @@
 //! The statistical verdict of a run: did a probe's latency change while faults were active?
 //!
-//! Owns the two-sided Mann-Whitney U test, with the semantics of R's `wilcox.test(x, y)`, and
-//! the one-line sentence shown to users. Collecting the samples, and deciding which probes
+//! Owns the two-sided Mann-Whitney U test, with the semantics of R's `wilcox.test(x, y)`, Fisher's
+//! exact test of the failure rates, and the one-line sentence shown to users. A failed check (an
+//! error or a timeout) is an observation too: callers pass it as `f64::INFINITY`, a latency
+//! censored at the top, so it ranks above every answered check (failures tie with each other). Collecting the samples, and deciding which probes
 //! measure latency and which samples were taken before or during the faults, belongs to the
 //! delegate and the hub. Pure arithmetic: no I/O, no panics on any input.
 
@@ -183,13 +185,23 @@ pub fn median(xs: &[f64]) -> Option<f64> {
 pub struct LatencyShift {
     /// Name of the probe whose latencies these are.
     pub probe: String,
-    /// Finite control samples (taken before the first fault) that went into the verdict.
+    /// Control samples (checks before the first fault), failed ones included.
     pub control_n: usize,
-    /// Finite samples taken while faults were active.
+    /// Samples of checks that started while faults were active, failed ones included.
     pub chaos_n: usize,
-    /// None when there were no control samples.
+    /// Control checks that failed (ranked above every answered check).
+    #[serde(default)]
+    pub control_failed: usize,
+    /// Chaos checks that failed.
+    #[serde(default)]
+    pub chaos_failed: usize,
+    /// Two-sided p of Fisher's exact test that the failure rates differ; None without samples in
+    /// both groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_p_value: Option<f64>,
+    /// None when there were no control samples, or when more than half of them failed.
     pub control_median_ms: Option<f64>,
-    /// None when there were no chaos samples.
+    /// None when there were no chaos samples, or when more than half of them failed.
     pub chaos_median_ms: Option<f64>,
     /// Chaos median - control median; shown even without a verdict, as a hint.
     pub shift_ms: Option<f64>,
@@ -204,20 +216,30 @@ pub struct LatencyShift {
     pub summary: String,
 }
 
-/// Compares control (before the faults) with chaos (during) latencies for `probe`.
+/// Stands for a failed check in the ranks: finite (the test takes finite values only) and above
+/// any latency a probe can measure.
+const FAILED: f64 = f64::MAX;
+
+/// Compares control (before the faults) with chaos (during) latencies for `probe`; a failed check
+/// is `f64::INFINITY`.
 ///
-/// Non-finite samples are dropped first: they carry no latency, and the counts report what was
+/// NaN and -inf are dropped first: they carry no observation, and the counts report what was
 /// actually compared. The direction in the summary comes from U, the statistic that was tested;
 /// the medians illustrate it.
 pub fn latency_shift(probe: &str, control_ms: &[f64], chaos_ms: &[f64]) -> LatencyShift {
-    let control: Vec<f64> = control_ms
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .collect();
-    let chaos: Vec<f64> = chaos_ms.iter().copied().filter(|v| v.is_finite()).collect();
-    let control_median_ms = median(&control);
-    let chaos_median_ms = median(&chaos);
+    let observed = |v: &f64| match *v {
+        v if v == f64::INFINITY => Some(FAILED),
+        v if v.is_finite() => Some(v),
+        _ => None,
+    };
+    let control: Vec<f64> = control_ms.iter().filter_map(observed).collect();
+    let chaos: Vec<f64> = chaos_ms.iter().filter_map(observed).collect();
+    let failed = |xs: &[f64]| xs.iter().filter(|v| **v == FAILED).count();
+    let (control_failed, chaos_failed) = (failed(&control), failed(&chaos));
+    let answered = |m: Option<f64>| m.filter(|m| *m < FAILED / 2.0);
+    let control_median = median(&control);
+    let chaos_median = median(&chaos);
+    let (control_median_ms, chaos_median_ms) = (answered(control_median), answered(chaos_median));
     let shift_ms = control_median_ms
         .zip(chaos_median_ms)
         .map(|(before, during)| during - before);
@@ -226,8 +248,16 @@ pub fn latency_shift(probe: &str, control_ms: &[f64], chaos_ms: &[f64]) -> Laten
     } else {
         None
     };
+    let failure_p_value = (!control.is_empty() && !chaos.is_empty()).then(|| {
+        fisher_exact(
+            control_failed,
+            control.len() - control_failed,
+            chaos_failed,
+            chaos.len() - chaos_failed,
+        )
+    });
     let significant = test.is_some_and(|t| t.p_value < ALPHA);
-    let summary = match (test, control_median_ms, chaos_median_ms) {
+    let mut summary = match (test, control_median, chaos_median) {
         (Some(t), Some(before), Some(during)) => {
             // U of control below its mean: control ranks lower, so latency rose.
             let rose = t.u < control.len() as f64 * chaos.len() as f64 / 2.0;
@@ -239,10 +269,23 @@ pub fn latency_shift(probe: &str, control_ms: &[f64], chaos_ms: &[f64]) -> Laten
             chaos.len()
         ),
     };
+    if control_failed + chaos_failed > 0 {
+        summary.push_str(&format!(
+            "; failed checks: {control_failed} of {} before, {chaos_failed} of {} during",
+            control.len(),
+            chaos.len()
+        ));
+        if let Some(p) = failure_p_value {
+            summary.push_str(&format!(", {}", format_p(p)));
+        }
+    }
     LatencyShift {
         probe: probe.to_owned(),
         control_n: control.len(),
         chaos_n: chaos.len(),
+        control_failed,
+        chaos_failed,
+        failure_p_value,
         control_median_ms,
         chaos_median_ms,
         shift_ms,
@@ -253,12 +296,52 @@ pub fn latency_shift(probe: &str, control_ms: &[f64], chaos_ms: &[f64]) -> Laten
     }
 }
 
+/// Two-sided p of Fisher's exact test for the 2×2 table `[[a, b], [c, d]]` (R's
+/// `fisher.test`): the probability, with the margins fixed, of every table at most as likely as
+/// the one observed.
+pub fn fisher_exact(a: usize, b: usize, c: usize, d: usize) -> f64 {
+    let n = a + b + c + d;
+    // ln k! for k = 0..=n.
+    let mut lf = vec![0.0f64; n + 1];
+    for k in 1..=n {
+        lf[k] = lf[k - 1] + (k as f64).ln();
+    }
+    let (row1, col1) = (a + b, a + c);
+    let row2 = c + d;
+    let ln_p = |x: usize| {
+        // x failures in row 1, given the margins.
+        lf[row1] + lf[row2] + lf[col1] + lf[n - col1]
+            - lf[x]
+            - lf[row1 - x]
+            - lf[col1 - x]
+            - lf[row2 + x - col1]
+            - lf[n]
+    };
+    let lo = col1.saturating_sub(row2);
+    let hi = row1.min(col1);
+    let observed = ln_p(a);
+    // R's relative tolerance for "as likely" (1 + 1e-7).
+    let cut = observed + (1.0 + 1e-7f64).ln();
+    let p: f64 = (lo..=hi)
+        .map(ln_p)
+        .filter(|lp| *lp <= cut)
+        .map(f64::exp)
+        .sum();
+    p.min(1.0)
+}
+
 fn sentence(p: f64, rose: bool, before: f64, during: f64) -> String {
-    let (b, d, p_text) = (ms(before), ms(during), format_p(p));
+    // A median that is a failure: more than half the group's checks failed.
+    let shown = |v: f64| {
+        if v >= FAILED / 2.0 {
+            "failing checks".to_owned()
+        } else {
+            format!("{} ms", ms(v))
+        }
+    };
+    let (b, d, p_text) = (shown(before), shown(during), format_p(p));
     if p >= ALPHA {
-        return format!(
-            "no significant change in latency ({b} ms before, {d} ms during, {p_text})"
-        );
+        return format!("no significant change in latency ({b} before, {d} during, {p_text})");
     }
     let word = if rose { "rose" } else { "fell" };
     // The ranks can move while the medians stay put (or even move the other way); then a
@@ -269,11 +352,9 @@ fn sentence(p: f64, rose: bool, before: f64, during: f64) -> String {
         during < before
     };
     if medians_agree && b != d {
-        format!("latency {word} from {b} ms to {d} ms, {p_text}")
+        format!("latency {word} from {b} to {d}, {p_text}")
     } else {
-        format!(
-            "latency {word} without a clear median shift ({b} ms before, {d} ms during, {p_text})"
-        )
+        format!("latency {word} without a clear median shift ({b} before, {d} during, {p_text})")
     }
 }
 
@@ -592,13 +673,18 @@ mod tests {
         assert_eq!((s.u, s.p_value), (None, None));
         assert_eq!(s.shift_ms, Some(27.0));
 
-        // NaN and infinities are dropped before counting
-        let s = latency_shift("db", &[f64::NAN; 10], &[f64::INFINITY, 5.0]);
+        // NaN and -inf are dropped before counting; +inf is a failed check
+        let s = latency_shift(
+            "db",
+            &[f64::NAN; 10],
+            &[f64::INFINITY, 5.0, f64::NEG_INFINITY],
+        );
         assert_eq!(
             s.summary,
-            "not enough samples for a verdict (0 before, 1 during; need 5 each)"
+            "not enough samples for a verdict (0 before, 2 during; need 5 each); failed checks: 0 of 0 before, 1 of 2 during"
         );
         assert_eq!((s.control_median_ms, s.shift_ms), (None, None));
+        assert_eq!((s.chaos_n, s.chaos_failed, s.failure_p_value), (2, 1, None));
         let s = latency_shift("db", &[], &[]);
         assert_eq!(s.control_n + s.chaos_n, 0);
         assert!(s.summary.starts_with("not enough samples"));
@@ -626,6 +712,42 @@ mod tests {
             s.summary,
             "latency rose without a clear median shift (10 ms before, 10 ms during, p = 0.029)"
         );
+    }
+
+    // R 4.3: fisher.test(matrix(c(0, 8, 6, 2), 2, byrow = TRUE))$p.value = 0.006993007;
+    // fisher.test(matrix(c(1, 9, 3, 7), 2, byrow = TRUE))$p.value = 0.5820433;
+    // fisher.test(matrix(c(3, 1, 1, 3), 2, byrow = TRUE))$p.value = 0.4857143.
+    #[test]
+    fn fisher_exact_matches_r() {
+        assert_p(fisher_exact(0, 8, 6, 2), 0.006993007);
+        assert_p(fisher_exact(1, 9, 3, 7), 0.5820433);
+        assert_p(fisher_exact(3, 1, 1, 3), 0.4857143);
+        assert_p(fisher_exact(0, 5, 0, 5), 1.0);
+        assert_p(fisher_exact(0, 0, 0, 0), 1.0);
+    }
+
+    /// A fault that makes every check time out: the failures rank above every answered check, so
+    /// the shift is significant although no failed check has a latency, and the failure rates
+    /// are compared too.
+    #[test]
+    fn failed_checks_are_observations() {
+        let before = [2.0, 2.1, 1.9, 2.2, 2.05, 1.95, 2.15, 2.3];
+        let during = [f64::INFINITY; 8];
+        let s = latency_shift("web", &before, &during);
+        assert_eq!((s.control_n, s.chaos_n), (8, 8));
+        assert_eq!((s.control_failed, s.chaos_failed), (0, 8));
+        assert_eq!(s.chaos_median_ms, None);
+        assert_eq!(s.u, Some(0.0));
+        assert!(s.significant, "{s:?}");
+        // 0 of 8 against 8 of 8: p = 2/C(16, 8) = 1.554e-4.
+        assert_p(s.failure_p_value.unwrap(), 2.0 / 12870.0);
+        assert_eq!(
+            s.summary,
+            "latency rose from 2.1 ms to failing checks, p < 0.001; failed checks: 0 of 8 before, 8 of 8 during, p < 0.001"
+        );
+        // Dropping the failures (what older delegates did) would have hidden the fault.
+        let answered = latency_shift("web", &before, &[2.0, 2.1, f64::NAN]);
+        assert!(!answered.significant);
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub struct RunRow {
     pub score: Option<f64>,
     pub delegate_score: Option<f64>,
     pub recovery_ms: Option<i64>,
+    pub recovery_from: Option<Json<faultline_experiment::events::RecoveryFrom>>,
     pub verdict_reason: Option<String>,
     pub latency: Option<Json<Vec<faultline_experiment::stats::LatencyShift>>>,
     pub created_by: String,
@@ -44,7 +45,7 @@ pub struct RunRow {
 }
 
 const COLUMNS: &str = "id, project_id, template_id, template_version, delegate_id, state, planned_ms, abort_requested_at, \
-    score, delegate_score, recovery_ms, verdict_reason, latency, created_by, created_at, started_at, ended_at, dry_run";
+    score, delegate_score, recovery_ms, recovery_from, verdict_reason, latency, created_by, created_at, started_at, ended_at, dry_run";
 
 /// How long a dry run may take on its delegate (it only resolves targets).
 const DRY_RUN_PLANNED_MS: i64 = 30_000;
@@ -542,10 +543,15 @@ async fn apply_effects(
             },
             events::RUN_RECOVERED => {
                 let ms = payload.0.get("recoveryMs").and_then(|v| v.as_i64());
-                sqlx::query("UPDATE runs SET recovery_ms = $2 WHERE id = $1 AND state <> ALL($3)")
+                let from = payload
+                    .0
+                    .get("from")
+                    .and_then(|f| serde_json::from_value::<events::RecoveryFrom>(f.clone()).ok());
+                sqlx::query("UPDATE runs SET recovery_ms = $2, recovery_from = $4 WHERE id = $1 AND state <> ALL($3)")
                     .bind(run)
                     .bind(ms)
                     .bind(TERMINAL)
+                    .bind(from.map(Json))
                     .execute(&mut **tx)
                     .await?;
             }
@@ -562,6 +568,7 @@ async fn apply_effects(
                             checks_total: 0,
                             recovery_ms: None,
                             latency: Vec::new(),
+                            recovery_from: None,
                         });
                     }
                 }
@@ -602,13 +609,18 @@ async fn apply_effects(
         .await?;
     }
     if let Some(f) = finished {
-        let score = recompute_score(tx, run).await?;
+        // Only a run that measured what it promised is scored (docs/template-reference.md).
+        let score = match f.verdict {
+            events::Verdict::Passed | events::Verdict::Failed => recompute_score(tx, run).await?,
+            events::Verdict::Aborted | events::Verdict::Error => None,
+        };
         if score != f.score {
             tracing::error!(%run, hub = ?score, delegate = ?f.score, "score mismatch between hub and delegate");
         }
         sqlx::query(
             "UPDATE runs SET state = $2, score = $3, delegate_score = $4, verdict_reason = $5, \
-               recovery_ms = COALESCE($6, recovery_ms), latency = $8, ended_at = now() WHERE id = $1 AND state <> ALL($7)",
+               recovery_ms = COALESCE($6, recovery_ms), latency = $8, recovery_from = COALESCE($9, recovery_from), \
+               ended_at = now() WHERE id = $1 AND state <> ALL($7)",
         )
         .bind(run)
         .bind(f.verdict.as_str())
@@ -618,6 +630,7 @@ async fn apply_effects(
         .bind(f.recovery_ms.map(|m| m as i64))
         .bind(TERMINAL)
         .bind((!f.latency.is_empty()).then(|| Json(f.latency.iter().take(64).collect::<Vec<_>>())))
+        .bind(f.recovery_from.as_ref().map(Json))
         .execute(&mut **tx)
         .await?;
     }

@@ -137,7 +137,20 @@ async fn a_run_goes_through_every_phase_and_scores_what_the_checks_say() {
     let events = r.outbox.history(run).unwrap();
     let fin = assert_well_formed(&events, &[10, 5]);
     assert_eq!(fin.verdict, Verdict::Passed, "{fin:?}");
-    assert!(fin.reason.starts_with("recovered in "), "{}", fin.reason);
+    // The reason names what recovery is measured from: the kill, the method's last fault.
+    assert!(fin.reason.starts_with("back "), "{}", fin.reason);
+    let from = fin.recovery_from.as_ref().expect("a recovery reference");
+    assert_eq!(
+        (from.event.as_str(), from.what.as_str()),
+        (events::FAULT_APPLIED, "process-kill"),
+        "{fin:?}"
+    );
+    assert!(
+        fin.reason
+            .contains(&format!("after process-kill ({}) at +", from.path)),
+        "{}",
+        fin.reason
+    );
     assert!(fin.recovery_ms.is_some());
     let checks: Vec<ProbeCheck> = payloads(&events, events::PROBE_CHECK);
     assert!(
@@ -164,8 +177,21 @@ async fn a_run_goes_through_every_phase_and_scores_what_the_checks_say() {
         .iter()
         .all(|c| c.mode == "continuous" && c.attempts == 1));
 
+    // The kill cannot be undone: its window closes with fault.ended once its watch is over.
+    let all = kinds(&events);
+    let kill = all
+        .iter()
+        .rposition(|k| *k == events::FAULT_APPLIED)
+        .unwrap();
+    let ended: Vec<usize> = (0..all.len())
+        .filter(|i| all[*i] == events::FAULT_ENDED)
+        .collect();
+    assert!(ended.len() == 1 && ended[0] > kill, "{all:?}");
     // The timeline, with consecutive probe checks folded.
-    let mut timeline: Vec<&str> = kinds(&events);
+    let mut timeline: Vec<&str> = all
+        .into_iter()
+        .filter(|k| *k != events::FAULT_ENDED)
+        .collect();
     timeline.dedup();
     assert_eq!(
         timeline,
@@ -269,7 +295,12 @@ async fn no_recovery_within_the_window_fails_the_run() {
     let events = r.outbox.history("run-slow").unwrap();
     let fin = assert_well_formed(&events, &[5]);
     assert_eq!(fin.verdict, Verdict::Failed);
-    assert_eq!(fin.reason, "did not recover within 300ms");
+    assert!(
+        fin.reason
+            .starts_with("did not recover within 300ms (after process-"),
+        "{}",
+        fin.reason
+    );
     assert_eq!(fin.recovery_ms, None);
     assert!(!kinds(&events).contains(&events::RUN_RECOVERED));
     let after = payloads::<ProbeCheck>(&events, events::PROBE_CHECK)

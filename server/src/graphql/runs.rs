@@ -102,8 +102,15 @@ pub struct ProbeResult {
 #[derive(SimpleObject)]
 pub struct LatencyVerdict {
     pub probe: String,
+    /// Checks before the first fault, failed ones included (a failure ranks above every answered
+    /// check).
     pub control_samples: i32,
+    /// Checks that started while a fault was active, failed ones included.
     pub chaos_samples: i32,
+    pub control_failed: i32,
+    pub chaos_failed: i32,
+    /// Fisher's exact test of the two failure rates (two-sided).
+    pub failure_p_value: Option<f64>,
     pub control_median_ms: Option<f64>,
     pub chaos_median_ms: Option<f64>,
     /// Chaos median minus control median.
@@ -122,6 +129,9 @@ impl From<&faultline_experiment::stats::LatencyShift> for LatencyVerdict {
             probe: l.probe.clone(),
             control_samples: l.control_n as i32,
             chaos_samples: l.chaos_n as i32,
+            control_failed: l.control_failed as i32,
+            chaos_failed: l.chaos_failed as i32,
+            failure_p_value: l.failure_p_value,
             control_median_ms: l.control_median_ms,
             chaos_median_ms: l.chaos_median_ms,
             shift_ms: l.shift_ms,
@@ -130,6 +140,33 @@ impl From<&faultline_experiment::stats::LatencyShift> for LatencyVerdict {
             significant: l.significant,
             summary: l.summary.clone(),
         }
+    }
+}
+
+/// The event a run's recovery time is measured from.
+pub struct RecoveryFrom(faultline_experiment::events::RecoveryFrom);
+
+#[Object]
+impl RecoveryFrom {
+    /// `fault.applied` (a one-shot kill), `fault.reverted`, `action.done` or `action.undone`.
+    async fn event(&self) -> &str {
+        &self.0.event
+    }
+    /// The step in the template, e.g. `steps[2]`.
+    async fn path(&self) -> &str {
+        &self.0.path
+    }
+    /// The fault kind, or `action`.
+    async fn what(&self) -> &str {
+        &self.0.what
+    }
+    /// Milliseconds after the run started.
+    async fn at_ms(&self) -> i64 {
+        self.0.at_ms as i64
+    }
+    /// "after process-kill (steps[2]) at +5.0 s".
+    async fn summary(&self) -> String {
+        self.0.describe()
     }
 }
 
@@ -194,9 +231,18 @@ impl Run {
     async fn delegate_score(&self) -> Option<f64> {
         self.0.delegate_score
     }
-    /// Time from the last fault's end until every probe passed again.
+    /// Time from the end of the last fault or action (`recoveryFrom`) until every probe passed
+    /// again and kept passing.
     async fn recovery_ms(&self) -> Option<i64> {
         self.0.recovery_ms
+    }
+    /// What `recoveryMs` is measured from: the event that ended the method's last fault (for a
+    /// one-shot kill, the kill itself) or action.
+    async fn recovery_from(&self) -> Option<RecoveryFrom> {
+        self.0
+            .recovery_from
+            .as_ref()
+            .map(|f| RecoveryFrom(f.0.clone()))
     }
     /// The statistical verdict per latency-measuring probe (empty until the run finished, or
     /// when no probe measures latency).

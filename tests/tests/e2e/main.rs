@@ -11,6 +11,7 @@ mod resilience;
 mod safety;
 mod sso;
 mod trust;
+mod truth;
 mod web;
 
 use serde_json::Value;

@@ -167,6 +167,30 @@ describe('applyEvents', () => {
     ]);
   });
 
+  it('follows the phase back and forth between faults, and closes a kill at fault.ended', () => {
+    const s = applyEvents(initialRunLive(), [
+      check(1, 0, 'web', true, 'before'),
+      fault(2, 100, 'fault.applied', 0, 'steps[0]', 'process-pause'),
+      check(3, 200, 'web', false, 'during'),
+      fault(4, 300, 'fault.reverted', 0, 'steps[0]', 'process-pause'),
+      check(5, 400, 'web', true, 'between'),
+      fault(6, 500, 'fault.applied', 1, 'steps[2]', 'process-kill'),
+      check(7, 600, 'web', false, 'during'),
+      fault(8, 700, 'fault.ended', 1, 'steps[2]', 'process-kill'),
+      check(9, 800, 'web', true, 'after'),
+      check(10, 900, 'web', true, 'during'), // a late check of an earlier phase adds no line
+    ]);
+    expect(s.timeline.filter((t) => t.kind === 'probe.phase').map((t) => t.title)).toEqual([
+      'Probes: steady state before the faults',
+      'Probes: checking during the faults',
+      'Probes: no fault active, more to come',
+      'Probes: checking during the faults',
+      'Probes: checking recovery after the faults',
+    ]);
+    expect(s.timeline.find((t) => t.kind === 'fault.ended')?.title).toBe('Watch ended: process-kill (steps[2])');
+    expect(activeFaults(s)).toEqual([]);
+  });
+
   it('shows action steps, background ones and undos in the timeline', () => {
     const s = applyEvents(initialRunLive(), [
       { seq: 1, at: at(0), kind: 'action.started', payload: { step: 1, path: 'steps[1]', name: 'drain', detail: '/usr/bin/kubectl', background: true } },

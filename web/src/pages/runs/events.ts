@@ -171,10 +171,12 @@ export function activeFaults(s: RunLive): FaultState[] {
 const PHASE_TITLE: Record<string, string> = {
   before: 'Probes: steady state before the faults',
   during: 'Probes: checking during the faults',
+  between: 'Probes: no fault active, more to come',
   after: 'Probes: checking recovery after the faults',
 };
 
-const PHASE_RANK: Record<string, number> = { before: 0, during: 1, after: 2 };
+// `between` and `during` alternate while the method runs; only `before` and `after` are one-way.
+const PHASE_RANK: Record<string, number> = { before: 0, during: 1, between: 1, after: 2 };
 
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
@@ -320,7 +322,9 @@ export function applyEvents(state: RunLive, events: readonly RunEventIn[], feedC
         });
         break;
       }
-      case 'fault.reverted': {
+      case 'fault.reverted':
+      case 'fault.ended': {
+        // fault.ended: a one-shot fault (a kill) whose watch is over; it is not undone.
         const step = num(p.step) ?? -1;
         const i = faultIndex.get(step);
         let path = str(p.path);
@@ -328,7 +332,8 @@ export function applyEvents(state: RunLive, events: readonly RunEventIn[], feedC
           faults[i] = { ...faults[i], endedAt: at, ended: 'reverted' };
           path ||= faults[i].path;
         }
-        push({ seq: e.seq, at, kind: e.kind, title: `Reverted ${str(p.fault, '?')}${path ? ` (${path})` : ''}`, detail: str(p.detail), tone: 'ok' });
+        const verb = e.kind === 'fault.ended' ? 'Watch ended:' : 'Reverted';
+        push({ seq: e.seq, at, kind: e.kind, title: `${verb} ${str(p.fault, '?')}${path ? ` (${path})` : ''}`, detail: str(p.detail), tone: 'ok' });
         break;
       }
       case 'pause.started': {
