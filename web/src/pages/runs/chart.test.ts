@@ -62,6 +62,18 @@ describe('runChartModel', () => {
     ]);
   });
 
+  it("shows a kill's watch once its fault.ended came", () => {
+    const watched = applyEvents(live, [fault(12, 6500, 'fault.ended', 1, 'steps[2]', 'process-kill')]);
+    expect(runChartModel(watched, T0 + 7000, false).bands[1]).toEqual({
+      step: 1,
+      label: 'process-kill (watch)',
+      from: 5,
+      to: 6.5,
+      active: false,
+      instant: false,
+    });
+  });
+
   it('ends what is still open at the last event once the run is over', () => {
     const m = runChartModel(live, T0 + 60_000, true);
     expect(m.bands[2]).toMatchObject({ from: 6, to: 6, active: false });

@@ -10,7 +10,10 @@ export interface FaultBand {
   to: number;
   /** Still active: shaded to now. */
   active: boolean;
-  /** A one-shot fault (a kill that reports no revert): drawn as a thin band at its time. */
+  /**
+   * A one-shot fault (a kill) whose watch has not ended: drawn as a thin band at its time. Once
+   * its `fault.ended` came, the band is its watch: from the kill to then.
+   */
   instant: boolean;
 }
 
@@ -47,10 +50,12 @@ const secs = (at: number, start: number) => (at - start) / 1000;
 
 export function faultBand(f: FaultState, start: number, now: number): FaultBand {
   const from = secs(f.appliedAt, start);
-  const instant = ONE_SHOT.has(f.fault) && f.ended !== 'reverted';
+  const oneShot = ONE_SHOT.has(f.fault);
+  const instant = oneShot && f.ended !== 'reverted' && f.ended !== 'watched';
   const active = !instant && f.endedAt === undefined;
   const to = instant ? from : active ? Math.max(from, secs(now, start)) : secs(f.endedAt!, start);
-  return { step: f.step, label: f.fault, from, to, active, instant };
+  const label = oneShot && f.ended === 'watched' ? `${f.fault} (watch)` : f.fault;
+  return { step: f.step, label, from, to, active, instant };
 }
 
 /**

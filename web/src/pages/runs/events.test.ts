@@ -7,7 +7,7 @@ const at = (ms: number) => new Date(T0 + ms).toISOString();
 function check(seq: number, ms: number, probe: string, ok: boolean, phase = 'before', latencyMs = 2): RunEventIn {
   return { seq, at: at(ms), kind: 'probe.check', payload: { probe, ok, phase, latencyMs, mode: 'continuous', attempts: 1, detail: ok ? '200 OK' : 'refused', step: 0 } };
 }
-function fault(seq: number, ms: number, kind: 'fault.applied' | 'fault.reverted' | 'fault.planned', step: number, path: string, f: string): RunEventIn {
+function fault(seq: number, ms: number, kind: 'fault.applied' | 'fault.reverted' | 'fault.ended' | 'fault.planned', step: number, path: string, f: string): RunEventIn {
   return { seq, at: at(ms), kind, payload: { step, path, fault: f, detail: `${f} detail` } };
 }
 
@@ -188,6 +188,7 @@ describe('applyEvents', () => {
       'Probes: checking recovery after the faults',
     ]);
     expect(s.timeline.find((t) => t.kind === 'fault.ended')?.title).toBe('Watch ended: process-kill (steps[2])');
+    expect(s.faults[1]).toMatchObject({ ended: 'watched', endedAt: T0 + 700 });
     expect(activeFaults(s)).toEqual([]);
   });
 

@@ -45,8 +45,12 @@ export interface FaultState {
   appliedAt: number;
   /** When it ended: its `fault.reverted`, or inferred (a one-shot fault reports no revert). */
   endedAt?: number;
-  /** How we know it ended: `reverted` from its event, `inferred` from the next stage or the run's end. */
-  ended?: 'reverted' | 'inferred';
+  /**
+   * How we know it ended: `reverted` from its event, `watched` from the `fault.ended` of a
+   * one-shot fault (a kill: its watch is over, nothing was undone), `inferred` from the next
+   * stage or the run's end.
+   */
+  ended?: 'reverted' | 'watched' | 'inferred';
   planned?: boolean;
 }
 
@@ -329,7 +333,7 @@ export function applyEvents(state: RunLive, events: readonly RunEventIn[], feedC
         const i = faultIndex.get(step);
         let path = str(p.path);
         if (i !== undefined) {
-          faults[i] = { ...faults[i], endedAt: at, ended: 'reverted' };
+          faults[i] = { ...faults[i], endedAt: at, ended: e.kind === 'fault.ended' ? 'watched' : 'reverted' };
           path ||= faults[i].path;
         }
         const verb = e.kind === 'fault.ended' ? 'Watch ended:' : 'Reverted';
