@@ -385,18 +385,26 @@ done
 
 # --- delegate ----------------------------------------------------------------------------------
 
-reg_token=$(gql 'mutation { createDelegateToken }' | jq -r '.createDelegateToken')
-[[ -n $reg_token && $reg_token != null ]] || die "createDelegateToken returned no token"
 DELEGATE_LOG=$DIR/delegate.log
 off=$(log_size "$DELEGATE_LOG")
 mkdir -p "$DIR/delegate"
 chmod 700 "$DIR/delegate"
-say "starting the delegate \"$DELEGATE_NAME\" (state in $DIR/delegate)"
-# The token goes in a 0600 file, not on the command line, where `ps` would show it to every
-# local user; the delegate keeps its own credential once registered, so the file goes after.
+# A delegate registers once: its state directory then holds its credential, and a rerun starts it
+# with that, asking for no new registration token (one would stay unused until it expires).
+token_args=()
 token_file=$DIR/delegate/registration-token
-(umask 077 && printf '%s\n' "$reg_token" >"$token_file")
-NO_COLOR=1 setsid "$DELEGATE_BIN" --hub "$HUB_URL" --hub-ca "$CA" --token-file "$token_file" \
+if [[ -s $DIR/delegate/credential.json ]]; then
+    say "starting the delegate \"$DELEGATE_NAME\" (registered before; state in $DIR/delegate)"
+else
+    reg_token=$(gql 'mutation { createDelegateToken }' | jq -r '.createDelegateToken')
+    [[ -n $reg_token && $reg_token != null ]] || die "createDelegateToken returned no token"
+    say "starting the delegate \"$DELEGATE_NAME\" (state in $DIR/delegate)"
+    # The token goes in a 0600 file, not on the command line, where `ps` would show it to every
+    # local user; the delegate keeps its own credential once registered, so the file goes after.
+    (umask 077 && printf '%s\n' "$reg_token" >"$token_file")
+    token_args=(--token-file "$token_file")
+fi
+NO_COLOR=1 setsid "$DELEGATE_BIN" --hub "$HUB_URL" --hub-ca "$CA" "${token_args[@]}" \
     --name "$DELEGATE_NAME" --label env=demo --state-dir "$DIR/delegate" \
     >>"$DELEGATE_LOG" 2>&1 </dev/null &
 delegate_pid=$!
@@ -444,7 +452,10 @@ for ((i = 0; ; i++)); do
     ((i < 30)) || die "dry run $dry_id did not finish within 30 s"
     sleep 1
 done
-say "dry run: $(jq -r '.run.reason' <<<"$dry")"
+# The delegate's reason already says "dry run: …"; print it once.
+dry_reason=$(jq -r '.run.reason // "no reason given"' <<<"$dry")
+[[ $dry_reason == "dry run:"* ]] || dry_reason="dry run: $dry_reason"
+say "$dry_reason"
 jq -r '.run.events[] | select(.kind == "fault.planned") | "  would apply \(.payload.path) \(.payload.fault): \(.payload.detail)"' <<<"$dry"
 [[ $(jq -r '.run.status' <<<"$dry") == PASSED ]] || die "the dry run found a fault that cannot be applied"
 

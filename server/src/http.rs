@@ -10,7 +10,7 @@ use crate::{
     perimeter::{self, ClientIp, PeerAddr, Perimeter},
     state::AppState,
 };
-use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::{
     extract::{State, WebSocketUpgrade},
@@ -95,13 +95,10 @@ fn cors(origins: &[String]) -> anyhow::Result<tower_http::cors::CorsLayer> {
         .max_age(Duration::from_secs(600)))
 }
 
-async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .finish(),
-    )
+/// GraphiQL, from the hub's own files (`/graphiql/*`, vendored into the dashboard build), never
+/// from a CDN: it works on a closed network, under a CSP with no third-party origin.
+async fn graphiql() -> Html<&'static str> {
+    Html(include_str!("graphiql.html"))
 }
 
 async fn graphql(

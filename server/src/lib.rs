@@ -20,6 +20,7 @@ pub mod notify;
 pub mod oidc;
 pub mod perimeter;
 pub mod reaper;
+pub mod run_ids;
 pub mod runs;
 pub mod shutdown;
 pub mod state;

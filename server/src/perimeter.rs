@@ -157,13 +157,13 @@ pub async fn guard(State(p): State<Arc<Perimeter>>, mut req: Request, next: Next
     resp
 }
 
-/// The dashboard's and API's security headers. GraphiQL (`GET /graphql`) loads its scripts from
-/// a CDN, so its page gets a policy that allows that one origin.
+/// The dashboard's and API's security headers. GraphiQL (`GET /graphql`) loads only the hub's own
+/// files too; its editor sets inline styles and draws icons from data: URLs.
 fn security_headers(h: &mut HeaderMap, hsts: bool, graphiql: bool) {
     let csp = if graphiql {
-        "default-src 'self'; script-src 'self' 'unsafe-inline' https://unpkg.com; \
-         style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data:; \
-         connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data:; font-src 'self' data:; connect-src 'self'; \
+         frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     } else {
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
          img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \

@@ -124,6 +124,18 @@ pub async fn get(pool: &PgPool, scope: Option<Uuid>, id: Uuid) -> ApiResult<Temp
     .ok_or_else(|| ApiError::NotFound(format!("template {id}")))
 }
 
+/// The template named `name` in the project `project` (archived ones are not found).
+pub async fn by_name(pool: &PgPool, project: Uuid, name: &str) -> ApiResult<TemplateRow> {
+    sqlx::query_as::<_, TemplateRow>(&format!(
+        "{SELECT_LATEST} WHERE t.project_id = $1 AND t.name = $2 AND t.archived_at IS NULL"
+    ))
+    .bind(project)
+    .bind(name)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("template {name:?}")))
+}
+
 /// Templates of the `scope` projects (`None`: every project).
 pub async fn list(pool: &PgPool, scope: Option<&[Uuid]>) -> ApiResult<Vec<TemplateRow>> {
     Ok(sqlx::query_as::<_, TemplateRow>(&format!(

@@ -2,7 +2,7 @@
 // /p/<project>/ (a nested router, so pages link with paths relative to their project).
 import { lazy, Suspense, useMemo } from 'react';
 import { Provider as UrqlProvider, useQuery } from 'urql';
-import { Redirect, Route, Switch, useParams } from 'wouter';
+import { Redirect, Route, Switch, useParams, useSearch } from 'wouter';
 import { AuthProvider, useAuth } from './auth';
 import { makeClient } from './client';
 import { graphql } from './gql';
@@ -88,6 +88,12 @@ function Shell() {
   );
 }
 
+/** `/templates/new`, or `?copy=<id>` for a duplicate of that template. */
+function NewTemplate() {
+  const copy = new URLSearchParams(useSearch()).get('copy');
+  return <TemplateEditorPage copyOf={copy ?? undefined} />;
+}
+
 function ProjectRoutes({ me }: { me: MeQuery['me'] }) {
   const { project } = useParams<{ project: string }>();
   const name = decodeURIComponent(project);
@@ -107,7 +113,7 @@ function ProjectRoutes({ me }: { me: MeQuery['me'] }) {
         <Suspense fallback={<Loading />}>
           <Switch>
             <Route path="/templates" component={TemplatesPage} />
-            <Route path="/templates/new">{() => <TemplateEditorPage />}</Route>
+            <Route path="/templates/new">{() => <NewTemplate />}</Route>
             <Route path="/templates/:id">{(p) => <TemplateEditorPage id={p.id} />}</Route>
             <Route path="/runs" component={RunsPage} />
             <Route path="/runs/:id">{(p) => <RunPage id={p.id} />}</Route>

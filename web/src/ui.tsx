@@ -2,7 +2,8 @@
 // a secret shown once.
 import { useEffect, useState, type ReactNode } from 'react';
 import type { CombinedError } from 'urql';
-import { describe } from './errors';
+import { Link } from 'wouter';
+import { code, describe } from './errors';
 
 export function Loading({ what }: { what?: string }) {
   return (
@@ -41,11 +42,50 @@ const STATUS_CLASS: Record<string, string> = {
   ERROR: 'bad',
 };
 
-export function StatusBadge({ status }: { status: string }) {
-  return (
-    <span className={`badge badge-${STATUS_CLASS[status] ?? 'wait'}`} data-status={status}>
-      {status}
+/**
+ * A run's status. A dry run applies nothing, so it never "passes": it is PLANNED (every fault
+ * resolved) or FAILED (some could not be), marked as a dry run wherever it is shown.
+ */
+export function StatusBadge({ status, dryRun = false }: { status: string; dryRun?: boolean }) {
+  const shown = dryRun && status === 'PASSED' ? 'PLANNED' : status;
+  const badge = (
+    <span
+      className={`badge badge-${STATUS_CLASS[status] ?? 'wait'}`}
+      data-status={status}
+      title={dryRun && status === 'PASSED' ? 'Dry run: every fault resolved, nothing applied' : undefined}
+    >
+      {shown}
     </span>
+  );
+  if (!dryRun) return badge;
+  return (
+    <>
+      {badge}
+      <span className="dry-chip" data-testid="dry-run" title="Dry run: faults resolved, nothing applied">
+        dry run
+      </span>
+    </>
+  );
+}
+
+/** Whether an error says the thing asked for is not there (or its id cannot name anything). */
+export function isNotFound(err: CombinedError | null | undefined): boolean {
+  const c = code(err);
+  return c === 'NOT_FOUND' || c === 'BAD_USER_INPUT';
+}
+
+/** "Run 1234abcd not found", with a way back: for a missing run or template. */
+export function NotFound({ what, id, back, backLabel }: { what: string; id: string; back: string; backLabel: string }) {
+  return (
+    <div className="page narrow" data-testid="not-found">
+      <h1>
+        {what} <span className="mono">{id.length > 12 ? id.slice(0, 8) : id}</span> not found
+      </h1>
+      <p className="muted">
+        There is no {what.toLowerCase()} with this id in this project, or you cannot see it.
+      </p>
+      <Link href={back}>{backLabel}</Link>
+    </div>
   );
 }
 

@@ -1,8 +1,10 @@
 //! GraphQL: runs, their events and probe results, and the `runEvents` subscription.
-use super::{ctx, delegates::Delegate, parse_id, templates::Template, visible};
+use super::{ctx, delegates::Delegate, parse_id, project_or_default, templates::Template, visible};
 use crate::{
     audit,
+    error::ApiError,
     identity::{Role, RECHECK_EVERY},
+    run_ids::RunRef,
     runs::RunRow,
 };
 use async_graphql::{Context, Enum, Object, Result, SimpleObject, Subscription, ID};
@@ -324,14 +326,77 @@ async fn readable_run(
     Ok(run)
 }
 
+/// The template `startRun` names: by `templateId`, or by `template` (a name) in `project`; the
+/// caller must be an editor of its project. Exactly one of the two, else an error naming the field.
+async fn template_to_start(
+    s: &crate::state::AppState,
+    p: &crate::identity::Principal,
+    template_id: Option<ID>,
+    template: Option<String>,
+    project: Option<String>,
+) -> Result<crate::templates::TemplateRow, ApiError> {
+    match (template_id, template) {
+        (Some(id), None) => {
+            if project.is_some() {
+                return Err(ApiError::bad(
+                    "project",
+                    "give project only with template (a name); templateId names one already",
+                ));
+            }
+            let tid = parse_id("templateId", &id)?;
+            let t = crate::templates::get(&s.pool, None, tid).await?;
+            p.require_on(
+                &s.pool,
+                t.project_id,
+                Role::Editor,
+                &format!("template {tid}"),
+            )
+            .await?;
+            Ok(t)
+        }
+        (None, Some(name)) => {
+            let name = name.trim();
+            if name.is_empty() {
+                return Err(ApiError::bad("template", "give a template name"));
+            }
+            let project = project_or_default(s, p, project.as_deref(), Role::Editor).await?;
+            crate::templates::by_name(&s.pool, project, name).await
+        }
+        (Some(_), Some(_)) => Err(ApiError::bad(
+            "template",
+            "give either templateId or template (a name), not both",
+        )),
+        (None, None) => Err(ApiError::bad(
+            "templateId",
+            "give templateId, or template (a template name in project)",
+        )),
+    }
+}
+
 #[derive(Default)]
 pub struct RunQuery;
 
 #[Object]
 impl RunQuery {
+    /// The run `id`: its full id, or a prefix of at least 8 hex digits that only one run the
+    /// caller can read has (the dashboard shows 8). An ambiguous prefix is refused.
     async fn run(&self, c: &Context<'_>, id: ID) -> Result<Run> {
         let (s, p) = ctx(c)?;
-        Ok(Run(readable_run(s, p, &id, "id", Role::Viewer).await?))
+        let full = match RunRef::parse("id", &id)? {
+            RunRef::Id(id) => id,
+            prefix => {
+                let scope = p.visible(&s.pool).await?;
+                prefix.resolve(&s.pool, scope.as_deref(), "id").await?
+            }
+        };
+        Ok(Run(readable_run(
+            s,
+            p,
+            &ID(full.to_string()),
+            "id",
+            Role::Viewer,
+        )
+        .await?))
     }
 
     /// Most recent runs first (at most 1,000), of one project or of every project the caller
@@ -379,50 +444,56 @@ pub struct RunMutation;
 #[Object]
 impl RunMutation {
     /// Queues a run of the template's latest version on a delegate (a name or a `k=v,...` label
-    /// selector; default: the template's `target.delegate`). The delegate may be offline: the run
-    /// waits in Postgres until it connects or the pending timeout passes. With `dryRun` the
-    /// delegate resolves every fault and lists its targets (`fault.planned` events) but applies
-    /// nothing and runs no probe: PASSED when every fault could be applied now, else FAILED with
-    /// the reasons. Refused with `PROJECT_HALTED` while the project is halted.
+    /// selector; default: the template's `target.delegate`). The template is `templateId`, or
+    /// `template`: a template's name in `project` (default: the API token's project, else
+    /// `default`); give one of them. The delegate may be offline: the run waits in Postgres
+    /// until it connects or the pending timeout passes. With `dryRun` the delegate resolves
+    /// every fault and lists its targets (`fault.planned` events) but applies nothing and runs
+    /// no probe: PASSED when every fault could be applied now, else FAILED with the reasons.
+    /// Refused with `PROJECT_HALTED` while the project is halted.
+    #[allow(clippy::too_many_arguments)]
     async fn start_run(
         &self,
         c: &Context<'_>,
-        template_id: ID,
+        template_id: Option<ID>,
+        template: Option<String>,
+        project: Option<String>,
         delegate: Option<String>,
         #[graphql(default = false)] dry_run: bool,
     ) -> Result<Run> {
         let (s, p) = ctx(c)?;
-        let tid = parse_id("templateId", &template_id)?;
-        let t = crate::templates::get(&s.pool, None, tid).await?;
-        p.require_on(
-            &s.pool,
-            t.project_id,
-            Role::Editor,
-            &format!("template {tid}"),
-        )
-        .await?;
+        let t = template_to_start(s, p, template_id, template, project).await?;
         let res = crate::runs::start(
             &s.pool,
             Some(t.project_id),
-            tid,
+            t.id,
             delegate.as_deref(),
             &p.actor(),
             s.fresh_secs(),
             dry_run,
         )
         .await;
-        // A refused start is recorded under the template's project, with why (a delegate's
-        // allow-list refusing a shell is what a security team looks for).
+        // Recorded under the template's project: the run it started (the target), the template
+        // and the delegate asked for; a refused start says why (a delegate's allow-list refusing
+        // a shell is what a security team looks for), with the template as its target.
         let mut detail = serde_json::Map::new();
+        detail.insert(
+            "template".into(),
+            serde_json::json!({ "id": t.id.to_string(), "name": t.name, "version": t.version }),
+        );
         if let Some(d) = &delegate {
             detail.insert("delegate".into(), d.clone().into());
         }
+        let target = match &res {
+            Ok(run) => run.id.to_string(),
+            Err(_) => t.id.to_string(),
+        };
         audit::record_detail(
             &s.pool,
             p,
             Some(t.project_id),
             if dry_run { "run.dry_run" } else { "run.start" },
-            template_id.to_string(),
+            target,
             &res,
             detail,
         )
@@ -436,13 +507,16 @@ impl RunMutation {
         let run = readable_run(s, p, &id, "id", Role::Editor).await?;
         let reason = reason.unwrap_or_else(|| format!("aborted by {}", p.actor()));
         let res = crate::runs::abort(&s.pool, Some(run.project_id), run.id, &reason).await;
-        audit::record(
+        let mut detail = serde_json::Map::new();
+        detail.insert("reason".into(), reason.clone().into());
+        audit::record_detail(
             &s.pool,
             p,
-            res.as_ref().ok().map(|r| r.project_id),
+            Some(run.project_id),
             "run.abort",
-            id.to_string(),
+            run.id.to_string(),
             &res,
+            detail,
         )
         .await;
         Ok(Run(res?))

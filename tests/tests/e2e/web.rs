@@ -183,6 +183,34 @@ async fn the_hub_serves_the_dashboard_with_cache_headers_and_deep_links() {
         .unwrap();
     assert_eq!(post.status(), 405);
 
+    // GraphiQL: a page of the hub's own, every file it names served by the hub (from the
+    // dashboard build), and a CSP that allows no other origin.
+    let page = get("/graphql").await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self';") && !csp.contains("http"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    let files: Vec<&str> = html
+        .split('"')
+        .filter(|s| s.starts_with("/graphiql/"))
+        .collect();
+    assert!(files.len() >= 5, "{html}");
+    assert!(
+        !html.contains("//unpkg") && !html.contains("https://"),
+        "{html}"
+    );
+    for f in files {
+        let r = get(f).await.unwrap();
+        assert_eq!(r.status(), 200, "{f}");
+        assert!(r.bytes().await.unwrap().len() > 100, "{f}");
+    }
+
     // The signed-out probe the app makes first is not an error.
     let s: serde_json::Value = get("/auth/session").await.unwrap().json().await.unwrap();
     assert_eq!(s, json!({"session": null}));

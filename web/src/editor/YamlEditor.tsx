@@ -16,6 +16,7 @@ import {
   lineNumbers,
 } from '@codemirror/view';
 import { formatProblem, problemRange, type Problem } from '../pages/templates/problems';
+import { listDedent } from './listDedent';
 
 export interface YamlEditorProps {
   value: string;
@@ -57,6 +58,7 @@ export function YamlEditor({ value, onChange, readOnly = false, problems, label 
           bracketMatching(),
           syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
           yaml(),
+          listDedent,
           lintGutter(),
           keymap.of([...defaultKeymap, ...historyKeymap, indentWithTab]),
           EditorView.contentAttributes.of({ 'aria-label': label }),

@@ -1,8 +1,15 @@
-import { fireEvent, render, screen, within } from '@testing-library/react';
-import { describe, expect, it } from 'vitest';
-import { RunPage, shownStatus } from './Run';
-import { applyEvents, initialRunLive } from './runs/events';
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { describe, expect, it, vi } from 'vitest';
+import { CombinedError } from 'urql';
+import { GraphQLError } from 'graphql';
+import { elapsed, RunPage, shownStatus } from './Run';
+import { applyEvents, initialRunLive, type RunLive } from './runs/events';
 import { mockClient, opName, renderWith } from './runs/testing';
+
+// uPlot needs a real browser (the e2e draws it); here the chart shows what it was given.
+vi.mock('./runs/RunChart', () => ({
+  default: ({ live }: { live: RunLive }) => <div data-testid="run-chart" data-checks={live.checkLog?.size ?? 0} />,
+}));
 
 const ID = 'cccccccc-3333-4333-8333-333333333333';
 const start = Date.now() - 6000;
@@ -120,6 +127,85 @@ describe('RunPage', () => {
     const { client } = mockClient({ RunView: new Error('[GraphQL] run not found') });
     render(renderWith(<RunPage id={ID} />, { client }).tree);
     expect(screen.getByRole('alert').textContent).toContain('run not found');
+  });
+});
+
+describe('RunPage, more', () => {
+  it('draws the chart from every check', async () => {
+    const { client } = mockClient({ RunView: { run: run() } }, events);
+    render(renderWith(<RunPage id={ID} />, { client, role: 'VIEWER' }).tree);
+    const chart = await screen.findByTestId('run-chart');
+    await waitFor(() => expect(chart.getAttribute('data-checks')).toBe('4'));
+  });
+
+  it('follows the events while the hub still says PENDING: RUNNING, no waiting line, elapsed from run.started', async () => {
+    const { client } = mockClient({ RunView: { run: run({ status: 'PENDING', startedAt: null }) } }, events);
+    render(renderWith(<RunPage id={ID} />, { client, role: 'VIEWER' }).tree);
+    await screen.findAllByTestId('probe-row');
+    expect(within(screen.getByTestId('run-status')).getByText('RUNNING')).toBeTruthy();
+    expect(screen.queryByTestId('waiting')).toBeNull();
+    expect(screen.getByTestId('elapsed').textContent).toMatch(/^[6-9] s$/); // run.started was 6 s ago
+  });
+
+  it('says it waits for the delegate while no event has come', () => {
+    const { client } = mockClient({ RunView: { run: run({ status: 'PENDING', startedAt: null }) } }, []);
+    render(renderWith(<RunPage id={ID} />, { client, role: 'VIEWER' }).tree);
+    expect(screen.getByTestId('waiting').textContent).toBe('Waiting for delegate edge-1 to take the run.');
+    expect(screen.getByTestId('elapsed').textContent).toBe('not started');
+  });
+
+  it('shows a dry run as PLANNED, with no score and no chart', () => {
+    const dry = run({ status: 'PASSED', dryRun: true, endedAt: at(300), resilienceScore: 100 });
+    const { client } = mockClient({ RunView: { run: dry } }, []);
+    render(renderWith(<RunPage id={ID} />, { client, role: 'VIEWER' }).tree);
+    expect(within(screen.getByTestId('run-status')).getByText('PLANNED')).toBeTruthy();
+    expect(screen.queryByText('PASSED')).toBeNull();
+    expect(screen.getAllByText('dry run').length).toBeGreaterThan(0);
+    expect(screen.queryByTestId('score')).toBeNull();
+    expect(screen.queryByTestId('run-chart')).toBeNull();
+  });
+
+  it('says a missing run is not found, with a way back, not the raw error', () => {
+    const notFound = new CombinedError({ graphQLErrors: [new GraphQLError('run 1234abcd not found', { extensions: { code: 'NOT_FOUND' } })] });
+    const { client } = mockClient({ RunView: notFound });
+    render(renderWith(<RunPage id="1234abcd" />, { client }).tree);
+    expect(screen.getByRole('heading').textContent).toBe('Run 1234abcd not found');
+    expect(screen.getByRole('link', { name: '← All runs' }).getAttribute('href')).toBe('/runs');
+    expect(screen.queryByText(/NOT_FOUND/)).toBeNull();
+  });
+
+  it('runs again: the same template on the same delegate, then opens the new run', async () => {
+    const NEW = 'eeeeeeee-5555-4555-8555-555555555555';
+    const { client, ops } = mockClient(
+      { RunView: { run: run({ status: 'FAILED', endedAt: at(5000) }) }, RunAgain: { startRun: { id: NEW, status: 'PENDING' } } },
+      events,
+    );
+    const { tree, location } = renderWith(<RunPage id={ID} />, { client, role: 'EDITOR', path: `/runs/${ID}` });
+    render(tree);
+    fireEvent.click(screen.getByRole('button', { name: 'Run again' }));
+    await waitFor(() => expect(location.history?.at(-1)).toBe(`/runs/${NEW}`));
+    expect(ops.find((o) => opName(o) === 'RunAgain')?.variables).toEqual({ templateId: 't1', delegate: 'edge-1', dryRun: false });
+  });
+
+  it('offers Run again only to editors and owners', () => {
+    const { client } = mockClient({ RunView: { run: run({ status: 'PASSED', endedAt: at(5000) }) } }, events);
+    render(renderWith(<RunPage id={ID} />, { client, role: 'VIEWER' }).tree);
+    expect(screen.queryByRole('button', { name: 'Run again' })).toBeNull();
+  });
+});
+
+describe('elapsed', () => {
+  const started = applyEvents(initialRunLive(), [
+    { seq: 1, at: at(0), kind: 'run.started', payload: {} },
+    { seq: 2, at: at(4000), kind: 'probe.check', payload: { probe: 'p', ok: true, phase: 'before', latencyMs: 1 } },
+  ]);
+  it('counts from run.started, not the hub time, and never trails the latest event', () => {
+    const t0 = Date.parse(at(0));
+    expect(elapsed({ startedAt: at(1500) }, started, t0 + 6000)).toBe(6000);
+    // This browser's clock is behind the delegate's: the header still shows the 4 s the timeline shows.
+    expect(elapsed({ startedAt: null }, started, t0 + 1000)).toBe(4000);
+    expect(elapsed({ startedAt: at(0), endedAt: at(9000) }, started, t0 + 60_000)).toBe(9000);
+    expect(elapsed({ startedAt: null }, initialRunLive(), t0)).toBeNull();
   });
 });
 

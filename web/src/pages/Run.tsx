@@ -1,16 +1,19 @@
 // The live run view: header (status, elapsed, abort), the timeline of steps and faults with the
 // faults active now, probe checks streaming in, and the verdict once the run has ended.
-import { useEffect, useMemo, useState } from 'react';
+import { lazy, Suspense, useEffect, useMemo, useState } from 'react';
 import { useMutation, useQuery } from 'urql';
-import { Link } from 'wouter';
+import { Link, useLocation } from 'wouter';
 import { graphql } from '../gql';
 import type { RunViewQuery } from '../gql/graphql';
 import { useProject } from '../project';
-import { Confirm, Empty, ErrorBox, Loading, StatusBadge, finished } from '../ui';
+import { Confirm, Empty, ErrorBox, isNotFound, Loading, NotFound, StatusBadge, finished } from '../ui';
 import { activeFaults, offset, type RunLive } from './runs/events';
-import { formatPrecise, formatRunDuration, formatScore, runDuration, useNow } from './runs/time';
+import { formatPrecise, formatRunDuration, formatScore, useNow } from './runs/time';
 import { useRunEvents } from './runs/useRunEvents';
 import './runs/runs.css';
+
+// uPlot and the chart are loaded with the run view's chart, not with the app.
+const RunChart = lazy(() => import('./runs/RunChart'));
 
 const RunViewDoc = graphql(`
   query RunView($id: ID!) {
@@ -67,6 +70,15 @@ const RunViewAbortDoc = graphql(`
   }
 `);
 
+const RunAgainDoc = graphql(`
+  mutation RunAgain($templateId: ID!, $delegate: String, $dryRun: Boolean!) {
+    startRun(templateId: $templateId, delegate: $delegate, dryRun: $dryRun) {
+      id
+      status
+    }
+  }
+`);
+
 /** How often the run itself (status, tally) is re-read while it is unfinished. */
 const POLL_MS = 2000;
 
@@ -77,10 +89,14 @@ export function RunPage({ id }: { id: string }) {
   return <RunView key={id} id={id} />;
 }
 
+/** A full run id (a shorter prefix is resolved by the hub's `run(id:)` first). */
+const FULL_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 function RunView({ id }: { id: string }) {
   const [{ data, fetching, error }, reexecute] = useQuery({ query: RunViewDoc, variables: { id } });
-  const { live, error: streamError } = useRunEvents(id);
   const run = data?.run;
+  // The stream needs the full id: at once from the URL, or once the hub resolved a prefix.
+  const { live, error: streamError } = useRunEvents(FULL_ID.test(id) ? id : (run?.id ?? null));
   const done = run ? finished(run.status) : false;
 
   // Status changes that are no event (dispatched, aborting, a pending timeout) come from polling.
@@ -98,11 +114,12 @@ function RunView({ id }: { id: string }) {
   }, [ended, reexecute]);
 
   if (!run && fetching) return <Loading what="the run" />;
+  if (!run && isNotFound(error)) return <NotFound what="Run" id={id} back="/runs" backLabel="← All runs" />;
   if (!run) {
     return (
       <div className="page">
         <h1>Run</h1>
-        <ErrorBox error={error ?? 'run not found'} retry={() => reexecute({ requestPolicy: 'network-only' })} />
+        <ErrorBox error={error ?? 'No answer from the hub'} retry={() => reexecute({ requestPolicy: 'network-only' })} />
         <Link href="/runs">All runs</Link>
       </div>
     );
@@ -121,6 +138,11 @@ function RunView({ id }: { id: string }) {
         />
       )}
       {done && <Verdict run={run} live={live} />}
+      {!run.dryRun && (
+        <Suspense fallback={<div className="run-chart muted">Loading the chart…</div>}>
+          <RunChart live={live} done={done} />
+        </Suspense>
+      )}
       <div className="run-grid">
         <Timeline live={live} status={run.status} />
         <Probes live={live} status={run.status} />
@@ -138,13 +160,36 @@ export function shownStatus(status: string, live: RunLive, abortRequested = fals
   return status;
 }
 
+/**
+ * When the run started, as the page knows it: its `run.started` event (the timeline's zero),
+ * else the hub's start time, else the first event. ms since the epoch, or null.
+ */
+export function startedAt(run: { startedAt?: string | null }, live: RunLive): number | null {
+  if (live.started && live.startedAt !== null) return live.startedAt;
+  const hub = run.startedAt ? Date.parse(run.startedAt) : NaN;
+  if (Number.isFinite(hub)) return hub;
+  return live.startedAt;
+}
+
+/**
+ * How long the run has taken: to its end, else to now, but never less than its latest event
+ * (the header keeps up with the timeline even when this browser's clock is behind the delegate's).
+ */
+export function elapsed(run: { startedAt?: string | null; endedAt?: string | null }, live: RunLive, now: number): number | null {
+  const start = startedAt(run, live);
+  if (start === null) return null;
+  const ended = run.endedAt ? Date.parse(run.endedAt) : NaN;
+  const end = Number.isFinite(ended) ? ended : Math.max(now, live.lastAt ?? now);
+  return Math.max(0, end - start);
+}
+
 function RunHeader({ run, live }: { run: Run; live: RunLive }) {
   // The abort mutation answers ABORTING at once; show it before the next poll.
   const [abortRequested, setAbortRequested] = useState(false);
   const status = shownStatus(run.status, live, abortRequested || !!run.abortRequestedAt);
   const done = finished(run.status);
-  const now = useNow(1000, !done);
-  const started = run.startedAt ?? (live.startedAt !== null ? new Date(live.startedAt).toISOString() : null);
+  const now = useNow(250, !done);
+  const took = elapsed(run, live, now);
   return (
     <header className="run-header">
       <div className="row">
@@ -158,14 +203,10 @@ function RunHeader({ run, live }: { run: Run; live: RunLive }) {
           <span className="muted">v{run.templateVersion}</span>
         </h1>
         <span data-testid="run-status">
-          <StatusBadge status={status} />
+          <StatusBadge status={status} dryRun={run.dryRun} />
         </span>
-        {run.dryRun && (
-          <span className="dry-chip" data-testid="dry-run" title="Dry run: faults resolved, nothing applied">
-            dry run
-          </span>
-        )}
         <div className="spacer" />
+        <RunAgainButton run={run} />
         <AbortButton run={run} aborting={status === 'ABORTING'} onAborted={() => setAbortRequested(true)} />
       </div>
       <dl className="run-facts">
@@ -183,7 +224,7 @@ function RunHeader({ run, live }: { run: Run; live: RunLive }) {
         <div>
           <dt>{done ? 'Took' : 'Elapsed'}</dt>
           <dd data-testid="elapsed">
-            {started ? formatRunDuration(runDuration(started, run.endedAt, now)) : <span className="muted">not started</span>}
+            {took !== null ? formatRunDuration(took) : <span className="muted">not started</span>}
           </dd>
         </div>
         <div>
@@ -196,13 +237,45 @@ function RunHeader({ run, live }: { run: Run; live: RunLive }) {
           <strong>Reason:</strong> {run.reason}
         </p>
       )}
-      {!done && run.status === 'PENDING' && (
-        <p className="muted">Waiting for delegate {run.delegate.name} to take the run.</p>
+      {!done && (status === 'PENDING' || status === 'DISPATCHED') && (
+        <p className="muted" data-testid="waiting">
+          {status === 'PENDING'
+            ? `Waiting for delegate ${run.delegate.name} to take the run.`
+            : `Sent to delegate ${run.delegate.name}: waiting for it to start.`}
+        </p>
       )}
       {!done && status === 'ABORTING' && (
         <p className="muted">Abort requested: waiting for the delegate to revert every fault.</p>
       )}
     </header>
+  );
+}
+
+/** Starts the same template (its latest version) on the same delegate, and opens that run. */
+function RunAgainButton({ run }: { run: Run }) {
+  const project = useProject();
+  const [, navigate] = useLocation();
+  const [state, start] = useMutation(RunAgainDoc);
+  if (!project.can('EDITOR')) return null;
+  return (
+    <>
+      <button
+        type="button"
+        disabled={state.fetching}
+        title={`Run ${run.template.name} again on ${run.delegate.name}${run.dryRun ? ' (a dry run)' : ''}`}
+        onClick={() => {
+          void start(
+            { templateId: run.template.id, delegate: run.delegate.name, dryRun: run.dryRun },
+            { additionalTypenames: ['Run'] },
+          ).then((r) => {
+            if (r.data) navigate(`/runs/${r.data.startRun.id}`);
+          });
+        }}
+      >
+        {state.fetching ? 'Starting…' : 'Run again'}
+      </button>
+      {state.error && <ErrorBox error={state.error} />}
+    </>
   );
 }
 
@@ -267,7 +340,7 @@ function Verdict({ run, live }: { run: Run; live: RunLive }) {
         <div className="stat">
           <div className="label">Verdict</div>
           <div className="value">
-            <StatusBadge status={run.status} />
+            <StatusBadge status={run.status} dryRun={run.dryRun} />
           </div>
         </div>
         {run.dryRun ? (

@@ -31,10 +31,25 @@ const runs = [
     startedAt: iso(3_590_000),
     endedAt: iso(3_578_000),
     resilienceScore: 73.66,
-    dryRun: true,
+    dryRun: false,
     template: { id: 't2', name: 'web-survives-kill' },
     delegate: { id: 'd2', name: 'edge-2' },
     probeTally: { passed: 22, failed: 7, total: 29 },
+  },
+  {
+    id: 'dddddddd-4444-4444-8444-444444444444',
+    status: 'PASSED',
+    templateVersion: 1,
+    createdBy: 'user:ana@example.com',
+    createdAt: iso(7_200_000),
+    startedAt: iso(7_199_000),
+    endedAt: iso(7_198_000),
+    // A dry run's score, were the hub to send one, is not shown: nothing was applied.
+    resilienceScore: 100,
+    dryRun: true,
+    template: { id: 't2', name: 'web-survives-kill' },
+    delegate: { id: 'd2', name: 'edge-2' },
+    probeTally: { passed: 0, failed: 0, total: 0 },
   },
 ];
 
@@ -54,8 +69,8 @@ describe('RunsPage', () => {
     const { client } = mockClient({ RunsList: { runs }, RunsFilterOptions: options });
     render(renderWith(<RunsPage />, { client, path: '/runs' }).tree);
     const rows = screen.getAllByTestId('run-row');
-    expect(rows).toHaveLength(2);
-    const [live, failed] = rows.map((r) => within(r));
+    expect(rows).toHaveLength(3);
+    const [live, failed, dry] = rows.map((r) => within(r));
     expect(live.getByText('RUNNING')).toBeTruthy();
     expect(live.getByRole('link', { name: 'checkout-survives-db-loss' }).getAttribute('href')).toBe('/templates/t1');
     expect(live.getByText('v3')).toBeTruthy();
@@ -68,8 +83,13 @@ describe('RunsPage', () => {
     expect(failed.getByText('token:ci')).toBeTruthy();
     expect(failed.getByTestId('run-score').textContent).toBe('73.7');
     expect(failed.getByTestId('run-tally').textContent).toBe('22/29');
-    expect(failed.getByText('dry run')).toBeTruthy();
+    expect(failed.queryByText('dry run')).toBeNull();
     expect(failed.getByText('12 s')).toBeTruthy(); // duration
+    // A dry run is PLANNED, never PASSED, and has no score.
+    expect(dry.getByText('PLANNED')).toBeTruthy();
+    expect(dry.queryByText('PASSED')).toBeNull();
+    expect(dry.getByText('dry run')).toBeTruthy();
+    expect(dry.getByTestId('run-score').textContent).toBe('–');
     expect(screen.getByRole('status').textContent).toMatch(/Live/); // a run is unfinished: polling
   });
 

@@ -279,12 +279,7 @@ export function RunsTable({ runs }: { runs: RunRow[] }) {
             }}
           >
             <td>
-              <StatusBadge status={r.status} />
-              {r.dryRun && (
-                <span className="dry-chip" title="Dry run: faults resolved, nothing applied">
-                  dry run
-                </span>
-              )}
+              <StatusBadge status={r.status} dryRun={r.dryRun} />
             </td>
             <td>
               <Link href={`/runs/${r.id}`} className="mono" aria-label={`Run ${r.id}`}>
@@ -301,7 +296,7 @@ export function RunsTable({ runs }: { runs: RunRow[] }) {
             <td>{r.startedAt ? <Ago at={r.startedAt} /> : <span className="muted">not yet</span>}</td>
             <td>{formatRunDuration(runDuration(r.startedAt, r.endedAt, now))}</td>
             <td className="num" data-testid="run-score">
-              {formatScore(r.resilienceScore)}
+              {r.dryRun ? <span className="muted" title="A dry run applies nothing: no score">–</span> : formatScore(r.resilienceScore)}
             </td>
             <td className="num" data-testid="run-tally" title={`${r.probeTally.failed} failed`}>
               {r.probeTally.total ? `${r.probeTally.passed}/${r.probeTally.total}` : '–'}

@@ -266,3 +266,69 @@ describe('TemplateEditorPage', () => {
     expect(screen.queryByText('Unsaved changes')).toBeNull();
   });
 });
+
+describe('Duplicate and not found', () => {
+  const named = { ...template, yaml: 'apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata:\n  name: web-survives-kill\n' };
+
+  it('Duplicate opens a new template from this one', async () => {
+    const location = memoryLocation({ path: '/templates/t1', record: true });
+    render(
+      <Wrap location={location} client={fakeHub(hub())}>
+        <TemplateEditorPage id="t1" />
+      </Wrap>,
+    );
+    fireEvent.click(await screen.findByRole('button', { name: 'Duplicate' }));
+    expect(location.history?.at(-1)).toBe('/templates/new?copy=t1');
+  });
+
+  it('is not offered to viewers', async () => {
+    render(
+      <Wrap role="VIEWER" client={fakeHub(hub())}>
+        <TemplateEditorPage id="t1" />
+      </Wrap>,
+    );
+    await screen.findByRole('heading', { name: 'web-survives-kill' });
+    expect(screen.queryByRole('button', { name: 'Duplicate' })).toBeNull();
+  });
+
+  it('the copy has the YAML under a new name, and Create stores it as a new template', async () => {
+    const seen: { name: string; variables: Record<string, unknown> }[] = [];
+    const client = fakeHub(
+      hub({
+        TemplateEditorLoad: () => ({ template: named }),
+        TemplateEditorCopyNames: () => ({
+          templates: [
+            { __typename: 'Template', id: 't1', name: 'web-survives-kill' },
+            { __typename: 'Template', id: 't9', name: 'web-survives-kill-copy' },
+          ],
+        }),
+        TemplateEditorCreate: () => ({ createTemplate: { __typename: 'Template', id: 'new2', name: 'x', version: 1 } }),
+      }),
+      seen,
+    );
+    render(
+      <Wrap client={client}>
+        <TemplateEditorPage copyOf="t1" />
+      </Wrap>,
+    );
+    expect(await screen.findByRole('heading', { name: 'Copy of web-survives-kill' })).toBeTruthy();
+    // The first copy's name is taken: the next free one.
+    expect(document.querySelector('.cm-content')?.textContent).toContain('name: web-survives-kill-copy-2');
+    fireEvent.click(screen.getByRole('button', { name: 'Create' }));
+    await waitFor(() => expect(seen.some((x) => x.name === 'TemplateEditorCreate')).toBe(true));
+    const create = seen.find((x) => x.name === 'TemplateEditorCreate')!;
+    expect(create.variables.yaml).toBe(named.yaml.replace('name: web-survives-kill', 'name: web-survives-kill-copy-2'));
+  });
+
+  it('says a missing template is not found, with a way back', async () => {
+    const missing = new GraphQLError('template 0b6c3f0e-0000-4000-8000-000000000000 not found', { extensions: { code: 'NOT_FOUND' } });
+    render(
+      <Wrap client={fakeHub(hub({ TemplateEditorLoad: () => missing }))}>
+        <TemplateEditorPage id="0b6c3f0e-0000-4000-8000-000000000000" />
+      </Wrap>,
+    );
+    expect((await screen.findByRole('heading')).textContent).toBe('Template 0b6c3f0e not found');
+    expect(screen.getByRole('link', { name: '← All templates' }).getAttribute('href')).toBe('/templates');
+    expect(screen.queryByText(/NOT_FOUND/)).toBeNull();
+  });
+});

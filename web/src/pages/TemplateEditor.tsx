@@ -8,9 +8,10 @@ import { YamlEditor } from '../editor/YamlEditor';
 import { graphql } from '../gql';
 import type { TemplateEditorLoadQuery } from '../gql/graphql';
 import { useProject } from '../project';
-import { Ago, Empty, ErrorBox, Loading } from '../ui';
+import { Ago, Empty, ErrorBox, isNotFound, Loading, NotFound } from '../ui';
 import { DelegateWarnings } from './templates/DelegateWarnings';
 import { DiffView } from './templates/DiffView';
+import { copyName, renameTemplate } from './templates/duplicate';
 import { EXAMPLE_TEMPLATE } from './templates/example';
 import { ProblemList } from './templates/ProblemList';
 import { problemsOfError, type Problem } from './templates/problems';
@@ -89,7 +90,17 @@ const VersionYamlDoc = graphql(`
 
 type Loaded = TemplateEditorLoadQuery['template'];
 
-export default function TemplateEditorPage({ id }: { id?: string }) {
+const CopyNamesDoc = graphql(`
+  query TemplateEditorCopyNames($project: String!) {
+    templates(project: $project) {
+      id
+      name
+    }
+  }
+`);
+
+/** `/templates/:id`, `/templates/new`, or `/templates/new?copy=<id>` (Duplicate: `copyOf`). */
+export default function TemplateEditorPage({ id, copyOf }: { id?: string; copyOf?: string }) {
   const project = useProject();
   if (!id) {
     if (!project.can('EDITOR')) {
@@ -103,6 +114,7 @@ export default function TemplateEditorPage({ id }: { id?: string }) {
         </div>
       );
     }
+    if (copyOf) return <Copy key={copyOf} id={copyOf} />;
     return <Editor template={null} />;
   }
   return <Existing id={id} />;
@@ -111,6 +123,7 @@ export default function TemplateEditorPage({ id }: { id?: string }) {
 function Existing({ id }: { id: string }) {
   const [{ data, fetching, error }, reexecute] = useQuery({ query: LoadDoc, variables: { id } });
   if (fetching && !data) return <Loading what="the template" />;
+  if (!data && isNotFound(error)) return <NotFound what="Template" id={id} back="/templates" backLabel="← All templates" />;
   if (!data) {
     return (
       <div className="page">
@@ -123,11 +136,25 @@ function Existing({ id }: { id: string }) {
   return <Editor key={id} template={data.template} />;
 }
 
-function Editor({ template }: { template: Loaded | null }) {
+/** A new template from another's YAML, named `NAME-copy` (or the next free `NAME-copy-N`). */
+function Copy({ id }: { id: string }) {
+  const project = useProject();
+  const [{ data, fetching, error }] = useQuery({ query: LoadDoc, variables: { id } });
+  const [names] = useQuery({ query: CopyNamesDoc, variables: { project: project.name } });
+  if ((fetching && !data) || (names.fetching && !names.data)) return <Loading what="the template" />;
+  if (!data && isNotFound(error)) return <NotFound what="Template" id={id} back="/templates" backLabel="← All templates" />;
+  if (!data) return <ErrorBox error={error ?? 'No answer from the hub'} />;
+  const source = data.template;
+  const name = copyName(source.name, names.data?.templates.map((t) => t.name) ?? []);
+  const yaml = renameTemplate(source.yaml, name) ?? source.yaml;
+  return <Editor template={null} initial={yaml} copyOf={source.name} />;
+}
+
+function Editor({ template, initial, copyOf }: { template: Loaded | null; initial?: string; copyOf?: string }) {
   const project = useProject();
   const [, navigate] = useLocation();
   const canWrite = project.can('EDITOR');
-  const [text, setText] = useState(template?.yaml ?? EXAMPLE_TEMPLATE);
+  const [text, setText] = useState(template?.yaml ?? initial ?? EXAMPLE_TEMPLATE);
   // The text as last stored: Save is enabled only when the editor differs from it.
   const [saved, setSaved] = useState(template?.yaml ?? null);
   const dirty = saved === null || text !== saved;
@@ -187,7 +214,7 @@ function Editor({ template }: { template: Loaded | null }) {
         <Link href="/templates" className="muted" aria-label="Back to the template list" title="Back to the template list">
           ← Back
         </Link>
-        <h1>{template ? template.name : 'New template'}</h1>
+        <h1>{template ? template.name : copyOf ? `Copy of ${copyOf}` : 'New template'}</h1>
         {template && <span className="badge badge-wait">v{template.version}</span>}
         {template && dirty && canWrite && <span className="badge badge-warn">Unsaved changes</span>}
         {!canWrite && <span className="badge badge-wait">Read-only ({project.role.toLowerCase()})</span>}
@@ -197,13 +224,27 @@ function Editor({ template }: { template: Loaded | null }) {
             Discard changes
           </button>
         )}
+        {canWrite && template && (
+          <button
+            type="button"
+            onClick={() => navigate(`/templates/new?copy=${encodeURIComponent(template.id)}`)}
+            title="A new template from this one's saved YAML, named …-copy"
+          >
+            Duplicate
+          </button>
+        )}
         {canWrite && (
           <button type="button" className="primary" onClick={submit} disabled={busy || (template !== null && !dirty)}>
             {template ? (save.fetching ? 'Saving…' : 'Save') : created.fetching ? 'Creating…' : 'Create'}
           </button>
         )}
       </div>
-      {!template && (
+      {!template && copyOf && (
+        <p className="muted tpl-intro">
+          A copy of {copyOf}: change what differs, then Create stores it as a new template.
+        </p>
+      )}
+      {!template && !copyOf && (
         <p className="muted tpl-intro">
           Adapt the example: the name, the delegate to run on, what to probe and which faults to inject. The hub checks
           the YAML as you type. Field reference: <code>docs/template-reference.md</code>.

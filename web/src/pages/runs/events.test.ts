@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { activeFaults, applyEvents, initialRunLive, offset, stageOf, type RunEventIn } from './events';
+import { activeFaults, applyEvents, initialRunLive, logRows, offset, stageOf, type RunEventIn } from './events';
 
 const T0 = Date.parse('2026-01-01T10:00:00Z');
 const at = (ms: number) => new Date(T0 + ms).toISOString();
@@ -7,7 +7,7 @@ const at = (ms: number) => new Date(T0 + ms).toISOString();
 function check(seq: number, ms: number, probe: string, ok: boolean, phase = 'before', latencyMs = 2): RunEventIn {
   return { seq, at: at(ms), kind: 'probe.check', payload: { probe, ok, phase, latencyMs, mode: 'continuous', attempts: 1, detail: ok ? '200 OK' : 'refused', step: 0 } };
 }
-function fault(seq: number, ms: number, kind: 'fault.applied' | 'fault.reverted' | 'fault.planned', step: number, path: string, f: string): RunEventIn {
+function fault(seq: number, ms: number, kind: 'fault.applied' | 'fault.reverted' | 'fault.ended' | 'fault.planned', step: number, path: string, f: string): RunEventIn {
   return { seq, at: at(ms), kind, payload: { step, path, fault: f, detail: `${f} detail` } };
 }
 
@@ -188,6 +188,7 @@ describe('applyEvents', () => {
       'Probes: checking recovery after the faults',
     ]);
     expect(s.timeline.find((t) => t.kind === 'fault.ended')?.title).toBe('Watch ended: process-kill (steps[2])');
+    expect(s.faults[1]).toMatchObject({ ended: 'watched', endedAt: T0 + 700 });
     expect(activeFaults(s)).toEqual([]);
   });
 
@@ -242,6 +243,76 @@ describe('applyEvents', () => {
     expect(one.timeline).toHaveLength(3); // started, before, during
     expect(t1 - t0).toBeLessThan(200);
     expect(t2 - t1).toBeLessThan(1000);
+  });
+});
+
+describe('what the chart and the live header read', () => {
+  const action = (seq: number, ms: number, kind: string, ok?: boolean): RunEventIn => ({
+    seq,
+    at: at(ms),
+    kind,
+    payload: { step: 1, path: 'steps[1]', name: 'scale-down', detail: 'kubectl: exit status: 0', ...(ok === undefined ? {} : { ok }) },
+  });
+
+  it('keeps every check in order, the start, the latest event and where the method began', () => {
+    const s = applyEvents(initialRunLive(), demo);
+    expect(s.started).toBe(true);
+    expect(s.lastAt).toBe(T0 + 8200);
+    expect(s.methodAt).toBe(T0 + 2000); // the first fault: the baseline ends there
+    expect(logRows(s.checkLog).map((r) => r.seq)).toEqual([2, 3, 5, 9, 10]);
+    expect(s.checkLog?.size).toBe(5);
+  });
+
+  it('has no run.started until it arrives, though other events set the clock', () => {
+    const s = applyEvents(initialRunLive(), [check(3, 500, 'web', true)]);
+    expect(s.started).toBe(false);
+    expect(s.startedAt).toBe(T0 + 500);
+    const t = applyEvents(s, [{ seq: 4, at: at(0), kind: 'run.started', payload: {} }]);
+    expect(t.started).toBe(true);
+    expect(t.startedAt).toBe(T0);
+    expect(t.lastAt).toBe(T0 + 500); // the latest event, not the last one applied
+  });
+
+  it('marks action steps: started, done, undone, and an action can begin the method', () => {
+    const s = applyEvents(initialRunLive(), [
+      { seq: 1, at: at(0), kind: 'run.started', payload: {} },
+      action(2, 1500, 'action.started'),
+      action(3, 1800, 'action.done', true),
+      fault(4, 2000, 'fault.applied', 0, 'steps[2]', 'process-pause'),
+      action(5, 6000, 'action.undone', false),
+    ]);
+    expect(s.methodAt).toBe(T0 + 1500);
+    expect(s.actions).toEqual([
+      { seq: 2, at: T0 + 1500, kind: 'action.started', name: 'scale-down' },
+      { seq: 3, at: T0 + 1800, kind: 'action.done', name: 'scale-down', ok: true },
+      { seq: 5, at: T0 + 6000, kind: 'action.undone', name: 'scale-down', ok: false },
+    ]);
+  });
+
+  it('never changes an earlier state: the check log is shared, not copied', () => {
+    const a = applyEvents(initialRunLive(), demo.slice(0, 3));
+    const b = applyEvents(a, demo.slice(3, 6));
+    const c = applyEvents(b, demo.slice(6));
+    expect(logRows(a.checkLog).map((r) => r.seq)).toEqual([2, 3]);
+    expect(logRows(b.checkLog).map((r) => r.seq)).toEqual([2, 3, 5]);
+    expect(logRows(c.checkLog).map((r) => r.seq)).toEqual([2, 3, 5, 9, 10]);
+    expect(c.checkLog!.prev!.prev).toBe(a.checkLog); // b's node, then a's: nothing copied
+    expect(b.actions).toBe(a.actions); // no action event: the same list
+    // A batch with no check adds no node.
+    const d = applyEvents(c, [{ seq: 13, at: at(9000), kind: 'rollback.done', payload: { index: 0, ok: true, detail: '' } }]);
+    expect(d.checkLog).toBe(c.checkLog);
+  });
+
+  it('keeps every check of a long run in linear time, however it is batched', () => {
+    const events: RunEventIn[] = [{ seq: 1, at: at(0), kind: 'run.started', payload: {} }];
+    for (let i = 2; i <= 30_000; i++) events.push(check(i, i * 20, `p${i % 3}`, i % 11 !== 0, 'before', i % 40));
+    const t0 = performance.now();
+    let s = initialRunLive();
+    for (let i = 0; i < events.length; i += 8) s = applyEvents(s, events.slice(i, i + 8));
+    const t1 = performance.now();
+    expect(s.checkLog?.size).toBe(29_999);
+    expect(logRows(s.checkLog)).toHaveLength(29_999);
+    expect(t1 - t0).toBeLessThan(2000);
   });
 });
 

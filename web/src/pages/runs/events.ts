@@ -45,8 +45,12 @@ export interface FaultState {
   appliedAt: number;
   /** When it ended: its `fault.reverted`, or inferred (a one-shot fault reports no revert). */
   endedAt?: number;
-  /** How we know it ended: `reverted` from its event, `inferred` from the next stage or the run's end. */
-  ended?: 'reverted' | 'inferred';
+  /**
+   * How we know it ended: `reverted` from its event, `watched` from the `fault.ended` of a
+   * one-shot fault (a kill: its watch is over, nothing was undone), `inferred` from the next
+   * stage or the run's end.
+   */
+  ended?: 'reverted' | 'watched' | 'inferred';
   planned?: boolean;
 }
 
@@ -79,6 +83,35 @@ export interface Finished {
   latency: LatencyShiftIn[];
 }
 
+/**
+ * An append-only log shared between states: each batch adds one node pointing at the previous
+ * ones, so a run of n events costs O(n) however often it is folded, and no state ever changes.
+ * `logRows` flattens it, oldest first.
+ */
+export interface Log<T> {
+  rows: readonly T[];
+  prev: Log<T> | null;
+  /** Rows in this node and every one before it. */
+  size: number;
+}
+
+export function logRows<T>(log: Log<T> | null): T[] {
+  const parts: (readonly T[])[] = [];
+  for (let n = log; n; n = n.prev) parts.push(n.rows);
+  const out: T[] = [];
+  for (let i = parts.length - 1; i >= 0; i--) for (const r of parts[i]) out.push(r);
+  return out;
+}
+
+/** An action step's mark on the chart: started, done or undone (ok is absent when started). */
+export interface ActionMark {
+  seq: number;
+  at: number;
+  kind: 'action.started' | 'action.done' | 'action.undone';
+  name: string;
+  ok?: boolean;
+}
+
 export interface RunLive {
   /** Highest seq applied; anything at or below it is a repeat and is dropped. */
   lastSeq: number;
@@ -86,6 +119,16 @@ export interface RunLive {
   applied: number;
   /** Time of `run.started` (ms since epoch), else of the first event. */
   startedAt: number | null;
+  /** Whether `run.started` itself has arrived (`startedAt` is then its time). */
+  started: boolean;
+  /** The latest event time seen: the live clock never shows less than this. */
+  lastAt: number | null;
+  /** When the method began (its first fault, action or pause): the baseline window ends here. */
+  methodAt: number | null;
+  /** Every probe check, oldest first (for the chart; the feed keeps only the newest). */
+  checkLog: Log<ProbeRow> | null;
+  /** Action steps as they started, ended and were undone. */
+  actions: ActionMark[];
   timeline: TimelineItem[];
   /** By fault ordinal, in the order they were first seen. */
   faults: FaultState[];
@@ -107,6 +150,11 @@ export function initialRunLive(): RunLive {
     lastSeq: 0,
     applied: 0,
     startedAt: null,
+    started: false,
+    lastAt: null,
+    methodAt: null,
+    checkLog: null,
+    actions: [],
     timeline: [],
     faults: [],
     probes: {},
@@ -185,7 +233,11 @@ export function applyEvents(state: RunLive, events: readonly RunEventIn[], feedC
   const touched = new Set<string>();
   const newRows: ProbeRow[] = [];
   const checks = { ...state.checks };
-  let { lastSeq, applied, startedAt, phase, recoveryMs, aborted, finished } = state;
+  let actions = state.actions;
+  let { lastSeq, applied, startedAt, started, lastAt, methodAt, phase, recoveryMs, aborted, finished } = state;
+  const method = (at: number) => {
+    if (methodAt === null && Number.isFinite(at)) methodAt = at;
+  };
 
   const endFaults = (at: number, before: (f: FaultState) => boolean) => {
     faults.forEach((f, i) => {
@@ -200,6 +252,7 @@ export function applyEvents(state: RunLive, events: readonly RunEventIn[], feedC
     applied += 1;
     const at = Date.parse(e.at);
     if (startedAt === null && Number.isFinite(at)) startedAt = at;
+    if (Number.isFinite(at) && (lastAt === null || at > lastAt)) lastAt = at;
     const p = obj(e.payload);
     switch (e.kind) {
       case 'probe.check': {
@@ -242,6 +295,7 @@ export function applyEvents(state: RunLive, events: readonly RunEventIn[], feedC
       }
       case 'run.started': {
         if (Number.isFinite(at)) startedAt = at;
+        started = true;
         const v = num(p.version);
         const title = p.dryRun === true ? 'Dry run started' : 'Run started';
         push({ seq: e.seq, at, kind: e.kind, title, detail: [str(p.template), v !== null ? `v${v}` : ''].filter(Boolean).join(' '), tone: 'info' });
@@ -255,6 +309,7 @@ export function applyEvents(state: RunLive, events: readonly RunEventIn[], feedC
         const f: FaultState = { step, path, fault: str(p.fault, '?'), detail: str(p.detail), appliedAt: at, planned };
         // Stages run one after another: a later stage starting means every earlier one ended.
         const stage = stageOf(path);
+        if (!planned) method(at);
         if (!planned && stage !== null) endFaults(at, (g) => (stageOf(g.path) ?? Infinity) < stage);
         const i = faultIndex.get(step);
         if (i === undefined) {
@@ -278,7 +333,7 @@ export function applyEvents(state: RunLive, events: readonly RunEventIn[], feedC
         const i = faultIndex.get(step);
         let path = str(p.path);
         if (i !== undefined) {
-          faults[i] = { ...faults[i], endedAt: at, ended: 'reverted' };
+          faults[i] = { ...faults[i], endedAt: at, ended: e.kind === 'fault.ended' ? 'watched' : 'reverted' };
           path ||= faults[i].path;
         }
         const verb = e.kind === 'fault.ended' ? 'Watch ended:' : 'Reverted';
@@ -286,6 +341,7 @@ export function applyEvents(state: RunLive, events: readonly RunEventIn[], feedC
         break;
       }
       case 'pause.started': {
+        method(at);
         const stage = num(p.stage);
         if (stage !== null) endFaults(at, (g) => (stageOf(g.path) ?? Infinity) < stage);
         const d = num(p.durationMs);
@@ -315,6 +371,9 @@ export function applyEvents(state: RunLive, events: readonly RunEventIn[], feedC
       case 'action.undone': {
         const name = str(p.name) || str(p.path) || 'action';
         const bg = p.background === true ? ' (background)' : '';
+        if (e.kind === 'action.started') method(at);
+        if (actions === state.actions) actions = actions.slice();
+        actions.push({ seq: e.seq, at, kind: e.kind, name, ...(e.kind === 'action.started' ? {} : { ok: p.ok === true }) });
         if (e.kind === 'action.started') {
           push({ seq: e.seq, at, kind: e.kind, title: `Action ${name} started${bg}`, detail: str(p.detail), tone: 'fault' });
         } else {
@@ -350,11 +409,31 @@ export function applyEvents(state: RunLive, events: readonly RunEventIn[], feedC
   }
 
   let feed = state.feed;
+  let checkLog = state.checkLog;
   if (newRows.length) {
+    checkLog = { rows: newRows.slice(), prev: checkLog, size: (checkLog?.size ?? 0) + newRows.length };
     newRows.reverse();
     feed = newRows.length >= feedCap ? newRows.slice(0, feedCap) : newRows.concat(state.feed.slice(0, feedCap - newRows.length));
   }
-  return { lastSeq, applied, startedAt, timeline, faults, probes, feed, checks, phase, recoveryMs, aborted, finished };
+  return {
+    lastSeq,
+    applied,
+    startedAt,
+    started,
+    lastAt,
+    methodAt,
+    checkLog,
+    actions,
+    timeline,
+    faults,
+    probes,
+    feed,
+    checks,
+    phase,
+    recoveryMs,
+    aborted,
+    finished,
+  };
 }
 
 /** "+2.0 s" from the run's start; "–" when the start is unknown. */

@@ -26,7 +26,8 @@ export interface RunEventsState {
 
 const RETRY_MS = 2000;
 
-export function useRunEvents(runId: string, flushMs = 150): RunEventsState {
+/** `runId` null: no run to follow yet (nothing is subscribed). */
+export function useRunEvents(runId: string | null, flushMs = 150): RunEventsState {
   const client = useClient();
   const [live, setLive] = useState<RunLive>(initialRunLive);
   const [error, setError] = useState<CombinedError | null>(null);
@@ -34,6 +35,7 @@ export function useRunEvents(runId: string, flushMs = 150): RunEventsState {
   useEffect(() => {
     setLive(initialRunLive());
     setError(null);
+    if (runId === null) return;
     let lastSeq = 0;
     let buffer: RunEventIn[] = [];
     let flushTimer: ReturnType<typeof setTimeout> | undefined;
