@@ -10,3 +10,16 @@ fn web_schema_graphql_is_the_hubs_sdl() {
         "web/schema.graphql is stale: run `cd web && npm run schema`, then `npm run build`"
     );
 }
+
+/// GraphiQL (and every GraphQL client that builds its types at run time) reads the schema with
+/// graphql-js's standard introspection query (`getIntrospectionQuery`, saved here from the
+/// dashboard's `graphql` package): the depth limit must let it through.
+#[tokio::test]
+async fn the_standard_introspection_query_is_within_the_limits() {
+    let query = include_str!("fixtures/introspection.graphql");
+    let res = faultline_hub::graphql::schema(None).execute(query).await;
+    assert!(res.errors.is_empty(), "{:?}", res.errors);
+    let data = res.data.into_json().unwrap();
+    assert_eq!(data["__schema"]["queryType"]["name"], "QueryRoot");
+    assert!(data["__schema"]["types"].as_array().unwrap().len() > 20);
+}
