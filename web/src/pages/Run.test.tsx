@@ -28,6 +28,7 @@ function run(over: Record<string, unknown> = {}) {
     resilienceScore: null,
     delegateScore: null,
     recoveryMs: null,
+    recoveryFrom: null,
     reason: null,
     dryRun: false,
     template: { id: 't1', name: 'web-survives-kill' },
@@ -105,22 +106,38 @@ describe('RunPage', () => {
       resilienceScore: 73.66,
       delegateScore: 70,
       recoveryMs: 1249,
+      recoveryFrom: { event: 'fault.applied', path: 'steps[0]', what: 'process-kill', atMs: 2000, summary: 'after process-kill (steps[0]) at +2.0 s' },
       reason: 'recovered in 1249ms',
       probeTally: { passed: 22, failed: 7, total: 29 },
       latency: [
-        { probe: 'web-ok', controlSamples: 8, chaosSamples: 8, controlMedianMs: 2, chaosMedianMs: 214, shiftMs: 212, pValue: 0.0004, significant: true, summary: 'latency rose from 2 ms to 214 ms, p < 0.001' },
+        { probe: 'web-ok', controlSamples: 8, chaosSamples: 8, controlFailed: 0, chaosFailed: 3, controlMedianMs: 2, chaosMedianMs: 214, shiftMs: 212, pValue: 0.0004, significant: true, summary: 'latency rose from 2 ms to 214 ms, p < 0.001' },
       ],
     });
     const { client } = mockClient({ RunView: { run: done } }, events);
     render(renderWith(<RunPage id={ID} />, { client, role: 'EDITOR' }).tree);
     expect(screen.getByTestId('score').textContent).toBe('73.7');
     expect(screen.getByTestId('tally').textContent).toBe('22/29');
-    expect(screen.getByTestId('recovery').textContent).toBe('1.2 s');
+    expect(screen.getByTestId('recovery').textContent).toBe('1.2 s after process-kill (steps[0]) at +2.0 s');
+    expect(screen.getByTestId('latency').textContent).toContain('(3 failed)');
     expect(screen.getByTestId('reason').textContent).toContain('recovered in 1249ms');
     expect(screen.getByTestId('elapsed').textContent).toBe('8 s');
     expect(screen.getByTestId('latency').textContent).toContain('latency rose from 2 ms to 214 ms');
     expect(screen.getByTestId('score-mismatch').textContent).toContain('70.0');
     expect(screen.queryByRole('button', { name: 'Abort' })).toBeNull();
+  });
+
+  it('gives an aborted run no score and says where it stopped; a steady-state check n/a', async () => {
+    const aborted = run({ status: 'ABORTED', endedAt: at(3000), reason: 'enough', probeTally: { passed: 2, failed: 2, total: 4 } });
+    const { client } = mockClient({ RunView: { run: aborted } }, events);
+    render(renderWith(<RunPage id={ID} />, { client, role: 'VIEWER' }).tree);
+    await screen.findAllByTestId('probe-row');
+    await waitFor(() => expect(screen.getByTestId('score').textContent).toBe('—, aborted at steps[0]'));
+    expect(screen.getByTestId('tally').textContent).toBe('2/4');
+
+    const plain = run({ status: 'PASSED', endedAt: at(3000), probeTally: { passed: 2, failed: 0, total: 2 } });
+    const second = mockClient({ RunView: { run: plain } }, []);
+    render(renderWith(<RunPage id={ID} />, { client: second.client, role: 'VIEWER' }).tree);
+    expect(screen.getAllByTestId('score').at(-1)?.textContent).toBe('n/a');
   });
 
   it('shows the error when the run cannot be read', () => {

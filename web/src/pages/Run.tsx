@@ -29,6 +29,13 @@ const RunViewDoc = graphql(`
       resilienceScore
       delegateScore
       recoveryMs
+      recoveryFrom {
+        event
+        path
+        what
+        atMs
+        summary
+      }
       reason
       dryRun
       template {
@@ -49,6 +56,8 @@ const RunViewDoc = graphql(`
         probe
         controlSamples
         chaosSamples
+        controlFailed
+        chaosFailed
         controlMedianMs
         chaosMedianMs
         shiftMs
@@ -350,17 +359,19 @@ function Verdict({ run, live }: { run: Run; live: RunLive }) {
             <div className="stat">
               <div className="label">Resilience score</div>
               <div className="value" data-testid="score">
-                {score === null && finished(run.status) && run.status !== 'ABORTED' ? (
-                  <span title="No check counted for a fault: a steady-state check (no fault) has a verdict and no score">n/a</span>
-                ) : (
-                  formatScore(score)
-                )}
+                <ScoreValue run={run} live={live} score={score} />
               </div>
             </div>
             <div className="stat">
               <div className="label">Recovery time</div>
               <div className="value" data-testid="recovery">
                 {recovery !== null && recovery !== undefined ? formatPrecise(recovery) : '–'}
+                {recovery !== null && recovery !== undefined && run.recoveryFrom && (
+                  <span className="stat-sub" data-testid="recovery-from">
+                    {' '}
+                    {run.recoveryFrom.summary}
+                  </span>
+                )}
               </div>
             </div>
             <div className="stat">
@@ -400,7 +411,10 @@ function Verdict({ run, live }: { run: Run; live: RunLive }) {
                 <tr key={l.probe}>
                   <td>{l.probe}</td>
                   <td className="num">{fmtMs(l.controlMedianMs)} <span className="muted">n={l.controlSamples}</span></td>
-                  <td className="num">{fmtMs(l.chaosMedianMs)} <span className="muted">n={l.chaosSamples}</span></td>
+                  <td className="num">
+                    {fmtMs(l.chaosMedianMs)} <span className="muted">n={l.chaosSamples}</span>
+                    {l.chaosFailed > 0 && <span className="muted"> ({l.chaosFailed} failed)</span>}
+                  </td>
                   <td className="num">{l.shiftMs !== null && l.shiftMs !== undefined ? `${l.shiftMs > 0 ? '+' : ''}${fmtMs(l.shiftMs)}` : '–'}</td>
                   <td className="num">{l.pValue !== null && l.pValue !== undefined ? (l.pValue < 0.001 ? '< 0.001' : l.pValue.toFixed(3)) : '–'}</td>
                   <td>
@@ -415,6 +429,26 @@ function Verdict({ run, live }: { run: Run; live: RunLive }) {
       )}
     </section>
   );
+}
+
+/**
+ * The score, or why there is none: an aborted or errored run measured less than it promised
+ * ("—, aborted at steps[0]"); a steady-state check has no fault to score ("n/a").
+ */
+function ScoreValue({ run, live, score }: { run: Run; live: RunLive; score: number | null }) {
+  if (score !== null || !finished(run.status)) return <>{formatScore(score)}</>;
+  if (run.status === 'ABORTED' || run.status === 'ERROR') {
+    // Where the method was when it stopped: the last fault or action it had started.
+    const last = live.faults.filter((f) => !f.planned).at(-1)?.path;
+    const word = run.status === 'ABORTED' ? 'aborted' : 'ended in error';
+    return (
+      <span title="A run that did not measure what it promised has no score; it keeps its checks and tallies">
+        —, {word}
+        {last ? ` at ${last}` : ' before the faults'}
+      </span>
+    );
+  }
+  return <span title="No check counted for a fault: a steady-state check (no fault) has a verdict and no score">n/a</span>;
 }
 
 function LatencyBadge({ significant, measured }: { significant: boolean; measured: boolean }) {

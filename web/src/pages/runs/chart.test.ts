@@ -46,6 +46,16 @@ describe('runChartModel', () => {
     expect(m.failures).toBe(2);
   });
 
+  it('draws a check when it started, when the delegate says so', () => {
+    const withStart = applyEvents(initialRunLive(), [
+      { seq: 1, at: at(0), kind: 'run.started', payload: {} },
+      // Ended at 2.5 s after a 500 ms timeout: started at 2.0 s, under the fault.
+      { ...check(2, 2500, 'web', false, 500), payload: { ...check(2, 2500, 'web', false, 500).payload as object, startedMs: T0 + 2000 } },
+      check(3, 2600, 'web', true, 2),
+    ]);
+    expect(runChartModel(withStart, T0 + 3000, false).data[0]).toEqual([2, 2.6]);
+  });
+
   it('shades each fault: reverted, one-shot, and active to now', () => {
     const m = runChartModel(live, T0 + 7000, false);
     expect(m.bands).toEqual([

@@ -1,6 +1,6 @@
 // The run chart's model: what RunChart.tsx draws, computed from the folded run state. Pure and
 // free of uPlot, so it is unit-tested and the chart stays a thin drawing layer.
-import { logRows, type ActionMark, type FaultState, type RunLive } from './events';
+import { logRows, type ActionMark, type FaultState, type ProbeRow, type RunLive } from './events';
 
 /** A fault's window on the chart, in seconds since the run started. */
 export interface FaultBand {
@@ -69,13 +69,15 @@ export function runChartModel(live: RunLive, now: number, done: boolean): RunCha
   const probes = [...new Set(rows.map((r) => r.probe))].sort();
   const index = new Map(probes.map((p, i) => [p, i]));
   const n = probes.length;
-  // Rows arrive in seq order, which is nearly time order; sort by time for the x axis.
-  const sorted = rows.slice().sort((a, b) => a.at - b.at || a.seq - b.seq);
+  // A check is drawn when it started, the moment its phase was read, so it lines up with the
+  // fault windows that decided it; rows arrive in seq order (when they ended), so sort.
+  const when = (r: ProbeRow) => r.startedAt ?? r.at;
+  const sorted = rows.slice().sort((a, b) => when(a) - when(b) || a.seq - b.seq);
   const xs: number[] = [];
   const ys: (number | null)[][] = Array.from({ length: 2 * n }, () => []);
   let failures = 0;
   for (const r of sorted) {
-    const t = secs(r.at, start);
+    const t = secs(when(r), start);
     const i = index.get(r.probe)!;
     xs.push(t);
     for (let k = 0; k < 2 * n; k++) ys[k].push(null);

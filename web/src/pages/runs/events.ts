@@ -15,7 +15,10 @@ export type Phase = 'before' | 'during' | 'after' | string;
 /** One probe check, for the feed. */
 export interface ProbeRow {
   seq: number;
+  /** When the check's event was written (it ended). */
   at: number;
+  /** When the check started (the moment its phase was read); older delegates do not say. */
+  startedAt?: number;
   probe: string;
   ok: boolean;
   latencyMs: number;
@@ -258,9 +261,11 @@ export function applyEvents(state: RunLive, events: readonly RunEventIn[], feedC
       case 'probe.check': {
         const probe = str(p.probe, '?');
         const ok = p.ok === true;
+        const started = num(p.startedMs);
         const row: ProbeRow = {
           seq: e.seq,
           at,
+          ...(started !== null ? { startedAt: started } : {}),
           probe,
           ok,
           latencyMs: num(p.latencyMs) ?? 0,
