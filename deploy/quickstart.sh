@@ -467,7 +467,7 @@ run_id=$(jq -r '.startRun.id' <<<"$data")
 say "run $run_id started: pause, then kill the demo web server; expect it back within 15 s"
 last="" status="" run=""
 for ((i = 0; ; i++)); do
-    run=$(gql 'query($id: ID!) { run(id: $id) { status resilienceScore reason recoveryMs probeTally { passed failed total } latency { probe summary } } }' \
+    run=$(gql 'query($id: ID!) { run(id: $id) { status resilienceScore reason recoveryMs recoveryFrom { summary } probeTally { passed failed total } latency { probe summary } } }' \
         "$(jq -cn --arg id "$run_id" '{id: $id}')")
     status=$(jq -r '.run.status' <<<"$run")
     [[ $status == "$last" ]] || say "run status: $status"
@@ -485,7 +485,7 @@ echo
 echo "verdict: $status"
 jq -r '.run.probeTally | "probes: \(.passed) passed, \(.failed) failed, \(.total) total"' <<<"$run"
 jq -r '.run.resilienceScore | "resilience score: " + (if . == null then "n/a" else ((. * 10 | round) / 10 | tostring) end)' <<<"$run"
-jq -r '.run.recoveryMs | "recovery: " + (if . == null then "n/a" else "\(.) ms" end)' <<<"$run"
+jq -r '.run | "recovery: " + (if .recoveryMs == null then "n/a" else "\(.recoveryMs) ms" + (if .recoveryFrom == null then "" else " " + .recoveryFrom.summary end) end)' <<<"$run"
 jq -r '.run.latency[]? | "latency (\(.probe)): \(.summary)"' <<<"$run"
 jq -r '"reason: " + (.run.reason // "-")' <<<"$run"
 echo

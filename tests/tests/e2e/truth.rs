@@ -32,28 +32,22 @@ fn event<'a>(run: &'a Value, kind: &str, step: i64) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} of step {step}: {run}"))
 }
 
-#[tokio::test]
-async fn phases_latency_and_recovery_agree_with_the_fault_events() {
-    let w = World::new().await.unwrap();
-    let target = Target::start(w.dir.path()).await.unwrap();
-    target.wait_up(Duration::from_secs(10)).await.unwrap();
-    let _d = w.delegate("truth", &[], &[]).await.unwrap();
-    let pf = target.pid_file.display();
-    let yaml = format!(
-        "apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata: {{name: truth}}\nhypothesis:\n  baseline: 2s\n  recoverWithin: 20s\n  probes:\n    \
-         - {{name: web, http: {{url: \"{0}\", expect: {{status: 200}}}}, interval: 200ms, timeout: 500ms}}\n    \
-         - {{name: end, mode: eot, http: {{url: \"{0}\"}}, interval: 200ms, timeout: 500ms, initialDelay: 100ms}}\n\
-         steps:\n  - {{fault: process-pause, target: {{pidFile: {pf}}}, duration: 2s}}\n  - pause: 1s\n  \
-         - {{fault: process-kill, target: {{pidFile: {pf}}}, params: {{signal: KILL}}, duration: 1s}}\n",
-        target.url()
-    );
-    let tid = w.api.create_template(&yaml).await.unwrap();
-    let id = w.api.start_run(&tid, "truth").await.unwrap();
+/// Runs `yaml` (a pause fault, a gap, then a kill: fault ordinals 0 and 1) on `delegate` and
+/// checks every probe check's phase against the fault events' own times, and that each phase of
+/// `required` was seen; returns the run and the windows `(started, a0, r0, a1, e1)`.
+async fn run_and_check_phases(
+    w: &World,
+    yaml: &str,
+    delegate: &str,
+    required: &[&str],
+) -> (Value, [i64; 5]) {
+    let tid = w.api.create_template(yaml).await.unwrap();
+    let id = w.api.start_run(&tid, delegate).await.unwrap();
     w.api
         .wait_status(&id, TERMINAL, Duration::from_secs(60))
         .await
         .unwrap();
-    let run = full_run(&w, &id).await;
+    let run = full_run(w, &id).await;
     assert_eq!(run["status"], "PASSED", "{run}");
 
     // The windows, by the delegate's own clock.
@@ -75,15 +69,8 @@ async fn phases_latency_and_recovery_agree_with_the_fault_events() {
         s if s < e1 => "during",
         _ => "after",
     };
-    let checks: Vec<&Value> = run["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "probe.check")
-        .map(|e| &e["payload"])
-        .collect();
-    let mut seen = std::collections::BTreeMap::<&str, usize>::new();
-    for c in &checks {
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for c in checks(&run) {
         let s = c["startedMs"].as_i64().expect("startedMs");
         // The clock and the event are a few microseconds apart at each boundary.
         if [a0, r0, a1, e1].iter().any(|b| (s - b).abs() <= 5) {
@@ -95,14 +82,81 @@ async fn phases_latency_and_recovery_agree_with_the_fault_events() {
             "check started at +{} ms: {c}",
             s - started
         );
-        *seen.entry(c["phase"].as_str().unwrap()).or_default() += 1;
+        *seen
+            .entry(c["phase"].as_str().unwrap().to_string())
+            .or_default() += 1;
     }
-    for phase in ["before", "during", "between", "after"] {
+    for phase in required {
         assert!(
-            seen.get(phase).copied().unwrap_or(0) > 0,
+            seen.get(*phase).copied().unwrap_or(0) > 0,
             "{phase}: {seen:?}"
         );
     }
+    (run, [started, a0, r0, a1, e1])
+}
+
+/// The payloads of a run's probe checks.
+fn checks(run: &Value) -> Vec<&Value> {
+    run["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "probe.check")
+        .map(|e| &e["payload"])
+        .collect()
+}
+
+/// The quickstart's own demo experiment, as shipped, against a real target.
+#[tokio::test]
+async fn the_demo_experiments_phases_agree_with_its_fault_events() {
+    let w = World::new().await.unwrap();
+    let target = Target::start(w.dir.path()).await.unwrap();
+    target.wait_up(Duration::from_secs(10)).await.unwrap();
+    let _d = w.delegate("demo", &["env=demo"], &[]).await.unwrap();
+    let yaml = include_str!("../../../deploy/demo-experiment.yaml")
+        .replace("http://127.0.0.1:18080/", &target.url())
+        .replace("127.0.0.1:18080", &format!("127.0.0.1:{}", target.port))
+        .replace(
+            "/abs/path/to/demo.pid",
+            &target.pid_file.display().to_string(),
+        );
+    let (run, [started, _, _, a1, _]) =
+        run_and_check_phases(&w, &yaml, "demo", &["before", "during", "between"]).await;
+    let from = &run["recoveryFrom"];
+    assert_eq!(
+        (&from["event"], &from["path"]),
+        (&json!("fault.applied"), &json!("steps[2]")),
+        "{run}"
+    );
+    assert!(
+        (from["atMs"].as_i64().unwrap() - (a1 - started)).abs() <= 50,
+        "{from}"
+    );
+}
+
+#[tokio::test]
+async fn phases_latency_and_recovery_agree_with_the_fault_events() {
+    let w = World::new().await.unwrap();
+    let target = Target::start(w.dir.path()).await.unwrap();
+    target.wait_up(Duration::from_secs(10)).await.unwrap();
+    let _d = w.delegate("truth", &[], &[]).await.unwrap();
+    let pf = target.pid_file.display();
+    let yaml = format!(
+        "apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata: {{name: truth}}\nhypothesis:\n  baseline: 2s\n  recoverWithin: 20s\n  probes:\n    \
+         - {{name: web, http: {{url: \"{0}\", expect: {{status: 200}}}}, interval: 200ms, timeout: 500ms}}\n    \
+         - {{name: end, mode: eot, http: {{url: \"{0}\"}}, interval: 200ms, timeout: 500ms, initialDelay: 100ms}}\n\
+         steps:\n  - {{fault: process-pause, target: {{pidFile: {pf}}}, duration: 2s}}\n  - pause: 1s\n  \
+         - {{fault: process-kill, target: {{pidFile: {pf}}}, params: {{signal: KILL}}, duration: 1s}}\n",
+        target.url()
+    );
+    let (run, [started, a0, r0, a1, _]) = run_and_check_phases(
+        &w,
+        &yaml,
+        "truth",
+        &["before", "during", "between", "after"],
+    )
+    .await;
+    let checks = checks(&run);
     // Under the pause every check timed out, and each of them is `during`, counted for fault 0.
     let paused: Vec<&&Value> = checks
         .iter()
