@@ -192,6 +192,14 @@ describe('applyEvents', () => {
     expect(activeFaults(s)).toEqual([]);
   });
 
+  it('says what recovery was measured from', () => {
+    const s = applyEvents(initialRunLive(), [
+      { seq: 1, at: at(0), kind: 'run.recovered', payload: { recoveryMs: 1300, from: { event: 'fault.applied', path: 'steps[2]', what: 'process-kill', atMs: 5000 } } },
+      { seq: 2, at: at(1), kind: 'run.recovered', payload: { recoveryMs: 40 } },
+    ]);
+    expect(s.timeline.map((t) => t.title)).toEqual(['Recovered 1.3 s after process-kill (steps[2])', 'Recovered in 40 ms']);
+  });
+
   it('shows action steps, background ones and undos in the timeline', () => {
     const s = applyEvents(initialRunLive(), [
       { seq: 1, at: at(0), kind: 'action.started', payload: { step: 1, path: 'steps[1]', name: 'drain', detail: '/usr/bin/kubectl', background: true } },

@@ -391,7 +391,17 @@ export function applyEvents(state: RunLive, events: readonly RunEventIn[], feedC
       case 'run.recovered': {
         recoveryMs = num(p.recoveryMs);
         endFaults(at, () => true);
-        push({ seq: e.seq, at, kind: e.kind, title: `Recovered${recoveryMs !== null ? ` in ${ms(recoveryMs)}` : ''}`, tone: 'ok' });
+        // What it was measured from (`from`, newer delegates): "after process-kill (steps[2]) at +5.0 s".
+        const from = obj(p.from);
+        const fromPath = str(from.path);
+        const what = str(from.what);
+        const since =
+          fromPath && recoveryMs !== null
+            ? ` ${ms(recoveryMs)} after ${what === 'action' ? `action ${fromPath}` : `${what} (${fromPath})`}`
+            : recoveryMs !== null
+              ? ` in ${ms(recoveryMs)}`
+              : '';
+        push({ seq: e.seq, at, kind: e.kind, title: `Recovered${since}`, tone: 'ok' });
         break;
       }
       case 'run.aborted': {
