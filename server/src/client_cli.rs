@@ -361,17 +361,35 @@ enum Interrupt {
     Signal(u8, &'static str),
 }
 
-async fn signalled() -> (u8, &'static str) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => (exit::SIGINT, "SIGINT"),
-        _ = term.recv() => (exit::SIGTERM, "SIGTERM"),
+/// SIGINT and SIGTERM, listened for from the command's start (a handler installed only once
+/// the run is followed would let an early Ctrl-C kill the process with a run just started).
+struct Signals {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        Signals {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
+        }
+    }
+
+    async fn recv(&mut self) -> (u8, &'static str) {
+        async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = one(&mut self.int) => (exit::SIGINT, "SIGINT"),
+            _ = one(&mut self.term) => (exit::SIGTERM, "SIGTERM"),
+        }
     }
 }
 
@@ -405,7 +423,19 @@ pub async fn run(args: RunArgs) -> u8 {
     };
     let delegate = args.delegate.clone().or(args.selector.clone());
     let vars = json!({"t": args.template, "p": args.project, "d": delegate, "dry": args.dry_run});
-    let id = match client.gql(START, vars).await {
+    let mut signals = Signals::install();
+    // A signal while startRun is in flight: take the answer, then abort what it started.
+    let start = client.gql(START, vars);
+    tokio::pin!(start);
+    let mut early = None;
+    let started_run = tokio::select! {
+        r = &mut start => r,
+        s = signals.recv() => {
+            early = Some(Interrupt::Signal(s.0, s.1));
+            start.await
+        }
+    };
+    let id = match started_run {
         Ok(d) => d["startRun"]["id"].as_str().unwrap_or_default().to_string(),
         Err(e) => {
             eprintln!("error: {e}");
@@ -414,7 +444,7 @@ pub async fn run(args: RunArgs) -> u8 {
     };
     let url = run_url(&args.hub, &project, &id);
     eprintln!("run {id} started: {url}");
-    if !args.wait {
+    if !args.wait && early.is_none() {
         if args.json {
             println!("{}", json!({"id": id, "status": "PENDING", "url": url}));
         } else {
@@ -427,38 +457,42 @@ pub async fn run(args: RunArgs) -> u8 {
     let mut last_seq = 0i64;
     let deadline = tokio::time::sleep(args.timeout.0);
     tokio::pin!(deadline);
-    let sig = signalled();
-    tokio::pin!(sig);
-    let follow = async {
-        loop {
-            match client
-                .gql(POLL_Q, json!({"id": id, "after": last_seq}))
-                .await
-            {
-                Ok(d) => {
-                    for e in d["run"]["events"].as_array().cloned().unwrap_or_default() {
-                        last_seq = last_seq.max(e["seq"].as_i64().unwrap_or(0));
-                        if let Some(l) =
-                            progress_line(e["kind"].as_str().unwrap_or_default(), &e["payload"])
-                        {
-                            eprintln!("[{:>6.1}s] {l}", started.elapsed().as_secs_f64());
+    let interrupted = match early {
+        Some(i) => Some(i),
+        None => {
+            let follow = async {
+                loop {
+                    match client
+                        .gql(POLL_Q, json!({"id": id, "after": last_seq}))
+                        .await
+                    {
+                        Ok(d) => {
+                            for e in d["run"]["events"].as_array().cloned().unwrap_or_default() {
+                                last_seq = last_seq.max(e["seq"].as_i64().unwrap_or(0));
+                                if let Some(l) = progress_line(
+                                    e["kind"].as_str().unwrap_or_default(),
+                                    &e["payload"],
+                                ) {
+                                    eprintln!("[{:>6.1}s] {l}", started.elapsed().as_secs_f64());
+                                }
+                                events.push(e);
+                            }
+                            if is_terminal(d["run"]["status"].as_str().unwrap_or_default()) {
+                                return;
+                            }
                         }
-                        events.push(e);
+                        // Keep trying: the hub may be restarting; --timeout bounds the wait.
+                        Err(e) => eprintln!("warning: {e}"),
                     }
-                    if is_terminal(d["run"]["status"].as_str().unwrap_or_default()) {
-                        return;
-                    }
+                    tokio::time::sleep(POLL).await;
                 }
-                // Keep trying: the hub may be restarting; --timeout bounds the wait.
-                Err(e) => eprintln!("warning: {e}"),
+            };
+            tokio::select! {
+                _ = follow => None,
+                _ = &mut deadline => Some(Interrupt::Timeout),
+                s = signals.recv() => Some(Interrupt::Signal(s.0, s.1)),
             }
-            tokio::time::sleep(POLL).await;
         }
-    };
-    let interrupted = tokio::select! {
-        _ = follow => None,
-        _ = &mut deadline => Some(Interrupt::Timeout),
-        s = &mut sig => Some(Interrupt::Signal(s.0, s.1)),
     };
     if let Some(i) = &interrupted {
         let reason = match i {
@@ -469,22 +503,30 @@ pub async fn run(args: RunArgs) -> u8 {
         if let Err(e) = client.gql(ABORT, json!({"id": id, "r": reason})).await {
             eprintln!("error: abortRun failed: {e}");
         }
-        // Wait for the delegate to confirm every fault is reverted (bounded).
-        let until = Instant::now() + ABORT_WAIT;
-        while Instant::now() < until {
-            if let Ok(d) = client
-                .gql(POLL_Q, json!({"id": id, "after": last_seq}))
-                .await
-            {
-                for e in d["run"]["events"].as_array().cloned().unwrap_or_default() {
-                    last_seq = last_seq.max(e["seq"].as_i64().unwrap_or(0));
-                    events.push(e);
+        // Wait for the delegate to confirm every fault is reverted (bounded; a second signal
+        // stops waiting).
+        let confirm = async {
+            let until = Instant::now() + ABORT_WAIT;
+            while Instant::now() < until {
+                if let Ok(d) = client
+                    .gql(POLL_Q, json!({"id": id, "after": last_seq}))
+                    .await
+                {
+                    for e in d["run"]["events"].as_array().cloned().unwrap_or_default() {
+                        last_seq = last_seq.max(e["seq"].as_i64().unwrap_or(0));
+                        events.push(e);
+                    }
+                    if is_terminal(d["run"]["status"].as_str().unwrap_or_default()) {
+                        return;
+                    }
                 }
-                if is_terminal(d["run"]["status"].as_str().unwrap_or_default()) {
-                    break;
-                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            eprintln!("warning: the abort was not confirmed within {ABORT_WAIT:?}");
+        };
+        tokio::select! {
+            _ = confirm => {}
+            _ = signals.recv() => eprintln!("warning: not waiting for the abort to be confirmed"),
         }
     }
 
@@ -594,6 +636,44 @@ mod tests {
     #[test]
     fn escapes_xml() {
         assert_eq!(xml_escape("a<b>&\"'\u{1}c"), "a&lt;b&gt;&amp;&quot;&apos;c");
+    }
+
+    #[test]
+    fn junit_fails_cases_only_when_the_gate_fails() {
+        let run = json!({"id": "r1", "status": "FAILED", "reason": "web <down> & out",
+            "template": {"name": "t\"1"},
+            "probeResults": [
+                {"probe": "web", "phase": "during", "step": 0, "countsFor": [0], "ok": false, "detail": "HTTP 503 <html>"},
+                {"probe": "db", "phase": "during", "step": 0, "countsFor": [0], "ok": true, "detail": ""}]});
+        let events = [
+            json!({"kind": "fault.applied", "payload": {"step": 0, "path": "steps[0]", "fault": "process-pause"}}),
+        ];
+        let failed = verdict_code("FAILED", None, None, false);
+        let x = junit_xml(&run, &events, &failed, 1.0);
+        assert!(x.contains("tests=\"3\" failures=\"2\""), "{x}");
+        assert!(x.contains("name=\"t&quot;1 run r1\""), "{x}");
+        assert!(x.contains("message=\"web &lt;down&gt; &amp; out\""), "{x}");
+        assert!(
+            x.contains("web (during, step 0): HTTP 503 &lt;html&gt;</failure>"),
+            "{x}"
+        );
+        let passed = verdict_code("PASSED", Some(50.0), None, false);
+        let x = junit_xml(
+            &json!({"status": "PASSED", "probeResults": run["probeResults"]}),
+            &events,
+            &passed,
+            1.0,
+        );
+        assert!(
+            x.contains("failures=\"0\"") && !x.contains("<failure"),
+            "{x}"
+        );
+        let aborted = verdict_code("ABORTED", None, None, false);
+        let x = junit_xml(&json!({"status": "ABORTED"}), &[], &aborted, 1.0);
+        assert!(
+            x.contains("<testcase name=\"run\" classname=\"verdict\">"),
+            "{x}"
+        );
     }
 
     #[test]

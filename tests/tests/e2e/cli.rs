@@ -92,6 +92,11 @@ async fn gate_exit_codes_json_and_junit() {
     let w = World::new().await.unwrap();
     let target = Target::start(w.dir.path()).await.unwrap();
     let _d = w.delegate("gate-1", &["env=ci"], &[]).await.unwrap();
+    // Its operator allows process-kill only: a process-pause template is invalid there.
+    let _strict = w
+        .delegate("strict", &[], &["--allow", "fault=process-kill"])
+        .await
+        .unwrap();
     let token = api_token(&w).await;
     w.api
         .create_template(&faultline_e2e::pause_template("ok", &target, "1s"))
@@ -220,6 +225,14 @@ async fn gate_exit_codes_json_and_junit() {
     let o = run_gate(
         &w,
         &token,
+        &["--template", "ok", "--delegate", "strict", "--wait"],
+    )
+    .await;
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(o.stderr.contains("INVALID_TEMPLATE"), "{}", o.stderr);
+    let o = run_gate(
+        &w,
+        &token,
         &["--template", "ok", "--version", "1", "--wait"],
     )
     .await;
@@ -277,7 +290,7 @@ async fn gate_aborts_the_run_on_timeout_and_on_sigint() {
     let t0 = Instant::now();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut id = String::new();
-    let mut first_progress = None;
+    let (mut first_progress, mut run_started) = (None, None);
     loop {
         let l = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
             .await
@@ -285,6 +298,7 @@ async fn gate_aborts_the_run_on_timeout_and_on_sigint() {
             .unwrap()
             .expect("stderr open");
         if let Some(rest) = l.strip_prefix("run ") {
+            run_started = Some(t0.elapsed());
             id = rest.split(' ').next().unwrap().to_string();
         }
         if l.starts_with('[') && first_progress.is_none() {
@@ -294,7 +308,9 @@ async fn gate_aborts_the_run_on_timeout_and_on_sigint() {
             break;
         }
     }
-    eprintln!("gate: first progress line after {first_progress:?}");
+    eprintln!(
+        "gate: run started after {run_started:?}, first progress line after {first_progress:?}"
+    );
     let pid = target.pid();
     assert_eq!(proc_state(pid), Some('T'), "target paused by the run");
     nix::sys::signal::kill(
