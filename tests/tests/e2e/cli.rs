@@ -157,6 +157,55 @@ async fn gate_exit_codes_json_and_junit() {
     assert_eq!(names, ["web-ok", "steps[0] process-pause"], "{cases:?}");
     assert!(cases.iter().all(|c| c.1.is_empty()), "{cases:?}");
 
+    eprintln!("{}", o.stderr);
+
+    // A dry run passes with its planned fault as the step's case; without --wait: the id, exit 0.
+    let junit = w.path("dry.xml");
+    let o = run_gate(
+        &w,
+        &token,
+        &[
+            "--template",
+            "ok",
+            "--delegate",
+            "gate-1",
+            "--dry-run",
+            "--wait",
+            "--json",
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    assert!(
+        o.stderr.contains("fault.planned: process-pause (steps[0])"),
+        "{}",
+        o.stderr
+    );
+    let (_, cases) = junitparser(&junit);
+    assert!(
+        cases.iter().any(|c| c.0 == "steps[0] process-pause"),
+        "{cases:?}"
+    );
+    let o = run_gate(
+        &w,
+        &token,
+        &["--template", "ok", "--delegate", "gate-1", "--dry-run"],
+    )
+    .await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let id = o.stdout.trim();
+    assert!(
+        o.stderr.contains(&format!("/p/default/runs/{id}")),
+        "{}",
+        o.stderr
+    );
+    w.api
+        .wait_status(id, faultline_e2e::TERMINAL, Duration::from_secs(30))
+        .await
+        .unwrap();
+
     // Passed but below --min-score: exit 1, saying why.
     let o = run_gate(
         &w,
