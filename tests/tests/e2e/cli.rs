@@ -56,8 +56,16 @@ fn venv_python() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("toxiproxy-clients/.venv/bin/python")
 }
 
-/// Parses a JUnit file with junitparser: (suites, [(case name, failure text or "")]).
-fn junitparser(file: &Path) -> (usize, Vec<(String, String)>) {
+/// Parses a JUnit file with junitparser: (suites, [(case name, "message|text" of its failure or
+/// "")]). The venv comes from tests/toxiproxy-clients/install.sh: when it is missing this panics,
+/// or returns `None` with `FAULTLINE_SKIP_TOXIPROXY_CLIENTS=1` (as the Toxiproxy client tests do).
+fn junitparser(file: &Path) -> Option<(usize, Vec<(String, String)>)> {
+    if !venv_python().exists()
+        && std::env::var("FAULTLINE_SKIP_TOXIPROXY_CLIENTS").as_deref() == Ok("1")
+    {
+        eprintln!("skipped: junitparser is not installed and FAULTLINE_SKIP_TOXIPROXY_CLIENTS=1");
+        return None;
+    }
     let script = "import json, sys\nfrom junitparser import JUnitXml, Failure\nx = JUnitXml.fromfile(sys.argv[1])\n\
         suites = list(x)\ncases = []\nfor s in suites:\n    for c in s:\n        f = [r for r in c.result if isinstance(r, Failure)]\n\
         \x20       cases.append([c.name, (f[0].message or '') + '|' + (f[0].text or '') if f else ''])\n\
@@ -66,7 +74,7 @@ fn junitparser(file: &Path) -> (usize, Vec<(String, String)>) {
         .args(["-c", script])
         .arg(file)
         .output()
-        .expect("the venv of tests/toxiproxy-clients (run its install.sh)");
+        .expect("junitparser's venv: run tests/toxiproxy-clients/install.sh");
     assert!(
         o.status.success(),
         "junitparser: {}",
@@ -84,7 +92,7 @@ fn junitparser(file: &Path) -> (usize, Vec<(String, String)>) {
             )
         })
         .collect();
-    (v["suites"].as_u64().unwrap() as usize, cases)
+    Some((v["suites"].as_u64().unwrap() as usize, cases))
 }
 
 #[tokio::test]
@@ -151,11 +159,12 @@ async fn gate_exit_codes_json_and_junit() {
     assert!(o.stderr.contains("fault.reverted"), "{}", o.stderr);
     assert!(o.stderr.contains("verdict: PASSED"), "{}", o.stderr);
     assert!(!o.stderr.contains(&token), "the token is never printed");
-    let (suites, cases) = junitparser(&junit);
-    assert_eq!(suites, 1);
-    let names: Vec<&str> = cases.iter().map(|c| c.0.as_str()).collect();
-    assert_eq!(names, ["web-ok", "steps[0] process-pause"], "{cases:?}");
-    assert!(cases.iter().all(|c| c.1.is_empty()), "{cases:?}");
+    if let Some((suites, cases)) = junitparser(&junit) {
+        assert_eq!(suites, 1);
+        let names: Vec<&str> = cases.iter().map(|c| c.0.as_str()).collect();
+        assert_eq!(names, ["web-ok", "steps[0] process-pause"], "{cases:?}");
+        assert!(cases.iter().all(|c| c.1.is_empty()), "{cases:?}");
+    }
 
     eprintln!("{}", o.stderr);
 
@@ -183,11 +192,10 @@ async fn gate_exit_codes_json_and_junit() {
         "{}",
         o.stderr
     );
-    let (_, cases) = junitparser(&junit);
-    assert!(
-        cases.iter().any(|c| c.0 == "steps[0] process-pause"),
-        "{cases:?}"
-    );
+    if let Some((_, cases)) = junitparser(&junit) {
+        let planned = cases.iter().any(|c| c.0 == "steps[0] process-pause");
+        assert!(planned, "{cases:?}");
+    }
     let o = run_gate(
         &w,
         &token,
@@ -246,18 +254,19 @@ async fn gate_exit_codes_json_and_junit() {
     let j: Value = serde_json::from_str(o.stdout.trim()).unwrap();
     assert_eq!(j["status"], "FAILED", "{j}");
     assert!(o.stderr.contains("check failed: web-ok"), "{}", o.stderr);
-    let (suites, cases) = junitparser(&junit);
-    assert_eq!(suites, 1);
-    let probe = cases.iter().find(|c| c.0 == "web-ok").expect("probe case");
-    let reason = j["reason"].as_str().unwrap();
-    assert!(
-        probe.1.starts_with(reason),
-        "failure message is the reason: {probe:?} / {reason}"
-    );
-    assert!(
-        probe.1.contains("web-ok ("),
-        "failing checks listed: {probe:?}"
-    );
+    if let Some((suites, cases)) = junitparser(&junit) {
+        assert_eq!(suites, 1);
+        let probe = cases.iter().find(|c| c.0 == "web-ok").expect("probe case");
+        let reason = j["reason"].as_str().unwrap();
+        assert!(
+            probe.1.starts_with(reason),
+            "failure message is the reason: {probe:?} / {reason}"
+        );
+        assert!(
+            probe.1.contains("web-ok ("),
+            "failing checks listed: {probe:?}"
+        );
+    }
 
     // Bad token and unknown template: exit 2, nothing started.
     let o = run_gate(&w, "not-a-token", &["--template", "ok", "--wait"]).await;
@@ -294,7 +303,7 @@ async fn gate_exit_codes_json_and_junit() {
 }
 
 #[tokio::test]
-async fn gate_aborts_the_run_on_timeout_and_on_sigint() {
+async fn gate_aborts_the_run_on_timeout_and_on_sigint_and_sigterm() {
     let w = World::new().await.unwrap();
     let target = Target::start(w.dir.path()).await.unwrap();
     let _d = w.delegate("gate-2", &[], &[]).await.unwrap();
@@ -326,10 +335,23 @@ async fn gate_aborts_the_run_on_timeout_and_on_sigint() {
     assert_eq!(run["status"], "ABORTED", "{run}");
     assert_ne!(proc_state(target.pid()), Some('T'), "paused target resumed");
 
-    // SIGINT once the fault is applied: exit 130, the run ABORTED, the process resumed.
+    // A signal once the fault is applied: exit 130 / 143, the run ABORTED, the process resumed.
+    interrupt_mid_run(&w, &token, &target, nix::sys::signal::Signal::SIGINT, 130).await;
+    interrupt_mid_run(&w, &token, &target, nix::sys::signal::Signal::SIGTERM, 143).await;
+}
+
+/// Starts the gate on the "long" pause template, sends `sig` once the fault is applied, and
+/// checks the exit code, the run ABORTED on the hub, and the target's process running again.
+async fn interrupt_mid_run(
+    w: &World,
+    token: &str,
+    target: &Target,
+    sig: nix::sys::signal::Signal,
+    code: i32,
+) {
     let mut child = gate(
-        &w,
-        &token,
+        w,
+        token,
         &["--template", "long", "--delegate", "gate-2", "--wait"],
     )
     .stdout(Stdio::null())
@@ -362,11 +384,7 @@ async fn gate_aborts_the_run_on_timeout_and_on_sigint() {
     );
     let pid = target.pid();
     assert_eq!(proc_state(pid), Some('T'), "target paused by the run");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id().unwrap() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id().unwrap() as i32), sig).unwrap();
     let rest = tokio::spawn(async move {
         let mut all = String::new();
         while let Ok(Some(l)) = lines.next_line().await {
@@ -380,8 +398,8 @@ async fn gate_aborts_the_run_on_timeout_and_on_sigint() {
         .unwrap()
         .unwrap();
     let stderr = rest.await.unwrap();
-    assert_eq!(status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("SIGINT: aborting run"), "{stderr}");
+    assert_eq!(status.code(), Some(code), "{stderr}");
+    assert!(stderr.contains(&format!("{sig}: aborting run")), "{stderr}");
     let run = w.api.run(&id).await.unwrap();
     assert_eq!(run["status"], "ABORTED", "{run}");
     assert_ne!(
