@@ -42,6 +42,18 @@ impl std::fmt::Display for ClientError {
     }
 }
 
+/// An error with its causes (reqwest's own message leaves out why a connection failed).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
+}
+
 /// A GraphQL client of one hub with one API token.
 pub struct Client {
     http: reqwest::Client,
@@ -84,7 +96,7 @@ impl Client {
             .json(&json!({"query": query, "variables": vars}))
             .send()
             .await
-            .map_err(|e| ClientError::Transport(format!("cannot reach the hub: {e}")))?;
+            .map_err(|e| ClientError::Transport(format!("cannot reach the hub: {}", chain(&e))))?;
         let status = resp.status();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
         if let Some(e) = body.get("errors").and_then(|e| e.get(0)) {
