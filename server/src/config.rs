@@ -35,6 +35,59 @@ pub enum Command {
         #[command(subcommand)]
         what: TemplateCmd,
     },
+    /// A client for CI/CD pipelines: start a run on a hub, follow it, and exit with its verdict
+    /// (0 passed, 1 failed or below --min-score, 2 usage/auth/validation, 3 timeout/aborted/error,
+    /// 130 / 143 interrupted). See docs/ci.md.
+    Run(RunArgs),
+}
+
+/// `faultline run`: flags of the pipeline gate (`client_cli.rs`).
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The hub's base URL, e.g. https://faultline.example:8443.
+    #[arg(long, env = "FAULTLINE_HUB")]
+    pub hub: String,
+    /// An API token (create one on the dashboard's Access page); prefer the environment variable.
+    #[arg(long, env = "FAULTLINE_TOKEN", hide_env_values = true)]
+    pub token: Secret,
+    /// PEM file of the CA that signed the hub's certificate (default: the system's roots).
+    #[arg(long, env = "FAULTLINE_HUB_CA")]
+    pub hub_ca: Option<PathBuf>,
+    /// The project the template is in (default: the API token's project).
+    #[arg(long, env = "FAULTLINE_PROJECT")]
+    pub project: Option<String>,
+    /// The template's name.
+    #[arg(long)]
+    pub template: String,
+    /// Pin a template version. Not supported by the hub yet (runs use the latest version):
+    /// given, the command refuses with exit code 2.
+    #[arg(long)]
+    pub version: Option<u32>,
+    /// The delegate's name (default: the template's `target.delegate`).
+    #[arg(long, conflicts_with = "selector")]
+    pub delegate: Option<String>,
+    /// A delegate label selector, `k=v[,k=v...]`.
+    #[arg(long)]
+    pub selector: Option<String>,
+    /// Resolve every fault's targets on the delegate but apply nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Follow the run until it ends and exit with its verdict (without it: print the run's id
+    /// and link, exit 0).
+    #[arg(long)]
+    pub wait: bool,
+    /// Exit 1 when a PASSED run's resilience score is below this (0-100).
+    #[arg(long)]
+    pub min_score: Option<f64>,
+    /// Abort the run and exit 3 when it has not ended within this, e.g. 10m.
+    #[arg(long, default_value = "30m")]
+    pub timeout: Dur,
+    /// Write a JUnit XML report here (one testsuite, one testcase per probe and per fault step).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Print one JSON object on stdout at the end (id, status, score, recoveryMs, reason, url).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]

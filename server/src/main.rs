@@ -2,6 +2,7 @@
 use clap::Parser;
 use faultline_hub::{
     app::Hub,
+    client_cli,
     config::{Cli, Command, SchemaWhat, TemplateCmd},
     db, embedded_pg, graphql, shutdown, template_cli, user_cli,
 };
@@ -22,6 +23,10 @@ fn init_tracing() {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing();
+    if let Command::Run(args) = cli.command {
+        // The pipeline gate has its own exit codes (docs/ci.md).
+        return std::process::ExitCode::from(client_cli::run(args).await);
+    }
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -83,6 +88,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::User { what } => user_cli::run(what).await,
+        Command::Run(_) => unreachable!("handled in main"),
         Command::Template {
             what: TemplateCmd::Import { format, name, file },
         } => {

@@ -2,6 +2,7 @@
 //! Run with `./scripts/test.sh`, which builds the binaries and starts the shared Postgres.
 mod actions;
 mod bad_input;
+mod cli;
 mod conveniences;
 mod identity;
 mod import;
