@@ -27,7 +27,7 @@ pub struct RunRow {
     pub project_id: Uuid,
     pub template_id: Uuid,
     pub template_version: i32,
-    pub delegate_id: Uuid,
+    pub delegate_id: Option<Uuid>,
     pub state: String,
     pub planned_ms: i64,
     pub abort_requested_at: Option<DateTime<Utc>>,
@@ -42,10 +42,11 @@ pub struct RunRow {
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
     pub dry_run: bool,
+    pub schedule_id: Option<Uuid>,
 }
 
 const COLUMNS: &str = "id, project_id, template_id, template_version, delegate_id, state, planned_ms, abort_requested_at, \
-    score, delegate_score, recovery_ms, recovery_from, verdict_reason, latency, created_by, created_at, started_at, ended_at, dry_run";
+    score, delegate_score, recovery_ms, recovery_from, verdict_reason, latency, created_by, created_at, started_at, ended_at, dry_run, schedule_id";
 
 /// How long a dry run may take on its delegate (it only resolves targets).
 const DRY_RUN_PLANNED_MS: i64 = 30_000;
@@ -73,21 +74,66 @@ pub struct CheckRow {
     pub detail: String,
 }
 
-/// Creates a PENDING run pinned to the template's latest version and wakes the replica holding
-/// the delegate's stream. `delegate` is a name or `k=v` selector; without it the template's
-/// `target.delegate` selector picks one.
-pub async fn start(
+/// What to start: a template (at a pinned version, else its latest), on a delegate (a name or
+/// `k=v` selector; without it the template's `target.delegate` selector picks one).
+#[derive(Clone, Debug, Default)]
+pub struct StartRequest {
+    pub template: Uuid,
+    pub version: Option<i32>,
+    pub delegate: Option<String>,
+    pub actor: String,
+    pub dry_run: bool,
+    /// The schedule firing this run.
+    pub schedule: Option<Uuid>,
+}
+
+/// A start that has passed every check that reads: the template version, its delegate, what
+/// that delegate would refuse. `insert` writes it inside the caller's transaction.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub project_id: Uuid,
+    pub template_id: Uuid,
+    pub template_name: String,
+    pub version: i32,
+    pub delegate_id: Uuid,
+    pub delegate_name: String,
+    pub planned_ms: i64,
+}
+
+/// Why a start could not be prepared, with the delegate when one had been chosen (a refusal by
+/// that delegate) so that a recorded failure can name it.
+pub struct NotPrepared {
+    pub error: ApiError,
+    pub delegate: Option<Uuid>,
+}
+
+impl From<ApiError> for NotPrepared {
+    fn from(error: ApiError) -> Self {
+        NotPrepared {
+            error,
+            delegate: None,
+        }
+    }
+}
+
+pub async fn prepare(
     pool: &PgPool,
     scope: Option<Uuid>,
-    template_id: Uuid,
-    delegate: Option<&str>,
-    actor: &str,
+    req: &StartRequest,
     fresh_secs: f64,
-    dry_run: bool,
-) -> ApiResult<RunRow> {
-    let tpl = templates::get(pool, scope, template_id).await?;
-    let spec = templates::spec(pool, tpl.id, tpl.version).await?;
-    let target = match delegate.map(str::trim).filter(|s| !s.is_empty()) {
+) -> Result<Prepared, NotPrepared> {
+    let tpl = templates::get(pool, scope, req.template).await?;
+    let (version, yaml) = match req.version {
+        None => (tpl.version, tpl.yaml.clone()),
+        Some(v) => (v, templates::version_yaml(pool, tpl.id, v).await?),
+    };
+    let spec = templates::spec(pool, tpl.id, version).await?;
+    let target = match req
+        .delegate
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         Some(sel) => delegates::select(pool, tpl.project_id, sel, fresh_secs).await?,
         None if !spec.target.delegate.is_empty() => {
             let all = delegates::list(pool, Some(&[tpl.project_id]), fresh_secs).await?;
@@ -102,44 +148,110 @@ pub async fn start(
             return Err(ApiError::bad(
                 "delegate",
                 "name a delegate, or give the template a target.delegate selector",
-            ))
+            )
+            .into())
         }
     };
     // Refuse before queueing what the delegate cannot or may not run (its kinds, its
     // operator's allow-list), located in the template's text.
     let mut refused = target.refusals(&spec);
     if !refused.is_empty() {
-        faultline_experiment::template::locate_errors(&tpl.yaml, &mut refused);
-        return Err(ApiError::InvalidTemplate(faultline_experiment::SpecErrors(
-            refused,
-        )));
+        faultline_experiment::template::locate_errors(&yaml, &mut refused);
+        return Err(NotPrepared {
+            error: ApiError::InvalidTemplate(faultline_experiment::SpecErrors(refused)),
+            delegate: Some(target.id),
+        });
     }
-    let planned_ms = if dry_run {
+    let planned_ms = if req.dry_run {
         DRY_RUN_PLANNED_MS
     } else {
         spec.planned_duration().as_millis() as i64
     };
-    let mut tx = pool.begin().await?;
-    // Checked under the project row's lock: a halt racing this start either waits for it (and
-    // aborts the new run) or commits first (and this start is refused).
-    halt::ensure_running(&mut *tx, tpl.project_id).await?;
+    Ok(Prepared {
+        project_id: tpl.project_id,
+        template_id: tpl.id,
+        template_name: tpl.name,
+        version,
+        delegate_id: target.id,
+        delegate_name: target.name,
+        planned_ms,
+    })
+}
+
+/// Inserts the prepared run as PENDING and wakes the replica holding the delegate's stream,
+/// inside `tx`. Refused with `PROJECT_HALTED` while the project is halted: checked under the
+/// project row's lock, so a halt racing this start either waits for it (and aborts the new
+/// run) or commits first (and this start is refused).
+pub async fn insert(
+    tx: &mut sqlx::PgConnection,
+    p: &Prepared,
+    req: &StartRequest,
+) -> ApiResult<RunRow> {
+    halt::ensure_running(&mut *tx, p.project_id).await?;
     let run = sqlx::query_as::<_, RunRow>(&format!(
-        "INSERT INTO runs (id, project_id, template_id, template_version, delegate_id, state, planned_ms, created_by, dry_run) \
-         VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8) RETURNING {COLUMNS}"
+        "INSERT INTO runs (id, project_id, template_id, template_version, delegate_id, state, planned_ms, created_by, dry_run, schedule_id) \
+         VALUES ($1, $2, $3, $4, $5, 'PENDING', $6, $7, $8, $9) RETURNING {COLUMNS}"
     ))
     .bind(Uuid::new_v4())
-    .bind(tpl.project_id)
-    .bind(tpl.id)
-    .bind(tpl.version)
-    .bind(target.id)
-    .bind(planned_ms)
-    .bind(actor)
-    .bind(dry_run)
+    .bind(p.project_id)
+    .bind(p.template_id)
+    .bind(p.version)
+    .bind(p.delegate_id)
+    .bind(p.planned_ms)
+    .bind(&req.actor)
+    .bind(req.dry_run)
+    .bind(req.schedule)
     .fetch_one(&mut *tx)
     .await?;
-    notify::notify(&mut *tx, notify::WORK, target.id).await?;
+    notify::notify(&mut *tx, notify::WORK, p.delegate_id).await?;
+    Ok(run)
+}
+
+/// Records a run that could not start (a schedule's fire) as ERROR with the reason, so it shows
+/// in the runs list; `delegate` is the one that refused it, if one was chosen.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_failed(
+    tx: &mut sqlx::PgConnection,
+    project: Uuid,
+    template: Uuid,
+    version: i32,
+    delegate: Option<Uuid>,
+    actor: &str,
+    schedule: Option<Uuid>,
+    reason: &str,
+) -> ApiResult<RunRow> {
+    Ok(sqlx::query_as::<_, RunRow>(&format!(
+        "INSERT INTO runs (id, project_id, template_id, template_version, delegate_id, state, planned_ms, created_by, schedule_id, \
+           verdict_reason, ended_at) \
+         VALUES ($1, $2, $3, $4, $5, 'ERROR', 0, $6, $7, $8, now()) RETURNING {COLUMNS}"
+    ))
+    .bind(Uuid::new_v4())
+    .bind(project)
+    .bind(template)
+    .bind(version)
+    .bind(delegate)
+    .bind(actor)
+    .bind(schedule)
+    .bind(clean(reason, 4000))
+    .fetch_one(&mut *tx)
+    .await?)
+}
+
+/// Creates a PENDING run pinned to the requested (default: latest) template version and wakes
+/// the replica holding the delegate's stream.
+pub async fn start(
+    pool: &PgPool,
+    scope: Option<Uuid>,
+    req: &StartRequest,
+    fresh_secs: f64,
+) -> ApiResult<RunRow> {
+    let p = prepare(pool, scope, req, fresh_secs)
+        .await
+        .map_err(|e| e.error)?;
+    let mut tx = pool.begin().await?;
+    let run = insert(&mut tx, &p, req).await?;
     tx.commit().await?;
-    tracing::info!(run = %run.id, delegate = %target.name, template = %tpl.name, "run started");
+    tracing::info!(run = %run.id, delegate = %p.delegate_name, template = %p.template_name, version = p.version, "run started");
     Ok(run)
 }
 
@@ -167,7 +279,9 @@ pub async fn abort(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(|| ApiError::NotFound(format!("run {id}")))?;
-    notify::notify(&mut *tx, notify::WORK, run.delegate_id).await?;
+    if let Some(d) = run.delegate_id {
+        notify::notify(&mut *tx, notify::WORK, d).await?;
+    }
     notify::notify(&mut *tx, notify::EVENTS, run.id).await?;
     tx.commit().await?;
     Ok(run)
@@ -439,12 +553,13 @@ async fn ingest_run(
     evs: Vec<pb::Event>,
 ) -> ApiResult<u64> {
     let mut tx = pool.begin().await?;
-    let owner: Option<(Uuid,)> = sqlx::query_as("SELECT delegate_id FROM runs WHERE id = $1")
-        .bind(run)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let owner: Option<(Option<Uuid>,)> =
+        sqlx::query_as("SELECT delegate_id FROM runs WHERE id = $1")
+            .bind(run)
+            .fetch_optional(&mut *tx)
+            .await?;
     match owner {
-        Some((d,)) if d == delegate => {}
+        Some((Some(d),)) if d == delegate => {}
         _ => {
             return Err(ApiError::Forbidden(format!(
                 "run {run} is not assigned to this delegate"

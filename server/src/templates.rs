@@ -159,6 +159,19 @@ pub async fn spec(pool: &PgPool, id: Uuid, version: i32) -> ApiResult<Experiment
         .ok_or_else(|| ApiError::NotFound(format!("template {id} version {version}")))
 }
 
+/// The text of one version.
+pub async fn version_yaml(pool: &PgPool, id: Uuid, version: i32) -> ApiResult<String> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT yaml FROM template_versions WHERE template_id = $1 AND version = $2",
+    )
+    .bind(id)
+    .bind(version)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|r| r.0)
+        .ok_or_else(|| ApiError::bad("version", format!("the template has no version {version}")))
+}
+
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct VersionRow {
     pub version: i32,

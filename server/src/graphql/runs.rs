@@ -204,11 +204,20 @@ impl Run {
     async fn template_version(&self) -> i32 {
         self.0.template_version
     }
-    async fn delegate(&self, c: &Context<'_>) -> Result<Delegate> {
+    /// The delegate it runs on; none for a scheduled run that could not start because no
+    /// delegate matched.
+    async fn delegate(&self, c: &Context<'_>) -> Result<Option<Delegate>> {
         let (s, _) = ctx(c)?;
-        Ok(Delegate(
-            crate::delegates::get(&s.pool, self.0.delegate_id, s.fresh_secs()).await?,
-        ))
+        let Some(id) = self.0.delegate_id else {
+            return Ok(None);
+        };
+        Ok(Some(Delegate(
+            crate::delegates::get(&s.pool, id, s.fresh_secs()).await?,
+        )))
+    }
+    /// The schedule that started it (none: started by a person or a pipeline).
+    async fn schedule_id(&self) -> Option<ID> {
+        self.0.schedule_id.map(|i| ID(i.to_string()))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -443,7 +452,7 @@ pub struct RunMutation;
 
 #[Object]
 impl RunMutation {
-    /// Queues a run of the template's latest version on a delegate (a name or a `k=v,...` label
+    /// Queues a run of the template's latest version (or `version`) on a delegate (a name or a `k=v,...` label
     /// selector; default: the template's `target.delegate`). The template is `templateId`, or
     /// `template`: a template's name in `project` (default: the API token's project, else
     /// `default`); give one of them. The delegate may be offline: the run waits in Postgres
@@ -459,27 +468,27 @@ impl RunMutation {
         template: Option<String>,
         project: Option<String>,
         delegate: Option<String>,
+        version: Option<i32>,
         #[graphql(default = false)] dry_run: bool,
     ) -> Result<Run> {
         let (s, p) = ctx(c)?;
         let t = template_to_start(s, p, template_id, template, project).await?;
-        let res = crate::runs::start(
-            &s.pool,
-            Some(t.project_id),
-            t.id,
-            delegate.as_deref(),
-            &p.actor(),
-            s.fresh_secs(),
+        let req = crate::runs::StartRequest {
+            template: t.id,
+            version,
+            delegate: delegate.clone(),
+            actor: p.actor(),
             dry_run,
-        )
-        .await;
+            schedule: None,
+        };
+        let res = crate::runs::start(&s.pool, Some(t.project_id), &req, s.fresh_secs()).await;
         // Recorded under the template's project: the run it started (the target), the template
         // and the delegate asked for; a refused start says why (a delegate's allow-list refusing
         // a shell is what a security team looks for), with the template as its target.
         let mut detail = serde_json::Map::new();
         detail.insert(
             "template".into(),
-            serde_json::json!({ "id": t.id.to_string(), "name": t.name, "version": t.version }),
+            serde_json::json!({ "id": t.id.to_string(), "name": t.name, "version": version.unwrap_or(t.version) }),
         );
         if let Some(d) = &delegate {
             detail.insert("delegate".into(), d.clone().into());

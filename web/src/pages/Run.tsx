@@ -222,8 +222,8 @@ function RunHeader({ run, live }: { run: Run; live: RunLive }) {
         <div>
           <dt>Delegate</dt>
           <dd>
-            {run.delegate.name}
-            {!run.delegate.connected && !done && <span className="muted"> (offline)</span>}
+            {run.delegate ? run.delegate.name : <span className="muted">none matched</span>}
+            {run.delegate && !run.delegate.connected && !done && <span className="muted"> (offline)</span>}
           </dd>
         </div>
         <div>
@@ -249,8 +249,8 @@ function RunHeader({ run, live }: { run: Run; live: RunLive }) {
       {!done && (status === 'PENDING' || status === 'DISPATCHED') && (
         <p className="muted" data-testid="waiting">
           {status === 'PENDING'
-            ? `Waiting for delegate ${run.delegate.name} to take the run.`
-            : `Sent to delegate ${run.delegate.name}: waiting for it to start.`}
+            ? `Waiting for delegate ${run.delegate?.name ?? ''} to take the run.`
+            : `Sent to delegate ${run.delegate?.name ?? ''}: waiting for it to start.`}
         </p>
       )}
       {!done && status === 'ABORTING' && (
@@ -271,10 +271,10 @@ function RunAgainButton({ run }: { run: Run }) {
       <button
         type="button"
         disabled={state.fetching}
-        title={`Run ${run.template.name} again on ${run.delegate.name}${run.dryRun ? ' (a dry run)' : ''}`}
+        title={`Run ${run.template.name} again${run.delegate ? ` on ${run.delegate.name}` : ''}${run.dryRun ? ' (a dry run)' : ''}`}
         onClick={() => {
           void start(
-            { templateId: run.template.id, delegate: run.delegate.name, dryRun: run.dryRun },
+            { templateId: run.template.id, delegate: run.delegate?.name, dryRun: run.dryRun },
             { additionalTypenames: ['Run'] },
           ).then((r) => {
             if (r.data) navigate(`/runs/${r.data.startRun.id}`);

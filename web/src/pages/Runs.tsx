@@ -289,7 +289,7 @@ export function RunsTable({ runs }: { runs: RunRow[] }) {
             <td>
               <Link href={`/templates/${r.template.id}`}>{r.template.name}</Link> <span className="muted">v{r.templateVersion}</span>
             </td>
-            <td>{r.delegate.name}</td>
+            <td>{r.delegate ? r.delegate.name : <span className="muted">none</span>}</td>
             <td className="ellipsis" title={r.createdBy}>
               {r.createdBy.replace(/^user:/, '')}
             </td>
