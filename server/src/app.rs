@@ -11,7 +11,7 @@ use crate::{
     },
     notify, oidc,
     perimeter::{Perimeter, Rules},
-    reaper,
+    reaper, scheduler,
     state::{AppState, Timing},
     tls,
 };
@@ -158,6 +158,15 @@ impl Hub {
             Duration::from_secs(2),
             self.state.stop.clone(),
         ));
+        let schedule = tokio::spawn(scheduler::run(
+            self.state.pool.clone(),
+            scheduler::Settings {
+                catch_up: self.args.schedule_catch_up.0,
+                fresh_secs: self.state.fresh_secs(),
+            },
+            self.state.hub.schedules.clone(),
+            self.state.stop.clone(),
+        ));
         let a = &self.args.access;
         let perimeter = Perimeter::new(Rules {
             api_allow: a.allow_cidrs.clone(),
@@ -186,7 +195,7 @@ impl Hub {
             self.args.shutdown_grace.0,
         )
         .await;
-        let _ = tokio::join!(listen, poll, reap);
+        let _ = tokio::join!(listen, poll, reap, schedule);
         self.state.pool.close().await;
         if let Some(pg) = self.pg {
             pg.stop().await;

@@ -243,6 +243,11 @@ pub struct ServeArgs {
     /// otherwise at least 1000, so one full batch never waits longer than a second.
     #[arg(long, env = "FAULTLINE_DELEGATE_EVENT_RATE", default_value_t = 20_000, value_parser = event_rate)]
     pub delegate_event_rate: u32,
+    /// A schedule's fire time that passed while no hub was running is still fired (once, the
+    /// latest of them) when a hub starts less than this late; older ones are recorded as
+    /// missed (docs/schedules.md).
+    #[arg(long, env = "FAULTLINE_SCHEDULE_CATCH_UP", default_value = "5m")]
+    pub schedule_catch_up: Dur,
     /// How long in-flight requests may take to finish on shutdown.
     #[arg(long, env = "FAULTLINE_SHUTDOWN_GRACE", default_value = "10s")]
     pub shutdown_grace: Dur,

@@ -23,6 +23,8 @@ pub mod perimeter;
 pub mod reaper;
 pub mod run_ids;
 pub mod runs;
+pub mod scheduler;
+pub mod schedules;
 pub mod shutdown;
 pub mod state;
 pub mod template_cli;

@@ -1,6 +1,7 @@
 //! Cross-replica wake-ups through Postgres LISTEN/NOTIFY, so any replica can serve any request:
 //! `faultline_work` (payload: delegate id) wakes the replica holding that delegate's stream, and
-//! `faultline_events` (payload: run id) wakes `runEvents` subscribers. Notifications are only
+//! `faultline_events` (payload: run id) wakes `runEvents` subscribers, and
+//! `faultline_schedules` (payload: schedule id) wakes every replica's scheduler. Notifications are only
 //! hints: one poll per replica ([`Hub::poll`]) finds work a lost notification would have
 //! announced, so a lost one delays work but never loses it.
 use sqlx::{postgres::PgListener, PgExecutor, PgPool};
@@ -35,6 +36,8 @@ impl LocalStream {
 pub struct Hub {
     streams: Mutex<HashMap<Uuid, Arc<LocalStream>>>,
     events: broadcast::Sender<Uuid>,
+    /// Wakes this replica's scheduler: a schedule was created or changed (`faultline_schedules`).
+    pub schedules: Arc<Notify>,
 }
 
 impl Hub {
@@ -42,6 +45,7 @@ impl Hub {
         Arc::new(Hub {
             streams: Mutex::default(),
             events: broadcast::channel(1024).0,
+            schedules: Arc::new(Notify::new()),
         })
     }
 
@@ -85,6 +89,7 @@ impl Hub {
             EVENTS => {
                 let _ = self.events.send(id);
             }
+            crate::schedules::CHANNEL => self.schedules.notify_one(),
             _ => {}
         }
     }
@@ -138,7 +143,10 @@ impl Hub {
                     tokio::select! { _ = tokio::time::sleep(Duration::from_secs(1)) => continue, _ = stop.changed() => return }
                 }
             };
-            if let Err(e) = listener.listen_all([WORK, EVENTS]).await {
+            if let Err(e) = listener
+                .listen_all([WORK, EVENTS, crate::schedules::CHANNEL])
+                .await
+            {
                 tracing::warn!(error = %e, "LISTEN failed; retrying");
                 tokio::select! { _ = tokio::time::sleep(Duration::from_secs(1)) => continue, _ = stop.changed() => return }
             }

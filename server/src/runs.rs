@@ -308,6 +308,8 @@ pub struct RunFilter {
     pub delegate: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+    /// Only runs this schedule started.
+    pub schedule: Option<Uuid>,
 }
 
 /// Runs of the `scope` projects (`None`: every project) that match `f`, newest first.
@@ -325,6 +327,7 @@ pub async fn list(
            AND ($5::text IS NULL OR delegate_id = $6 OR delegate_id IN (SELECT id FROM delegates d WHERE d.name = $5 AND d.project_id = r.project_id)) \
            AND ($7::timestamptz IS NULL OR created_at >= $7) \
            AND ($8::timestamptz IS NULL OR created_at < $8) \
+           AND ($9::uuid IS NULL OR schedule_id = $9) \
          ORDER BY created_at DESC LIMIT $2"
     ))
     .bind(scope)
@@ -335,6 +338,7 @@ pub async fn list(
     .bind(delegate_id)
     .bind(f.since)
     .bind(f.until)
+    .bind(f.schedule)
     .fetch_all(pool)
     .await?)
 }

@@ -1,10 +1,11 @@
-//! The GraphQL API: one module per area (templates, delegates, runs), merged here. Resolvers
+//! The GraphQL API: one module per area (templates, delegates, runs, schedules...), merged here. Resolvers
 //! stay thin: parse arguments, call the store module of their concept, map the result.
 mod access;
 mod audit_log;
 mod delegates;
 mod halt;
 mod runs;
+mod schedules;
 mod templates;
 
 use crate::{
@@ -24,6 +25,7 @@ pub struct QueryRoot(
     templates::TemplateQuery,
     delegates::DelegateQuery,
     runs::RunQuery,
+    schedules::ScheduleQuery,
     halt::HaltQuery,
     access::AccessQuery,
     audit_log::AuditQuery,
@@ -34,6 +36,7 @@ pub struct MutationRoot(
     templates::TemplateMutation,
     delegates::DelegateMutation,
     runs::RunMutation,
+    schedules::ScheduleMutation,
     halt::HaltMutation,
     access::AccessMutation,
 );

@@ -215,9 +215,21 @@ impl Run {
             crate::delegates::get(&s.pool, id, s.fresh_secs()).await?,
         )))
     }
-    /// The schedule that started it (none: started by a person or a pipeline).
+    /// The schedule that started it (none: started by a person or a pipeline, or the schedule
+    /// was deleted since).
     async fn schedule_id(&self) -> Option<ID> {
         self.0.schedule_id.map(|i| ID(i.to_string()))
+    }
+    async fn schedule(&self, c: &Context<'_>) -> Result<Option<super::schedules::Schedule>> {
+        let (s, _) = ctx(c)?;
+        let Some(id) = self.0.schedule_id else {
+            return Ok(None);
+        };
+        match crate::schedules::get(&s.pool, id).await {
+            Ok(row) => Ok(Some(super::schedules::Schedule(row))),
+            Err(ApiError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -337,7 +349,7 @@ async fn readable_run(
 
 /// The template `startRun` names: by `templateId`, or by `template` (a name) in `project`; the
 /// caller must be an editor of its project. Exactly one of the two, else an error naming the field.
-async fn template_to_start(
+pub(crate) async fn template_to_start(
     s: &crate::state::AppState,
     p: &crate::identity::Principal,
     template_id: Option<ID>,
@@ -410,7 +422,7 @@ impl RunQuery {
 
     /// Most recent runs first (at most 1,000), of one project or of every project the caller
     /// can read; optionally only those of one template, in some statuses, on one delegate (id
-    /// or name), or created in `[since, until)`.
+    /// or name), started by one schedule, or created in `[since, until)`.
     #[graphql(complexity = "limit.clamp(1, 1000) as usize * child_complexity")]
     #[allow(clippy::too_many_arguments)]
     async fn runs(
@@ -423,6 +435,7 @@ impl RunQuery {
         delegate: Option<String>,
         since: Option<DateTime<Utc>>,
         until: Option<DateTime<Utc>>,
+        schedule_id: Option<ID>,
     ) -> Result<Vec<Run>> {
         let (s, p) = ctx(c)?;
         let scope = visible(s, p, project.as_deref()).await?;
@@ -438,6 +451,9 @@ impl RunQuery {
             delegate: delegate.filter(|d| !d.is_empty()),
             since,
             until,
+            schedule: schedule_id
+                .map(|t| parse_id("scheduleId", &t))
+                .transpose()?,
         };
         Ok(crate::runs::list(&s.pool, scope.as_deref(), &filter, limit)
             .await?
