@@ -97,11 +97,12 @@ async fn until_next(pool: &PgPool) -> sqlx::Result<Option<Duration>> {
 
 /// Fires every due schedule and every queued fire that may start; returns how many it handled.
 pub async fn tick(pool: &PgPool, cfg: &Settings) -> ApiResult<usize> {
+    // Waiting fires first: a due fire of the same schedule must not overtake one.
     let mut n = 0;
-    while fire_next(pool, cfg).await? {
+    while start_next_queued(pool, cfg).await? {
         n += 1;
     }
-    while start_next_queued(pool, cfg).await? {
+    while fire_next(pool, cfg).await? {
         n += 1;
     }
     Ok(n)
@@ -208,26 +209,28 @@ async fn fire(
     .fetch_optional(&mut *tx)
     .await?;
     let policy = Concurrency::parse(&s.concurrency);
-    let outcome = match (unfinished, policy) {
-        (Some((run, state)), Concurrency::Forbid) => Outcome::Skipped(format!(
+    // Under `queue`, a fire already waiting goes first (it starts on the next tick).
+    let waiting: Option<(DateTime<Utc>,)> = if policy == Concurrency::Queue {
+        sqlx::query_as(
+            "SELECT due_at FROM schedule_fires WHERE schedule_id = $1 AND outcome = 'queued' LIMIT 1",
+        )
+        .bind(s.id)
+        .fetch_optional(&mut *tx)
+        .await?
+    } else {
+        None
+    };
+    let outcome = match (unfinished, policy, waiting) {
+        (Some((run, state)), Concurrency::Forbid, _) => Outcome::Skipped(format!(
             "the previous run {run} is still {state} (concurrency: forbid)"
         )),
-        (Some((run, state)), Concurrency::Queue) => {
-            let waiting: Option<(DateTime<Utc>,)> = sqlx::query_as(
-                "SELECT due_at FROM schedule_fires WHERE schedule_id = $1 AND outcome = 'queued' LIMIT 1",
-            )
-            .bind(s.id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            match waiting {
-                Some((at,)) => Outcome::Skipped(format!(
-                    "the fire due at {at} already waits for run {run} (concurrency: queue holds one fire)"
-                )),
-                None => {
-                    record(tx, s.id, due, "queued", Some(&format!("waiting for run {run} ({state}) to end")), None).await?;
-                    return Ok(Outcome::Queued);
-                }
-            }
+        (_, Concurrency::Queue, Some((at,))) => Outcome::Skipped(format!(
+            "the fire due at {at} already waits for the schedule's unfinished run (concurrency: queue holds one fire)"
+        )),
+        (Some((run, state)), Concurrency::Queue, None) => {
+            let why = format!("waiting for run {run} ({state}) to end");
+            record(tx, s.id, due, "queued", Some(&why), None).await?;
+            return Ok(Outcome::Queued);
         }
         _ => start(tx, pool, cfg, s).await?,
     };

@@ -10,6 +10,7 @@ mod language;
 mod lifecycle;
 mod resilience;
 mod safety;
+mod schedules;
 mod sso;
 mod trust;
 mod truth;
