@@ -32,6 +32,31 @@ pub fn bin(name: &str) -> PathBuf {
     found.cloned().unwrap_or_else(|| panic!("{name} is missing beside {}: build the binaries first (cargo build --workspace --bins)", dir.display()))
 }
 
+/// For the benchmarks: a private PostgreSQL (its process and directory, stopped by the caller),
+/// unless `FAULTLINE_TEST_PG` names a server already; sets `FAULTLINE_TEST_PG` to it.
+pub async fn private_pg_unless_set() -> Result<Option<(Proc, tempfile::TempDir)>> {
+    if std::env::var_os("FAULTLINE_TEST_PG").is_some() {
+        return Ok(None);
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("faultline-bench-pg")
+        .tempdir()?;
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )?;
+    let mut cmd = Command::new(bin("faultline"));
+    cmd.args(["postgres", "--max-connections", "300", "--data-dir"])
+        .arg(dir.path())
+        .env("FAULTLINE_PG_NOSYNC", "1");
+    let mut p = Proc::spawn(cmd, dir.path().join("pg.log"), "pg").await?;
+    let url = p
+        .wait_line("postgres ready ", Duration::from_secs(60))
+        .await?;
+    std::env::set_var("FAULTLINE_TEST_PG", url);
+    Ok(Some((p, dir)))
+}
+
 /// A fresh, empty database on the shared test server (`FAULTLINE_TEST_PG`).
 pub async fn fresh_database() -> Result<String> {
     let admin = std::env::var("FAULTLINE_TEST_PG").map_err(|_| {

@@ -9,7 +9,7 @@
 //! `target/release/faultline-bench`. Uses `FAULTLINE_TEST_PG` if set, else starts a private
 //! PostgreSQL itself.
 use anyhow::{Context, Result};
-use faultline_e2e::{bin, loadgen, pause_template, proc_state, Proc, Target, World};
+use faultline_e2e::{loadgen, pause_template, proc_state, Target, World};
 use std::time::{Duration, Instant};
 
 fn arg(name: &str, default: usize) -> usize {
@@ -54,27 +54,7 @@ async fn wait_proc(pid: i32, stopped: bool, within: Duration) -> Result<()> {
 async fn main() -> Result<()> {
     let runs = arg("--runs", 200);
     let streams = arg("--streams", 1000);
-    let pg = if std::env::var_os("FAULTLINE_TEST_PG").is_none() {
-        let dir = tempfile::Builder::new()
-            .prefix("faultline-bench-pg")
-            .tempdir()?;
-        std::fs::set_permissions(
-            dir.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )?;
-        let mut cmd = tokio::process::Command::new(bin("faultline"));
-        cmd.args(["postgres", "--max-connections", "300", "--data-dir"])
-            .arg(dir.path())
-            .env("FAULTLINE_PG_NOSYNC", "1");
-        let mut p = Proc::spawn(cmd, dir.path().join("pg.log"), "pg").await?;
-        let url = p
-            .wait_line("postgres ready ", Duration::from_secs(60))
-            .await?;
-        std::env::set_var("FAULTLINE_TEST_PG", url);
-        Some((p, dir))
-    } else {
-        None
-    };
+    let pg = faultline_e2e::private_pg_unless_set().await?;
 
     let w = World::new().await?;
     let target = Target::start(w.dir.path()).await?;
@@ -156,8 +136,8 @@ async fn main() -> Result<()> {
     );
     drop(w);
     // Stop our private Postgres cleanly (SIGTERM), so its server process does not outlive us.
-    if let Some((mut p, _dir)) = pg {
-        p.stop(Duration::from_secs(30)).await?;
+    if let Some(mut pg) = pg {
+        pg.0.stop(Duration::from_secs(30)).await?;
     }
     Ok(())
 }
