@@ -291,15 +291,252 @@ async fn gate_exit_codes_json_and_junit() {
     let o = run_gate(
         &w,
         &token,
-        &["--template", "ok", "--version", "1", "--wait"],
+        &["--template", "ok", "--version", "9", "--wait"],
     )
     .await;
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(
-        o.stderr.contains("not supported by this hub yet"),
+        o.stderr.contains("version: the template has no version 9"),
         "{}",
         o.stderr
     );
+}
+
+/// `faultline ARGS` (a hub client other than the gate) against this world's hub, configured
+/// by the environment as in a pipeline.
+async fn client(w: &World, token: &str, args: &[&str]) -> Out {
+    let mut c = tokio::process::Command::new(bin("faultline"));
+    c.args(args)
+        .env("FAULTLINE_HUB", &w.hub.url)
+        .env("FAULTLINE_HUB_CA", &w.hub.ca)
+        .env("FAULTLINE_TOKEN", token)
+        .env("FAULTLINE_PROJECT", "default")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let o = tokio::time::timeout(Duration::from_secs(60), c.output())
+        .await
+        .expect("finished within a minute")
+        .unwrap();
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into(),
+        stderr: String::from_utf8_lossy(&o.stderr).into(),
+    }
+}
+
+#[tokio::test]
+async fn gate_pins_a_version_and_follows_events_over_websocket_or_by_polling() {
+    let w = World::new().await.unwrap();
+    let target = Target::start(w.dir.path()).await.unwrap();
+    let _d = w.delegate("gate-3", &[], &[]).await.unwrap();
+    let token = api_token(&w).await;
+    let id = w
+        .api
+        .create_template(&faultline_e2e::pause_template("pin", &target, "1s"))
+        .await
+        .unwrap();
+    w.api
+        .gql(
+            "mutation($id: ID!, $y: String!) { updateTemplate(id: $id, yaml: $y) { version } }",
+            json!({"id": id, "y": faultline_e2e::pause_template("pin", &target, "2s")}),
+        )
+        .await
+        .unwrap();
+
+    // Pinned to version 1 of 2, followed over the WebSocket: the same progress lines.
+    let o = run_gate(
+        &w,
+        &token,
+        &[
+            "--template",
+            "pin",
+            "--version",
+            "1",
+            "--delegate",
+            "gate-3",
+            "--wait",
+            "--json",
+            "--verbose",
+        ],
+    )
+    .await;
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    let j: Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(j["templateVersion"], 1, "{j}");
+    let run = w
+        .api
+        .gql(
+            "query($id: ID!) { run(id: $id) { templateVersion template { version } } }",
+            json!({"id": j["id"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(run["run"]["templateVersion"], 1, "{run}");
+    assert!(
+        o.stderr.contains("following events over WebSocket"),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.stderr.contains("by polling"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("fault.applied: process-pause (steps[0])"),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("fault.reverted"), "{}", o.stderr);
+    assert!(o.stderr.contains("verdict: PASSED"), "{}", o.stderr);
+
+    // --poll: the latest version, the same lines, by polling.
+    let o = run_gate(
+        &w,
+        &token,
+        &[
+            "--template",
+            "pin",
+            "--delegate",
+            "gate-3",
+            "--wait",
+            "--json",
+            "--poll",
+            "--verbose",
+        ],
+    )
+    .await;
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    let j: Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(j["templateVersion"], 2, "{j}");
+    assert!(
+        o.stderr.contains("following events by polling"),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.stderr.contains("over WebSocket"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("fault.applied: process-pause (steps[0])"),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("verdict: PASSED"), "{}", o.stderr);
+}
+
+#[tokio::test]
+async fn template_apply_list_and_run_list_show_abort() {
+    let w = World::new().await.unwrap();
+    let target = Target::start(w.dir.path()).await.unwrap();
+    let _d = w.delegate("cli-1", &[], &[]).await.unwrap();
+    let token = api_token(&w).await;
+    let app = w.path("app.yaml");
+    let long = w.path("long.yaml");
+    std::fs::write(&app, faultline_e2e::pause_template("app", &target, "1s")).unwrap();
+    std::fs::write(&long, faultline_e2e::pause_template("long", &target, "60s")).unwrap();
+    let (app_s, long_s) = (app.to_str().unwrap(), long.to_str().unwrap());
+
+    // created → unchanged → updated (only the edited file gets a version).
+    let o = client(&w, &token, &["template", "apply", "-f", app_s, long_s]).await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stdout, "created app v1\ncreated long v1\n");
+    let o = client(&w, &token, &["template", "apply", "-f", app_s, long_s]).await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stdout, "unchanged app v1\nunchanged long v1\n");
+    std::fs::write(&app, faultline_e2e::pause_template("app", &target, "2s")).unwrap();
+    let o = client(&w, &token, &["template", "apply", "-f", app_s, long_s]).await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stdout, "updated app v2\nunchanged long v1\n");
+    let o = client(&w, &token, &["template", "apply", "-f", app_s, "--json"]).await;
+    let j: Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(j["action"], "unchanged", "{j}");
+    assert_eq!(j["version"], 2, "{j}");
+
+    // An invalid file: exit 2, the file and the hub's line and column named.
+    let bad = w.path("bad.yaml");
+    std::fs::write(
+        &bad,
+        faultline_e2e::pause_template("bad", &target, "1s").replace("duration: 1s", "duration: soon"),
+    )
+    .unwrap();
+    let o = client(&w, &token, &["template", "apply", "-f", bad.to_str().unwrap()]).await;
+    assert_eq!(o.code, 2, "{}\n{}", o.stdout, o.stderr);
+    let line = o.stderr.lines().next().unwrap_or_default();
+    let located = format!("{}:", bad.display());
+    assert!(line.starts_with(&located), "{}", o.stderr);
+    let place: Vec<&str> = line[located.len()..].splitn(3, ':').collect();
+    assert!(
+        place.len() == 3 && place[0].parse::<u32>().is_ok() && place[1].parse::<u32>().is_ok(),
+        "FILE:LINE:COL: {line}"
+    );
+    assert!(line.contains("INVALID_TEMPLATE"), "{line}");
+
+    // template list: a table for people, JSON for scripts.
+    let o = client(&w, &token, &["template", "list"]).await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.starts_with("NAME"), "{}", o.stdout);
+    assert!(o.stdout.contains("app "), "{}", o.stdout);
+    let o = client(&w, &token, &["template", "list", "--json"]).await;
+    let ts: Value = serde_json::from_str(&o.stdout).unwrap();
+    let versions: Vec<(String, i64)> = ts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap().into(), t["version"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(versions, [("app".into(), 2), ("long".into(), 1)], "{ts}");
+
+    // A long run started without --wait, then shown by prefix and aborted.
+    let o = run_gate(&w, &token, &["--template", "long", "--delegate", "cli-1"]).await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let id = o.stdout.trim().to_string();
+    w.api
+        .wait_event(&id, "fault.applied", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let o = client(&w, &token, &["run", "show", &id[..8], "--json"]).await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let r: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(r["id"], id.as_str(), "{r}");
+    assert_eq!(r["status"], "RUNNING", "{r}");
+    assert_eq!(r["template"]["name"], "long", "{r}");
+    let o = client(&w, &token, &["run", "show", &id]).await;
+    assert!(o.stdout.contains("status:   RUNNING"), "{}", o.stdout);
+    let o = client(
+        &w,
+        &token,
+        &["run", "abort", &id[..8], "--reason", "cli test", "--json"],
+    )
+    .await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let r: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(r["id"], id.as_str(), "{r}");
+    let run = w
+        .api
+        .wait_status(&id, &["ABORTED"], Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(
+        run["reason"].as_str().unwrap_or_default().contains("cli test"),
+        "{run}"
+    );
+    assert_ne!(proc_state(target.pid()), Some('T'), "paused target resumed");
+
+    // run list: filters by status and template; the table shows the id's prefix.
+    let o = client(&w, &token, &["run", "list", "--status", "aborted", "--json"]).await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let runs: Value = serde_json::from_str(&o.stdout).unwrap();
+    let ids: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [id.as_str()], "{runs}");
+    let o = client(&w, &token, &["run", "list", "--template", "app", "--json"]).await;
+    assert_eq!(o.stdout.trim(), "[]", "{}", o.stderr);
+    let o = client(&w, &token, &["run", "list", "--limit", "5"]).await;
+    assert!(o.stdout.starts_with("ID "), "{}", o.stdout);
+    assert!(o.stdout.contains(&id[..8]), "{}", o.stdout);
+    let o = client(&w, &token, &["run", "show", "0000000000"]).await;
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    let o = client(&w, &token, &["run", "list", "--template", "nope"]).await;
+    assert_eq!(o.code, 2, "{}", o.stderr);
 }
 
 #[tokio::test]
