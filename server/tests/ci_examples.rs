@@ -7,7 +7,9 @@ use serde_norway::Value;
 use std::path::Path;
 
 fn load(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/ci").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy/ci")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap();
     serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -36,8 +38,7 @@ fn check_commands(doc: &Value) -> String {
     assert!(lines.len() >= 2, "{lines:?}");
     let mut junit = None;
     for l in &lines {
-        let cli = Cli::try_parse_from(l.split_whitespace())
-            .unwrap_or_else(|e| panic!("{l}: {e}"));
+        let cli = Cli::try_parse_from(l.split_whitespace()).unwrap_or_else(|e| panic!("{l}: {e}"));
         if let Command::Run(RunCmd {
             gate, what: None, ..
         }) = cli.command

@@ -537,7 +537,12 @@ pub async fn run(hub: HubArgs, args: RunArgs) -> u8 {
     }
     print_summary(&run, &ended, &url);
     if let Some(path) = &args.junit {
-        let xml = junit_xml(&run, &progress.events, &ended, started.elapsed().as_secs_f64());
+        let xml = junit_xml(
+            &run,
+            &progress.events,
+            &ended,
+            started.elapsed().as_secs_f64(),
+        );
         if let Err(e) = std::fs::write(path, xml) {
             eprintln!("error: --junit: cannot write {}: {e}", path.display());
         }

@@ -124,11 +124,9 @@ impl Client {
             .map_err(|e| ClientError::Transport(format!("cannot reach the hub: {}", chain(&e))))?;
         let status = resp.status();
         let mut bytes = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| ClientError::Transport(format!("reading the hub's answer: {}", chain(&e))))?
-        {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| {
+            ClientError::Transport(format!("reading the hub's answer: {}", chain(&e)))
+        })? {
             if bytes.len() + chunk.len() > MAX_RESPONSE {
                 return Err(ClientError::Transport(format!(
                     "the hub's answer is larger than {} MiB",

@@ -108,7 +108,10 @@ mod tests {
     fn tables_pad_columns() {
         let t = table(
             &["ID", "STATUS"],
-            &[vec!["abc".into(), "PASSED".into()], vec!["a".into(), "".into()]],
+            &[
+                vec!["abc".into(), "PASSED".into()],
+                vec!["a".into(), "".into()],
+            ],
         );
         assert_eq!(t, "ID   STATUS\nabc  PASSED\na\n");
         assert_eq!(cell(&json!(81.25)), "81.2");

@@ -47,9 +47,12 @@ async fn list(
         None => None,
         Some(name) => {
             let ts = super::templates::list_templates(client, hub.project.as_deref()).await?;
-            let t = ts.iter().find(|t| t["name"] == name.as_str()).ok_or_else(|| {
-                ClientError::Usage(format!("--template: no template named {name:?}"))
-            })?;
+            let t = ts
+                .iter()
+                .find(|t| t["name"] == name.as_str())
+                .ok_or_else(|| {
+                    ClientError::Usage(format!("--template: no template named {name:?}"))
+                })?;
             Some(t["id"].clone())
         }
     };
@@ -155,7 +158,9 @@ async fn abort(
 ) -> Result<(), ClientError> {
     // abortRun takes a full id: resolve a prefix first.
     let full = get(client, id).await?["id"].clone();
-    let q = format!("mutation($id: ID!, $r: String) {{ abortRun(id: $id, reason: $r) {{ {FIELDS} }} }}");
+    let q = format!(
+        "mutation($id: ID!, $r: String) {{ abortRun(id: $id, reason: $r) {{ {FIELDS} }} }}"
+    );
     let r = client.gql(&q, json!({"id": full, "r": reason})).await?["abortRun"].clone();
     if as_json {
         println!("{r}");

@@ -8,7 +8,8 @@ use crate::config::HubArgs;
 use serde_json::{json, Value};
 use std::path::Path;
 
-const LIST: &str = "query($p: String) { templates(project: $p) { id name version updatedAt description } }";
+const LIST: &str =
+    "query($p: String) { templates(project: $p) { id name version updatedAt description } }";
 const CREATE: &str =
     "mutation($p: String!, $y: String!) { createTemplate(project: $p, yaml: $y) { id name version } }";
 const UPDATE: &str =
@@ -33,7 +34,10 @@ impl Applied {
 }
 
 /// The templates of the project (`None`: every project the token can read).
-pub async fn list_templates(client: &Client, project: Option<&str>) -> Result<Vec<Value>, ClientError> {
+pub async fn list_templates(
+    client: &Client,
+    project: Option<&str>,
+) -> Result<Vec<Value>, ClientError> {
     let d = client.gql(LIST, json!({"p": project})).await?;
     Ok(d["templates"].as_array().cloned().unwrap_or_default())
 }
@@ -63,7 +67,10 @@ pub async fn list(hub: HubArgs, as_json: bool) -> u8 {
             ]
         })
         .collect();
-    print!("{}", table(&["NAME", "VERSION", "UPDATED", "DESCRIPTION"], &rows));
+    print!(
+        "{}",
+        table(&["NAME", "VERSION", "UPDATED", "DESCRIPTION"], &rows)
+    );
     exit::PASSED
 }
 
@@ -83,10 +90,7 @@ async fn apply_one(
     let (applied, d) = match current {
         None => (
             Applied::Created,
-            client
-                .gql(CREATE, json!({"p": project, "y": yaml}))
-                .await?["createTemplate"]
-                .clone(),
+            client.gql(CREATE, json!({"p": project, "y": yaml})).await?["createTemplate"].clone(),
         ),
         Some(t) if t["yaml"] == yaml => (Applied::Unchanged, t.clone()),
         Some(t) => (

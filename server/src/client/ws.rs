@@ -79,7 +79,11 @@ fn tls_config(ca_pem: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, Client
 
 impl Events {
     /// Connects, authenticates and subscribes to the run's events after `after_seq`.
-    pub async fn subscribe(client: &Client, run: &str, after_seq: i64) -> Result<Events, ClientError> {
+    pub async fn subscribe(
+        client: &Client,
+        run: &str,
+        after_seq: i64,
+    ) -> Result<Events, ClientError> {
         let transport = |what: &str, e: &dyn std::error::Error| {
             ClientError::Transport(format!("{what}: {}", chain(e)))
         };
@@ -88,7 +92,9 @@ impl Events {
             .map_err(|e| transport("websocket request", &e))?;
         req.headers_mut().insert(
             "sec-websocket-protocol",
-            "graphql-transport-ws".parse().expect("a valid header value"),
+            "graphql-transport-ws"
+                .parse()
+                .expect("a valid header value"),
         );
         let connector = tokio_tungstenite::Connector::Rustls(tls_config(client.ca_pem.as_deref())?);
         let config = WebSocketConfig::default()
@@ -196,15 +202,12 @@ async fn read(socket: &mut Socket) -> Result<Option<Value>, ClientError> {
         match socket.next().await {
             None | Some(Ok(Message::Close(_))) => return Ok(None),
             Some(Err(e)) => {
-                return Err(ClientError::Transport(format!(
-                    "websocket: {}",
-                    chain(&e)
-                )))
+                return Err(ClientError::Transport(format!("websocket: {}", chain(&e))))
             }
             Some(Ok(Message::Text(t))) => {
-                return serde_json::from_str(t.as_str()).map(Some).map_err(|e| {
-                    ClientError::Transport(format!("websocket: not JSON: {e}"))
-                })
+                return serde_json::from_str(t.as_str())
+                    .map(Some)
+                    .map_err(|e| ClientError::Transport(format!("websocket: not JSON: {e}")))
             }
             Some(Ok(_)) => {}
         }

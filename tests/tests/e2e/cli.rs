@@ -451,10 +451,16 @@ async fn template_apply_list_and_run_list_show_abort() {
     let bad = w.path("bad.yaml");
     std::fs::write(
         &bad,
-        faultline_e2e::pause_template("bad", &target, "1s").replace("duration: 1s", "duration: soon"),
+        faultline_e2e::pause_template("bad", &target, "1s")
+            .replace("duration: 1s", "duration: soon"),
     )
     .unwrap();
-    let o = client(&w, &token, &["template", "apply", "-f", bad.to_str().unwrap()]).await;
+    let o = client(
+        &w,
+        &token,
+        &["template", "apply", "-f", bad.to_str().unwrap()],
+    )
+    .await;
     assert_eq!(o.code, 2, "{}\n{}", o.stdout, o.stderr);
     let line = o.stderr.lines().next().unwrap_or_default();
     let located = format!("{}:", bad.display());
@@ -477,7 +483,12 @@ async fn template_apply_list_and_run_list_show_abort() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| (t["name"].as_str().unwrap().into(), t["version"].as_i64().unwrap()))
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().into(),
+                t["version"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(versions, [("app".into(), 2), ("long".into(), 1)], "{ts}");
 
@@ -512,13 +523,21 @@ async fn template_apply_list_and_run_list_show_abort() {
         .await
         .unwrap();
     assert!(
-        run["reason"].as_str().unwrap_or_default().contains("cli test"),
+        run["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cli test"),
         "{run}"
     );
     assert_ne!(proc_state(target.pid()), Some('T'), "paused target resumed");
 
     // run list: filters by status and template; the table shows the id's prefix.
-    let o = client(&w, &token, &["run", "list", "--status", "aborted", "--json"]).await;
+    let o = client(
+        &w,
+        &token,
+        &["run", "list", "--status", "aborted", "--json"],
+    )
+    .await;
     assert_eq!(o.code, 0, "{}", o.stderr);
     let runs: Value = serde_json::from_str(&o.stdout).unwrap();
     let ids: Vec<&str> = runs
