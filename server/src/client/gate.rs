@@ -335,12 +335,14 @@ impl Progress {
 }
 
 /// Follows the run until it ends: over the WebSocket unless `poll`, resubscribing from the last
-/// seq when the stream drops; by polling after [`WS_ATTEMPTS`] failed subscriptions in a row.
+/// seq when the stream drops; by polling when the WebSocket cannot be opened at all, or after
+/// [`WS_ATTEMPTS`] failed subscriptions in a row.
 async fn follow(client: &Client, id: &str, progress: &mut Progress, mut poll: bool, verbose: bool) {
-    let mut failures = 0;
+    let (mut failures, mut opened) = (0, false);
     while !poll {
         let mut events = match ws::Events::subscribe(client, id, progress.last_seq).await {
             Ok(ev) => {
+                opened = true;
                 if verbose {
                     eprintln!(
                         "following events over WebSocket{}",
@@ -355,7 +357,8 @@ async fn follow(client: &Client, id: &str, progress: &mut Progress, mut poll: bo
             }
             Err(e) => {
                 failures += 1;
-                if failures >= WS_ATTEMPTS {
+                // Never opened (a proxy that passes no upgrade, say): polling at once.
+                if !opened || failures >= WS_ATTEMPTS {
                     eprintln!("warning: {e}; following the run by polling");
                     poll = true;
                 } else {

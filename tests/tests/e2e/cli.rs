@@ -1,12 +1,12 @@
 //! `faultline run`, the CI/CD gate, against a real hub, delegate and target: exit codes, the
 //! abort on `--timeout` and on SIGINT (fault reverted), `--json`, and the JUnit report read by
 //! the real PyPI `junitparser` (pinned in tests/toxiproxy-clients/requirements.txt).
-use faultline_e2e::{bin, proc_state, Target, World};
+use faultline_e2e::{bin, proc_state, Hub, HubOpts, Target, World};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 async fn api_token(w: &World) -> String {
     let d = w
@@ -417,6 +417,184 @@ async fn gate_pins_a_version_and_follows_events_over_websocket_or_by_polling() {
         o.stderr
     );
     assert!(o.stderr.contains("verdict: PASSED"), "{}", o.stderr);
+}
+
+/// A minimal HTTP CONNECT proxy, as pipelines often have to use: every tunnel goes to 127.0.0.1
+/// on the port asked for, whatever the host, so the hub's name is reachable only through it.
+async fn connect_proxy() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if head.len() > 8192 || c.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                let to = head.split_whitespace().nth(1).unwrap_or_default();
+                let port = to.rsplit(':').next().unwrap_or_default();
+                let Ok(mut up) = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}")).await
+                else {
+                    return;
+                };
+                if c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .is_ok()
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut c, &mut up).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn gate_falls_back_to_polling_when_the_websocket_cannot_be_opened() {
+    let w = World::new().await.unwrap();
+    let target = Target::start(w.dir.path()).await.unwrap();
+    let _d = w.delegate("gate-4", &[], &[]).await.unwrap();
+    let token = api_token(&w).await;
+    w.api
+        .create_template(&faultline_e2e::pause_template("proxied", &target, "1s"))
+        .await
+        .unwrap();
+    // A second replica whose certificate names a host that only the proxy reaches: HTTPS goes
+    // through HTTPS_PROXY, the WebSocket (no proxy support) cannot be opened.
+    let name = "faultline-hub.invalid";
+    let hub = Hub::start(
+        &w.db,
+        &w.path("hub-2"),
+        HubOpts {
+            extra: vec!["--tls-san".into(), name.into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let port = hub.addr.rsplit(':').next().unwrap();
+    let proxy = connect_proxy().await;
+    let mut c = gate(
+        &w,
+        &token,
+        &[
+            "--template",
+            "proxied",
+            "--delegate",
+            "gate-4",
+            "--wait",
+            "--verbose",
+            "--json",
+        ],
+    );
+    c.env("FAULTLINE_HUB", format!("https://{name}:{port}"))
+        .env("FAULTLINE_HUB_CA", &hub.ca)
+        .env("HTTPS_PROXY", format!("http://127.0.0.1:{proxy}"))
+        .env_remove("https_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy");
+    let o = tokio::time::timeout(Duration::from_secs(120), c.output())
+        .await
+        .expect("gate finished within 2 minutes")
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("following the run by polling"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("following events over WebSocket"), "{stderr}");
+    assert!(
+        stderr.contains("fault.applied: process-pause (steps[0])"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("verdict: PASSED"), "{stderr}");
+    let j: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(j["status"], "PASSED", "{j}");
+}
+
+/// A TCP forwarder to `to` whose open connections are all cut when `cut` is sent.
+async fn cutting_forwarder(to: String) -> (u16, tokio::sync::broadcast::Sender<()>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (cut, _) = tokio::sync::broadcast::channel(1);
+    let tx = cut.clone();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = l.accept().await {
+            let (to, mut rx) = (to.clone(), tx.subscribe());
+            tokio::spawn(async move {
+                let Ok(mut up) = tokio::net::TcpStream::connect(&to).await else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut c, &mut up) => {}
+                    _ = rx.recv() => {}
+                }
+            });
+        }
+    });
+    (port, cut)
+}
+
+#[tokio::test]
+async fn gate_resubscribes_from_the_last_event_when_the_websocket_drops() {
+    let w = World::new().await.unwrap();
+    let target = Target::start(w.dir.path()).await.unwrap();
+    let _d = w.delegate("gate-5", &[], &[]).await.unwrap();
+    let token = api_token(&w).await;
+    w.api
+        .create_template(&faultline_e2e::pause_template("cut", &target, "3s"))
+        .await
+        .unwrap();
+    let (port, cut) = cutting_forwarder(w.hub.addr.clone()).await;
+    let mut c = gate(
+        &w,
+        &token,
+        &["--template", "cut", "--delegate", "gate-5", "--wait", "--verbose"],
+    );
+    c.env("FAULTLINE_HUB", format!("https://127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut all = String::new();
+    while let Some(l) = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("a line within a minute")
+        .unwrap()
+    {
+        all.push_str(&l);
+        all.push('\n');
+        if l.contains("fault.applied") {
+            // Every connection through the forwarder dies, the event stream with them.
+            cut.send(()).unwrap();
+        }
+    }
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{all}");
+    assert!(all.contains("resubscribing"), "{all}");
+    assert!(
+        all.contains("following events over WebSocket from seq "),
+        "{all}"
+    );
+    assert!(!all.contains("by polling"), "{all}");
+    for kind in ["run.started", "fault.applied", "fault.reverted", "run.recovered"] {
+        assert_eq!(all.matches(&format!("] {kind}")).count(), 1, "{kind} once: {all}");
+    }
+    assert!(all.contains("verdict: PASSED"), "{all}");
 }
 
 #[tokio::test]
