@@ -28,6 +28,9 @@ type Socket =
 /// An open `runEvents` subscription.
 pub struct Events {
     socket: Socket,
+    /// When the hub last sent anything (an event, a pong): [`IDLE`] after it, the connection is
+    /// taken as lost.
+    heard: tokio::time::Instant,
 }
 
 /// What [`Events::next`] got.
@@ -131,7 +134,10 @@ impl Events {
                 .send(Message::text(sub.to_string()))
                 .await
                 .map_err(|e| transport("websocket", &e))?;
-            Ok(Events { socket })
+            Ok(Events {
+                socket,
+                heard: tokio::time::Instant::now(),
+            })
         };
         tokio::time::timeout(CONNECT_WAIT, open)
             .await
@@ -147,9 +153,15 @@ impl Events {
     pub async fn next(&mut self) -> Result<Next, ClientError> {
         loop {
             let msg = tokio::select! {
-                m = tokio::time::timeout(IDLE, read(&mut self.socket)) => m.map_err(|_| {
-                    ClientError::Transport(format!("the websocket was silent for {IDLE:?}"))
-                })??,
+                m = read(&mut self.socket) => {
+                    self.heard = tokio::time::Instant::now();
+                    m?
+                }
+                _ = tokio::time::sleep_until(self.heard + IDLE) => {
+                    return Err(ClientError::Transport(format!(
+                        "the websocket was silent for {IDLE:?}"
+                    )));
+                }
                 _ = tokio::time::sleep(PING_EVERY) => {
                     let ping = json!({"type": "ping"}).to_string();
                     self.socket.send(Message::text(ping)).await.map_err(|e| {

@@ -509,11 +509,11 @@ async fn gate_falls_back_to_polling_when_the_websocket_cannot_be_opened() {
         String::from_utf8_lossy(&o.stderr),
     );
     assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("following the run by polling"), "{stderr}");
     assert!(
-        stderr.contains("following the run by polling"),
+        !stderr.contains("following events over WebSocket"),
         "{stderr}"
     );
-    assert!(!stderr.contains("following events over WebSocket"), "{stderr}");
     assert!(
         stderr.contains("fault.applied: process-pause (steps[0])"),
         "{stderr}"
@@ -560,7 +560,14 @@ async fn gate_resubscribes_from_the_last_event_when_the_websocket_drops() {
     let mut c = gate(
         &w,
         &token,
-        &["--template", "cut", "--delegate", "gate-5", "--wait", "--verbose"],
+        &[
+            "--template",
+            "cut",
+            "--delegate",
+            "gate-5",
+            "--wait",
+            "--verbose",
+        ],
     );
     c.env("FAULTLINE_HUB", format!("https://127.0.0.1:{port}"))
         .stdout(Stdio::null())
@@ -591,8 +598,17 @@ async fn gate_resubscribes_from_the_last_event_when_the_websocket_drops() {
         "{all}"
     );
     assert!(!all.contains("by polling"), "{all}");
-    for kind in ["run.started", "fault.applied", "fault.reverted", "run.recovered"] {
-        assert_eq!(all.matches(&format!("] {kind}")).count(), 1, "{kind} once: {all}");
+    for kind in [
+        "run.started",
+        "fault.applied",
+        "fault.reverted",
+        "run.recovered",
+    ] {
+        assert_eq!(
+            all.matches(&format!("] {kind}")).count(),
+            1,
+            "{kind} once: {all}"
+        );
     }
     assert!(all.contains("verdict: PASSED"), "{all}");
 }
