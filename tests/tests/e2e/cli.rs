@@ -1,6 +1,9 @@
-//! `faultline run`, the CI/CD gate, against a real hub, delegate and target: exit codes, the
-//! abort on `--timeout` and on SIGINT (fault reverted), `--json`, and the JUnit report read by
-//! the real PyPI `junitparser` (pinned in tests/toxiproxy-clients/requirements.txt).
+//! The hub's command-line clients against a real hub, delegate and target. The gate
+//! `faultline run`: exit codes, the abort on `--timeout` and on SIGINT (fault reverted), `--json`,
+//! the JUnit report read by the real PyPI `junitparser` (pinned in
+//! tests/toxiproxy-clients/requirements.txt), `--version`, events over the WebSocket (a
+//! resubscription after a cut, polling through a CONNECT proxy and with `--poll`). Then
+//! `template apply/list` and `run list/show/abort`.
 use faultline_e2e::{bin, proc_state, Hub, HubOpts, Target, World};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
