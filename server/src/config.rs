@@ -56,7 +56,8 @@ pub struct HubArgs {
     /// (required).
     #[arg(long, env = "FAULTLINE_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<Secret>,
-    /// PEM file of the CA that signed the hub's certificate (default: the system's roots).
+    /// PEM file of the CA that signed the hub's certificate, for HTTPS and the WebSocket
+    /// (default: the public web roots).
     #[arg(long, env = "FAULTLINE_HUB_CA", global = true)]
     pub hub_ca: Option<PathBuf>,
     /// The project (default: the API token's project).
@@ -154,7 +155,8 @@ pub struct RunArgs {
     /// Write a JUnit XML report here (one testsuite, one testcase per probe and per fault step).
     #[arg(long)]
     pub junit: Option<PathBuf>,
-    /// Print one JSON object on stdout at the end (id, status, score, recoveryMs, reason, url).
+    /// Print one JSON object on stdout at the end (id, status, score, recoveryMs, reason, url,
+    /// exitCode, templateVersion).
     #[arg(long)]
     pub json: bool,
 }
