@@ -164,12 +164,34 @@ pub async fn apply(hub: HubArgs, files: &[std::path::PathBuf], as_json: bool) ->
     code
 }
 
-/// Prints `[FILE[:LINE:COL]: ]error` on stderr; returns the exit code of the error.
+/// Prints `[FILE[:LINE:COL]: ]error` on stderr; returns the exit code of the error. A template
+/// the hub refused gets one line per problem, as `template validate` prints them.
 fn fail(file: Option<&Path>, e: &ClientError) -> u8 {
+    if let (Some(f), ClientError::Refused { extensions, .. }) = (file, e) {
+        let problems = extensions["errors"].as_array().cloned().unwrap_or_default();
+        if extensions["code"] == "INVALID_TEMPLATE" && !problems.is_empty() {
+            for p in &problems {
+                eprintln!("{}", crate::template_cli::format_error(f, &problem(p)));
+            }
+            return exit::USAGE;
+        }
+    }
     match (file, e.location()) {
         (Some(f), Some((l, c))) => eprintln!("{}:{l}:{c}: {e}", f.display()),
         (Some(f), None) => eprintln!("{}: {e}", f.display()),
         (None, _) => eprintln!("error: {e}"),
     }
     super::error_code(e)
+}
+
+/// One entry of an INVALID_TEMPLATE error's `extensions.errors`.
+fn problem(p: &Value) -> faultline_experiment::SpecError {
+    let n = |k: &str| p[k].as_u64().map(|v| v as usize);
+    faultline_experiment::SpecError {
+        line: n("line"),
+        column: n("column"),
+        field: p["field"].as_str().unwrap_or_default().to_string(),
+        message: p["message"].as_str().unwrap_or_default().to_string(),
+        hint: p["hint"].as_str().map(str::to_string),
+    }
 }
