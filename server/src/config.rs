@@ -30,37 +30,100 @@ pub enum Command {
         #[command(subcommand)]
         what: UserCmd,
     },
-    /// Work with experiment templates offline (no hub needed).
+    /// Work with experiment templates: offline (`validate`, `import`: no hub needed) or on a hub
+    /// (`apply`, `list`).
     Template {
         #[command(subcommand)]
         what: TemplateCmd,
     },
     /// A client for CI/CD pipelines: start a run on a hub, follow it, and exit with its verdict
     /// (0 passed, 1 failed or below --min-score, 2 usage/auth/validation, 3 timeout/aborted/error,
-    /// 130 / 143 interrupted). See docs/ci.md.
-    Run(RunArgs),
+    /// 130 / 143 interrupted). `run list`, `run show`, `run abort` read and stop runs. See
+    /// docs/ci.md.
+    Run(RunCmd),
 }
 
-/// `faultline run`: flags of the pipeline gate (`client_cli.rs`).
+/// Where the hub is and who calls it: shared by `faultline run` and every hub client
+/// subcommand (`run list|show|abort`, `template apply|list`). Global, so the flags may follow a
+/// subcommand (`faultline run list --hub …`); clap cannot require a global flag, so the
+/// client checks `--hub` and `--token` itself (exit 2).
+#[derive(Args, Debug, Clone)]
+pub struct HubArgs {
+    /// The hub's base URL, e.g. https://faultline.example:8443 (required).
+    #[arg(long, env = "FAULTLINE_HUB", global = true)]
+    pub hub: Option<String>,
+    /// An API token (create one on the dashboard's Access page); prefer the environment variable
+    /// (required).
+    #[arg(long, env = "FAULTLINE_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<Secret>,
+    /// PEM file of the CA that signed the hub's certificate, for HTTPS and the WebSocket
+    /// (default: the public web roots).
+    #[arg(long, env = "FAULTLINE_HUB_CA", global = true)]
+    pub hub_ca: Option<PathBuf>,
+    /// The project (default: the API token's project).
+    #[arg(long, env = "FAULTLINE_PROJECT", global = true)]
+    pub project: Option<String>,
+}
+
+/// `faultline run`: the pipeline gate (its flags), or one of `list`, `show`, `abort`.
+#[derive(Args, Debug, Clone)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct RunCmd {
+    #[command(flatten)]
+    pub hub: HubArgs,
+    #[command(flatten)]
+    pub gate: RunArgs,
+    #[command(subcommand)]
+    pub what: Option<RunSub>,
+}
+
+/// `faultline run SUBCOMMAND` (`client/runs.rs`).
+#[derive(Subcommand, Debug, Clone)]
+pub enum RunSub {
+    /// Lists runs, most recent first.
+    List {
+        /// Only runs of this template (by name).
+        #[arg(long)]
+        template: Option<String>,
+        /// Only runs in this status (PENDING, RUNNING, PASSED, FAILED, ABORTED, ERROR, ...);
+        /// repeat for several.
+        #[arg(long)]
+        status: Vec<String>,
+        /// At most this many runs (1-1000).
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shows one run: status, template version, delegate, score, recovery, reason.
+    Show {
+        /// The run's id, or a prefix of at least 8 hex digits.
+        id: String,
+        /// Print the run as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Aborts a run: its delegate reverts every fault at once.
+    Abort {
+        /// The run's id, or a prefix of at least 8 hex digits.
+        id: String,
+        /// Why, kept with the run and in the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Print the run as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `faultline run`: flags of the pipeline gate (`client/gate.rs`).
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// The hub's base URL, e.g. https://faultline.example:8443.
-    #[arg(long, env = "FAULTLINE_HUB")]
-    pub hub: String,
-    /// An API token (create one on the dashboard's Access page); prefer the environment variable.
-    #[arg(long, env = "FAULTLINE_TOKEN", hide_env_values = true)]
-    pub token: Secret,
-    /// PEM file of the CA that signed the hub's certificate (default: the system's roots).
-    #[arg(long, env = "FAULTLINE_HUB_CA")]
-    pub hub_ca: Option<PathBuf>,
-    /// The project the template is in (default: the API token's project).
-    #[arg(long, env = "FAULTLINE_PROJECT")]
-    pub project: Option<String>,
     /// The template's name.
-    #[arg(long)]
-    pub template: String,
-    /// Pin a template version. Not supported by the hub yet (runs use the latest version):
-    /// given, the command refuses with exit code 2.
+    #[arg(long, required = true)]
+    pub template: Option<String>,
+    /// Pin a template version (default: the latest); an unknown version exits 2.
     #[arg(long)]
     pub version: Option<u32>,
     /// The delegate's name (default: the template's `target.delegate`).
@@ -76,6 +139,13 @@ pub struct RunArgs {
     /// and link, exit 0).
     #[arg(long)]
     pub wait: bool,
+    /// Follow the run by polling every 500 ms instead of the WebSocket event stream (the
+    /// command falls back to polling by itself when the WebSocket cannot be opened).
+    #[arg(long)]
+    pub poll: bool,
+    /// Say how the run is followed (WebSocket or polling) and when it resubscribes.
+    #[arg(long, short)]
+    pub verbose: bool,
     /// Exit 1 when a PASSED run's resilience score is below this (0-100).
     #[arg(long)]
     pub min_score: Option<f64>,
@@ -85,7 +155,8 @@ pub struct RunArgs {
     /// Write a JUnit XML report here (one testsuite, one testcase per probe and per fault step).
     #[arg(long)]
     pub junit: Option<PathBuf>,
-    /// Print one JSON object on stdout at the end (id, status, score, recoveryMs, reason, url).
+    /// Print one JSON object on stdout at the end (id, status, score, recoveryMs, reason, url,
+    /// exitCode, templateVersion).
     #[arg(long)]
     pub json: bool,
 }
@@ -139,6 +210,26 @@ pub enum TemplateCmd {
         name: Option<String>,
         /// The experiment to convert (JSON or YAML).
         file: PathBuf,
+    },
+    /// Stores templates on a hub: creates each, or adds a version only when its YAML changed.
+    /// Prints `created NAME v1`, `updated NAME v3` or `unchanged NAME v2` per file.
+    Apply {
+        #[command(flatten)]
+        hub: HubArgs,
+        /// YAML files, one template each (the name is its `metadata.name`).
+        #[arg(short = 'f', long = "file", required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+        /// Print one JSON object per file instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lists a hub's templates: name, latest version, last update, description.
+    List {
+        #[command(flatten)]
+        hub: HubArgs,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 

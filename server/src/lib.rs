@@ -5,7 +5,7 @@
 pub mod app;
 pub mod audit;
 pub mod bucket;
-pub mod client_cli;
+pub mod client;
 pub mod config;
 pub mod config_file;
 pub mod db;

@@ -2,8 +2,8 @@
 use clap::Parser;
 use faultline_hub::{
     app::Hub,
-    client_cli,
-    config::{Cli, Command, SchemaWhat, TemplateCmd},
+    client,
+    config::{Cli, Command, RunCmd, SchemaWhat, TemplateCmd},
     db, embedded_pg, graphql, shutdown, template_cli, user_cli,
 };
 
@@ -23,9 +23,21 @@ fn init_tracing() {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    if let Command::Run(args) = cli.command {
-        // The pipeline gate has its own exit codes (docs/ci.md).
-        return std::process::ExitCode::from(client_cli::run(args).await);
+    // The hub's clients have their own exit codes (docs/ci.md).
+    match cli.command {
+        Command::Run(RunCmd {
+            hub,
+            what: Some(what),
+            ..
+        }) => return client::runs::run(hub, what).await.into(),
+        Command::Run(RunCmd { hub, gate, .. }) => return client::run(hub, gate).await.into(),
+        Command::Template {
+            what: TemplateCmd::Apply { hub, files, json },
+        } => return client::templates::apply(hub, &files, json).await.into(),
+        Command::Template {
+            what: TemplateCmd::List { hub, json },
+        } => return client::templates::list(hub, json).await.into(),
+        _ => {}
     }
     match run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -88,7 +100,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::User { what } => user_cli::run(what).await,
-        Command::Run(_) => unreachable!("handled in main"),
+        Command::Run(_)
+        | Command::Template {
+            what: TemplateCmd::Apply { .. } | TemplateCmd::List { .. },
+        } => unreachable!("handled in main"),
         Command::Template {
             what: TemplateCmd::Import { format, name, file },
         } => {

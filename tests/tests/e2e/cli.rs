@@ -1,12 +1,15 @@
-//! `faultline run`, the CI/CD gate, against a real hub, delegate and target: exit codes, the
-//! abort on `--timeout` and on SIGINT (fault reverted), `--json`, and the JUnit report read by
-//! the real PyPI `junitparser` (pinned in tests/toxiproxy-clients/requirements.txt).
-use faultline_e2e::{bin, proc_state, Target, World};
+//! The hub's command-line clients against a real hub, delegate and target. The gate
+//! `faultline run`: exit codes, the abort on `--timeout` and on SIGINT (fault reverted), `--json`,
+//! the JUnit report read by the real PyPI `junitparser` (pinned in
+//! tests/toxiproxy-clients/requirements.txt), `--version`, events over the WebSocket (a
+//! resubscription after a cut, polling through a CONNECT proxy and with `--poll`). Then
+//! `template apply/list` and `run list/show/abort`.
+use faultline_e2e::{bin, proc_state, Hub, HubOpts, Target, World};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 async fn api_token(w: &World) -> String {
     let d = w
@@ -291,15 +294,465 @@ async fn gate_exit_codes_json_and_junit() {
     let o = run_gate(
         &w,
         &token,
-        &["--template", "ok", "--version", "1", "--wait"],
+        &["--template", "ok", "--version", "9", "--wait"],
     )
     .await;
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(
-        o.stderr.contains("not supported by this hub yet"),
+        o.stderr.contains("version: the template has no version 9"),
         "{}",
         o.stderr
     );
+}
+
+/// `faultline ARGS` (a hub client other than the gate) against this world's hub, configured
+/// by the environment as in a pipeline.
+async fn client(w: &World, token: &str, args: &[&str]) -> Out {
+    let mut c = tokio::process::Command::new(bin("faultline"));
+    c.args(args)
+        .env("FAULTLINE_HUB", &w.hub.url)
+        .env("FAULTLINE_HUB_CA", &w.hub.ca)
+        .env("FAULTLINE_TOKEN", token)
+        .env("FAULTLINE_PROJECT", "default")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let o = tokio::time::timeout(Duration::from_secs(60), c.output())
+        .await
+        .expect("finished within a minute")
+        .unwrap();
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into(),
+        stderr: String::from_utf8_lossy(&o.stderr).into(),
+    }
+}
+
+#[tokio::test]
+async fn gate_pins_a_version_and_follows_events_over_websocket_or_by_polling() {
+    let w = World::new().await.unwrap();
+    let target = Target::start(w.dir.path()).await.unwrap();
+    let _d = w.delegate("gate-3", &[], &[]).await.unwrap();
+    let token = api_token(&w).await;
+    let id = w
+        .api
+        .create_template(&faultline_e2e::pause_template("pin", &target, "1s"))
+        .await
+        .unwrap();
+    w.api
+        .gql(
+            "mutation($id: ID!, $y: String!) { updateTemplate(id: $id, yaml: $y) { version } }",
+            json!({"id": id, "y": faultline_e2e::pause_template("pin", &target, "2s")}),
+        )
+        .await
+        .unwrap();
+
+    // Pinned to version 1 of 2, followed over the WebSocket: the same progress lines.
+    let o = run_gate(
+        &w,
+        &token,
+        &[
+            "--template",
+            "pin",
+            "--version",
+            "1",
+            "--delegate",
+            "gate-3",
+            "--wait",
+            "--json",
+            "--verbose",
+        ],
+    )
+    .await;
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    let j: Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(j["templateVersion"], 1, "{j}");
+    let run = w
+        .api
+        .gql(
+            "query($id: ID!) { run(id: $id) { templateVersion template { version } } }",
+            json!({"id": j["id"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(run["run"]["templateVersion"], 1, "{run}");
+    assert!(
+        o.stderr.contains("following events over WebSocket"),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.stderr.contains("by polling"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("fault.applied: process-pause (steps[0])"),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("fault.reverted"), "{}", o.stderr);
+    assert!(o.stderr.contains("verdict: PASSED"), "{}", o.stderr);
+
+    // --poll: the latest version, the same lines, by polling.
+    let o = run_gate(
+        &w,
+        &token,
+        &[
+            "--template",
+            "pin",
+            "--delegate",
+            "gate-3",
+            "--wait",
+            "--json",
+            "--poll",
+            "--verbose",
+        ],
+    )
+    .await;
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+    let j: Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(j["templateVersion"], 2, "{j}");
+    assert!(
+        o.stderr.contains("following events by polling"),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.stderr.contains("over WebSocket"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("fault.applied: process-pause (steps[0])"),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stderr.contains("verdict: PASSED"), "{}", o.stderr);
+}
+
+/// A minimal HTTP CONNECT proxy, as pipelines often have to use: every tunnel goes to 127.0.0.1
+/// on the port asked for, whatever the host, so the hub's name is reachable only through it.
+async fn connect_proxy() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if head.len() > 8192 || c.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                let to = head.split_whitespace().nth(1).unwrap_or_default();
+                let port = to.rsplit(':').next().unwrap_or_default();
+                let Ok(mut up) = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}")).await
+                else {
+                    return;
+                };
+                if c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .is_ok()
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut c, &mut up).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn gate_falls_back_to_polling_when_the_websocket_cannot_be_opened() {
+    let w = World::new().await.unwrap();
+    let target = Target::start(w.dir.path()).await.unwrap();
+    let _d = w.delegate("gate-4", &[], &[]).await.unwrap();
+    let token = api_token(&w).await;
+    w.api
+        .create_template(&faultline_e2e::pause_template("proxied", &target, "1s"))
+        .await
+        .unwrap();
+    // A second replica whose certificate names a host that only the proxy reaches: HTTPS goes
+    // through HTTPS_PROXY, the WebSocket (no proxy support) cannot be opened.
+    let name = "faultline-hub.invalid";
+    let hub = Hub::start(
+        &w.db,
+        &w.path("hub-2"),
+        HubOpts {
+            extra: vec!["--tls-san".into(), name.into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let port = hub.addr.rsplit(':').next().unwrap();
+    let proxy = connect_proxy().await;
+    let mut c = gate(
+        &w,
+        &token,
+        &[
+            "--template",
+            "proxied",
+            "--delegate",
+            "gate-4",
+            "--wait",
+            "--verbose",
+            "--json",
+        ],
+    );
+    c.env("FAULTLINE_HUB", format!("https://{name}:{port}"))
+        .env("FAULTLINE_HUB_CA", &hub.ca)
+        .env("HTTPS_PROXY", format!("http://127.0.0.1:{proxy}"))
+        .env_remove("https_proxy")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy");
+    let o = tokio::time::timeout(Duration::from_secs(120), c.output())
+        .await
+        .expect("gate finished within 2 minutes")
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("following the run by polling"), "{stderr}");
+    assert!(
+        !stderr.contains("following events over WebSocket"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("fault.applied: process-pause (steps[0])"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("verdict: PASSED"), "{stderr}");
+    let j: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(j["status"], "PASSED", "{j}");
+}
+
+/// A TCP forwarder to `to` whose open connections are all cut when `cut` is sent.
+async fn cutting_forwarder(to: String) -> (u16, tokio::sync::broadcast::Sender<()>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (cut, _) = tokio::sync::broadcast::channel(1);
+    let tx = cut.clone();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = l.accept().await {
+            let (to, mut rx) = (to.clone(), tx.subscribe());
+            tokio::spawn(async move {
+                let Ok(mut up) = tokio::net::TcpStream::connect(&to).await else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut c, &mut up) => {}
+                    _ = rx.recv() => {}
+                }
+            });
+        }
+    });
+    (port, cut)
+}
+
+#[tokio::test]
+async fn gate_resubscribes_from_the_last_event_when_the_websocket_drops() {
+    let w = World::new().await.unwrap();
+    let target = Target::start(w.dir.path()).await.unwrap();
+    let _d = w.delegate("gate-5", &[], &[]).await.unwrap();
+    let token = api_token(&w).await;
+    w.api
+        .create_template(&faultline_e2e::pause_template("cut", &target, "3s"))
+        .await
+        .unwrap();
+    let (port, cut) = cutting_forwarder(w.hub.addr.clone()).await;
+    let mut c = gate(
+        &w,
+        &token,
+        &[
+            "--template",
+            "cut",
+            "--delegate",
+            "gate-5",
+            "--wait",
+            "--verbose",
+        ],
+    );
+    c.env("FAULTLINE_HUB", format!("https://127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut all = String::new();
+    while let Some(l) = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("a line within a minute")
+        .unwrap()
+    {
+        all.push_str(&l);
+        all.push('\n');
+        if l.contains("fault.applied") {
+            // Every connection through the forwarder dies, the event stream with them.
+            cut.send(()).unwrap();
+        }
+    }
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{all}");
+    assert!(all.contains("resubscribing"), "{all}");
+    assert!(
+        all.contains("following events over WebSocket from seq "),
+        "{all}"
+    );
+    assert!(!all.contains("by polling"), "{all}");
+    for kind in [
+        "run.started",
+        "fault.applied",
+        "fault.reverted",
+        "run.recovered",
+    ] {
+        assert_eq!(
+            all.matches(&format!("] {kind}")).count(),
+            1,
+            "{kind} once: {all}"
+        );
+    }
+    assert!(all.contains("verdict: PASSED"), "{all}");
+}
+
+#[tokio::test]
+async fn template_apply_list_and_run_list_show_abort() {
+    let w = World::new().await.unwrap();
+    let target = Target::start(w.dir.path()).await.unwrap();
+    let _d = w.delegate("cli-1", &[], &[]).await.unwrap();
+    let token = api_token(&w).await;
+    let app = w.path("app.yaml");
+    let long = w.path("long.yaml");
+    std::fs::write(&app, faultline_e2e::pause_template("app", &target, "1s")).unwrap();
+    std::fs::write(&long, faultline_e2e::pause_template("long", &target, "60s")).unwrap();
+    let (app_s, long_s) = (app.to_str().unwrap(), long.to_str().unwrap());
+
+    // created → unchanged → updated (only the edited file gets a version).
+    let o = client(&w, &token, &["template", "apply", "-f", app_s, long_s]).await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stdout, "created app v1\ncreated long v1\n");
+    let o = client(&w, &token, &["template", "apply", "-f", app_s, long_s]).await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stdout, "unchanged app v1\nunchanged long v1\n");
+    std::fs::write(&app, faultline_e2e::pause_template("app", &target, "2s")).unwrap();
+    let o = client(&w, &token, &["template", "apply", "-f", app_s, long_s]).await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(o.stdout, "updated app v2\nunchanged long v1\n");
+    let o = client(&w, &token, &["template", "apply", "-f", app_s, "--json"]).await;
+    let j: Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(j["action"], "unchanged", "{j}");
+    assert_eq!(j["version"], 2, "{j}");
+
+    // An invalid file: exit 2, each problem with the file, the hub's line and column, the field.
+    let bad = w.path("bad.yaml");
+    std::fs::write(
+        &bad,
+        faultline_e2e::pause_template("bad", &target, "1s")
+            .replace("duration: 1s", "duration: soon"),
+    )
+    .unwrap();
+    let o = client(
+        &w,
+        &token,
+        &["template", "apply", "-f", bad.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(o.code, 2, "{}\n{}", o.stdout, o.stderr);
+    let line = o.stderr.lines().next().unwrap_or_default();
+    let located = format!("{}:", bad.display());
+    assert!(line.starts_with(&located), "{}", o.stderr);
+    let place: Vec<&str> = line[located.len()..].splitn(3, ':').collect();
+    assert!(
+        place.len() == 3 && place[0].parse::<u32>().is_ok() && place[1].parse::<u32>().is_ok(),
+        "FILE:LINE:COL: {line}"
+    );
+    assert!(line.contains("steps[0].duration"), "{line}");
+
+    // template list: a table for people, JSON for scripts.
+    let o = client(&w, &token, &["template", "list"]).await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.starts_with("NAME"), "{}", o.stdout);
+    assert!(o.stdout.contains("app "), "{}", o.stdout);
+    let o = client(&w, &token, &["template", "list", "--json"]).await;
+    let ts: Value = serde_json::from_str(&o.stdout).unwrap();
+    let versions: Vec<(String, i64)> = ts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().into(),
+                t["version"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(versions, [("app".into(), 2), ("long".into(), 1)], "{ts}");
+
+    // A long run started without --wait, then shown by prefix and aborted.
+    let o = run_gate(&w, &token, &["--template", "long", "--delegate", "cli-1"]).await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let id = o.stdout.trim().to_string();
+    w.api
+        .wait_event(&id, "fault.applied", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let o = client(&w, &token, &["run", "show", &id[..8], "--json"]).await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let r: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(r["id"], id.as_str(), "{r}");
+    assert_eq!(r["status"], "RUNNING", "{r}");
+    assert_eq!(r["template"]["name"], "long", "{r}");
+    let o = client(&w, &token, &["run", "show", &id]).await;
+    assert!(o.stdout.contains("status:   RUNNING"), "{}", o.stdout);
+    let o = client(
+        &w,
+        &token,
+        &["run", "abort", &id[..8], "--reason", "cli test", "--json"],
+    )
+    .await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let r: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert_eq!(r["id"], id.as_str(), "{r}");
+    let run = w
+        .api
+        .wait_status(&id, &["ABORTED"], Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(
+        run["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cli test"),
+        "{run}"
+    );
+    assert_ne!(proc_state(target.pid()), Some('T'), "paused target resumed");
+
+    // run list: filters by status and template; the table shows the id's prefix.
+    let o = client(
+        &w,
+        &token,
+        &["run", "list", "--status", "aborted", "--json"],
+    )
+    .await;
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let runs: Value = serde_json::from_str(&o.stdout).unwrap();
+    let ids: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [id.as_str()], "{runs}");
+    let o = client(&w, &token, &["run", "list", "--template", "app", "--json"]).await;
+    assert_eq!(o.stdout.trim(), "[]", "{}", o.stderr);
+    let o = client(&w, &token, &["run", "list", "--limit", "5"]).await;
+    assert!(o.stdout.starts_with("ID "), "{}", o.stdout);
+    assert!(o.stdout.contains(&id[..8]), "{}", o.stdout);
+    let o = client(&w, &token, &["run", "show", "0000000000"]).await;
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    let o = client(&w, &token, &["run", "list", "--template", "nope"]).await;
+    assert_eq!(o.code, 2, "{}", o.stderr);
 }
 
 #[tokio::test]

@@ -1,135 +1,28 @@
-//! `faultline run`: the CI/CD gate. A GraphQL client of a hub that starts a run by template
-//! name, follows it by polling `run(id:)` every 500 ms (works through any HTTP proxy), prints
-//! new events as progress lines on stderr, and maps the verdict to an exit code. On `--timeout`
-//! and on SIGINT / SIGTERM it calls `abortRun` first, so a cancelled pipeline leaves no fault
-//! behind. It owns no hub state and never touches the database; the JUnit report is
-//! [`junit_xml`], a pure function of the finished run.
-use crate::config::RunArgs;
+//! `faultline run`: the CI/CD gate. Starts a run by template name (optionally a pinned
+//! `--version`), follows its events over the `runEvents` WebSocket subscription (`ws.rs`;
+//! resubscribing from the last seq when it drops) or, with `--poll` or when the WebSocket cannot
+//! be opened, by polling `run(id:)` every 500 ms (works through any HTTP proxy), prints new
+//! events as progress lines on stderr, and maps the verdict to an exit code. On `--timeout` and
+//! on SIGINT / SIGTERM it calls `abortRun` first, so a cancelled pipeline leaves no fault
+//! behind. The JUnit report is [`junit_xml`], a pure function of the finished run.
+use super::{exit, ws, Client, ClientError};
+use crate::config::{HubArgs, RunArgs};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-
-/// Exit codes, documented in docs/ci.md.
-pub mod exit {
-    pub const PASSED: u8 = 0;
-    /// Hypothesis failed, or score below `--min-score`.
-    pub const FAILED: u8 = 1;
-    /// Usage, authentication or validation error (the run never started).
-    pub const USAGE: u8 = 2;
-    /// Timed out (the run was aborted), ABORTED or ERROR.
-    pub const NOT_CONCLUSIVE: u8 = 3;
-    pub const SIGINT: u8 = 130;
-    pub const SIGTERM: u8 = 143;
-}
 
 const POLL: Duration = Duration::from_millis(500);
 /// How long an abort may take to be confirmed before the command gives up waiting.
 const ABORT_WAIT: Duration = Duration::from_secs(30);
+/// Failed (re)subscriptions in a row before the rest of the run is followed by polling.
+const WS_ATTEMPTS: u32 = 3;
 
-/// What went wrong talking to the hub, split by whether it is the caller's fault (exit 2).
-#[derive(Debug)]
-pub enum ClientError {
-    /// Refused by the hub (auth, unknown template, invalid template, bad input) or bad usage.
-    Usage(String),
-    /// Network or server trouble.
-    Transport(String),
-}
-
-impl std::fmt::Display for ClientError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ClientError::Usage(m) | ClientError::Transport(m) => f.write_str(m),
-        }
-    }
-}
-
-/// An error with its causes (reqwest's own message leaves out why a connection failed).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cur = c.source();
-    }
-    out
-}
-
-/// A GraphQL client of one hub with one API token.
-pub struct Client {
-    http: reqwest::Client,
-    hub: String,
-    token: String,
-}
-
-impl Client {
-    pub fn new(
-        hub: &str,
-        token: &str,
-        ca: Option<&std::path::Path>,
-    ) -> Result<Client, ClientError> {
-        let mut b = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(30));
-        if let Some(ca) = ca {
-            let pem = std::fs::read(ca).map_err(|e| {
-                ClientError::Usage(format!("--hub-ca: cannot read {}: {e}", ca.display()))
-            })?;
-            let cert = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| ClientError::Usage(format!("--hub-ca: not a PEM certificate: {e}")))?;
-            b = b.add_root_certificate(cert);
-        }
-        let http = b
-            .build()
-            .map_err(|e| ClientError::Usage(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Client {
-            http,
-            hub: hub.trim_end_matches('/').to_string(),
-            token: token.to_string(),
-        })
-    }
-
-    pub async fn gql(&self, query: &str, vars: Value) -> Result<Value, ClientError> {
-        let resp = self
-            .http
-            .post(format!("{}/graphql", self.hub))
-            .bearer_auth(&self.token)
-            .json(&json!({"query": query, "variables": vars}))
-            .send()
-            .await
-            .map_err(|e| ClientError::Transport(format!("cannot reach the hub: {}", chain(&e))))?;
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
-        if let Some(e) = body.get("errors").and_then(|e| e.get(0)) {
-            let msg = e["message"].as_str().unwrap_or("error").to_string();
-            let code = e["extensions"]["code"].as_str().unwrap_or_default();
-            return Err(match code {
-                "INTERNAL" | "RATE_LIMITED" => ClientError::Transport(format!("{code}: {msg}")),
-                "" => ClientError::Usage(msg),
-                _ => ClientError::Usage(format!("{code}: {msg}")),
-            });
-        }
-        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-            return Err(ClientError::Usage(format!(
-                "the hub refused the token (HTTP {status})"
-            )));
-        }
-        if !status.is_success() {
-            return Err(ClientError::Transport(format!(
-                "HTTP {status} from the hub"
-            )));
-        }
-        Ok(body["data"].clone())
-    }
-}
-
-const START: &str = "mutation($t: String!, $p: String, $d: String, $dry: Boolean!) { \
-    startRun(template: $t, project: $p, delegate: $d, dryRun: $dry) { id templateVersion delegate { name } } }";
+const START: &str = "mutation($t: String!, $p: String, $d: String, $v: Int, $dry: Boolean!) { \
+    startRun(template: $t, project: $p, delegate: $d, version: $v, dryRun: $dry) { id templateVersion delegate { name } } }";
 const POLL_Q: &str = "query($id: ID!, $after: Int!) { run(id: $id) { status events(afterSeq: $after) { seq kind payload } } }";
-const FINAL_Q: &str = "query($id: ID!) { run(id: $id) { id status reason dryRun resilienceScore recoveryMs \
+const FINAL_Q: &str = "query($id: ID!) { run(id: $id) { id status reason dryRun templateVersion resilienceScore recoveryMs \
     recoveryFrom { summary } probeTally { passed failed total } latency { probe significant summary } \
     probeResults { probe phase step countsFor ok detail } template { name } } }";
 const ABORT: &str = "mutation($id: ID!, $r: String) { abortRun(id: $id, reason: $r) { status } }";
-const ME: &str = "query { me { projects { project { name } } } }";
 
 pub fn is_terminal(status: &str) -> bool {
     matches!(status, "PASSED" | "FAILED" | "ABORTED" | "ERROR")
@@ -405,36 +298,144 @@ impl Signals {
     }
 }
 
-/// `faultline run`: returns the process exit code.
-pub async fn run(args: RunArgs) -> u8 {
-    let started = Instant::now();
-    if args.version.is_some() {
-        eprintln!("error: --version: pinning a template version is not supported by this hub yet (runs use the latest version)");
-        return exit::USAGE;
+/// The events seen so far and the progress lines they make.
+struct Progress {
+    started: Instant,
+    last_seq: i64,
+    events: Vec<Value>,
+}
+
+impl Progress {
+    /// Takes one event (once: a resubscription or a poll may repeat what was seen), printing
+    /// its progress line.
+    fn push(&mut self, e: Value, print: bool) {
+        let seq = e["seq"].as_i64().unwrap_or(0);
+        if seq <= self.last_seq {
+            return;
+        }
+        self.last_seq = seq;
+        if print {
+            if let Some(l) = progress_line(e["kind"].as_str().unwrap_or_default(), &e["payload"]) {
+                eprintln!("[{:>6.1}s] {l}", self.started.elapsed().as_secs_f64());
+            }
+        }
+        self.events.push(e);
     }
-    let client = match Client::new(&args.hub, &args.token.0, args.hub_ca.as_deref()) {
+
+    /// One poll: new events taken; whether the run has ended.
+    async fn poll(&mut self, client: &Client, id: &str, print: bool) -> Result<bool, ClientError> {
+        let d = client
+            .gql(POLL_Q, json!({"id": id, "after": self.last_seq}))
+            .await?;
+        for e in d["run"]["events"].as_array().cloned().unwrap_or_default() {
+            self.push(e, print);
+        }
+        Ok(is_terminal(d["run"]["status"].as_str().unwrap_or_default()))
+    }
+}
+
+/// Follows the run until it ends: over the WebSocket unless `poll`, resubscribing from the last
+/// seq when the stream drops; by polling when the WebSocket cannot be opened at all, or after
+/// [`WS_ATTEMPTS`] failed subscriptions in a row.
+async fn follow(client: &Client, id: &str, progress: &mut Progress, mut poll: bool, verbose: bool) {
+    let (mut failures, mut opened) = (0, false);
+    while !poll {
+        let mut events = match ws::Events::subscribe(client, id, progress.last_seq).await {
+            Ok(ev) => {
+                opened = true;
+                if verbose {
+                    eprintln!(
+                        "following events over WebSocket{}",
+                        if progress.last_seq > 0 {
+                            format!(" from seq {}", progress.last_seq)
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+                ev
+            }
+            Err(e) => {
+                failures += 1;
+                // Never opened (a proxy that passes no upgrade, say): polling at once.
+                if !opened || failures >= WS_ATTEMPTS {
+                    eprintln!("warning: {e}; following the run by polling");
+                    poll = true;
+                } else {
+                    if verbose {
+                        eprintln!("warning: {e}; retrying");
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                continue;
+            }
+        };
+        loop {
+            match events.next().await {
+                Ok(ws::Next::Event(e)) => {
+                    failures = 0;
+                    progress.push(e, true);
+                }
+                Ok(ws::Next::Complete) => {
+                    events.close().await;
+                    // The stream ends with the run; one query confirms it (and catches any
+                    // event stored in the same instant).
+                    match progress.poll(client, id, true).await {
+                        Ok(true) => return,
+                        Ok(false) => break,
+                        Err(e) => {
+                            eprintln!("warning: {e}");
+                            break;
+                        }
+                    }
+                }
+                Err(e) => {
+                    if verbose {
+                        eprintln!("warning: {e}; resubscribing");
+                    }
+                    failures += 1;
+                    break;
+                }
+            }
+        }
+    }
+    if verbose {
+        eprintln!("following events by polling every {POLL:?}");
+    }
+    loop {
+        match progress.poll(client, id, true).await {
+            Ok(true) => return,
+            Ok(false) => {}
+            // Keep trying: the hub may be restarting; --timeout bounds the wait.
+            Err(e) => eprintln!("warning: {e}"),
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// `faultline run`: returns the process exit code.
+pub async fn run(hub: HubArgs, args: RunArgs) -> u8 {
+    let started = Instant::now();
+    let Some(template) = args.template.clone() else {
+        eprintln!("error: --template is required");
+        return exit::USAGE;
+    };
+    let client = match super::connect(&hub) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::USAGE;
         }
     };
-    let project = match &args.project {
-        Some(p) => p.clone(),
-        // An API token belongs to one project: name it in the link.
-        None => match client.gql(ME, json!({})).await {
-            Ok(d) => d["me"]["projects"][0]["project"]["name"]
-                .as_str()
-                .unwrap_or("default")
-                .to_string(),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::USAGE;
-            }
-        },
+    let project = match super::project(&client, &hub).await {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
     };
     let delegate = args.delegate.clone().or(args.selector.clone());
-    let vars = json!({"t": args.template, "p": args.project, "d": delegate, "dry": args.dry_run});
+    let vars = json!({"t": template, "p": hub.project, "d": delegate, "v": args.version, "dry": args.dry_run});
     let mut signals = Signals::install();
     // A signal while startRun is in flight: take the answer, then abort what it started.
     let start = client.gql(START, vars);
@@ -454,7 +455,7 @@ pub async fn run(args: RunArgs) -> u8 {
             return exit::USAGE;
         }
     };
-    let url = run_url(&args.hub, &project, &id);
+    let url = run_url(&client.hub, &project, &id);
     eprintln!("run {id} started: {url}");
     if !args.wait && early.is_none() {
         if args.json {
@@ -465,42 +466,18 @@ pub async fn run(args: RunArgs) -> u8 {
         return exit::PASSED;
     }
 
-    let mut events: Vec<Value> = vec![];
-    let mut last_seq = 0i64;
+    let mut progress = Progress {
+        started,
+        last_seq: 0,
+        events: vec![],
+    };
     let deadline = tokio::time::sleep(args.timeout.0);
     tokio::pin!(deadline);
     let interrupted = match early {
         Some(i) => Some(i),
         None => {
-            let follow = async {
-                loop {
-                    match client
-                        .gql(POLL_Q, json!({"id": id, "after": last_seq}))
-                        .await
-                    {
-                        Ok(d) => {
-                            for e in d["run"]["events"].as_array().cloned().unwrap_or_default() {
-                                last_seq = last_seq.max(e["seq"].as_i64().unwrap_or(0));
-                                if let Some(l) = progress_line(
-                                    e["kind"].as_str().unwrap_or_default(),
-                                    &e["payload"],
-                                ) {
-                                    eprintln!("[{:>6.1}s] {l}", started.elapsed().as_secs_f64());
-                                }
-                                events.push(e);
-                            }
-                            if is_terminal(d["run"]["status"].as_str().unwrap_or_default()) {
-                                return;
-                            }
-                        }
-                        // Keep trying: the hub may be restarting; --timeout bounds the wait.
-                        Err(e) => eprintln!("warning: {e}"),
-                    }
-                    tokio::time::sleep(POLL).await;
-                }
-            };
             tokio::select! {
-                _ = follow => None,
+                _ = follow(&client, &id, &mut progress, args.poll, args.verbose) => None,
                 _ = &mut deadline => Some(Interrupt::Timeout),
                 s = signals.recv() => Some(Interrupt::Signal(s.0, s.1)),
             }
@@ -520,17 +497,8 @@ pub async fn run(args: RunArgs) -> u8 {
         let confirm = async {
             let until = Instant::now() + ABORT_WAIT;
             while Instant::now() < until {
-                if let Ok(d) = client
-                    .gql(POLL_Q, json!({"id": id, "after": last_seq}))
-                    .await
-                {
-                    for e in d["run"]["events"].as_array().cloned().unwrap_or_default() {
-                        last_seq = last_seq.max(e["seq"].as_i64().unwrap_or(0));
-                        events.push(e);
-                    }
-                    if is_terminal(d["run"]["status"].as_str().unwrap_or_default()) {
-                        return;
-                    }
+                if let Ok(true) = progress.poll(&client, &id, false).await {
+                    return;
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
@@ -572,7 +540,12 @@ pub async fn run(args: RunArgs) -> u8 {
     }
     print_summary(&run, &ended, &url);
     if let Some(path) = &args.junit {
-        let xml = junit_xml(&run, &events, &ended, started.elapsed().as_secs_f64());
+        let xml = junit_xml(
+            &run,
+            &progress.events,
+            &ended,
+            started.elapsed().as_secs_f64(),
+        );
         if let Err(e) = std::fs::write(path, xml) {
             eprintln!("error: --junit: cannot write {}: {e}", path.display());
         }
@@ -581,7 +554,8 @@ pub async fn run(args: RunArgs) -> u8 {
         println!(
             "{}",
             json!({"id": id, "status": status, "score": score, "recoveryMs": run["recoveryMs"],
-                   "reason": run["reason"], "url": url, "exitCode": ended.code})
+                   "reason": run["reason"], "url": url, "exitCode": ended.code,
+                   "templateVersion": run["templateVersion"]})
         );
     }
     ended.code
