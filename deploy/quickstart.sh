@@ -481,6 +481,18 @@ for ((i = 0; ; i++)); do
     sleep 1
 done
 
+# --- a demo schedule, paused: resume it on the Schedules page to run the demo every night -----
+
+sched='mutation($t: ID!, $d: String!) { createSchedule(templateId: $t, name: "nightly demo", cron: "0 3 * * *", timezone: "UTC", delegate: $d, concurrency: FORBID, enabled: false) { id nextFires(n: 1) } }'
+resp=$(gql_raw "$sched" "$(jq -cn --arg t "$template_id" --arg d "$DELEGATE_NAME" '{t: $t, d: $d}')") ||
+    die "GraphQL request to $HUB_URL/graphql failed"
+if jq -e '.errors[0].message | test("already has a schedule")' <<<"$resp" >/dev/null 2>&1; then
+    say "demo schedule \"nightly demo\" exists (paused or as you left it)"
+else
+    check_gql "$resp" "$sched"
+    say "created schedule \"nightly demo\" (03:00 UTC daily, paused; next fire once resumed: $(jq -r '.data.createSchedule.nextFires[0]' <<<"$resp"))"
+fi
+
 echo
 echo "verdict: $status"
 jq -r '.run.probeTally | "probes: \(.passed) passed, \(.failed) failed, \(.total) total"' <<<"$run"
