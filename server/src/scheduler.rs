@@ -125,8 +125,23 @@ async fn fire_next(pool: &PgPool, cfg: &Settings) -> ApiResult<bool> {
         .fetch_one(&mut *tx)
         .await?;
     let now = now.0;
-    let clock = s.clock()?;
     let first = s.next_due_at.unwrap_or(now);
+    let clock = match s.clock() {
+        Ok(c) => c,
+        Err(e) => {
+            // Stored expressions passed the same check; a zone the tz database dropped since
+            // must not block every other schedule: record why and pause this one.
+            let why = format!("the schedule was paused: {e}");
+            record(&mut tx, s.id, first, "failed", Some(&why), None).await?;
+            sqlx::query("UPDATE schedules SET enabled = false, next_due_at = NULL, next_fire_at = NULL WHERE id = $1")
+                .bind(s.id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            tracing::warn!(schedule = %s.id, name = %s.name, error = %e, "schedule paused: cannot be read");
+            return Ok(true);
+        }
+    };
     // Every fire time that has passed: `first`, then the clock's, up to now.
     let mut past = vec![first];
     let mut walked_all = true;
