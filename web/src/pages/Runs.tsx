@@ -47,6 +47,10 @@ const RunsListDoc = graphql(`
         id
         name
       }
+      schedule {
+        id
+        name
+      }
       probeTally {
         passed
         failed
@@ -291,7 +295,13 @@ export function RunsTable({ runs }: { runs: RunRow[] }) {
             </td>
             <td>{r.delegate ? r.delegate.name : <span className="muted">none</span>}</td>
             <td className="ellipsis" title={r.createdBy}>
-              {r.createdBy.replace(/^user:/, '')}
+              {r.schedule ? (
+                <Link href={`/schedules/${r.schedule.id}`} data-testid="run-schedule">
+                  schedule: {r.schedule.name}
+                </Link>
+              ) : (
+                r.createdBy.replace(/^user:/, '')
+              )}
             </td>
             <td>{r.startedAt ? <Ago at={r.startedAt} /> : <span className="muted">not yet</span>}</td>
             <td>{formatRunDuration(runDuration(r.startedAt, r.endedAt, now))}</td>
