@@ -220,7 +220,6 @@ describe('NewSchedulePage', () => {
     await waitFor(() => expect(screen.getByLabelText('Jitter').getAttribute('aria-invalid')).toBe('true'));
     expect(screen.getAllByRole('alert').some((a) => a.textContent?.includes('jitter: at most 24h'))).toBe(true);
     expect(seen.find((s) => s.name === 'ScheduleCreate')?.variables).toEqual({
-      project: 'default',
       templateId: 't2',
       name: 'every-2s',
       cron: '*/2 * * * * *',

@@ -23,7 +23,6 @@ const FormTemplatesDoc = graphql(`
 
 const CreateDoc = graphql(`
   mutation ScheduleCreate(
-    $project: String!
     $templateId: ID!
     $name: String
     $cron: String!
@@ -35,7 +34,6 @@ const CreateDoc = graphql(`
     $enabled: Boolean!
   ) {
     createSchedule(
-      project: $project
       templateId: $templateId
       name: $name
       cron: $cron
@@ -190,7 +188,7 @@ export function ScheduleForm({
     } else {
       void create(
         {
-          project: project.name,
+          // The template names its project: the hub refuses `project` beside `templateId`.
           templateId: v.templateId,
           name: v.name.trim() || null,
           jitter: v.jitter.trim() || null,
@@ -223,6 +221,7 @@ export function ScheduleForm({
         <label>
           Template
           <select
+            aria-label="Template"
             value={v.templateId}
             onChange={(e) => setV((old) => ({ ...old, templateId: e.target.value, version: '' }))}
             required
@@ -270,7 +269,7 @@ export function ScheduleForm({
       </label>
       <label>
         Version
-        <select value={v.version} onChange={(e) => set('version', e.target.value)} aria-invalid={bad === 'version' || undefined}>
+        <select aria-label="Version" value={v.version} onChange={(e) => set('version', e.target.value)} aria-invalid={bad === 'version' || undefined}>
           <option value="">Latest at each fire</option>
           {Array.from({ length: Math.max(latest, v.version ? Number(v.version) : 0) }, (_, i) => i + 1)
             .reverse()
