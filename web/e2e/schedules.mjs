@@ -1,7 +1,7 @@
 // Schedules end to end, in real headless Chromium against a real hub, Postgres and delegate that
 // tests/tests/e2e/web.rs starts (a template to schedule is already stored): from the template's
 // page, "Schedule…" opens the form with it picked; the cron helper shows the hub's message for a
-// bad expression, then the words and next fires of one firing every 2 s; the new schedule's page
+// bad expression and a bad zone, then the words and next fires of one firing every 2 s in Tokyo; the new schedule's page
 // lists its next fires, then a fired run in its history, which opens with its schedule named;
 // the runs list links the schedule; the list pauses it. Each page is screenshotted into $SHOTS.
 // Any console error or uncaught exception fails the test.
@@ -19,6 +19,8 @@ const SHOTS = need('SHOTS');
 mkdirSync(SHOTS, { recursive: true });
 
 const NAME = 'every-2s';
+// Not the browser's zone (UTC here), so times show in both.
+const ZONE = 'Asia/Tokyo';
 
 let shot = 0;
 async function screenshot(page, name) {
@@ -84,6 +86,14 @@ try {
     [2000, 2000, 2000, 2000],
     `fires 2 s apart: ${times}`,
   );
+  step('a zone the hub does not know is refused naming the field; another zone shows both clocks');
+  const tz = form.getByLabel('Time zone', { exact: true });
+  await tz.fill('Mars/Olympus');
+  await preview.getByRole('alert').getByText(/^timezone: /).waitFor();
+  assert.equal(await tz.getAttribute('aria-invalid'), 'true');
+  await tz.fill(ZONE);
+  await preview.getByTestId('cron-description').getByText(`(${ZONE})`).waitFor();
+  assert.match(await fires.first().innerText(), /your time/);
   await form.getByLabel('Name', { exact: true }).fill(NAME);
   await form.getByLabel('Delegate', { exact: true }).fill(DELEGATE);
   await screenshot(page, 'schedule-new');
@@ -119,7 +129,8 @@ try {
   const row = page.locator(`[data-testid="schedule-row"][data-schedule="${NAME}"]`);
   await row.waitFor();
   await row.getByTestId('last-fire').locator('[data-outcome]').waitFor();
-  await row.getByTestId('in-zones').first().waitFor();
+  await row.getByTestId('next-fire-at').locator(`[data-zone="${ZONE}"]`).waitFor();
+  assert.match(await row.getByTestId('next-fire-at').innerText(), new RegExp(`in ${ZONE}`));
   await screenshot(page, 'schedules');
   await row.getByRole('button', { name: `Pause ${NAME}` }).click();
   await row.locator('[data-enabled="false"]').waitFor();

@@ -184,7 +184,7 @@ async fn dashboard_schedules_in_chromium() {
     let d = w
         .api
         .gql(
-            "{ schedules(project: \"default\") { id name cron delegate enabled nextFireAt template { id } \
+            "{ schedules(project: \"default\") { id name cron timezone delegate enabled nextFireAt template { id } \
                  fires { outcome runId } } }",
             json!({}),
         )
@@ -194,6 +194,7 @@ async fn dashboard_schedules_in_chromium() {
     assert_eq!(d["schedules"].as_array().unwrap().len(), 1, "{d}");
     assert_eq!(s["name"], "every-2s", "{d}");
     assert_eq!(s["cron"], "*/2 * * * * *", "{d}");
+    assert_eq!(s["timezone"], "Asia/Tokyo", "{d}");
     assert_eq!(s["delegate"], "web-sched-delegate", "{d}");
     assert_eq!(s["template"]["id"], tid.as_str(), "{d}");
     assert_eq!(s["enabled"], false, "paused from the list: {d}");
