@@ -117,6 +117,18 @@ describe('RunsPage', () => {
     expect(row.getByText('none')).toBeTruthy();
   });
 
+  it('lists only a schedule’s runs from ?schedule=, and clears that filter', () => {
+    const { client, ops } = mockClient({ RunsList: { runs: [scheduled] }, RunsFilterOptions: options });
+    const { tree, location } = renderWith(<RunsPage />, { client, path: '/runs?schedule=s1' });
+    render(tree);
+    expect(ops.find((o) => opName(o) === 'RunsList')!.variables).toMatchObject({ scheduleId: 's1' });
+    const chip = within(screen.getByTestId('schedule-filter'));
+    expect(chip.getByRole('link', { name: 'nightly' }).getAttribute('href')).toBe('/schedules/s1');
+    fireEvent.click(chip.getByRole('button', { name: 'Any schedule' }));
+    expect(location.history!.at(-1)).toBe('/runs');
+    expect(ops.filter((o) => opName(o) === 'RunsList').at(-1)!.variables).toMatchObject({ scheduleId: null });
+  });
+
   it('queries with the filters in the URL', () => {
     const { client, ops } = mockClient({ RunsList: { runs: [] }, RunsFilterOptions: options });
     render(renderWith(<RunsPage />, { client, path: '/runs?template=t2&status=FAILED,ERROR&delegate=edge-2&window=24h' }).tree);

@@ -93,6 +93,7 @@ describe('SchedulePage', () => {
     expect(missed.getByText('no hub was running')).toBeTruthy();
     expect(failed.getByRole('link', { name: `Run ${RUN1}` }).getAttribute('href')).toBe(`/runs/${RUN1}`);
     expect(failed.getByText('no delegate matches env=web')).toBeTruthy();
+    expect(screen.getByRole('link', { name: 'All its runs' }).getAttribute('href')).toBe('/runs?schedule=s1');
     // A viewer changes nothing.
     expect(screen.queryByRole('button', { name: /Edit|Pause|Resume|Delete/ })).toBeNull();
   });

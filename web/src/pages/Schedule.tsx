@@ -174,6 +174,7 @@ function View({ s, reload, onDeleted }: { s: Loaded; reload(): void; onDeleted()
           <h2>History</h2>
           <div className="spacer" />
           <span className="muted">newest first · refreshes every {REFRESH_MS / 1000} s</span>
+          <Link href={`/runs?schedule=${encodeURIComponent(s.id)}`}>All its runs</Link>
         </div>
         {s.fires.length === 0 ? (
           <Empty>Not fired yet.</Empty>
