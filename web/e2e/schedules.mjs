@@ -1,10 +1,11 @@
 // Schedules end to end, in real headless Chromium against a real hub, Postgres and delegate that
 // tests/tests/e2e/web.rs starts (a template to schedule is already stored): from the template's
 // page, "Schedule…" opens the form with it picked; the cron helper shows the hub's message for a
-// bad expression and a bad zone, then the words and next fires of one firing every 2 s in Tokyo; the new schedule's page
-// lists its next fires, then a fired run in its history, which opens with its schedule named;
-// the runs list links the schedule; the list pauses it. Each page is screenshotted into $SHOTS.
-// Any console error or uncaught exception fails the test.
+// bad expression and a bad zone, then the words and next fires of one firing every 2 s in Tokyo;
+// the new schedule's page lists its next fires, then a fired run in its history, which opens with
+// its schedule named; "All its runs" lists only its runs; the list shows the next fire in both
+// zones and pauses it. Each page is screenshotted into $SHOTS. Any console error or uncaught
+// exception fails the test.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { launch, need, newPage, signIn } from './browser.mjs';
@@ -119,10 +120,16 @@ try {
   await by.click();
   await page.waitForURL(schedulePage);
 
-  step('the runs list names the schedule');
-  await nav(page, 'Runs').click();
-  await page.getByTestId('run-schedule').first().waitFor();
-  assert.equal(await page.getByTestId('run-schedule').first().innerText(), `schedule: ${NAME}`);
+  step('"All its runs": the runs list filtered by the schedule, each run naming it');
+  await page.getByRole('link', { name: 'All its runs' }).click();
+  await page.waitForURL(/\/runs\?schedule=[0-9a-f-]{36}$/);
+  await page.getByTestId('schedule-filter').getByRole('link', { name: NAME }).waitFor();
+  await page.getByTestId('run-row').first().waitFor();
+  const names = await page.getByTestId('run-row').evaluateAll((rows) =>
+    rows.map((r) => r.querySelector('[data-testid="run-schedule"]')?.textContent),
+  );
+  assert.ok(names.length > 0 && names.every((n) => n === `schedule: ${NAME}`), `only its runs: ${names}`);
+  await screenshot(page, 'schedule-runs');
 
   step('the schedules list: next fire in two zones, last fire, then pause it');
   await nav(page, 'Schedules').click();

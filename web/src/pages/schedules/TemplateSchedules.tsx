@@ -27,7 +27,7 @@ export function TemplateSchedules({ templateId }: { templateId: string }) {
   const [{ data, error }] = useQuery({ query: TemplateSchedulesDoc, variables: { project: project.name, templateId } });
   const schedules = data?.schedules ?? [];
   return (
-    <div className="panel tpl-schedules" aria-label="Schedules of this template">
+    <section className="panel tpl-schedules" aria-label="Schedules of this template">
       <div className="row">
         <h2>Schedules</h2>
         <div className="spacer" />
@@ -56,6 +56,6 @@ export function TemplateSchedules({ templateId }: { templateId: string }) {
           </tbody>
         </table>
       )}
-    </div>
+    </section>
   );
 }
