@@ -38,3 +38,13 @@ export function need(name) {
   if (!v) throw new Error(`environment variable ${name} is required`);
   return v;
 }
+
+/** Signs in with the login form and waits for the first project page. */
+export async function signIn(page, hub, email, password) {
+  await page.goto(`${hub}/`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('.topbar').waitFor();
+  await page.waitForURL(/\/p\/default\/runs/);
+}

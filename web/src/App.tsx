@@ -17,6 +17,8 @@ import { DelegatesPage } from './pages/Delegates';
 import { AccessPage } from './pages/Access';
 import { AuditPage } from './pages/Audit';
 import { TemplatesPage } from './pages/Templates';
+import { SchedulesPage } from './pages/Schedules';
+import { NewSchedulePage, SchedulePage } from './pages/Schedule';
 
 // The editor and the chart are the heavy parts: loaded when their page opens.
 const TemplateEditorPage = lazy(() => import('./pages/TemplateEditor'));
@@ -94,6 +96,12 @@ function NewTemplate() {
   return <TemplateEditorPage copyOf={copy ?? undefined} />;
 }
 
+/** `/schedules/new`, or `?template=<id>` with that template picked. */
+function NewSchedule() {
+  const template = new URLSearchParams(useSearch()).get('template');
+  return <NewSchedulePage templateId={template ?? undefined} />;
+}
+
 function ProjectRoutes({ me }: { me: MeQuery['me'] }) {
   const { project } = useParams<{ project: string }>();
   const name = decodeURIComponent(project);
@@ -117,6 +125,9 @@ function ProjectRoutes({ me }: { me: MeQuery['me'] }) {
             <Route path="/templates/:id">{(p) => <TemplateEditorPage id={p.id} />}</Route>
             <Route path="/runs" component={RunsPage} />
             <Route path="/runs/:id">{(p) => <RunPage id={p.id} />}</Route>
+            <Route path="/schedules" component={SchedulesPage} />
+            <Route path="/schedules/new">{() => <NewSchedule />}</Route>
+            <Route path="/schedules/:id">{(p) => <SchedulePage id={p.id} />}</Route>
             <Route path="/delegates" component={DelegatesPage} />
             <Route path="/trends">{() => <TrendsPage />}</Route>
             <Route path="/access" component={AccessPage} />

@@ -39,6 +39,7 @@ const LiftHaltDoc = graphql(`
 
 const NAV: { path: string; label: string }[] = [
   { path: '/runs', label: 'Runs' },
+  { path: '/schedules', label: 'Schedules' },
   { path: '/templates', label: 'Templates' },
   { path: '/trends', label: 'Trends' },
   { path: '/delegates', label: 'Delegates' },

@@ -2,8 +2,9 @@
 //! `web/e2e/dashboard.mjs`) against a real hub, Postgres, delegate and target process started
 //! here. The browser signs in, writes a template (fixing a validation error the hub reports at
 //! its line), runs it and watches probe checks arrive, aborts a second run, and visits every
-//! page; screenshots go to `target/web-e2e/`. Afterwards the API must agree with what the
-//! browser saw.
+//! page; screenshots go to `target/web-e2e/`. A second script (`web/e2e/schedules.mjs`) creates
+//! a schedule with the cron helper and follows its fires (`target/web-e2e-schedules/`).
+//! Afterwards the API must agree with what the browser saw.
 use faultline_e2e::{bin, Target, World};
 use serde_json::json;
 use std::{path::PathBuf, process::Stdio, time::Duration};
@@ -13,8 +14,9 @@ fn web_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web")
 }
 
-#[tokio::test]
-async fn dashboard_end_to_end_in_chromium() {
+/// Checks that the dashboard is built into this hub and Chromium is there, and returns an empty
+/// screenshot directory `target/<shots>/`.
+async fn browser_ready(w: &World, shots: &str) -> PathBuf {
     let web = web_dir();
     assert!(
         web.join("dist/index.html").is_file() && web.join("node_modules/playwright-core").is_dir(),
@@ -24,14 +26,6 @@ async fn dashboard_end_to_end_in_chromium() {
         std::path::Path::new("/usr/bin/chromium").is_file(),
         "install Debian's chromium (.ci/run does)"
     );
-    let w = World::new().await.unwrap();
-    let (email, password) = w.hub.admin_login.clone().unwrap();
-    let target = Target::start(w.dir.path()).await.unwrap();
-    target.wait_up(Duration::from_secs(10)).await.unwrap();
-    let _delegate = w
-        .delegate("web-e2e-delegate", &["env=web"], &[])
-        .await
-        .unwrap();
     // The hub under test serves the dashboard built into its binary: it must be this build.
     let served = w
         .api
@@ -48,24 +42,34 @@ async fn dashboard_end_to_end_in_chromium() {
         std::fs::read_to_string(web.join("dist/index.html")).unwrap(),
         "the hub embeds another build of the dashboard: run `cargo build -p faultline` after `npm run build`"
     );
-    let shots = bin("faultline")
+    let dir = bin("faultline")
         .parent()
         .unwrap()
         .parent()
         .unwrap()
-        .join("web-e2e");
-    let _ = std::fs::remove_dir_all(&shots);
+        .join(shots);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
 
+/// Runs a browser script of `web/e2e/` with `env` and the hub's address and administrator, and
+/// fails unless it prints `<name> e2e: PASSED` within 5 minutes.
+async fn run_browser_script(
+    w: &World,
+    script: &str,
+    name: &str,
+    env: &[(&str, String)],
+    shots: &std::path::Path,
+) {
+    let (email, password) = w.hub.admin_login.clone().unwrap();
     let mut cmd = Command::new("node");
-    cmd.current_dir(&web)
-        .arg("e2e/dashboard.mjs")
+    cmd.current_dir(web_dir())
+        .arg(script)
         .env("HUB_URL", &w.hub.url)
         .env("ADMIN_EMAIL", &email)
         .env("ADMIN_PASSWORD", &password)
-        .env("TARGET_URL", target.url())
-        .env("TARGET_PIDFILE", &target.pid_file)
-        .env("DELEGATE_NAME", "web-e2e-delegate")
-        .env("SHOTS", &shots)
+        .env("SHOTS", shots)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::null())
         .kill_on_drop(true);
     let out = tokio::time::timeout(Duration::from_secs(300), cmd.output())
@@ -77,10 +81,35 @@ async fn dashboard_end_to_end_in_chromium() {
     println!("{stdout}");
     eprintln!("{stderr}");
     assert!(
-        out.status.success() && stdout.contains("dashboard e2e: PASSED"),
+        out.status.success() && stdout.contains(&format!("{name} e2e: PASSED")),
         "the browser test failed (screenshots in {}):\n{stderr}",
         shots.display()
     );
+}
+
+#[tokio::test]
+async fn dashboard_end_to_end_in_chromium() {
+    let w = World::new().await.unwrap();
+    let (email, _) = w.hub.admin_login.clone().unwrap();
+    let target = Target::start(w.dir.path()).await.unwrap();
+    target.wait_up(Duration::from_secs(10)).await.unwrap();
+    let _delegate = w
+        .delegate("web-e2e-delegate", &["env=web"], &[])
+        .await
+        .unwrap();
+    let shots = browser_ready(&w, "web-e2e").await;
+    run_browser_script(
+        &w,
+        "e2e/dashboard.mjs",
+        "dashboard",
+        &[
+            ("TARGET_URL", target.url()),
+            ("TARGET_PIDFILE", target.pid_file.display().to_string()),
+            ("DELEGATE_NAME", "web-e2e-delegate".into()),
+        ],
+        &shots,
+    )
+    .await;
 
     // What the browser did, seen through the API.
     let d = w
@@ -114,6 +143,85 @@ async fn dashboard_end_to_end_in_chromium() {
         shots_taken >= 12,
         "a screenshot of each page: {shots_taken}"
     );
+}
+
+/// Schedules from the dashboard (`web/e2e/schedules.mjs`): created from a template's page with
+/// the cron helper, a fired run seen in the history and opened, then paused from the list.
+/// Afterwards the API must agree: paused, and runs started by it.
+#[tokio::test]
+async fn dashboard_schedules_in_chromium() {
+    let w = World::new().await.unwrap();
+    let target = Target::start(w.dir.path()).await.unwrap();
+    target.wait_up(Duration::from_secs(10)).await.unwrap();
+    let _delegate = w
+        .delegate("web-sched-delegate", &["env=web"], &[])
+        .await
+        .unwrap();
+    let tid = w
+        .api
+        .create_template(&faultline_e2e::pause_template(
+            "sched-e2e",
+            &target,
+            "500ms",
+        ))
+        .await
+        .unwrap();
+    let shots = browser_ready(&w, "web-e2e-schedules").await;
+    run_browser_script(
+        &w,
+        "e2e/schedules.mjs",
+        "schedules",
+        &[
+            ("DELEGATE_NAME", "web-sched-delegate".into()),
+            ("TEMPLATE_NAME", "sched-e2e".into()),
+            ("TEMPLATE_ID", tid.clone()),
+        ],
+        &shots,
+    )
+    .await;
+
+    // What the browser did, seen through the API.
+    let d = w
+        .api
+        .gql(
+            "{ schedules(project: \"default\") { id name cron timezone delegate enabled nextFireAt template { id } \
+                 fires { outcome runId } } }",
+            json!({}),
+        )
+        .await
+        .unwrap();
+    let s = &d["schedules"][0];
+    assert_eq!(d["schedules"].as_array().unwrap().len(), 1, "{d}");
+    assert_eq!(s["name"], "every-2s", "{d}");
+    assert_eq!(s["cron"], "*/2 * * * * *", "{d}");
+    assert_eq!(s["timezone"], "Asia/Tokyo", "{d}");
+    assert_eq!(s["delegate"], "web-sched-delegate", "{d}");
+    assert_eq!(s["template"]["id"], tid.as_str(), "{d}");
+    assert_eq!(s["enabled"], false, "paused from the list: {d}");
+    assert!(s["nextFireAt"].is_null(), "{d}");
+    let started: Vec<&str> = s["fires"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["outcome"] == "STARTED")
+        .map(|f| f["runId"].as_str().unwrap())
+        .collect();
+    assert!(!started.is_empty(), "{d}");
+    let r = w
+        .api
+        .gql(
+            "query($s: ID) { runs(scheduleId: $s) { id createdBy schedule { name } } }",
+            json!({"s": s["id"]}),
+        )
+        .await
+        .unwrap();
+    let runs = r["runs"].as_array().unwrap();
+    assert!(runs.len() >= started.len(), "{r}");
+    for run in runs {
+        assert_eq!(run["createdBy"], "schedule:every-2s", "{r}");
+        assert_eq!(run["schedule"]["name"], "every-2s", "{r}");
+    }
+    assert!(std::fs::read_dir(&shots).unwrap().count() >= 6);
 }
 
 /// The hub's side of the dashboard: files with cache headers and gzip, deep links answered with

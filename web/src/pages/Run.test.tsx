@@ -33,6 +33,7 @@ function run(over: Record<string, unknown> = {}) {
     dryRun: false,
     template: { id: 't1', name: 'web-survives-kill' },
     delegate: { id: 'd1', name: 'edge-1', connected: true },
+    schedule: null,
     probeTally: { passed: 0, failed: 0, total: 0 },
     latency: [],
     ...over,
@@ -169,6 +170,24 @@ describe('RunPage, more', () => {
     render(renderWith(<RunPage id={ID} />, { client, role: 'VIEWER' }).tree);
     expect(screen.getByTestId('waiting').textContent).toBe('Waiting for delegate edge-1 to take the run.');
     expect(screen.getByTestId('elapsed').textContent).toBe('not started');
+  });
+
+  it('links a scheduled run to its schedule; a run no delegate took shows none', () => {
+    const failed = run({
+      status: 'ERROR',
+      startedAt: null,
+      endedAt: at(0),
+      createdBy: 'schedule:nightly',
+      reason: 'no delegate matches env=web',
+      delegate: null,
+      schedule: { id: 's1', name: 'nightly' },
+    });
+    const { client } = mockClient({ RunView: { run: failed } }, []);
+    render(renderWith(<RunPage id={ID} />, { client, role: 'VIEWER' }).tree);
+    expect(screen.getByTestId('run-schedule').getAttribute('href')).toBe('/schedules/s1');
+    expect(screen.getByTestId('run-schedule').textContent).toBe('schedule: nightly');
+    expect(screen.getByText('none')).toBeTruthy();
+    expect(screen.queryByTestId('waiting')).toBeNull();
   });
 
   it('shows a dry run as PLANNED, with no score and no chart', () => {

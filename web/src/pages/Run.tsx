@@ -47,6 +47,10 @@ const RunViewDoc = graphql(`
         name
         connected
       }
+      schedule {
+        id
+        name
+      }
       probeTally {
         passed
         failed
@@ -222,13 +226,21 @@ function RunHeader({ run, live }: { run: Run; live: RunLive }) {
         <div>
           <dt>Delegate</dt>
           <dd>
-            {run.delegate ? run.delegate.name : <span className="muted">none matched</span>}
+            {run.delegate ? run.delegate.name : <span className="muted">none</span>}
             {run.delegate && !run.delegate.connected && !done && <span className="muted"> (offline)</span>}
           </dd>
         </div>
         <div>
           <dt>Created by</dt>
-          <dd>{run.createdBy.replace(/^user:/, '')}</dd>
+          <dd>
+            {run.schedule ? (
+              <Link href={`/schedules/${run.schedule.id}`} data-testid="run-schedule">
+                schedule: {run.schedule.name}
+              </Link>
+            ) : (
+              run.createdBy.replace(/^user:/, '')
+            )}
+          </dd>
         </div>
         <div>
           <dt>{done ? 'Took' : 'Elapsed'}</dt>

@@ -20,6 +20,7 @@ const runs = [
     dryRun: false,
     template: { id: 't1', name: 'checkout-survives-db-loss' },
     delegate: { id: 'd1', name: 'edge-1' },
+    schedule: null,
     probeTally: { passed: 3, failed: 1, total: 4 },
   },
   {
@@ -34,6 +35,7 @@ const runs = [
     dryRun: false,
     template: { id: 't2', name: 'web-survives-kill' },
     delegate: { id: 'd2', name: 'edge-2' },
+    schedule: null,
     probeTally: { passed: 22, failed: 7, total: 29 },
   },
   {
@@ -49,9 +51,22 @@ const runs = [
     dryRun: true,
     template: { id: 't2', name: 'web-survives-kill' },
     delegate: { id: 'd2', name: 'edge-2' },
+    schedule: null,
     probeTally: { passed: 0, failed: 0, total: 0 },
   },
 ];
+
+// Started by a schedule, and one that could not start: no delegate matched.
+const scheduled = {
+  ...runs[1],
+  id: 'eeeeeeee-5555-4555-8555-555555555555',
+  status: 'ERROR',
+  createdBy: 'schedule:nightly',
+  resilienceScore: null,
+  delegate: null,
+  schedule: { id: 's1', name: 'nightly' },
+  probeTally: { passed: 0, failed: 0, total: 0 },
+};
 
 const options = {
   templates: [
@@ -91,6 +106,27 @@ describe('RunsPage', () => {
     expect(dry.getByText('dry run')).toBeTruthy();
     expect(dry.getByTestId('run-score').textContent).toBe('–');
     expect(screen.getByRole('status').textContent).toMatch(/Live/); // a run is unfinished: polling
+  });
+
+  it('links a scheduled run to its schedule, and shows "none" for a run with no delegate', () => {
+    const { client } = mockClient({ RunsList: { runs: [scheduled] }, RunsFilterOptions: options });
+    render(renderWith(<RunsPage />, { client, path: '/runs' }).tree);
+    const row = within(screen.getByTestId('run-row'));
+    expect(row.getByRole('link', { name: 'schedule: nightly' }).getAttribute('href')).toBe('/schedules/s1');
+    expect(row.queryByText('schedule:nightly')).toBeNull();
+    expect(row.getByText('none')).toBeTruthy();
+  });
+
+  it('lists only a schedule’s runs from ?schedule=, and clears that filter', () => {
+    const { client, ops } = mockClient({ RunsList: { runs: [scheduled] }, RunsFilterOptions: options });
+    const { tree, location } = renderWith(<RunsPage />, { client, path: '/runs?schedule=s1' });
+    render(tree);
+    expect(ops.find((o) => opName(o) === 'RunsList')!.variables).toMatchObject({ scheduleId: 's1' });
+    const chip = within(screen.getByTestId('schedule-filter'));
+    expect(chip.getByRole('link', { name: 'nightly' }).getAttribute('href')).toBe('/schedules/s1');
+    fireEvent.click(chip.getByRole('button', { name: 'Any schedule' }));
+    expect(location.history!.at(-1)).toBe('/runs');
+    expect(ops.filter((o) => opName(o) === 'RunsList').at(-1)!.variables).toMatchObject({ scheduleId: null });
   });
 
   it('queries with the filters in the URL', () => {

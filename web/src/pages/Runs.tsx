@@ -28,8 +28,17 @@ const RunsListDoc = graphql(`
     $status: [RunStatus!]
     $delegate: String
     $since: DateTime
+    $scheduleId: ID
   ) {
-    runs(project: $project, limit: $limit, templateId: $templateId, status: $status, delegate: $delegate, since: $since) {
+    runs(
+      project: $project
+      limit: $limit
+      templateId: $templateId
+      status: $status
+      delegate: $delegate
+      since: $since
+      scheduleId: $scheduleId
+    ) {
       id
       status
       templateVersion
@@ -44,6 +53,10 @@ const RunsListDoc = graphql(`
         name
       }
       delegate {
+        id
+        name
+      }
+      schedule {
         id
         name
       }
@@ -90,6 +103,7 @@ export function RunsPage() {
       status: filters.status.length ? filters.status : null,
       delegate: filters.delegate,
       since,
+      scheduleId: filters.scheduleId ?? null,
     }),
     [project.name, limit, filters, since],
   );
@@ -128,7 +142,12 @@ export function RunsPage() {
           Refresh
         </button>
       </div>
-      <RunFiltersBar filters={filters} onChange={setFilters} options={options.data} />
+      <RunFiltersBar
+        filters={filters}
+        onChange={setFilters}
+        options={options.data}
+        scheduleName={runs?.find((r) => r.schedule)?.schedule?.name}
+      />
       <ErrorBox error={options.error} />
       {error && <ErrorBox error={error} retry={() => reexecute({ requestPolicy: 'network-only' })} />}
       {!runs && fetching && <Loading what="runs" />}
@@ -166,7 +185,18 @@ export function RunsPage() {
 
 type Options = { templates: { id: string; name: string }[]; delegates: { id: string; name: string }[] } | undefined;
 
-function RunFiltersBar({ filters, onChange, options }: { filters: RunFilters; onChange(f: RunFilters): void; options: Options }) {
+function RunFiltersBar({
+  filters,
+  onChange,
+  options,
+  scheduleName,
+}: {
+  filters: RunFilters;
+  onChange(f: RunFilters): void;
+  options: Options;
+  /** The name of the schedule filtered by, when a listed run says it. */
+  scheduleName?: string;
+}) {
   const statusValue = filters.status.join(',');
   const presets = STATUS_PRESETS.some((p) => p.value === statusValue)
     ? STATUS_PRESETS
@@ -175,6 +205,15 @@ function RunFiltersBar({ filters, onChange, options }: { filters: RunFilters; on
   const delegates = options?.delegates ?? [];
   return (
     <div className="filters" role="search" aria-label="Filter runs">
+      {filters.scheduleId && (
+        <span className="label-chip run-schedule-filter" data-testid="schedule-filter">
+          Started by schedule{' '}
+          <Link href={`/schedules/${filters.scheduleId}`}>{scheduleName ?? filters.scheduleId.slice(0, 8)}</Link>{' '}
+          <button type="button" className="link" aria-label="Any schedule" onClick={() => onChange({ ...filters, scheduleId: null })}>
+            ×
+          </button>
+        </span>
+      )}
       <label>
         Template
         <select
@@ -291,7 +330,13 @@ export function RunsTable({ runs }: { runs: RunRow[] }) {
             </td>
             <td>{r.delegate ? r.delegate.name : <span className="muted">none</span>}</td>
             <td className="ellipsis" title={r.createdBy}>
-              {r.createdBy.replace(/^user:/, '')}
+              {r.schedule ? (
+                <Link href={`/schedules/${r.schedule.id}`} data-testid="run-schedule">
+                  schedule: {r.schedule.name}
+                </Link>
+              ) : (
+                r.createdBy.replace(/^user:/, '')
+              )}
             </td>
             <td>{r.startedAt ? <Ago at={r.startedAt} /> : <span className="muted">not yet</span>}</td>
             <td>{formatRunDuration(runDuration(r.startedAt, r.endedAt, now))}</td>

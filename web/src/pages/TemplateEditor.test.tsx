@@ -33,6 +33,7 @@ const hub = (extra: Handlers = {}): Handlers => ({
   TemplateEditorDelegateChecks: () => ({
     delegateChecks: [{ __typename: 'DelegateCheck', delegate: 'edge-1', connected: true, problems: [] }],
   }),
+  TemplateSchedules: () => ({ schedules: [] }),
   TemplateEditorDiff: (v) => ({
     template: { __typename: 'Template', id: 't1', diff: `--- version ${v.from}\n+++ version ${v.to}\n@@ -1 +1 @@\n-a: 1\n+a: 2\n` },
   }),
@@ -57,6 +58,26 @@ describe('TemplateEditorPage', () => {
     await screen.findByTestId('valid');
   });
 
+  it('lists the template’s schedules, and “Schedule…” opens the form with it picked', async () => {
+    const seen: { name: string; variables: Record<string, unknown> }[] = [];
+    const location = memoryLocation({ path: '/templates/t1', record: true });
+    const schedules = [
+      { id: 's1', name: 'nightly', cron: '0 2 * * *', timezone: 'Europe/Berlin', enabled: true, nextFireAt: new Date(Date.now() + 3_600_000).toISOString() },
+      { id: 's2', name: 'weekly', cron: '0 6 * * 1', timezone: 'UTC', enabled: false, nextFireAt: null },
+    ];
+    render(
+      <Wrap client={fakeHub(hub({ TemplateSchedules: () => ({ schedules }) }), seen)} location={location}>
+        <TemplateEditorPage id="t1" />
+      </Wrap>,
+    );
+    const rows = await screen.findAllByTestId('template-schedule');
+    expect(rows.map((r) => r.textContent)).toEqual([expect.stringContaining('nightly'), expect.stringContaining('paused')]);
+    expect(screen.getByRole('link', { name: 'nightly' }).getAttribute('href')).toBe('/schedules/s1');
+    expect(seen.find((s) => s.name === 'TemplateSchedules')?.variables).toEqual({ project: 'default', templateId: 't1' });
+    fireEvent.click(screen.getByRole('button', { name: 'Schedule…' }));
+    expect(location.history!.at(-1)).toBe('/schedules/new?template=t1');
+  });
+
   it('is read-only for viewers: no Save, no Run', async () => {
     render(
       <Wrap role="VIEWER" client={fakeHub(hub())}>
@@ -66,6 +87,7 @@ describe('TemplateEditorPage', () => {
     await screen.findByRole('heading', { name: 'web-survives-kill' });
     expect(screen.queryByRole('button', { name: 'Save' })).toBeNull();
     expect(screen.queryByRole('button', { name: 'Run' })).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Schedule…' })).toBeNull();
     expect(document.querySelector('.cm-content')?.getAttribute('contenteditable')).toBe('false');
   });
 

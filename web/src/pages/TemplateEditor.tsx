@@ -16,6 +16,7 @@ import { EXAMPLE_TEMPLATE } from './templates/example';
 import { ProblemList } from './templates/ProblemList';
 import { problemsOfError, type Problem } from './templates/problems';
 import { useValidation } from './templates/useValidation';
+import { TemplateSchedules } from './schedules/TemplateSchedules';
 import './templates/templates.css';
 
 const LoadDoc = graphql(`
@@ -271,6 +272,7 @@ function Editor({ template, initial, copyOf }: { template: Loaded | null; initia
         {template && (
           <aside className="tpl-side">
             {canWrite && <RunPanel templateId={template.id} dirty={dirty} />}
+            <TemplateSchedules templateId={template.id} />
             <Versions template={template} canWrite={canWrite} onLoad={setText} />
           </aside>
         )}

@@ -11,6 +11,12 @@ describe('run filters in the URL', () => {
     });
   });
 
+  it('reads and writes the schedule, only when given', () => {
+    expect(parseFilters('?schedule=s1&status=ERROR')).toEqual({ ...NO_FILTERS, scheduleId: 's1', status: ['ERROR'] });
+    expect('scheduleId' in parseFilters('?template=t1')).toBe(false);
+    expect(serializeFilters({ ...NO_FILTERS, scheduleId: 's1', templateId: 't1' })).toBe('?template=t1&schedule=s1');
+  });
+
   it('reads nothing as no filter', () => {
     expect(parseFilters('')).toEqual(NO_FILTERS);
     expect(parseFilters('?')).toEqual(NO_FILTERS);

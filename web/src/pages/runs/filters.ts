@@ -1,5 +1,5 @@
 // The runs list's filters, kept in the URL query string so a filtered view is a deep link:
-// `?template=<id>&status=FAILED,ERROR&delegate=<name>&window=24h`.
+// `?template=<id>&schedule=<id>&status=FAILED,ERROR&delegate=<name>&window=24h`.
 import type { RunStatus } from '../../gql/graphql';
 
 export const STATUSES: RunStatus[] = ['PENDING', 'DISPATCHED', 'RUNNING', 'ABORTING', 'PASSED', 'FAILED', 'ABORTED', 'ERROR'];
@@ -20,6 +20,8 @@ export interface RunFilters {
   status: RunStatus[];
   delegate: string | null;
   window: Window;
+  /** Only the runs this schedule started (from a schedule's page). */
+  scheduleId?: string | null;
 }
 
 export const NO_FILTERS: RunFilters = { templateId: null, status: [], delegate: null, window: 'all' };
@@ -39,6 +41,7 @@ export function parseFilters(search: string): RunFilters {
     status: STATUSES.filter((s) => wanted.has(s)),
     delegate: q.get('delegate')?.trim() || null,
     window: w in WINDOWS ? (w as Window) : 'all',
+    ...(q.get('schedule')?.trim() ? { scheduleId: q.get('schedule')!.trim() } : {}),
   };
 }
 
@@ -46,6 +49,7 @@ export function parseFilters(search: string): RunFilters {
 export function serializeFilters(f: RunFilters): string {
   const q = new URLSearchParams();
   if (f.templateId) q.set('template', f.templateId);
+  if (f.scheduleId) q.set('schedule', f.scheduleId);
   if (f.status.length) q.set('status', STATUSES.filter((s) => f.status.includes(s)).join(','));
   if (f.delegate) q.set('delegate', f.delegate);
   if (f.window !== 'all') q.set('window', f.window);
