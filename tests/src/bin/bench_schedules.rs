@@ -53,7 +53,12 @@ async fn main() -> Result<()> {
                 json!({"t": tid, "name": format!("tick-{i}")}),
             )
             .await?;
-        ids.push(d["createSchedule"]["id"].as_str().unwrap_or_default().to_string());
+        ids.push(
+            d["createSchedule"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
     }
     tokio::time::sleep(Duration::from_secs(secs as u64)).await;
     for id in &ids {
@@ -83,17 +88,23 @@ async fn main() -> Result<()> {
     )
     .fetch_one(&mut c)
     .await?;
-    let (runs,): (i64,) =
-        sqlx::query_as("SELECT count(*) FROM runs WHERE schedule_id IS NOT NULL")
-            .fetch_one(&mut c)
-            .await?;
+    let (runs,): (i64,) = sqlx::query_as("SELECT count(*) FROM runs WHERE schedule_id IS NOT NULL")
+        .fetch_one(&mut c)
+        .await?;
     let started = rows.iter().filter(|r| r.2 == "started").count();
     ensure!(
         started == rows.len(),
         "every fire should have started a run: {rows:?}"
     );
-    ensure!(dupes == 0 && gaps == 0, "{dupes} duplicate runs, {gaps} gaps");
-    ensure!(runs as usize == rows.len(), "{runs} runs for {} fires", rows.len());
+    ensure!(
+        dupes == 0 && gaps == 0,
+        "{dupes} duplicate runs, {gaps} gaps"
+    );
+    ensure!(
+        runs as usize == rows.len(),
+        "{runs} runs for {} fires",
+        rows.len()
+    );
     let mut delay: Vec<f64> = rows.iter().map(|r| r.1).collect();
     delay.sort_by(f64::total_cmp);
     println!(
