@@ -31,7 +31,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(faultline_delegate::run(cfg, shutdown::signal())) {
+    match rt.block_on(async { faultline_delegate::run(cfg, shutdown::signal()).await }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -54,10 +54,9 @@ fn toxiproxy(cfg: ToxiproxyConfig) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(faultline_delegate::proxy::standalone::run(
-        cfg,
-        shutdown::signal(),
-    )) {
+    match rt.block_on(async {
+        faultline_delegate::proxy::standalone::run(cfg, shutdown::signal()).await
+    }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -51,10 +51,8 @@ async fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
-            Hub::build(args)
-                .await?
-                .run_until_stopped(shutdown::signal())
-                .await
+            let stop = shutdown::signal();
+            Hub::build(args).await?.run_until_stopped(stop).await
         }
         Command::Migrate(args) => {
             let url = args
@@ -81,8 +79,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let pg =
                 embedded_pg::EmbeddedPg::start(&args.data_dir, args.port, args.max_connections)
                     .await?;
+            let stop = shutdown::signal();
             println!("postgres ready {}", pg.url("postgres"));
-            shutdown::signal().await;
+            stop.await;
             pg.stop().await;
             Ok(())
         }
