@@ -348,6 +348,34 @@ pub struct ServeArgs {
     pub config_file: Option<PathBuf>,
     #[command(flatten)]
     pub access: AccessArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+/// Outgoing webhooks (docs/notifications.md).
+#[derive(Args, Debug, Clone)]
+pub struct WebhookArgs {
+    /// Where webhooks may send, comma-separated: CIDRs (`10.0.0.0/8`), host names
+    /// (`hooks.slack.com`) or suffixes (`*.example.com`). Empty (the default): any public
+    /// address, never loopback, private, link-local or other special ones. Given: only these.
+    #[arg(
+        long = "webhook-allow",
+        env = "FAULTLINE_WEBHOOK_ALLOW",
+        value_delimiter = ','
+    )]
+    pub webhook_allow: Vec<String>,
+    /// How long one delivery attempt may take (connect, send, read the response).
+    #[arg(long, env = "FAULTLINE_WEBHOOK_TIMEOUT", default_value = "10s")]
+    pub webhook_timeout: Dur,
+    /// Attempts per delivery before it is given up as failed.
+    #[arg(long, env = "FAULTLINE_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub webhook_max_attempts: u32,
+    /// A delivery not done this long after its event is given up as failed.
+    #[arg(long, env = "FAULTLINE_WEBHOOK_MAX_AGE", default_value = "24h")]
+    pub webhook_max_age: Dur,
+    /// The first retry's delay; each next one is 3 times longer (at most 6h), ±25% jitter.
+    #[arg(long, env = "FAULTLINE_WEBHOOK_RETRY_BASE", default_value = "30s")]
+    pub webhook_retry_base: Dur,
 }
 
 /// Identity and perimeter settings (docs/identity.md).

@@ -17,6 +17,7 @@ pub mod grpc;
 pub mod halt;
 pub mod http;
 pub mod identity;
+pub mod notifications;
 pub mod notify;
 pub mod oidc;
 pub mod perimeter;
