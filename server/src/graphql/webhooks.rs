@@ -330,6 +330,7 @@ pub struct WebhookMutation;
 impl WebhookMutation {
     /// Creates a webhook (owners). `secret` signs its requests; leave it out to have one
     /// generated. The secret is in the answer, and never again.
+    #[allow(clippy::too_many_arguments)]
     async fn create_webhook(
         &self,
         c: &Context<'_>,

@@ -1,0 +1,477 @@
+//! Notifications (issue 17), end to end: a real hub and Postgres sending to a real HTTP receiver
+//! on loopback (allowed with `--webhook-allow`). The signature verifies with the documented
+//! Python code, a receiver failing twice gets one success and two recorded failures, pending
+//! deliveries survive a SIGKILLed hub, a run's events arrive with their fields in the JSON,
+//! Slack and Teams shapes, and secrets never come back from the API.
+use faultline_e2e::{
+    fresh_database, pause_template, receiver::Receiver, Hub, HubOpts, Target, World, TERMINAL,
+};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const PUBLIC: &str = "https://chaos.example.com";
+
+/// A world whose hub may send webhooks to loopback, retrying after `retry_base`.
+async fn world(retry_base: &str) -> World {
+    let dir = tempfile::Builder::new()
+        .prefix("faultline-e2e-")
+        .tempdir()
+        .unwrap();
+    let db = fresh_database().await.unwrap();
+    let hub = Hub::start(&db, &dir.path().join("hub"), opts(retry_base))
+        .await
+        .unwrap();
+    let token = hub.admin_token.clone().unwrap();
+    let api = hub.client(&token).unwrap();
+    World {
+        dir,
+        db,
+        hub,
+        api,
+        token,
+    }
+}
+
+fn opts(retry_base: &str) -> HubOpts {
+    HubOpts {
+        extra: [
+            "--webhook-allow",
+            "127.0.0.0/8",
+            "--webhook-retry-base",
+            retry_base,
+            "--webhook-timeout",
+            "3s",
+            "--public-url",
+            PUBLIC,
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..Default::default()
+    }
+}
+
+const CREATE: &str = "mutation($url: String!, $events: [WebhookEvent!]!, $format: WebhookFormat!, $secret: String) { \
+    createWebhook(url: $url, events: $events, format: $format, secret: $secret) { secret webhook { id url events format enabled } } }";
+
+async fn create(w: &World, url: &str, events: &[&str], format: &str) -> (String, String) {
+    let d = w
+        .api
+        .gql(
+            CREATE,
+            json!({"url": url, "events": events, "format": format}),
+        )
+        .await
+        .unwrap();
+    let c = &d["createWebhook"];
+    (
+        c["webhook"]["id"].as_str().unwrap().to_string(),
+        c["secret"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn test_webhook(w: &World, id: &str) -> String {
+    let d = w
+        .api
+        .gql(
+            "mutation($id: ID!) { testWebhook(id: $id) { id state eventType } }",
+            json!({"id": id}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(d["testWebhook"]["eventType"], "webhook.test", "{d}");
+    d["testWebhook"]["id"].as_str().unwrap().to_string()
+}
+
+const DELIVERIES: &str =
+    "query($id: ID!) { webhookDeliveries(webhookId: $id, first: 200) { id eventId eventType state \
+    attemptCount lastError data attempts { n status latencyMs response error } } }";
+
+async fn deliveries(w: &World, webhook: &str) -> Vec<Value> {
+    let d = w.api.gql(DELIVERIES, json!({"id": webhook})).await.unwrap();
+    d["webhookDeliveries"].as_array().unwrap().clone()
+}
+
+/// Waits until every delivery of the webhook is in `state` and there are `n` of them.
+async fn wait_deliveries(w: &World, webhook: &str, n: usize, state: &str) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let d = deliveries(w, webhook).await;
+        if d.len() == n && d.iter().all(|d| d["state"] == state) {
+            return d;
+        }
+        assert!(Instant::now() < deadline, "not {n} {state}: {d:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The verification code of docs/notifications.md ("Python"), run by python3.
+const VERIFY_PY: &str = r#"
+import hashlib, hmac, sys, time
+
+def verify(secret: str, header: str, body: bytes, tolerance: int = 300) -> bool:
+    parts = dict(p.split("=", 1) for p in header.split(","))
+    t = int(parts["t"])
+    if abs(time.time() - t) > tolerance:
+        return False  # too old (or from the future): a replay
+    expected = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, parts["v1"])
+
+print("valid" if verify(sys.argv[1], sys.argv[2], sys.stdin.buffer.read()) else "invalid")
+"#;
+
+fn python_verify(secret: &str, header: &str, body: &[u8]) -> String {
+    use std::io::Write;
+    let mut c = std::process::Command::new("python3")
+        .args(["-c", VERIFY_PY, secret, header])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(body).unwrap();
+    let out = c.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[tokio::test]
+async fn notifications_signature_verifies_and_secrets_never_come_back() {
+    let w = world("1s").await;
+    let rx = Receiver::start().await.unwrap();
+    let (id, secret) = create(
+        &w,
+        &rx.url("/hooks/faultline?token=abc"),
+        &["RUN_FINISHED"],
+        "JSON",
+    )
+    .await;
+    assert!(
+        secret.starts_with("whsec_") && secret.len() > 40,
+        "{secret}"
+    );
+
+    let delivery = test_webhook(&w, &id).await;
+    let got = rx.wait_for(1, Duration::from_secs(20)).await.unwrap();
+    let r = &got[0];
+    assert_eq!(r.path, "/hooks/faultline?token=abc");
+    assert_eq!(r.header("content-type"), "application/json");
+    assert_eq!(r.header("x-faultline-event"), "webhook.test");
+    assert_eq!(r.header("x-faultline-delivery"), delivery);
+    assert_eq!(r.header("x-faultline-attempt"), "1");
+    let sig = r.header("x-faultline-signature");
+    assert!(sig.starts_with("t=") && sig.contains(",v1="), "{sig}");
+    assert_eq!(python_verify(&secret, sig, &r.body), "valid");
+    let mut tampered = r.body.clone();
+    tampered.push(b' ');
+    assert_eq!(python_verify(&secret, sig, &tampered), "invalid");
+    assert_eq!(python_verify("whsec_wrong", sig, &r.body), "invalid");
+    let body = r.json();
+    assert_eq!(body["type"], "webhook.test");
+    assert_eq!(body["project"], "default");
+    assert_eq!(body["id"], r.header("x-faultline-event-id"));
+
+    let d = wait_deliveries(&w, &id, 1, "delivered").await;
+    assert_eq!(d[0]["attempts"][0]["status"], 200, "{d:?}");
+    assert_eq!(d[0]["attempts"][0]["response"], "ok");
+
+    // The API has no field for the secret, shows the URL redacted, and the answers to every
+    // webhook query and mutation never contain the secret.
+    let err = w
+        .api
+        .try_gql("{ webhooks { secret } }", json!({}))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(err.message.contains("secret"), "{err:?}");
+    let list = w
+        .api
+        .gql(
+            "{ webhooks { id url events format description enabled createdBy } }",
+            json!({}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        list["webhooks"][0]["url"],
+        format!("http://127.0.0.1:{}/hooks/…", rx.port)
+    );
+    let updated = w
+        .api
+        .gql(
+            "mutation($id: ID!) { updateWebhook(id: $id, description: \"ops\") { secret webhook { description } } }",
+            json!({"id": id}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated["updateWebhook"]["secret"], Value::Null);
+    let answers = format!("{list}{updated}{d:?}");
+    assert!(!answers.contains(&secret) && !answers.contains("token=abc"));
+
+    // Rotation: a new secret, shown once, and the next request is signed with it.
+    let rotated = w
+        .api
+        .gql(
+            "mutation($id: ID!) { updateWebhook(id: $id, rotateSecret: true) { secret } }",
+            json!({"id": id}),
+        )
+        .await
+        .unwrap();
+    let new_secret = rotated["updateWebhook"]["secret"].as_str().unwrap();
+    assert_ne!(new_secret, secret);
+    test_webhook(&w, &id).await;
+    let got = rx.wait_for(2, Duration::from_secs(20)).await.unwrap();
+    let sig = got[1].header("x-faultline-signature");
+    assert_eq!(python_verify(new_secret, sig, &got[1].body), "valid");
+
+    // Neither the audit log nor the hub's log has a secret.
+    let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&w.db)
+        .await
+        .unwrap();
+    let audit: Vec<(String, String)> = sqlx::query_as(
+        "SELECT action, detail::text FROM audit_log WHERE action LIKE 'webhook.%' ORDER BY id",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    let actions: Vec<&str> = audit.iter().map(|a| a.0.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "webhook.create",
+            "webhook.test",
+            "webhook.update",
+            "webhook.update",
+            "webhook.test"
+        ]
+    );
+    let text = format!("{audit:?}");
+    assert!(!text.contains(&secret) && !text.contains(new_secret) && !text.contains("token=abc"));
+    let log = std::fs::read_to_string(&w.hub.proc.log).unwrap();
+    assert!(!log.contains(&secret) && !log.contains(new_secret));
+
+    // Delete removes it (with its deliveries).
+    w.api
+        .gql(
+            "mutation($id: ID!) { deleteWebhook(id: $id) }",
+            json!({"id": id}),
+        )
+        .await
+        .unwrap();
+    let list = w.api.gql("{ webhooks { id } }", json!({})).await.unwrap();
+    assert_eq!(list["webhooks"], json!([]));
+}
+
+#[tokio::test]
+async fn notifications_receiver_failing_twice_gets_one_success_and_two_recorded_failures() {
+    let w = world("300ms").await;
+    let rx = Receiver::start().await.unwrap();
+    rx.fail_next(&[500, 503]);
+    let (id, _) = create(&w, &rx.url("/flaky"), &["RUN_ERROR"], "JSON").await;
+    let delivery = test_webhook(&w, &id).await;
+
+    let d = wait_deliveries(&w, &id, 1, "delivered").await;
+    let statuses: Vec<&Value> = d[0]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["status"])
+        .collect();
+    assert_eq!(statuses, [&json!(500), &json!(503), &json!(200)], "{d:?}");
+    assert_eq!(d[0]["attemptCount"], 3);
+    assert_eq!(d[0]["attempts"][0]["response"], "try again");
+    // Nothing more arrives: exactly one success.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = rx.received();
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert_eq!(got.iter().filter(|r| r.status == 200).count(), 1);
+    for (i, r) in got.iter().enumerate() {
+        assert_eq!(r.header("x-faultline-delivery"), delivery);
+        assert_eq!(r.header("x-faultline-attempt"), (i + 1).to_string());
+    }
+    // Backoff: the second retry waited longer than the first (300 ms, then 900 ms, ±25%).
+    let gap1 = got[1].at - got[0].at;
+    let gap2 = got[2].at - got[1].at;
+    assert!(
+        gap1 >= Duration::from_millis(200) && gap2 >= Duration::from_millis(650),
+        "{gap1:?} {gap2:?}"
+    );
+
+    // Resend makes a new delivery of the same event, delivered once more.
+    let r = w
+        .api
+        .gql(
+            "mutation($id: ID!) { resendDelivery(id: $id) { id eventId state } }",
+            json!({"id": delivery}),
+        )
+        .await
+        .unwrap();
+    assert_ne!(r["resendDelivery"]["id"], delivery);
+    let d = wait_deliveries(&w, &id, 2, "delivered").await;
+    assert_eq!(d[0]["eventId"], d[1]["eventId"]);
+    let got = rx.wait_for(4, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(
+        got[3].header("x-faultline-event-id"),
+        got[0].header("x-faultline-event-id")
+    );
+}
+
+#[tokio::test]
+async fn notifications_pending_deliveries_survive_a_sigkilled_hub() {
+    let w = world("2s").await;
+    // A port with nothing listening: every attempt is refused until the receiver starts.
+    let port = {
+        let rx = Receiver::start().await.unwrap();
+        rx.port
+    };
+    let (id, _) = create(
+        &w,
+        &format!("http://127.0.0.1:{port}/later"),
+        &["PROJECT_HALTED"],
+        "JSON",
+    )
+    .await;
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        sent.push(test_webhook(&w, &id).await);
+    }
+    // Every delivery has failed once and waits for its retry.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let d = deliveries(&w, &id).await;
+        if d.len() == 3
+            && d.iter()
+                .all(|d| d["attemptCount"].as_i64() >= Some(1) && d["state"] == "pending")
+        {
+            assert!(
+                d[0]["lastError"].as_str().unwrap().contains("connection"),
+                "{d:?}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{d:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    w.hub.proc.signal(nix::sys::signal::Signal::SIGKILL);
+    let rx = Receiver::start_on(port).await.unwrap();
+    // Nothing is sent while no hub runs.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(rx.received().is_empty());
+
+    let hub = Hub::start(&w.db, &w.path("hub-2"), opts("2s"))
+        .await
+        .unwrap();
+    let api = hub.client(&w.token).unwrap();
+    let got = rx.wait_for(3, Duration::from_secs(30)).await.unwrap();
+    let mut ids: Vec<&str> = got
+        .iter()
+        .map(|r| r.header("x-faultline-delivery"))
+        .collect();
+    ids.sort();
+    sent.sort();
+    assert_eq!(ids, sent);
+    let d = api.gql(DELIVERIES, json!({"id": id})).await.unwrap();
+    let d = d["webhookDeliveries"].as_array().unwrap();
+    assert!(d.iter().all(|d| d["state"] == "delivered"), "{d:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(rx.received().len(), 3, "each once");
+}
+
+#[tokio::test]
+async fn notifications_run_events_arrive_in_json_slack_and_teams() {
+    let w = world("1s").await;
+    let rx = Receiver::start().await.unwrap();
+    let (json_id, _) = create(
+        &w,
+        &rx.url("/json"),
+        &["RUN_STARTED", "RUN_FINISHED"],
+        "JSON",
+    )
+    .await;
+    create(&w, &rx.url("/slack"), &["RUN_FINISHED"], "SLACK").await;
+    create(&w, &rx.url("/teams"), &["RUN_FINISHED"], "TEAMS").await;
+    let target = Target::start(w.dir.path()).await.unwrap();
+    let _d = w.delegate("edge-1", &[], &[]).await.unwrap();
+    let tid = w
+        .api
+        .create_template(&pause_template("pause-web", &target, "1s"))
+        .await
+        .unwrap();
+    let run_id = w.api.start_run(&tid, "edge-1").await.unwrap();
+    let run = w
+        .api
+        .wait_status(&run_id, TERMINAL, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(run["status"], "PASSED", "{run}");
+    let got = rx.wait_for(4, Duration::from_secs(20)).await.unwrap();
+    let at = |p: &str| {
+        got.iter()
+            .filter(|r| r.path == p)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let link = format!("{PUBLIC}/p/default/runs/{run_id}");
+
+    let json = at("/json");
+    let kinds: Vec<Value> = json.iter().map(|r| r.json()["type"].clone()).collect();
+    assert_eq!(kinds, [json!("run.started"), json!("run.finished")]);
+    let started = json[0].json();
+    assert_eq!(started["data"]["runId"], run_id);
+    assert_eq!(started["data"]["template"], "pause-web");
+    assert_eq!(started["data"]["delegate"], "edge-1");
+    assert_eq!(started["data"]["state"], "RUNNING");
+    let finished = json[1].json();
+    let f = &finished["data"];
+    assert_eq!(f["runId"], run_id);
+    assert_eq!(f["state"], "PASSED");
+    assert_eq!(
+        f["score"].as_f64(),
+        run["resilienceScore"].as_f64(),
+        "{finished}"
+    );
+    assert!(f["score"].is_number(), "{finished}");
+    assert_eq!(f["recoveryMs"], run["recoveryMs"], "{finished}");
+    assert_eq!(f["url"], link);
+    assert_eq!(f["templateVersion"], 1);
+    assert!(
+        f["endedAt"].is_string() && f["verdictReason"].is_string(),
+        "{finished}"
+    );
+
+    // Slack: text + blocks (header, context, section fields, a button to the run).
+    let slack = at("/slack")[0].json();
+    assert_eq!(slack["text"], "Run passed: pause-web");
+    let blocks = slack["blocks"].as_array().unwrap();
+    let types: Vec<&str> = blocks.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["header", "context", "section", "actions"]);
+    assert_eq!(blocks[0]["text"]["type"], "plain_text");
+    let fields = blocks[2]["fields"].as_array().unwrap();
+    assert!(fields.len() <= 10 && fields.iter().all(|f| f["type"] == "mrkdwn"));
+    assert!(
+        fields.iter().any(|f| f["text"] == "*State*\nPASSED"),
+        "{slack}"
+    );
+    assert_eq!(blocks[3]["elements"][0]["type"], "button");
+    assert_eq!(blocks[3]["elements"][0]["url"], link);
+
+    // Teams: a message whose one attachment is an Adaptive Card.
+    let teams = at("/teams")[0].json();
+    assert_eq!(teams["type"], "message");
+    let a = &teams["attachments"][0];
+    assert_eq!(a["contentType"], "application/vnd.microsoft.card.adaptive");
+    let card = &a["content"];
+    assert_eq!(card["type"], "AdaptiveCard");
+    assert_eq!(card["version"], "1.4");
+    assert_eq!(card["body"][0]["type"], "TextBlock");
+    assert_eq!(card["body"][0]["text"], "Run passed: pause-web");
+    assert!(card["body"][2]["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["title"] == "Template" && f["value"] == "pause-web"));
+    assert_eq!(card["actions"][0]["type"], "Action.OpenUrl");
+    assert_eq!(card["actions"][0]["url"], link);
+
+    let d = wait_deliveries(&w, &json_id, 2, "delivered").await;
+    assert!(d
+        .iter()
+        .all(|d| d["attempts"].as_array().unwrap().len() == 1));
+}
