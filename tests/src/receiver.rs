@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use std::{
     collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -17,6 +17,8 @@ use tokio::{
 #[derive(Clone, Debug)]
 pub struct Received {
     pub at: Instant,
+    /// The same moment by the wall clock (compared with times stored by Postgres).
+    pub wall: SystemTime,
     pub path: String,
     /// Lower-case names.
     pub headers: HashMap<String, String>,
@@ -156,6 +158,7 @@ async fn serve(mut sock: TcpStream, s: Arc<Shared>) {
         let status = s.plan.lock().unwrap().pop_front().unwrap_or(200);
         s.got.lock().unwrap().push(Received {
             at: Instant::now(),
+            wall: SystemTime::now(),
             path,
             headers,
             body,
