@@ -475,3 +475,201 @@ async fn notifications_run_events_arrive_in_json_slack_and_teams() {
         .iter()
         .all(|d| d["attempts"].as_array().unwrap().len() == 1));
 }
+
+#[tokio::test]
+async fn notifications_halt_disconnect_and_failed_fire_are_told() {
+    let w = world("1s").await;
+    let rx = Receiver::start().await.unwrap();
+    create(
+        &w,
+        &rx.url("/ops"),
+        &[
+            "PROJECT_HALTED",
+            "DELEGATE_DISCONNECTED",
+            "SCHEDULE_FIRE_FAILED",
+        ],
+        "JSON",
+    )
+    .await;
+    let target = Target::start(w.dir.path()).await.unwrap();
+    let mut d = w.delegate("edge-9", &["zone=a"], &[]).await.unwrap();
+
+    // A schedule whose runs can start nowhere: its fire fails.
+    let yaml = format!(
+        "apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata: {{name: nowhere}}\nhypothesis:\n  probes:\n    \
+         - {{name: web, mode: edge, http: {{url: \"{}\"}}, timeout: 2s}}\n",
+        target.url()
+    );
+    let tid = w.api.create_template(&yaml).await.unwrap();
+    let s = w
+        .api
+        .gql(
+            "mutation($t: ID!) { createSchedule(templateId: $t, name: \"every-second\", cron: \"* * * * * *\", \
+               timezone: \"UTC\", delegate: \"env=nowhere\", concurrency: FORBID) { id } }",
+            json!({"t": tid}),
+        )
+        .await
+        .unwrap();
+    let sid = s["createSchedule"]["id"].as_str().unwrap().to_string();
+    let first = rx.wait_for(1, Duration::from_secs(15)).await.unwrap();
+    w.api
+        .gql(
+            "mutation($id: ID!) { pauseSchedule(id: $id) { id } }",
+            json!({"id": sid}),
+        )
+        .await
+        .unwrap();
+    let fire = first[0].json();
+    assert_eq!(fire["type"], "schedule.fire_failed", "{fire}");
+    assert_eq!(fire["data"]["schedule"], "every-second");
+    assert_eq!(fire["data"]["scheduleId"], sid);
+    assert_eq!(fire["data"]["template"], "nowhere");
+    assert!(
+        fire["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("env=nowhere"),
+        "{fire}"
+    );
+    assert!(fire["data"]["runId"].is_string(), "{fire}");
+
+    // The delegate stops: its stream ends.
+    d.proc.stop(Duration::from_secs(20)).await.unwrap();
+    let gone = wait_type(&rx, "delegate.disconnected").await;
+    assert_eq!(gone["data"]["delegate"], "edge-9");
+    assert_eq!(gone["data"]["labels"], json!({"zone": "a"}));
+
+    // Halt-all; halting again while halted is not news.
+    for _ in 0..2 {
+        w.api
+            .gql(
+                "mutation { haltAll(reason: \"game day over\") { halted } }",
+                json!({}),
+            )
+            .await
+            .unwrap();
+    }
+    let halted = wait_type(&rx, "project.halted").await;
+    assert_eq!(halted["data"]["reason"], "game day over");
+    assert_eq!(halted["data"]["haltedBy"], "user:admin@faultline.local");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let halts = rx
+        .received()
+        .iter()
+        .filter(|r| r.header("x-faultline-event") == "project.halted")
+        .count();
+    assert_eq!(halts, 1);
+}
+
+/// Waits for the first request of this event type; returns its body.
+async fn wait_type(rx: &Receiver, kind: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(r) = rx
+            .received()
+            .iter()
+            .find(|r| r.header("x-faultline-event") == kind)
+        {
+            return r.json();
+        }
+        assert!(Instant::now() < deadline, "no {kind}: {:?}", rx.received());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn notifications_api_checks_roles_and_egress() {
+    // The default policy: public addresses only.
+    let w = World::new().await.unwrap();
+    let err = w
+        .api
+        .try_gql(
+            CREATE,
+            json!({"url": "http://127.0.0.1:9/x", "events": ["RUN_ERROR"], "format": "JSON"}),
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.extensions["code"], "BAD_USER_INPUT", "{err:?}");
+    assert_eq!(err.extensions["field"], "url", "{err:?}");
+    assert!(err.message.contains("--webhook-allow"), "{err:?}");
+    for (vars, field) in [
+        (
+            json!({"url": "ftp://hooks.example.com/x", "events": ["RUN_ERROR"], "format": "JSON"}),
+            "url",
+        ),
+        (
+            json!({"url": "https://hooks.example.com/x", "events": [], "format": "JSON"}),
+            "events",
+        ),
+        (
+            json!({"url": "https://hooks.example.com/x", "events": ["RUN_ERROR"], "format": "JSON", "secret": "short"}),
+            "secret",
+        ),
+    ] {
+        let err = w.api.try_gql(CREATE, vars).await.unwrap().unwrap_err();
+        assert_eq!(err.extensions["field"], field, "{err:?}");
+    }
+    let (id, _) = create(
+        &w,
+        "https://hooks.example.com/services/T0/B0/XYZ",
+        &["RUN_ERROR"],
+        "SLACK",
+    )
+    .await;
+
+    // Editors read (the URL redacted), viewers do not; only owners change anything.
+    let token = |role: &'static str| {
+        let w = &w;
+        async move {
+            let d = w
+                .api
+                .gql(
+                    "mutation($n: String!, $r: Role!) { createApiToken(project: \"default\", name: $n, role: $r) { secret } }",
+                    json!({"n": role.to_lowercase(), "r": role}),
+                )
+                .await
+                .unwrap();
+            w.hub
+                .client(d["createApiToken"]["secret"].as_str().unwrap())
+                .unwrap()
+        }
+    };
+    let editor = token("EDITOR").await;
+    let viewer = token("VIEWER").await;
+    let list = editor
+        .gql("{ webhooks(project: \"default\") { id url } }", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        list["webhooks"][0]["url"],
+        "https://hooks.example.com/services/…"
+    );
+    let err = viewer
+        .try_gql("{ webhooks(project: \"default\") { id } }", json!({}))
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.extensions["code"], "FORBIDDEN", "{err:?}");
+    for m in [
+        "mutation($id: ID!) { testWebhook(id: $id) { id } }",
+        "mutation($id: ID!) { deleteWebhook(id: $id) }",
+        "mutation($id: ID!) { updateWebhook(id: $id, rotateSecret: true) { secret } }",
+    ] {
+        let err = editor
+            .try_gql(m, json!({"id": id}))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(err.extensions["code"], "FORBIDDEN", "{m}: {err:?}");
+    }
+    let err = editor
+        .try_gql(
+            "mutation { createWebhook(project: \"default\", url: \"https://a.example.com/h\", events: [RUN_ERROR]) { secret } }",
+            json!({}),
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(err.extensions["code"], "FORBIDDEN", "{err:?}");
+}
