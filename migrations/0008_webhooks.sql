@@ -31,6 +31,9 @@ CREATE TABLE webhook_events (
     at          timestamptz NOT NULL DEFAULT clock_timestamp(),
     data        jsonb NOT NULL
 );
+-- Events (with their deliveries and attempts) are pruned 30 days after they happened, once
+-- nothing of them is pending (notifications/outbox.rs `prune`).
+CREATE INDEX webhook_events_at ON webhook_events (at);
 
 -- The outbox: one event to one webhook. Every replica's delivery loop claims due rows under
 -- FOR UPDATE SKIP LOCKED and holds a lease (lease_until) while it sends, so one replica sends
@@ -50,6 +53,7 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, created_at DESC);
+CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_id);
 
 -- Every attempt: HTTP status (NULL when no response), latency, the first KiB of the response,
 -- or the error.

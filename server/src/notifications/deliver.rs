@@ -20,6 +20,8 @@ const READ_LIMIT: usize = 64 * 1024;
 const EXCERPT: usize = 1024;
 /// The longest sleep between two looks at the outbox (a lost notification only delays).
 const POLL: Duration = Duration::from_secs(2);
+/// How often each replica prunes old history ([`outbox::RETENTION`]).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Where webhooks may send (`--webhook-allow`).
 #[derive(Clone, Debug, Default)]
@@ -209,9 +211,18 @@ pub async fn run(
     };
     // Longer than one attempt can take, so a live replica's attempt is never taken over.
     let lease = settings.timeout + Duration::from_secs(20);
+    let mut pruned_at: Option<Instant> = None;
     loop {
         if *stop.borrow() {
             return;
+        }
+        if pruned_at.is_none_or(|t| t.elapsed() > PRUNE_EVERY) {
+            pruned_at = Some(Instant::now());
+            match outbox::prune(&pool, outbox::RETENTION).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "pruned old webhook events"),
+                Err(e) => tracing::warn!(error = %e, "pruning webhook events failed"),
+            }
         }
         let claimed = match outbox::claim(&pool, BATCH, lease).await {
             Ok(c) => c,

@@ -91,6 +91,22 @@ pub async fn next_due(pool: &PgPool) -> sqlx::Result<Option<Duration>> {
     Ok(secs.map(|s| Duration::from_secs_f64(s.max(0.0))))
 }
 
+/// How long the history of events, deliveries and attempts is kept.
+pub const RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Deletes events older than `older_than` with their deliveries and attempts, unless one of
+/// their deliveries is still pending. Any replica may run it; it is idempotent.
+pub async fn prune(pool: &PgPool, older_than: Duration) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "DELETE FROM webhook_events e WHERE e.at < now() - make_interval(secs => $1) \
+           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id AND d.state = 'pending')",
+    )
+    .bind(older_than.as_secs_f64())
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
 /// What one attempt got.
 pub struct Outcome {
     pub at: DateTime<Utc>,

@@ -355,6 +355,19 @@ async fn notifications_pending_deliveries_survive_a_sigkilled_hub() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(rx.received().is_empty());
 
+    // History older than 30 days, nothing pending: pruned when a hub starts.
+    let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&w.db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "WITH e AS (INSERT INTO webhook_events (project_id, kind, at, data) \
+           SELECT project_id, 'webhook.test', now() - interval '31 days', '{}' FROM webhooks WHERE id = $1::uuid RETURNING id) \
+         INSERT INTO webhook_deliveries (webhook_id, event_id, state, attempts) SELECT $1::uuid, e.id, 'delivered', 1 FROM e",
+    )
+    .bind(&id)
+    .execute(&mut c)
+    .await
+    .unwrap();
     let hub = Hub::start(&w.db, &w.path("hub-2"), opts("2s"))
         .await
         .unwrap();
@@ -372,6 +385,12 @@ async fn notifications_pending_deliveries_survive_a_sigkilled_hub() {
     assert!(d.iter().all(|d| d["state"] == "delivered"), "{d:?}");
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(rx.received().len(), 3, "each once");
+    let (old,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM webhook_events WHERE at < now() - interval '30 days'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(old, 0, "old history pruned");
 }
 
 #[tokio::test]
