@@ -12,8 +12,9 @@ CREATE TABLE webhooks (
     -- Event kinds this webhook receives ('run.finished', ...).
     events       text[] NOT NULL,
     format       text NOT NULL CHECK (format IN ('json', 'slack', 'teams')),
-    -- The HMAC key of X-Faultline-Signature, kept as given: the hub needs it to sign, so it
-    -- cannot be hashed. The API never returns it (only once, at creation or rotation).
+    -- The HMAC key of X-Faultline-Signature: the hub needs it to sign, so it cannot be hashed.
+    -- Sealed with AES-256-GCM (`enc:v1:...`, server/src/secretbox.rs) when the hub has a
+    -- --secret-key, else as given. The API never returns it (only once, at creation or rotation).
     secret       text NOT NULL,
     description  text NOT NULL DEFAULT '',
     enabled      boolean NOT NULL DEFAULT true,

@@ -38,8 +38,16 @@ impl Hub {
                 (pg.url("faultline"), Some(pg))
             }
         };
+        let secrets = args.secret_keys()?;
         let pool = db::connect(&url, args.db.db_max_connections).await?;
         db::migrate(&pool).await?;
+        if secrets.enabled() {
+            notifications::store::reseal(&pool, &secrets).await?;
+        } else {
+            tracing::warn!(
+                "no --secret-key: webhook signing secrets are stored unencrypted in Postgres"
+            );
+        }
         let access = &args.access;
         if let Some(b) = users::bootstrap_admin(
             &pool,
@@ -107,6 +115,7 @@ impl Hub {
                 retry_base: args.webhooks.webhook_retry_base.0,
                 public_url: args.access.public_url.clone(),
                 egress: notifications::deliver::Egress::parse(&args.webhooks.webhook_allow)?,
+                secrets,
             }),
         };
         Ok(Hub {

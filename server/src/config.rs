@@ -350,6 +350,21 @@ pub struct ServeArgs {
     pub access: AccessArgs,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    /// Keys that seal secrets the hub keeps in Postgres (webhook signing secrets), as base64 of
+    /// 32 random bytes (`openssl rand -base64 32`), comma-separated: the first seals, all open
+    /// (rotate by putting a new key first; the hub reseals at start). Every replica needs the
+    /// same keys. Without any, those secrets are stored unencrypted. Prefer the environment or
+    /// --secret-key-file.
+    #[arg(
+        long,
+        env = "FAULTLINE_SECRET_KEY",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub secret_key: Vec<Secret>,
+    /// A file of such keys, one per line (after those of --secret-key).
+    #[arg(long, env = "FAULTLINE_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
 }
 
 /// Outgoing webhooks (docs/notifications.md).
@@ -462,6 +477,22 @@ fn event_rate(s: &str) -> Result<u32, String> {
 }
 
 impl ServeArgs {
+    /// `--secret-key`, then the lines of `--secret-key-file` (blank lines and `#` comments skipped).
+    pub fn secret_keys(&self) -> anyhow::Result<crate::secretbox::SecretBox> {
+        let mut keys: Vec<String> = self.secret_key.iter().map(|k| k.0.clone()).collect();
+        if let Some(f) = &self.secret_key_file {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", f.display()))?;
+            keys.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string),
+            );
+        }
+        crate::secretbox::SecretBox::new(&keys).map_err(|e| anyhow::anyhow!("--secret-key: {e}"))
+    }
+
     /// The configuration file's contents (empty when no `--config` is given).
     pub fn file_config(&self) -> anyhow::Result<crate::config_file::FileConfig> {
         match &self.config_file {

@@ -26,6 +26,7 @@ pub mod run_ids;
 pub mod runs;
 pub mod scheduler;
 pub mod schedules;
+pub mod secretbox;
 pub mod shutdown;
 pub mod state;
 pub mod template_cli;

@@ -351,7 +351,7 @@ impl WebhookMutation {
             description,
         };
         let res = match p.require(&s.pool, id, Role::Owner).await {
-            Ok(_) => store::create(&s.pool, id, &p.actor(), new, &s.notifications.egress).await,
+            Ok(_) => store::create(&s.pool, id, &p.actor(), new, &s.notifications).await,
             Err(e) => Err(e),
         };
         let (target, d) = match &res {
@@ -396,7 +396,7 @@ impl WebhookMutation {
             },
         };
         let rotated = changes.secret.is_some();
-        let res = store::update(&s.pool, project, id, changes, &s.notifications.egress).await;
+        let res = store::update(&s.pool, project, id, changes, &s.notifications).await;
         let mut d = res.as_ref().map(|(w, _)| detail(w)).unwrap_or_default();
         d.insert("secretChanged".into(), rotated.into());
         audit::record_detail(

@@ -284,7 +284,11 @@ pub async fn send(client: &reqwest::Client, s: &Settings, c: &outbox::Claimed) -
     let body = formats::body(c.format, &c.event, link.as_deref());
     let at = Utc::now();
     let started = Instant::now();
-    let sig = formats::signature(&c.secret, at.timestamp(), &body);
+    let secret = match s.secrets.open(&c.secret, c.webhook.as_bytes()) {
+        Ok(x) => x,
+        Err(e) => return failed(at, started, format!("cannot sign: {e}")),
+    };
+    let sig = formats::signature(&secret, at.timestamp(), &body);
     let url = match url::Url::parse(&c.url) {
         Ok(u) => u,
         Err(e) => return failed(at, started, format!("invalid URL: {e}")),

@@ -80,4 +80,6 @@ pub struct Settings {
     /// The hub's external URL, for the dashboard link of run events.
     pub public_url: Option<String>,
     pub egress: deliver::Egress,
+    /// Seals signing secrets at rest (`--secret-key`).
+    pub secrets: crate::secretbox::SecretBox,
 }

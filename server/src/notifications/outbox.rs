@@ -17,11 +17,13 @@ pub const MAX_DELAY: Duration = Duration::from_secs(6 * 3600);
 /// One attempt to make, with what it needs.
 pub struct Claimed {
     pub delivery: Uuid,
+    pub webhook: Uuid,
     /// This attempt's number, from 1.
     pub attempt: i32,
     pub created_at: DateTime<Utc>,
     pub url: String,
     pub format: Format,
+    /// As stored: sealed when the hub has a `--secret-key` (see `secretbox.rs`).
     pub secret: String,
     pub event: Event,
 }
@@ -29,6 +31,7 @@ pub struct Claimed {
 #[derive(sqlx::FromRow)]
 struct ClaimRow {
     id: Uuid,
+    webhook_id: Uuid,
     attempts: i32,
     created_at: DateTime<Utc>,
     url: String,
@@ -53,7 +56,7 @@ pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> sqlx::Result<V
            lease_until = clock_timestamp() + make_interval(secs => $2) \
          FROM due, webhooks w, webhook_events e, projects p \
          WHERE d.id = due.id AND w.id = d.webhook_id AND e.id = d.event_id AND p.id = e.project_id \
-         RETURNING d.id, d.attempts, d.created_at, w.url, w.format, w.secret, e.id AS event_id, e.kind, \
+         RETURNING d.id, w.id AS webhook_id, d.attempts, d.created_at, w.url, w.format, w.secret, e.id AS event_id, e.kind, \
            e.at, p.name AS project, e.data",
     )
     .bind(limit)
@@ -64,6 +67,7 @@ pub async fn claim(pool: &PgPool, limit: i64, lease: Duration) -> sqlx::Result<V
         .into_iter()
         .map(|r| Claimed {
             delivery: r.id,
+            webhook: r.webhook_id,
             attempt: r.attempts,
             created_at: r.created_at,
             url: r.url,
@@ -207,6 +211,7 @@ mod tests {
             retry_base: Duration::from_secs(30),
             public_url: None,
             egress: Default::default(),
+            secrets: Default::default(),
         }
     }
 

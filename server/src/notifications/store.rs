@@ -1,7 +1,10 @@
 //! Webhooks and their deliveries (store). Resolvers check the caller's role first; every query
 //! here that reads project data filters by the project the resolver checked.
-use super::{deliver::Egress, Format, EVENTS, TEST_EVENT};
-use crate::error::{ApiError, ApiResult};
+use super::{deliver::Egress, Format, Settings, EVENTS, TEST_EVENT};
+use crate::{
+    error::{ApiError, ApiResult},
+    secretbox::SecretBox,
+};
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sqlx::PgPool;
@@ -35,7 +38,7 @@ pub struct NewWebhook {
     pub url: String,
     pub events: Vec<String>,
     pub format: Format,
-    /// `None`: generate one.
+    /// `None`: generate one. Stored sealed when the hub has a `--secret-key`.
     pub secret: Option<String>,
     pub description: String,
 }
@@ -150,9 +153,9 @@ pub async fn create(
     project: Uuid,
     actor: &str,
     new: NewWebhook,
-    egress: &Egress,
+    s: &Settings,
 ) -> ApiResult<(WebhookRow, String)> {
-    let url = parse_url(&new.url, egress)?;
+    let url = parse_url(&new.url, &s.egress)?;
     let events = parse_events(&new.events)?;
     let secret = parse_secret(new.secret)?;
     let description = parse_description(&new.description)?;
@@ -181,7 +184,7 @@ pub async fn create(
     .bind(&url)
     .bind(&events)
     .bind(new.format.as_str())
-    .bind(&secret)
+    .bind(s.secrets.seal(&secret, id.as_bytes()))
     .bind(&description)
     .bind(actor)
     .execute(&mut *tx)
@@ -196,9 +199,9 @@ pub async fn update(
     project: Uuid,
     id: Uuid,
     c: Changes,
-    egress: &Egress,
+    s: &Settings,
 ) -> ApiResult<(WebhookRow, Option<String>)> {
-    let url = c.url.map(|u| parse_url(&u, egress)).transpose()?;
+    let url = c.url.map(|u| parse_url(&u, &s.egress)).transpose()?;
     let events = c.events.map(|e| parse_events(&e)).transpose()?;
     let description = c.description.map(|d| parse_description(&d)).transpose()?;
     let secret = c.secret.map(parse_secret).transpose()?;
@@ -215,13 +218,43 @@ pub async fn update(
     .bind(c.format.map(Format::as_str))
     .bind(c.enabled)
     .bind(description)
-    .bind(&secret)
+    .bind(secret.as_deref().map(|x| s.secrets.seal(x, id.as_bytes())))
     .execute(pool)
     .await?;
     if r.rows_affected() == 0 {
         return Err(ApiError::NotFound(format!("webhook {id}")));
     }
     Ok((get(pool, project, id).await?, secret))
+}
+
+/// Seals again every secret kept as given or under an older key (at start, with a key set).
+/// A secret sealed by a key the hub no longer has is left alone (its deliveries fail, saying so).
+pub async fn reseal(pool: &PgPool, secrets: &SecretBox) -> anyhow::Result<()> {
+    let rows: Vec<(Uuid, String)> = sqlx::query_as("SELECT id, secret FROM webhooks")
+        .fetch_all(pool)
+        .await?;
+    let mut n = 0;
+    for (id, stored) in rows.iter().filter(|r| secrets.stale(&r.1)) {
+        match secrets.open(stored, id.as_bytes()) {
+            Ok(plain) => {
+                n += sqlx::query("UPDATE webhooks SET secret = $3 WHERE id = $1 AND secret = $2")
+                    .bind(id)
+                    .bind(stored)
+                    .bind(secrets.seal(&plain, id.as_bytes()))
+                    .execute(pool)
+                    .await?
+                    .rows_affected();
+            }
+            Err(e) => tracing::warn!(webhook = %id, error = %e, "webhook secret not resealed"),
+        }
+    }
+    if n > 0 {
+        tracing::info!(
+            webhooks = n,
+            "webhook secrets sealed with the current --secret-key"
+        );
+    }
+    Ok(())
 }
 
 /// Deletes a webhook with its deliveries and their attempts.
