@@ -72,7 +72,9 @@ CREATE TABLE webhook_attempts (
 CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id, n);
 
 -- Stores event `k` of project `p` and one delivery per enabled webhook that wants it, then wakes
--- the delivery loops (NOTIFY is sent at commit).
+-- the delivery loops (NOTIFY is sent at commit). A failure here is only a warning in the
+-- server log: a webhook never fails the change it reports (the exception block rolls back
+-- just the enqueue; it costs a subtransaction only when some webhook wants the event).
 CREATE FUNCTION faultline_webhook_enqueue(p uuid, k text, d jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -81,10 +83,14 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM webhooks WHERE project_id = p AND enabled AND k = ANY (events)) THEN
         RETURN;
     END IF;
-    INSERT INTO webhook_events (project_id, kind, data) VALUES (p, k, d) RETURNING id INTO ev;
-    INSERT INTO webhook_deliveries (webhook_id, event_id)
-        SELECT id, ev FROM webhooks WHERE project_id = p AND enabled AND k = ANY (events);
-    PERFORM pg_notify('faultline_webhooks', ev::text);
+    BEGIN
+        INSERT INTO webhook_events (project_id, kind, data) VALUES (p, k, d) RETURNING id INTO ev;
+        INSERT INTO webhook_deliveries (webhook_id, event_id)
+            SELECT id, ev FROM webhooks WHERE project_id = p AND enabled AND k = ANY (events);
+        PERFORM pg_notify('faultline_webhooks', ev::text);
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'faultline: webhook event % of project % not enqueued: %', k, p, SQLERRM;
+    END;
 END
 $$;
 
