@@ -9,7 +9,7 @@ use crate::{
         sessions::{self, Sessions},
         users,
     },
-    notify, oidc,
+    notifications, notify, oidc,
     perimeter::{Perimeter, Rules},
     reaper, scheduler,
     state::{AppState, Timing},
@@ -38,8 +38,16 @@ impl Hub {
                 (pg.url("faultline"), Some(pg))
             }
         };
+        let secrets = args.secret_keys()?;
         let pool = db::connect(&url, args.db.db_max_connections).await?;
         db::migrate(&pool).await?;
+        if secrets.enabled() {
+            notifications::store::reseal(&pool, &secrets).await?;
+        } else {
+            tracing::warn!(
+                "no --secret-key: webhook signing secrets are stored unencrypted in Postgres"
+            );
+        }
         let access = &args.access;
         if let Some(b) = users::bootstrap_admin(
             &pool,
@@ -100,6 +108,15 @@ impl Hub {
             stop,
             sessions,
             public_url: args.access.public_url.clone(),
+            notifications: Arc::new(notifications::Settings {
+                timeout: args.webhooks.webhook_timeout.0,
+                max_attempts: args.webhooks.webhook_max_attempts,
+                max_age: args.webhooks.webhook_max_age.0,
+                retry_base: args.webhooks.webhook_retry_base.0,
+                public_url: args.access.public_url.clone(),
+                egress: notifications::deliver::Egress::parse(&args.webhooks.webhook_allow)?,
+                secrets,
+            }),
         };
         Ok(Hub {
             state,
@@ -167,6 +184,13 @@ impl Hub {
             self.state.hub.schedules.clone(),
             self.state.stop.clone(),
         ));
+        let deliver = tokio::spawn(notifications::deliver::run(
+            self.state.pool.clone(),
+            (*self.state.notifications).clone(),
+            self.state.replica.clone(),
+            self.state.hub.webhooks.clone(),
+            self.state.stop.clone(),
+        ));
         let a = &self.args.access;
         let perimeter = Perimeter::new(Rules {
             api_allow: a.allow_cidrs.clone(),
@@ -195,7 +219,7 @@ impl Hub {
             self.args.shutdown_grace.0,
         )
         .await;
-        let _ = tokio::join!(listen, poll, reap, schedule);
+        let _ = tokio::join!(listen, poll, reap, schedule, deliver);
         self.state.pool.close().await;
         if let Some(pg) = self.pg {
             pg.stop().await;

@@ -348,6 +348,49 @@ pub struct ServeArgs {
     pub config_file: Option<PathBuf>,
     #[command(flatten)]
     pub access: AccessArgs,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+    /// Keys that seal secrets the hub keeps in Postgres (webhook signing secrets), as base64 of
+    /// 32 random bytes (`openssl rand -base64 32`), comma-separated: the first seals, all open
+    /// (rotate by putting a new key first; the hub reseals at start). Every replica needs the
+    /// same keys. Without any, those secrets are stored unencrypted. Prefer the environment or
+    /// --secret-key-file.
+    #[arg(
+        long,
+        env = "FAULTLINE_SECRET_KEY",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub secret_key: Vec<Secret>,
+    /// A file of such keys, one per line (after those of --secret-key).
+    #[arg(long, env = "FAULTLINE_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+}
+
+/// Outgoing webhooks (docs/notifications.md).
+#[derive(Args, Debug, Clone)]
+pub struct WebhookArgs {
+    /// Where webhooks may send, comma-separated: CIDRs (`10.0.0.0/8`), host names
+    /// (`hooks.slack.com`) or suffixes (`*.example.com`). Empty (the default): any public
+    /// address, never loopback, private, link-local or other special ones. Given: only these.
+    #[arg(
+        long = "webhook-allow",
+        env = "FAULTLINE_WEBHOOK_ALLOW",
+        value_delimiter = ','
+    )]
+    pub webhook_allow: Vec<String>,
+    /// How long one delivery attempt may take (connect, send, read the response).
+    #[arg(long, env = "FAULTLINE_WEBHOOK_TIMEOUT", default_value = "10s")]
+    pub webhook_timeout: Dur,
+    /// Attempts per delivery before it is given up as failed.
+    #[arg(long, env = "FAULTLINE_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub webhook_max_attempts: u32,
+    /// A delivery not done this long after its event is given up as failed.
+    #[arg(long, env = "FAULTLINE_WEBHOOK_MAX_AGE", default_value = "24h")]
+    pub webhook_max_age: Dur,
+    /// The first retry's delay; each next one is 3 times longer (at most 6h), ±25% jitter.
+    #[arg(long, env = "FAULTLINE_WEBHOOK_RETRY_BASE", default_value = "30s")]
+    pub webhook_retry_base: Dur,
 }
 
 /// Identity and perimeter settings (docs/identity.md).
@@ -434,6 +477,22 @@ fn event_rate(s: &str) -> Result<u32, String> {
 }
 
 impl ServeArgs {
+    /// `--secret-key`, then the lines of `--secret-key-file` (blank lines and `#` comments skipped).
+    pub fn secret_keys(&self) -> anyhow::Result<crate::secretbox::SecretBox> {
+        let mut keys: Vec<String> = self.secret_key.iter().map(|k| k.0.clone()).collect();
+        if let Some(f) = &self.secret_key_file {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", f.display()))?;
+            keys.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string),
+            );
+        }
+        crate::secretbox::SecretBox::new(&keys).map_err(|e| anyhow::anyhow!("--secret-key: {e}"))
+    }
+
     /// The configuration file's contents (empty when no `--config` is given).
     pub fn file_config(&self) -> anyhow::Result<crate::config_file::FileConfig> {
         match &self.config_file {

@@ -1,7 +1,8 @@
 //! Cross-replica wake-ups through Postgres LISTEN/NOTIFY, so any replica can serve any request:
 //! `faultline_work` (payload: delegate id) wakes the replica holding that delegate's stream, and
 //! `faultline_events` (payload: run id) wakes `runEvents` subscribers, and
-//! `faultline_schedules` (payload: schedule id) wakes every replica's scheduler. Notifications are only
+//! `faultline_schedules` (payload: schedule id) wakes every replica's scheduler, and
+//! `faultline_webhooks` (payload: event id) wakes every replica's webhook delivery loop. Notifications are only
 //! hints: one poll per replica ([`Hub::poll`]) finds work a lost notification would have
 //! announced, so a lost one delays work but never loses it.
 use sqlx::{postgres::PgListener, PgExecutor, PgPool};
@@ -38,6 +39,8 @@ pub struct Hub {
     events: broadcast::Sender<Uuid>,
     /// Wakes this replica's scheduler: a schedule was created or changed (`faultline_schedules`).
     pub schedules: Arc<Notify>,
+    /// Wakes this replica's webhook delivery loop: an event was enqueued (`faultline_webhooks`).
+    pub webhooks: Arc<Notify>,
 }
 
 impl Hub {
@@ -46,6 +49,7 @@ impl Hub {
             streams: Mutex::default(),
             events: broadcast::channel(1024).0,
             schedules: Arc::new(Notify::new()),
+            webhooks: Arc::new(Notify::new()),
         })
     }
 
@@ -90,6 +94,7 @@ impl Hub {
                 let _ = self.events.send(id);
             }
             crate::schedules::CHANNEL => self.schedules.notify_one(),
+            crate::notifications::CHANNEL => self.webhooks.notify_one(),
             _ => {}
         }
     }
@@ -144,7 +149,12 @@ impl Hub {
                 }
             };
             if let Err(e) = listener
-                .listen_all([WORK, EVENTS, crate::schedules::CHANNEL])
+                .listen_all([
+                    WORK,
+                    EVENTS,
+                    crate::schedules::CHANNEL,
+                    crate::notifications::CHANNEL,
+                ])
                 .await
             {
                 tracing::warn!(error = %e, "LISTEN failed; retrying");

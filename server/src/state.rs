@@ -18,6 +18,8 @@ pub struct AppState {
     pub sessions: Arc<crate::identity::sessions::Sessions>,
     /// The hub's external URL (`--public-url`), for SSO callbacks; else the request's host.
     pub public_url: Option<String>,
+    /// Webhook delivery settings, and the egress policy `createWebhook` checks URLs against.
+    pub notifications: Arc<crate::notifications::Settings>,
 }
 
 #[derive(Clone, Copy, Debug)]

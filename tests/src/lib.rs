@@ -19,6 +19,7 @@ use tokio::{
 };
 
 pub mod loadgen;
+pub mod receiver;
 
 /// `target/<profile>/<name>`, beside this binary (or one level up, for test binaries in deps/).
 pub fn bin(name: &str) -> PathBuf {

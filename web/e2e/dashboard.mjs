@@ -243,6 +243,15 @@ try {
   assert.match(await page.getByTestId('secret').last().innerText(), /^fl_/);
   await screenshot(page, 'access');
 
+  step('a webhook, its secret shown once');
+  await nav(page, 'Webhooks').click();
+  await page.getByLabel('URL').fill('https://hooks.example.com/faultline');
+  await page.getByLabel('Format').selectOption('SLACK');
+  await page.getByRole('button', { name: 'Create webhook' }).click();
+  assert.match(await page.getByTestId('secret').last().innerText(), /^whsec_[0-9a-f]{48}$/);
+  await page.getByTestId('webhook-row').getByText('https://hooks.example.com/faultline', { exact: true }).waitFor();
+  await screenshot(page, 'webhooks');
+
   step('audit log');
   await nav(page, 'Audit log').click();
   await page.getByText('run.abort').first().waitFor();

@@ -19,6 +19,7 @@ import { AuditPage } from './pages/Audit';
 import { TemplatesPage } from './pages/Templates';
 import { SchedulesPage } from './pages/Schedules';
 import { NewSchedulePage, SchedulePage } from './pages/Schedule';
+import { WebhooksPage } from './pages/Webhooks';
 
 // The editor and the chart are the heavy parts: loaded when their page opens.
 const TemplateEditorPage = lazy(() => import('./pages/TemplateEditor'));
@@ -129,6 +130,7 @@ function ProjectRoutes({ me }: { me: MeQuery['me'] }) {
             <Route path="/schedules/new">{() => <NewSchedule />}</Route>
             <Route path="/schedules/:id">{(p) => <SchedulePage id={p.id} />}</Route>
             <Route path="/delegates" component={DelegatesPage} />
+            <Route path="/webhooks" component={WebhooksPage} />
             <Route path="/trends">{() => <TrendsPage />}</Route>
             <Route path="/access" component={AccessPage} />
             <Route path="/audit" component={AuditPage} />

@@ -43,6 +43,7 @@ const NAV: { path: string; label: string }[] = [
   { path: '/templates', label: 'Templates' },
   { path: '/trends', label: 'Trends' },
   { path: '/delegates', label: 'Delegates' },
+  { path: '/webhooks', label: 'Webhooks' },
   { path: '/access', label: 'Members & tokens' },
   { path: '/audit', label: 'Audit log' },
 ];
@@ -51,7 +52,11 @@ export function Layout({ projects, actor, children }: { projects: string[]; acto
   const project = useProject();
   const [location, navigate] = useLocation();
   const { logout } = useAuth();
-  const visible = NAV.filter((n) => project.can('OWNER') || (n.path !== '/access' && n.path !== '/audit'));
+  const visible = NAV.filter(
+    (n) =>
+      project.can('OWNER') ||
+      (n.path !== '/access' && n.path !== '/audit' && (n.path !== '/webhooks' || project.can('EDITOR'))),
+  );
   const options = projects.includes(project.name) ? projects : [project.name, ...projects];
   return (
     <div className="app">

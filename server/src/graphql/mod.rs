@@ -7,6 +7,7 @@ mod halt;
 mod runs;
 mod schedules;
 mod templates;
+mod webhooks;
 
 use crate::{
     error::ApiError,
@@ -29,6 +30,7 @@ pub struct QueryRoot(
     halt::HaltQuery,
     access::AccessQuery,
     audit_log::AuditQuery,
+    webhooks::WebhookQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -39,6 +41,7 @@ pub struct MutationRoot(
     schedules::ScheduleMutation,
     halt::HaltMutation,
     access::AccessMutation,
+    webhooks::WebhookMutation,
 );
 
 #[derive(MergedSubscription, Default)]

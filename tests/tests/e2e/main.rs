@@ -8,6 +8,7 @@ mod identity;
 mod import;
 mod language;
 mod lifecycle;
+mod notifications;
 mod resilience;
 mod safety;
 mod schedules;
