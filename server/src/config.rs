@@ -231,6 +231,33 @@ pub enum TemplateCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Makes the project's templates follow a directory (docs/gitops.md): every `*.yaml` /
+    /// `*.yml` under DIR creates its template or adds a version when its text changed, in one
+    /// transaction on the hub. Prints created, updated, unchanged, archived and invalid
+    /// (`FILE:LINE:COL: message`); exits 1 when a file is invalid (it changed nothing).
+    Sync {
+        #[command(flatten)]
+        hub: HubArgs,
+        /// The directory (searched recursively; hidden entries such as `.git` are skipped).
+        dir: PathBuf,
+        /// Names the directory on the hub; only its templates are archived by --prune
+        /// (default: DIR as given, e.g. `experiments`).
+        #[arg(long, env = "FAULTLINE_SYNC_SOURCE")]
+        source: Option<String>,
+        /// Archive the templates of this source whose file is gone (never deletes; their runs
+        /// stay readable, they start no new runs).
+        #[arg(long)]
+        prune: bool,
+        /// Report what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The git commit the files are at, recorded on each new version (default: none).
+        #[arg(long, env = "FAULTLINE_SYNC_COMMIT")]
+        commit: Option<String>,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Formats `template import` reads.

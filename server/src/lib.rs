@@ -12,6 +12,7 @@ pub mod db;
 pub mod delegates;
 pub mod embedded_pg;
 pub mod error;
+pub mod gitops;
 pub mod graphql;
 pub mod grpc;
 pub mod halt;

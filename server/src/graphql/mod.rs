@@ -3,6 +3,7 @@
 mod access;
 mod audit_log;
 mod delegates;
+mod gitops;
 mod halt;
 mod runs;
 mod schedules;
@@ -37,6 +38,7 @@ pub struct MutationRoot(
     delegates::DelegateMutation,
     runs::RunMutation,
     schedules::ScheduleMutation,
+    gitops::GitOpsMutation,
     halt::HaltMutation,
     access::AccessMutation,
 );
