@@ -93,7 +93,9 @@ fn check_path(path: &str) -> ApiResult<()> {
     let bad = path.is_empty()
         || path.len() > 1024
         || path.starts_with('/')
-        || path.split('/').any(|p| p.is_empty() || p == "." || p == "..")
+        || path
+            .split('/')
+            .any(|p| p.is_empty() || p == "." || p == "..")
         || path.contains('\\')
         || path.chars().any(char::is_control);
     if bad {
@@ -228,13 +230,7 @@ pub async fn sync(pool: &PgPool, req: &SyncRequest) -> ApiResult<SyncReport> {
                 let version = if changed { t.version + 1 } else { t.version };
                 if changed {
                     templates::insert_version(
-                        &mut tx,
-                        t.id,
-                        version,
-                        &f.yaml,
-                        &exp,
-                        &req.actor,
-                        origin,
+                        &mut tx, t.id, version, &f.yaml, &exp, &req.actor, origin,
                     )
                     .await?;
                 }
@@ -337,7 +333,14 @@ mod tests {
         for ok in ["a.yaml", "dir/b.yml", "x y/z.yaml"] {
             assert!(check_path(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "/etc/a.yaml", "../a.yaml", "a//b.yaml", "./a.yaml", "a\\b.yaml"] {
+        for bad in [
+            "",
+            "/etc/a.yaml",
+            "../a.yaml",
+            "a//b.yaml",
+            "./a.yaml",
+            "a\\b.yaml",
+        ] {
             assert!(check_path(bad).is_err(), "{bad}");
         }
     }

@@ -51,11 +51,11 @@ pub fn archived_reason(t: &TemplateRow) -> String {
         .unwrap_or_default();
     match (&t.source, &t.git_path) {
         (Some(src), Some(path)) => format!(
-            "template {:?} is archived (since {when}): its file {path} is gone from {src}; archived templates start no runs",
+            "{:?} is archived (since {when}): its file {path} is gone from {src}; archived templates start no runs",
             t.name
         ),
         _ => format!(
-            "template {:?} is archived (since {when}); archived templates start no runs",
+            "{:?} is archived (since {when}); archived templates start no runs",
             t.name
         ),
     }

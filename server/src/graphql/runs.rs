@@ -209,12 +209,10 @@ impl Run {
     /// version was not synced from git.
     async fn git_commit(&self, c: &Context<'_>) -> Result<Option<String>> {
         let (s, _) = ctx(c)?;
-        Ok(crate::templates::version_commit(
-            &s.pool,
-            self.0.template_id,
-            self.0.template_version,
+        Ok(
+            crate::templates::version_commit(&s.pool, self.0.template_id, self.0.template_version)
+                .await?,
         )
-        .await?)
     }
     /// The delegate it runs on; none for a scheduled run that could not start because no
     /// delegate matched.
