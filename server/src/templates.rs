@@ -85,7 +85,7 @@ pub async fn create(
             exp.metadata.name
         )));
     }
-    insert_version(&mut *tx, id, 1, yaml, &exp, actor, Origin::default()).await?;
+    insert_version(&mut tx, id, 1, yaml, &exp, actor, Origin::default()).await?;
     tx.commit().await?;
     get(pool, Some(project), id).await
 }
@@ -118,7 +118,7 @@ pub async fn update(
     .bind(id)
     .fetch_one(&mut *tx)
     .await?;
-    insert_version(&mut *tx, id, next, yaml, &exp, actor, Origin::default()).await?;
+    insert_version(&mut tx, id, next, yaml, &exp, actor, Origin::default()).await?;
     tx.commit().await?;
     get(pool, scope, id).await
 }
