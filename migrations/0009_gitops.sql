@@ -24,6 +24,8 @@ CREATE TABLE git_repos (
     interval_secs  integer NOT NULL CHECK (interval_secs >= 1),
     prune          boolean NOT NULL DEFAULT true,
     next_sync_at   timestamptz NOT NULL DEFAULT now(),
+    -- syncNow: a sync running when it was asked is followed by another at once.
+    requested_at   timestamptz,
     lease_holder   text,
     lease_until    timestamptz,
     created_by     text NOT NULL,

@@ -11,7 +11,7 @@ use crate::{
     },
     notify, oidc,
     perimeter::{Perimeter, Rules},
-    reaper, scheduler,
+    git_sync, reaper, scheduler,
     state::{AppState, Timing},
     tls,
 };
@@ -99,6 +99,18 @@ impl Hub {
             },
             stop,
             sessions,
+            git: Arc::new(git_sync::GitSync {
+                settings: git_sync::Settings {
+                    git: crate::git::Settings {
+                        protocols: args.git.git_protocols.clone(),
+                        timeout: args.git.git_timeout.0,
+                        max_bytes: args.git.git_max_mib << 20,
+                    },
+                    credentials_dir: args.git.git_credentials_dir.clone(),
+                    poll: args.git.git_poll.0,
+                },
+                wake: tokio::sync::Notify::new(),
+            }),
             public_url: args.access.public_url.clone(),
         };
         Ok(Hub {
@@ -167,6 +179,12 @@ impl Hub {
             self.state.hub.schedules.clone(),
             self.state.stop.clone(),
         ));
+        let git = tokio::spawn(git_sync::run(
+            self.state.pool.clone(),
+            self.state.git.clone(),
+            self.state.replica.clone(),
+            self.state.stop.clone(),
+        ));
         let a = &self.args.access;
         let perimeter = Perimeter::new(Rules {
             api_allow: a.allow_cidrs.clone(),
@@ -195,7 +213,7 @@ impl Hub {
             self.args.shutdown_grace.0,
         )
         .await;
-        let _ = tokio::join!(listen, poll, reap, schedule);
+        let _ = tokio::join!(listen, poll, reap, schedule, git);
         self.state.pool.close().await;
         if let Some(pg) = self.pg {
             pg.stop().await;

@@ -7,8 +7,8 @@ use crate::{
     error::{ApiError, ApiResult},
     templates::{self, Origin},
 };
-use serde::Serialize;
-use sqlx::PgPool;
+use serde::{Deserialize, Serialize};
+use sqlx::{PgConnection, PgPool};
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
@@ -39,7 +39,7 @@ pub struct SyncRequest {
 }
 
 /// A template the sync created, updated, left alone or archived.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Synced {
     pub path: String,
     pub name: String,
@@ -48,7 +48,7 @@ pub struct Synced {
 }
 
 /// One problem of an invalid file, located in it.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Invalid {
     pub path: String,
     pub line: Option<usize>,
@@ -66,7 +66,7 @@ impl std::fmt::Display for Invalid {
 }
 
 /// What a sync did (or, in a dry run, would do).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SyncReport {
     pub created: Vec<Synced>,
     pub updated: Vec<Synced>,
@@ -89,7 +89,7 @@ struct Existing {
     archived: bool,
 }
 
-fn check_path(path: &str) -> ApiResult<()> {
+pub(crate) fn check_path(path: &str) -> ApiResult<()> {
     let bad = path.is_empty()
         || path.len() > 1024
         || path.starts_with('/')
@@ -111,6 +111,19 @@ fn check_path(path: &str) -> ApiResult<()> {
 /// Syncs of one project are serialized by a transaction-scoped advisory lock.
 #[tracing::instrument(skip_all, fields(project = %req.project, source = %req.source, files = req.files.len()))]
 pub async fn sync(pool: &PgPool, req: &SyncRequest) -> ApiResult<SyncReport> {
+    let mut tx = pool.begin().await?;
+    let report = sync_in(&mut tx, req).await?;
+    if req.dry_run {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
+    Ok(report)
+}
+
+/// The sync inside the caller's transaction (the hub's git sync records its outcome in the
+/// same one); the caller commits, or rolls back for a dry run.
+pub async fn sync_in(tx: &mut PgConnection, req: &SyncRequest) -> ApiResult<SyncReport> {
     if req.source.trim().is_empty() || req.source.len() > 1024 {
         return Err(ApiError::bad("source", "must be 1 to 1024 characters"));
     }
@@ -130,7 +143,6 @@ pub async fn sync(pool: &PgPool, req: &SyncRequest) -> ApiResult<SyncReport> {
             ));
         }
     }
-    let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('faultline.sync:' || $1::text, 0))")
         .bind(req.project)
         .execute(&mut *tx)
@@ -204,7 +216,7 @@ pub async fn sync(pool: &PgPool, req: &SyncRequest) -> ApiResult<SyncReport> {
                 .bind(&f.path)
                 .execute(&mut *tx)
                 .await?;
-                templates::insert_version(&mut tx, id, 1, &f.yaml, &exp, &req.actor, origin)
+                templates::insert_version(&mut *tx, id, 1, &f.yaml, &exp, &req.actor, origin)
                     .await?;
                 report.created.push(Synced {
                     path: f.path.clone(),
@@ -230,7 +242,7 @@ pub async fn sync(pool: &PgPool, req: &SyncRequest) -> ApiResult<SyncReport> {
                 let version = if changed { t.version + 1 } else { t.version };
                 if changed {
                     templates::insert_version(
-                        &mut tx, t.id, version, &f.yaml, &exp, &req.actor, origin,
+                        &mut *tx, t.id, version, &f.yaml, &exp, &req.actor, origin,
                     )
                     .await?;
                 }
@@ -269,11 +281,6 @@ pub async fn sync(pool: &PgPool, req: &SyncRequest) -> ApiResult<SyncReport> {
                 version: t.version,
             });
         }
-    }
-    if req.dry_run {
-        tx.rollback().await?;
-    } else {
-        tx.commit().await?;
     }
     tracing::info!(
         created = report.created.len(),

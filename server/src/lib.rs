@@ -12,6 +12,8 @@ pub mod db;
 pub mod delegates;
 pub mod embedded_pg;
 pub mod error;
+pub mod git;
+pub mod git_sync;
 pub mod gitops;
 pub mod graphql;
 pub mod grpc;

@@ -6,7 +6,8 @@ use crate::{
     gitops::{self, SyncFile, SyncRequest},
     identity::Role,
 };
-use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
 
 /// One file of the directory to sync.
 #[derive(InputObject)]
@@ -86,6 +87,128 @@ impl From<gitops::SyncReport> for SyncReport {
     }
 }
 
+/// What a repository binding's credential file holds.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum GitCredentialKind {
+    /// An SSH private key (a deploy key); use an ssh URL.
+    SshKey,
+    /// An HTTPS token (sent as basic auth, user `x-access-token`); use an https URL.
+    HttpsToken,
+}
+
+/// A project's repository binding.
+#[derive(SimpleObject)]
+pub struct GitRepository {
+    url: String,
+    branch: String,
+    /// The directory in the repository whose templates are synced ("" = the root).
+    path: String,
+    /// The file name in the hub's --git-credentials-dir (its content is never shown).
+    credential: Option<String>,
+    /// Seconds between syncs.
+    interval_secs: i32,
+    /// Archive templates whose file is gone.
+    prune: bool,
+    /// The `source` of the templates it manages.
+    source: String,
+    next_sync_at: DateTime<Utc>,
+    /// The replica syncing it now, if one is.
+    syncing_on: Option<String>,
+}
+
+/// One sync attempt by the hub.
+#[derive(SimpleObject)]
+pub struct GitSyncAttempt {
+    replica: String,
+    started_at: DateTime<Utc>,
+    finished_at: DateTime<Utc>,
+    /// The commit fetched (null when the fetch failed).
+    commit: Option<String>,
+    /// False when the fetch failed or a file was invalid.
+    ok: bool,
+    /// Why it failed: unreachable, refused credentials, missing branch or path, invalid files.
+    error: Option<String>,
+    /// What it changed (null when nothing could be applied).
+    report: Option<SyncReport>,
+}
+
+impl From<crate::git_sync::SyncRow> for GitSyncAttempt {
+    fn from(r: crate::git_sync::SyncRow) -> Self {
+        GitSyncAttempt {
+            replica: r.replica,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            commit: r.git_commit,
+            ok: r.ok,
+            error: r.error,
+            report: r.report.map(|j| j.0.into()),
+        }
+    }
+}
+
+/// A project's git sync status: its binding, the last attempt and the recent ones.
+#[derive(SimpleObject)]
+pub struct GitSyncStatus {
+    /// Null when the project is not bound to a repository.
+    repository: Option<GitRepository>,
+    /// The latest attempt; when it failed, the templates are those of the last good one.
+    last: Option<GitSyncAttempt>,
+    /// The commit of the latest successful fetch.
+    last_commit: Option<String>,
+    /// Recent attempts, newest first.
+    history: Vec<GitSyncAttempt>,
+}
+
+async fn status(
+    s: &crate::state::AppState,
+    pid: uuid::Uuid,
+    limit: i64,
+) -> Result<GitSyncStatus, crate::error::ApiError> {
+    let repo = crate::git_sync::repo(&s.pool, pid).await?;
+    let hist = crate::git_sync::history(&s.pool, pid, limit).await?;
+    let last_commit = hist.iter().find_map(|h| h.git_commit.clone());
+    let last = hist.first().cloned().map(GitSyncAttempt::from);
+    let history = hist.into_iter().map(GitSyncAttempt::from).collect();
+    Ok(GitSyncStatus {
+        repository: repo.map(|r| GitRepository {
+            source: r.source(),
+            syncing_on: r
+                .lease_until
+                .filter(|u| *u > Utc::now())
+                .and(r.lease_holder.clone())
+                .map(|h| h.split('/').next().unwrap_or_default().to_string()),
+            url: r.url,
+            branch: r.branch,
+            path: r.path,
+            credential: r.credential,
+            interval_secs: r.interval_secs,
+            prune: r.prune,
+            next_sync_at: r.next_sync_at,
+        }),
+        last,
+        last_commit,
+        history,
+    })
+}
+
+#[derive(Default)]
+pub struct GitOpsQuery;
+
+#[Object]
+impl GitOpsQuery {
+    /// The project's git sync status (viewers).
+    async fn git_sync(
+        &self,
+        c: &Context<'_>,
+        #[graphql(default = "default")] project: String,
+        #[graphql(default = 20)] limit: i32,
+    ) -> Result<GitSyncStatus> {
+        let (s, p) = ctx(c)?;
+        let pid = super::project(s, p, &project, Role::Viewer).await?;
+        Ok(status(s, pid, limit.into()).await?)
+    }
+}
+
 #[derive(Default)]
 pub struct GitOpsMutation;
 
@@ -149,5 +272,78 @@ impl GitOpsMutation {
             .await;
         }
         Ok(res?.into())
+    }
+
+    /// Binds the project to a git repository (owners): the hub fetches `branch` every
+    /// `interval` (e.g. `5m`) and on syncNow, and syncs the templates under `path` with the
+    /// rules of syncTemplates. `credential` names a file in the hub's --git-credentials-dir.
+    /// The first sync is due at once.
+    #[allow(clippy::too_many_arguments)]
+    async fn bind_git_repository(
+        &self,
+        c: &Context<'_>,
+        #[graphql(default = "default")] project: String,
+        url: String,
+        #[graphql(default = "main")] branch: String,
+        #[graphql(default)] path: String,
+        credential: Option<String>,
+        credential_kind: Option<GitCredentialKind>,
+        #[graphql(default = "5m")] interval: String,
+        #[graphql(default = true)] prune: bool,
+    ) -> Result<GitSyncStatus> {
+        let (s, p) = ctx(c)?;
+        let pid = super::project(s, p, &project, Role::Owner).await?;
+        let res = async {
+            let interval = interval
+                .parse::<faultline_experiment::Dur>()
+                .map_err(|e| crate::error::ApiError::bad("interval", e.to_string()))?
+                .0;
+            let kind = match credential_kind {
+                Some(GitCredentialKind::SshKey) => crate::git_sync::CredentialKind::SshKey,
+                Some(GitCredentialKind::HttpsToken) => crate::git_sync::CredentialKind::HttpsToken,
+                None if url.starts_with("https://") => crate::git_sync::CredentialKind::HttpsToken,
+                None => crate::git_sync::CredentialKind::SshKey,
+            };
+            let b = crate::git_sync::Binding {
+                url: url.trim().to_string(),
+                branch: branch.trim().to_string(),
+                path: path.trim().to_string(),
+                credential: credential.filter(|c| !c.is_empty()).map(|c| (c, kind)),
+                interval,
+                prune,
+            };
+            crate::git_sync::bind(&s.pool, &s.git.settings, pid, &b, &p.actor()).await
+        }
+        .await;
+        audit::record(&s.pool, p, Some(pid), "git.bind", url.clone(), &res).await;
+        res?;
+        s.git.wake.notify_one();
+        Ok(status(s, pid, 20).await?)
+    }
+
+    /// Unbinds the project from its repository (owners); its templates stay as they are.
+    async fn unbind_git_repository(
+        &self,
+        c: &Context<'_>,
+        #[graphql(default = "default")] project: String,
+    ) -> Result<bool> {
+        let (s, p) = ctx(c)?;
+        let pid = super::project(s, p, &project, Role::Owner).await?;
+        let res = crate::git_sync::unbind(&s.pool, pid).await;
+        audit::record(&s.pool, p, Some(pid), "git.unbind", project.clone(), &res).await;
+        Ok(res?)
+    }
+
+    /// Syncs the project's repository now (editors) and returns the status. When another
+    /// replica is syncing it at this moment, that one syncs again as soon as it is done.
+    async fn sync_now(
+        &self,
+        c: &Context<'_>,
+        #[graphql(default = "default")] project: String,
+    ) -> Result<GitSyncStatus> {
+        let (s, p) = ctx(c)?;
+        let pid = super::project(s, p, &project, Role::Editor).await?;
+        crate::git_sync::sync_now(&s.pool, &s.git, &s.replica, pid).await?;
+        Ok(status(s, pid, 20).await?)
     }
 }

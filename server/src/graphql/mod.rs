@@ -27,6 +27,7 @@ pub struct QueryRoot(
     delegates::DelegateQuery,
     runs::RunQuery,
     schedules::ScheduleQuery,
+    gitops::GitOpsQuery,
     halt::HaltQuery,
     access::AccessQuery,
     audit_log::AuditQuery,
