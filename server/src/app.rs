@@ -4,14 +4,14 @@ use crate::{
     config::{AccessArgs, ServeArgs},
     db,
     embedded_pg::EmbeddedPg,
-    graphql, http,
+    git_sync, graphql, http,
     identity::{
         sessions::{self, Sessions},
         users,
     },
     notify, oidc,
     perimeter::{Perimeter, Rules},
-    git_sync, reaper, scheduler,
+    reaper, scheduler,
     state::{AppState, Timing},
     tls,
 };

@@ -61,7 +61,12 @@ pub fn check_remote(url: &str, branch: &str, protocols: &[String]) -> Result<(),
         Some((s, _)) => s.to_ascii_lowercase(),
         // scp-like `git@host:path` is ssh.
         None if url.contains('@') && url.contains(':') => "ssh".into(),
-        None => return bad("url", format!("{url:?}: give a URL with a scheme, e.g. https://")),
+        None => {
+            return bad(
+                "url",
+                format!("{url:?}: give a URL with a scheme, e.g. https://"),
+            )
+        }
     };
     if !protocols.iter().any(|p| p.eq_ignore_ascii_case(&scheme)) {
         return bad(
@@ -121,10 +126,15 @@ pub async fn fetch(remote: &Remote, cred: &Credential, s: &Settings) -> Result<F
         ],
     )
     .await?;
-    let commit = git(tmp.path(), cred, s, &["-C", &checkout_s, "rev-parse", "HEAD"])
-        .await?
-        .trim()
-        .to_string();
+    let commit = git(
+        tmp.path(),
+        cred,
+        s,
+        &["-C", &checkout_s, "rev-parse", "HEAD"],
+    )
+    .await?
+    .trim()
+    .to_string();
     let root = if remote.path.is_empty() {
         checkout.clone()
     } else {
@@ -156,11 +166,19 @@ pub async fn fetch(remote: &Remote, cred: &Credential, s: &Settings) -> Result<F
 
 /// Runs one git command: no shell, a clean environment, killed after the timeout; returns its
 /// stdout (capped), or an error with the end of its stderr.
-async fn git(home: &Path, cred: &Credential, s: &Settings, args: &[&str]) -> Result<String, GitError> {
+async fn git(
+    home: &Path,
+    cred: &Credential,
+    s: &Settings,
+    args: &[&str],
+) -> Result<String, GitError> {
     let mut cmd = tokio::process::Command::new("git");
     cmd.args(args)
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+        .env(
+            "PATH",
+            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+        )
         .env("HOME", home)
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -191,7 +209,10 @@ async fn git(home: &Path, cred: &Credential, s: &Settings, args: &[&str]) -> Res
             // Through the environment, which other users cannot read, not the command line.
             cmd.env("GIT_CONFIG_COUNT", "1")
                 .env("GIT_CONFIG_KEY_0", "http.extraHeader")
-                .env("GIT_CONFIG_VALUE_0", format!("Authorization: Basic {basic}"));
+                .env(
+                    "GIT_CONFIG_VALUE_0",
+                    format!("Authorization: Basic {basic}"),
+                );
         }
     }
     cmd.env("GIT_SSH_COMMAND", ssh);
@@ -211,7 +232,8 @@ async fn git(home: &Path, cred: &Credential, s: &Settings, args: &[&str]) -> Res
             tokio::io::copy(&mut err, &mut tokio::io::sink()).await
         };
         let (a, b, status) = tokio::join!(read_o, read_e, child.wait());
-        a.and(b).map_err(|e| GitError(format!("reading git's output: {e}")))?;
+        a.and(b)
+            .map_err(|e| GitError(format!("reading git's output: {e}")))?;
         let status = status.map_err(|e| GitError(format!("waiting for git: {e}")))?;
         Ok::<_, GitError>((status, o, e))
     };

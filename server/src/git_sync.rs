@@ -53,7 +53,8 @@ pub struct RepoRow {
     pub created_at: DateTime<Utc>,
 }
 
-const REPO_COLUMNS: &str = "project_id, url, branch, path, credential, credential_kind, interval_secs, prune, \
+const REPO_COLUMNS: &str =
+    "project_id, url, branch, path, credential, credential_kind, interval_secs, prune, \
      next_sync_at, lease_holder, lease_until, created_by, created_at";
 
 impl RepoRow {
@@ -134,12 +135,14 @@ pub async fn bind(
     b: &Binding,
     actor: &str,
 ) -> ApiResult<RepoRow> {
-    git::check_remote(&b.url, &b.branch, &s.git.protocols)
-        .map_err(|(f, m)| ApiError::bad(f, m))?;
+    git::check_remote(&b.url, &b.branch, &s.git.protocols).map_err(|(f, m)| ApiError::bad(f, m))?;
     let path = b.path.trim_matches('/');
     if !path.is_empty() {
         gitops::check_path(path).map_err(|_| {
-            ApiError::bad("path", format!("{path:?} is not a relative path in the repository"))
+            ApiError::bad(
+                "path",
+                format!("{path:?} is not a relative path in the repository"),
+            )
         })?;
     }
     if let Some((name, _)) = &b.credential {
@@ -305,7 +308,11 @@ async fn sync_leased(pool: &PgPool, s: &Settings, replica: &str, l: Lease) -> Ap
                     drop(tx);
                     tracing::error!(project = %r.project_id, error = %e, "git sync apply failed");
                     tx = pool.begin().await?;
-                    (Some(f.commit), None, Some(format!("applying the files failed: {e}")))
+                    (
+                        Some(f.commit),
+                        None,
+                        Some(format!("applying the files failed: {e}")),
+                    )
                 }
             }
         }

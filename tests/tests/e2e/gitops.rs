@@ -302,16 +302,295 @@ async fn an_archived_templates_schedule_fails_its_fires_with_the_reason() {
     }
 }
 
-#[allow(dead_code)]
-async fn second_hub(w: &World, extra: &[&str]) -> Hub {
-    Hub::start(
-        &w.db,
-        &w.path("hub-b"),
-        HubOpts {
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-            ..HubOpts::default()
-        },
+const GIT_FLAGS: [&str; 4] = ["--git-protocols", "file", "--git-poll", "200ms"];
+
+fn hub_opts() -> HubOpts {
+    HubOpts {
+        extra: GIT_FLAGS.iter().map(|s| s.to_string()).collect(),
+        ..HubOpts::default()
+    }
+}
+
+/// `git ARGS` in `dir` (no user configuration), returning stdout.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let o = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// A bare repository (`repo.git`) and a work tree pushing to it; returns (url, work tree).
+fn repository(root: &Path) -> (String, std::path::PathBuf) {
+    let bare = root.join("repo.git");
+    let work = root.join("work");
+    std::fs::create_dir_all(&bare).unwrap();
+    std::fs::create_dir_all(work.join("experiments")).unwrap();
+    git(&bare, &["init", "--bare", "--quiet"]);
+    git(&work, &["init", "--quiet"]);
+    (format!("file://{}", bare.display()), work)
+}
+
+/// Commits everything in the work tree and pushes it; returns the commit.
+fn commit(work: &Path, message: &str) -> String {
+    git(work, &["add", "-A"]);
+    git(work, &["commit", "--quiet", "-m", message]);
+    let url = format!(
+        "file://{}",
+        work.parent().unwrap().join("repo.git").display()
+    );
+    git(work, &["push", "--quiet", &url, "HEAD:main"]);
+    git(work, &["rev-parse", "HEAD"])
+}
+
+const STATUS: &str = "query { gitSync(project: \"default\", limit: 500) { repository { url branch path source nextSyncAt } \
+    last { replica commit ok error startedAt finishedAt report { created { name path } updated { name } unchanged { name } archived { name } invalid { text } } } \
+    lastCommit history { replica startedAt finishedAt ok commit } } }";
+
+async fn status(api: &faultline_e2e::Api) -> Value {
+    api.gql(STATUS, json!({})).await.unwrap()["gitSync"].clone()
+}
+
+/// Waits until the last sync is of `commit`.
+async fn wait_commit(api: &faultline_e2e::Api, commit: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let st = status(api).await;
+        if st["last"]["commit"] == commit {
+            return st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "commit {commit} not synced: {st:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+const BIND: &str = "mutation($u: String!, $i: String!, $p: String!) { bindGitRepository(project: \"default\", url: $u, branch: \"main\", path: $p, interval: $i) { repository { url } } }";
+
+#[tokio::test]
+async fn the_hub_syncs_a_bound_repository_on_sync_now_and_on_its_interval() {
+    let w = World::with_hub(hub_opts()).await.unwrap();
+    let (url, work) = repository(&w.path("git"));
+    let exp = work.join("experiments");
+    std::fs::write(exp.join("a.yaml"), tpl("alpha", "1s")).unwrap();
+    std::fs::write(exp.join("b.yaml"), tpl("beta", "1s")).unwrap();
+    std::fs::write(work.join("outside.yaml"), tpl("outside", "1s")).unwrap();
+    let c1 = commit(&work, "first");
+
+    // Refused bindings: a scheme the hub does not allow, a credential without a directory.
+    let e = w
+        .api
+        .try_gql(
+            BIND,
+            json!({"u": "https://git.example/a.git", "i": "1h", "p": ""}),
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(e.message.contains("not allowed"), "{e:?}");
+    let e = w
+        .api
+        .try_gql(
+            "mutation { bindGitRepository(url: \"file:///x\", credential: \"key\") { lastCommit } }",
+            json!({}),
+        )
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(e.message.contains("--git-credentials-dir"), "{e:?}");
+
+    // Bound: the first sync is due at once.
+    w.api
+        .gql(BIND, json!({"u": url, "i": "1h", "p": "experiments"}))
+        .await
+        .unwrap();
+    let st = wait_commit(&w.api, &c1, Duration::from_secs(20)).await;
+    assert_eq!(st["last"]["ok"], true, "{st:#}");
+    let created: Vec<&str> = st["last"]["report"]["created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(created, ["alpha", "beta"], "only the bound path: {st:#}");
+    let ts = templates(&w).await;
+    let alpha = ts.iter().find(|t| t["name"] == "alpha").unwrap();
+    assert_eq!(alpha["gitCommit"], c1.as_str(), "{alpha}");
+    assert_eq!(alpha["gitPath"], "a.yaml", "{alpha}");
+    assert_eq!(alpha["gitManaged"], true, "{alpha}");
+
+    // A run shows the commit of its version.
+    let _d = w.delegate("git-1", &[], &[]).await.unwrap();
+    let run = w
+        .api
+        .gql(
+            "mutation { startRun(template: \"alpha\", project: \"default\", delegate: \"git-1\", dryRun: true) { id gitCommit template { gitCommit } } }",
+            json!({}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(run["startRun"]["gitCommit"], c1.as_str(), "{run}");
+    assert_eq!(
+        run["startRun"]["template"]["gitCommit"],
+        c1.as_str(),
+        "{run}"
+    );
+
+    // A new commit: alpha changed, beta removed, an invalid file. syncNow picks it up; the
+    // invalid file is an error on the status, not a silent stale copy.
+    std::fs::write(exp.join("a.yaml"), tpl("alpha", "2s")).unwrap();
+    std::fs::remove_file(exp.join("b.yaml")).unwrap();
+    std::fs::write(
+        exp.join("bad.yaml"),
+        tpl("bad", "1s").replace("duration: 1s", "duration: soon"),
     )
-    .await
-    .unwrap()
+    .unwrap();
+    let c2 = commit(&work, "second");
+    let now = w
+        .api
+        .gql(
+            "mutation { syncNow(project: \"default\") { last { commit } } }",
+            json!({}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(now["syncNow"]["last"]["commit"], c2.as_str(), "{now}");
+    let st = status(&w.api).await;
+    assert_eq!(st["last"]["ok"], false, "{st:#}");
+    let err = st["last"]["error"].as_str().unwrap();
+    assert!(err.contains("bad.yaml:"), "{err}");
+    assert!(err.contains("steps[0].duration"), "{err}");
+    assert_eq!(
+        st["last"]["report"]["updated"][0]["name"], "alpha",
+        "{st:#}"
+    );
+    assert_eq!(
+        st["last"]["report"]["archived"][0]["name"], "beta",
+        "{st:#}"
+    );
+    let ts = templates(&w).await;
+    let alpha = ts.iter().find(|t| t["name"] == "alpha").unwrap();
+    assert_eq!(
+        (alpha["version"].clone(), alpha["gitCommit"].clone()),
+        (json!(2), json!(c2))
+    );
+    let versions = w
+        .api
+        .gql(
+            "query($id: ID!) { template(id: $id) { versions { version gitCommit gitPath } } }",
+            json!({"id": alpha["id"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        versions["template"]["versions"],
+        json!([{"version": 2, "gitCommit": c2, "gitPath": "a.yaml"}, {"version": 1, "gitCommit": c1, "gitPath": "a.yaml"}])
+    );
+
+    // On the interval, without syncNow.
+    w.api
+        .gql(BIND, json!({"u": url, "i": "1s", "p": "experiments"}))
+        .await
+        .unwrap();
+    std::fs::remove_file(exp.join("bad.yaml")).unwrap();
+    std::fs::write(exp.join("c.yaml"), tpl("gamma", "1s")).unwrap();
+    let c3 = commit(&work, "third");
+    let st = wait_commit(&w.api, &c3, Duration::from_secs(20)).await;
+    assert_eq!(st["last"]["ok"], true, "{st:#}");
+
+    // An unreachable repository: the error is on the status, the templates stay.
+    w.api
+        .gql(
+            BIND,
+            json!({"u": format!("{url}-gone"), "i": "1h", "p": "experiments"}),
+        )
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let st = status(&w.api).await;
+        if st["last"]["ok"] == false && st["last"]["commit"].is_null() {
+            let err = st["last"]["error"].as_str().unwrap();
+            assert!(err.contains("git clone failed"), "{err}");
+            assert_eq!(st["lastCommit"], c3.as_str(), "{st:#}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no failed sync: {st:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(templates(&w)
+        .await
+        .iter()
+        .any(|t| t["name"] == "gamma" && t["archivedAt"].is_null()));
+}
+
+#[tokio::test]
+async fn two_replicas_never_sync_one_project_at_once() {
+    let w = World::with_hub(hub_opts()).await.unwrap();
+    let (url, work) = repository(&w.path("git"));
+    for i in 0..20 {
+        std::fs::write(
+            work.join("experiments").join(format!("t{i}.yaml")),
+            tpl(&format!("t{i}"), "1s"),
+        )
+        .unwrap();
+    }
+    commit(&work, "first");
+    let b = Hub::start(&w.db, &w.path("hub-b"), hub_opts())
+        .await
+        .unwrap();
+    let api_b = b.client(&w.token).unwrap();
+    w.api
+        .gql(BIND, json!({"u": url, "i": "1s", "p": "experiments"}))
+        .await
+        .unwrap();
+    // Both replicas' loops, and syncNow on both at once, over and over.
+    let deadline = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < deadline {
+        let q = "mutation { syncNow(project: \"default\") { lastCommit } }";
+        let (x, y) = tokio::join!(w.api.gql(q, json!({})), api_b.gql(q, json!({})));
+        x.unwrap();
+        y.unwrap();
+    }
+    let st = status(&w.api).await;
+    let mut h: Vec<(String, String, String)> = st["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["startedAt"].as_str().unwrap().to_string(),
+                a["finishedAt"].as_str().unwrap().to_string(),
+                a["replica"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(h.len() >= 5, "{st:#}");
+    h.sort();
+    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap();
+    for pair in h.windows(2) {
+        assert!(
+            parse(&pair[1].0) >= parse(&pair[0].1),
+            "syncs overlap: {pair:?}"
+        );
+    }
+    let replicas: std::collections::BTreeSet<&str> = h.iter().map(|x| x.2.as_str()).collect();
+    assert_eq!(replicas.len(), 2, "both replicas synced: {h:?}");
 }
