@@ -46,3 +46,7 @@ CREATE TABLE git_syncs (
     report       jsonb
 );
 CREATE INDEX git_syncs_recent ON git_syncs (project_id, id DESC);
+
+-- A schedule declared in its template's file (`schedule:`): a sync creates, updates and pauses
+-- it with the template (docs/gitops.md).
+ALTER TABLE schedules ADD COLUMN git_managed boolean NOT NULL DEFAULT false;

@@ -5,8 +5,10 @@
 //! stays `templates.rs`'s. See docs/gitops.md.
 use crate::{
     error::{ApiError, ApiResult},
+    schedules::{self, Clock, ScheduleRow},
     templates::{self, Origin},
 };
+use faultline_experiment::template::ScheduleConcurrency;
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use std::collections::{BTreeMap, BTreeSet};
@@ -73,8 +75,20 @@ pub struct SyncReport {
     pub unchanged: Vec<Synced>,
     pub archived: Vec<Synced>,
     pub invalid: Vec<Invalid>,
+    /// Schedules declared in the files (`schedule:`) that the sync created, updated or paused.
+    #[serde(default)]
+    pub schedules: Vec<SyncedSchedule>,
     pub commit: Option<String>,
     pub dry_run: bool,
+}
+
+/// A schedule a sync changed: `created`, `updated` or `paused` (its block was removed, or its
+/// template archived).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SyncedSchedule {
+    pub name: String,
+    pub template: String,
+    pub action: String,
 }
 
 /// A template of the project as the sync sees it.
@@ -187,6 +201,19 @@ pub async fn sync_in(tx: &mut PgConnection, req: &SyncRequest) -> ApiResult<Sync
                 continue;
             }
         };
+        let clock = match schedule_clock(&mut *tx, req.project, &exp, &f.yaml).await? {
+            Ok(c) => c,
+            Err(errs) => {
+                invalid_paths.insert(f.path.as_str());
+                report.invalid.extend(errs.into_iter().map(|e| Invalid {
+                    path: f.path.clone(),
+                    line: e.line,
+                    column: e.column,
+                    message: format!("{}: {}", e.field, e.message),
+                }));
+                continue;
+            }
+        };
         let name = exp.metadata.name.clone();
         if let Some(other) = names.get(&name) {
             invalid_paths.insert(f.path.as_str());
@@ -218,6 +245,7 @@ pub async fn sync_in(tx: &mut PgConnection, req: &SyncRequest) -> ApiResult<Sync
                 .await?;
                 templates::insert_version(&mut *tx, id, 1, &f.yaml, &exp, &req.actor, origin)
                     .await?;
+                sync_schedule(&mut *tx, req, id, &name, &exp, clock, &mut report).await?;
                 report.created.push(Synced {
                     path: f.path.clone(),
                     name,
@@ -246,6 +274,7 @@ pub async fn sync_in(tx: &mut PgConnection, req: &SyncRequest) -> ApiResult<Sync
                     )
                     .await?;
                 }
+                sync_schedule(&mut *tx, req, t.id, &name, &exp, clock, &mut report).await?;
                 let s = Synced {
                     path: f.path.clone(),
                     name,
@@ -275,6 +304,7 @@ pub async fn sync_in(tx: &mut PgConnection, req: &SyncRequest) -> ApiResult<Sync
                 .bind(t.id)
                 .execute(&mut *tx)
                 .await?;
+            pause_schedules(&mut *tx, t.id, &t.name, &mut report).await?;
             report.archived.push(Synced {
                 path: t.git_path.clone().unwrap_or_default(),
                 name: t.name.clone(),
@@ -292,6 +322,194 @@ pub async fn sync_in(tx: &mut PgConnection, req: &SyncRequest) -> ApiResult<Sync
         "templates synced"
     );
     Ok(report)
+}
+
+/// The clock of the file's `schedule:` block (`None` without one), or its problems located in
+/// the file: a bad cron or time zone, or a schedule name (the template's) taken by a schedule
+/// of another template. Checked before anything is written, so an invalid file changes nothing.
+async fn schedule_clock(
+    tx: &mut PgConnection,
+    project: Uuid,
+    exp: &faultline_experiment::Experiment,
+    yaml: &str,
+) -> ApiResult<Result<Option<Clock>, Vec<faultline_experiment::SpecError>>> {
+    let Some(sc) = &exp.schedule else {
+        return Ok(Ok(None));
+    };
+    let mut errs = Vec::new();
+    let clock = match Clock::parse(&sc.cron, &sc.timezone) {
+        Ok(c) => Some(c),
+        Err(ApiError::BadInput { field, message }) => {
+            errs.push(faultline_experiment::SpecError::field(
+                format!("schedule.{field}"),
+                message,
+            ));
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let taken: Option<(String,)> = sqlx::query_as(
+        "SELECT t.name FROM schedules s JOIN templates t ON t.id = s.template_id          WHERE s.project_id = $1 AND s.name = $2 AND t.name <> $2",
+    )
+    .bind(project)
+    .bind(&exp.metadata.name)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some((other,)) = taken {
+        errs.push(faultline_experiment::SpecError::field(
+            "schedule",
+            format!(
+                "the project's schedule named {:?} runs template {other:?}; rename one of them",
+                exp.metadata.name
+            ),
+        ));
+    }
+    if errs.is_empty() {
+        return Ok(Ok(clock));
+    }
+    faultline_experiment::template::locate_errors(yaml, &mut errs);
+    Ok(Err(errs))
+}
+
+/// Creates, updates or pauses the template's git-managed schedule (named as the template) to
+/// match its file's `schedule:` block.
+async fn sync_schedule(
+    tx: &mut PgConnection,
+    req: &SyncRequest,
+    template: Uuid,
+    name: &str,
+    exp: &faultline_experiment::Experiment,
+    clock: Option<Clock>,
+    report: &mut SyncReport,
+) -> ApiResult<()> {
+    let (Some(sc), Some(clock)) = (&exp.schedule, clock) else {
+        return pause_schedules(tx, template, name, report).await;
+    };
+    let cur = sqlx::query_as::<_, ScheduleRow>(&format!(
+        "SELECT {} FROM schedules WHERE template_id = $1 AND (git_managed OR name = $2)          ORDER BY git_managed DESC LIMIT 1 FOR UPDATE",
+        schedules::COLUMNS
+    ))
+    .bind(template)
+    .bind(name)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let tz = clock.timezone().name().to_string();
+    let delegate = sc
+        .delegate
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_string);
+    let concurrency = match sc.concurrency {
+        ScheduleConcurrency::Forbid => "forbid",
+        ScheduleConcurrency::Queue => "queue",
+        ScheduleConcurrency::Allow => "allow",
+    };
+    let jitter_ms = sc.jitter.0.as_millis() as i64;
+    let cron = sc.cron.trim();
+    let next = || {
+        if sc.enabled {
+            let due = clock.next_after(chrono::Utc::now());
+            (due, due.map(|d| schedules::jittered(d, jitter_ms)))
+        } else {
+            (None, None)
+        }
+    };
+    let action = match cur {
+        Some(c)
+            if c.git_managed
+                && c.cron == cron
+                && c.timezone == tz
+                && c.delegate == delegate
+                && c.concurrency == concurrency
+                && c.jitter_ms == jitter_ms
+                && c.enabled == sc.enabled
+                && c.version.is_none() =>
+        {
+            return Ok(());
+        }
+        Some(c) => {
+            let reclock = c.cron != cron
+                || c.timezone != tz
+                || c.jitter_ms != jitter_ms
+                || c.enabled != sc.enabled;
+            let (due, fire) = if reclock {
+                next()
+            } else {
+                (c.next_due_at, c.next_fire_at)
+            };
+            sqlx::query(
+                "UPDATE schedules SET cron = $2, timezone = $3, delegate = $4, concurrency = $5, jitter_ms = $6,                    enabled = $7, next_due_at = $8, next_fire_at = $9, version = NULL, git_managed = true, updated_at = now()                  WHERE id = $1",
+            )
+            .bind(c.id)
+            .bind(cron)
+            .bind(&tz)
+            .bind(&delegate)
+            .bind(concurrency)
+            .bind(jitter_ms)
+            .bind(sc.enabled)
+            .bind(due)
+            .bind(fire)
+            .execute(&mut *tx)
+            .await?;
+            schedules::wake(&mut *tx, c.id).await?;
+            "updated"
+        }
+        None => {
+            let (due, fire) = next();
+            let id = Uuid::new_v4();
+            sqlx::query(
+                "INSERT INTO schedules (id, project_id, template_id, name, cron, timezone, delegate, version, concurrency,                    jitter_ms, enabled, next_due_at, next_fire_at, created_by, git_managed)                  VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $9, $10, $11, $12, $13, true)",
+            )
+            .bind(id)
+            .bind(req.project)
+            .bind(template)
+            .bind(name)
+            .bind(cron)
+            .bind(&tz)
+            .bind(&delegate)
+            .bind(concurrency)
+            .bind(jitter_ms)
+            .bind(sc.enabled)
+            .bind(due)
+            .bind(fire)
+            .bind(&req.actor)
+            .execute(&mut *tx)
+            .await?;
+            schedules::wake(&mut *tx, id).await?;
+            "created"
+        }
+    };
+    report.schedules.push(SyncedSchedule {
+        name: name.to_string(),
+        template: name.to_string(),
+        action: action.into(),
+    });
+    Ok(())
+}
+
+/// Pauses the template's enabled git-managed schedules (its block was removed, or the template
+/// archived); they keep their history and may be resumed by hand.
+async fn pause_schedules(
+    tx: &mut PgConnection,
+    template: Uuid,
+    template_name: &str,
+    report: &mut SyncReport,
+) -> ApiResult<()> {
+    let paused: Vec<(String,)> = sqlx::query_as(
+        "UPDATE schedules SET enabled = false, next_due_at = NULL, next_fire_at = NULL, updated_at = now()          WHERE template_id = $1 AND git_managed AND enabled RETURNING name",
+    )
+    .bind(template)
+    .fetch_all(&mut *tx)
+    .await?;
+    report
+        .schedules
+        .extend(paused.into_iter().map(|(name,)| SyncedSchedule {
+            name,
+            template: template_name.to_string(),
+            action: "paused".into(),
+        }));
+    Ok(())
 }
 
 /// The templates of a directory: every `*.yaml` / `*.yml` file under `root`, recursively,

@@ -9,7 +9,7 @@ use std::path::Path;
 const SYNC: &str = "mutation($p: String!, $s: String!, $f: [SyncFileInput!]!, $prune: Boolean!, $dry: Boolean!, $c: String) { \
   syncTemplates(project: $p, source: $s, files: $f, prune: $prune, dryRun: $dry, commit: $c) { \
     created { path name version } updated { path name version } unchanged { path name version } \
-    archived { path name version } invalid { path line column message text } commit dryRun } }";
+    archived { path name version } invalid { path line column message text }     schedules { name template action } commit dryRun } }";
 
 /// The flags of `template sync` besides the hub's.
 pub struct Options {
@@ -98,6 +98,13 @@ pub fn text(dir: &Path, r: &Value) -> String {
                 t["path"].as_str().unwrap_or_default()
             ));
         }
+    }
+    for s in list("schedules") {
+        out.push_str(&format!(
+            "schedule {} {}\n",
+            s["name"].as_str().unwrap_or_default(),
+            s["action"].as_str().unwrap_or_default()
+        ));
     }
     for i in list("invalid") {
         let path = dir.join(i["path"].as_str().unwrap_or_default());

@@ -60,6 +60,16 @@ impl From<gitops::Invalid> for InvalidFile {
     }
 }
 
+/// A schedule declared in a file (`schedule:`) that a sync changed.
+#[derive(SimpleObject)]
+pub struct SyncedSchedule {
+    /// The schedule's name (its template's).
+    name: String,
+    template: String,
+    /// `created`, `updated`, or `paused` (its block was removed or its template archived).
+    action: String,
+}
+
 /// What a sync did, or would do in a dry run.
 #[derive(SimpleObject)]
 pub struct SyncReport {
@@ -68,6 +78,7 @@ pub struct SyncReport {
     unchanged: Vec<SyncedTemplate>,
     archived: Vec<SyncedTemplate>,
     invalid: Vec<InvalidFile>,
+    schedules: Vec<SyncedSchedule>,
     commit: Option<String>,
     dry_run: bool,
 }
@@ -81,6 +92,15 @@ impl From<gitops::SyncReport> for SyncReport {
             unchanged: m(r.unchanged),
             archived: m(r.archived),
             invalid: r.invalid.into_iter().map(InvalidFile::from).collect(),
+            schedules: r
+                .schedules
+                .into_iter()
+                .map(|s| SyncedSchedule {
+                    name: s.name,
+                    template: s.template,
+                    action: s.action,
+                })
+                .collect(),
             commit: r.commit,
             dry_run: r.dry_run,
         }

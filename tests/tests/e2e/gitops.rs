@@ -302,6 +302,93 @@ async fn an_archived_templates_schedule_fails_its_fires_with_the_reason() {
     }
 }
 
+const SCHEDULES: &str = "query { schedules(project: \"default\") { name cron timezone delegate concurrency jitterMs enabled gitManaged template { name } } }";
+
+async fn schedules(w: &World) -> Vec<Value> {
+    w.api.gql(SCHEDULES, json!({})).await.unwrap()["schedules"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn schedules_declared_in_files_follow_their_templates() {
+    let w = World::new().await.unwrap();
+    let token = api_token(&w).await;
+    let dir = w.path("exp");
+    std::fs::create_dir_all(&dir).unwrap();
+    let with = |cron: &str, extra: &str| {
+        format!(
+            "{}schedule:\n  cron: \"{cron}\"\n  timezone: Europe/Berlin\n  delegate: env=staging\n  concurrency: queue\n  jitter: 30s\n{extra}",
+            tpl("nightly", "1s")
+        )
+    };
+    std::fs::write(dir.join("n.yaml"), with("0 3 * * *", "")).unwrap();
+    let (code, r) = sync_json(&w, &token, &dir, &[]).await;
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(
+        r["schedules"],
+        json!([{"name": "nightly", "template": "nightly", "action": "created"}])
+    );
+    let s = schedules(&w).await;
+    assert_eq!(s.len(), 1, "{s:?}");
+    assert_eq!(
+        s[0],
+        json!({"name": "nightly", "cron": "0 3 * * *", "timezone": "Europe/Berlin", "delegate": "env=staging",
+               "concurrency": "QUEUE", "jitterMs": 30000, "enabled": true, "gitManaged": true,
+               "template": {"name": "nightly"}})
+    );
+    // Unchanged: nothing reported.
+    let (_, r) = sync_json(&w, &token, &dir, &[]).await;
+    assert_eq!(r["schedules"], json!([]), "{r}");
+
+    // A bad cron, an unknown field: the file is invalid, located, and changes nothing.
+    std::fs::write(dir.join("n.yaml"), with("61 3 * * *", "")).unwrap();
+    let (code, r) = sync_json(&w, &token, &dir, &[]).await;
+    assert_eq!(code, 1, "{r}");
+    let inv = &r["invalid"][0];
+    assert!(
+        inv["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("schedule.cron"),
+        "{r}"
+    );
+    assert!(
+        inv["line"].as_u64().unwrap() > 10,
+        "located in the file: {r}"
+    );
+    std::fs::write(dir.join("n.yaml"), with("0 4 * * *", "  every: day\n")).unwrap();
+    let (code, r) = sync_json(&w, &token, &dir, &[]).await;
+    assert_eq!(code, 1, "{r}");
+    let inv = &r["invalid"][0];
+    assert!(inv["message"].as_str().unwrap().contains("every"), "{r}");
+    assert!(inv["line"].is_number() && inv["column"].is_number(), "{r}");
+    assert_eq!(schedules(&w).await[0]["cron"], "0 3 * * *");
+
+    // Changed, then paused when the block is removed, then restored.
+    std::fs::write(dir.join("n.yaml"), with("0 4 * * *", "  enabled: true\n")).unwrap();
+    let (code, r) = sync_json(&w, &token, &dir, &[]).await;
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(r["schedules"][0]["action"], "updated", "{r}");
+    assert_eq!(schedules(&w).await[0]["cron"], "0 4 * * *");
+    std::fs::write(dir.join("n.yaml"), tpl("nightly", "1s")).unwrap();
+    let (_, r) = sync_json(&w, &token, &dir, &[]).await;
+    assert_eq!(r["schedules"][0]["action"], "paused", "{r}");
+    assert_eq!(schedules(&w).await[0]["enabled"], false);
+    std::fs::write(dir.join("n.yaml"), with("0 4 * * *", "")).unwrap();
+    let (_, r) = sync_json(&w, &token, &dir, &[]).await;
+    assert_eq!(r["schedules"][0]["action"], "updated", "{r}");
+    assert_eq!(schedules(&w).await[0]["enabled"], true);
+
+    // The template archived: its schedule is paused with it.
+    std::fs::remove_file(dir.join("n.yaml")).unwrap();
+    let (_, r) = sync_json(&w, &token, &dir, &["--prune"]).await;
+    assert_eq!(names(&r, "archived"), ["nightly"], "{r}");
+    assert_eq!(r["schedules"][0]["action"], "paused", "{r}");
+    assert_eq!(schedules(&w).await[0]["enabled"], false);
+}
+
 const GIT_FLAGS: [&str; 4] = ["--git-protocols", "file", "--git-poll", "200ms"];
 
 fn hub_opts() -> HubOpts {
