@@ -109,6 +109,7 @@ pub async fn fetch(remote: &Remote, cred: &Credential, s: &Settings) -> Result<F
     let checkout_s = checkout.to_string_lossy().into_owned();
     git(
         tmp.path(),
+        &remote.url,
         cred,
         s,
         &[
@@ -128,7 +129,8 @@ pub async fn fetch(remote: &Remote, cred: &Credential, s: &Settings) -> Result<F
     .await?;
     let commit = git(
         tmp.path(),
-        cred,
+        &remote.url,
+        &Credential::None,
         s,
         &["-C", &checkout_s, "rev-parse", "HEAD"],
     )
@@ -168,6 +170,7 @@ pub async fn fetch(remote: &Remote, cred: &Credential, s: &Settings) -> Result<F
 /// stdout (capped), or an error with the end of its stderr.
 async fn git(
     home: &Path,
+    url: &str,
     cred: &Credential,
     s: &Settings,
     args: &[&str],
@@ -206,13 +209,16 @@ async fn git(
             use base64::Engine;
             let basic = base64::engine::general_purpose::STANDARD
                 .encode(format!("x-access-token:{}", token.trim()));
-            // Through the environment, which other users cannot read, not the command line.
-            cmd.env("GIT_CONFIG_COUNT", "1")
-                .env("GIT_CONFIG_KEY_0", "http.extraHeader")
+            // Through the environment, which other users cannot read, not the command line;
+            // scoped to the repository's URL, and no redirects, so no other host gets it.
+            cmd.env("GIT_CONFIG_COUNT", "2")
+                .env("GIT_CONFIG_KEY_0", format!("http.{url}.extraHeader"))
                 .env(
                     "GIT_CONFIG_VALUE_0",
                     format!("Authorization: Basic {basic}"),
-                );
+                )
+                .env("GIT_CONFIG_KEY_1", "http.followRedirects")
+                .env("GIT_CONFIG_VALUE_1", "false");
         }
     }
     cmd.env("GIT_SSH_COMMAND", ssh);

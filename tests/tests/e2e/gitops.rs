@@ -681,3 +681,64 @@ async fn two_replicas_never_sync_one_project_at_once() {
     let replicas: std::collections::BTreeSet<&str> = h.iter().map(|x| x.2.as_str()).collect();
     assert_eq!(replicas.len(), 2, "both replicas synced: {h:?}");
 }
+
+#[tokio::test]
+async fn credentials_are_file_names_in_the_hubs_directory_and_their_errors_are_shown() {
+    let creds = tempfile::tempdir().unwrap();
+    std::fs::write(creds.path().join("chaos-token"), "s3cret-token-value\n").unwrap();
+    let mut opts = hub_opts();
+    opts.extra.push("--git-credentials-dir".into());
+    opts.extra.push(creds.path().to_str().unwrap().into());
+    let w = World::with_hub(opts).await.unwrap();
+    let (url, work) = repository(&w.path("git"));
+    std::fs::write(work.join("experiments/a.yaml"), tpl("alpha", "1s")).unwrap();
+    let c1 = commit(&work, "first");
+    const BIND_CRED: &str = "mutation($u: String!, $c: String!) { bindGitRepository(url: $u, path: \"experiments\", interval: \"1h\", credential: $c, credentialKind: HTTPS_TOKEN) { repository { credential } } }";
+    for bad in ["../chaos-token", "nope", ".hidden"] {
+        let e = w
+            .api
+            .try_gql(BIND_CRED, json!({"u": url, "c": bad}))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(e.message.contains("credential"), "{bad}: {e:?}");
+    }
+    let b = w
+        .api
+        .gql(BIND_CRED, json!({"u": url, "c": "chaos-token"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        b["bindGitRepository"]["repository"]["credential"],
+        "chaos-token"
+    );
+    let st = wait_commit(&w.api, &c1, Duration::from_secs(20)).await;
+    assert_eq!(st["last"]["ok"], true, "{st:#}");
+
+    // The file gone: the next sync fails and says why; the templates stay.
+    std::fs::remove_file(creds.path().join("chaos-token")).unwrap();
+    let now = w
+        .api
+        .gql(
+            "mutation { syncNow { last { ok error commit } } }",
+            json!({}),
+        )
+        .await
+        .unwrap();
+    let last = &now["syncNow"]["last"];
+    assert_eq!(last["ok"], false, "{now}");
+    assert!(
+        last["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read the credential file"),
+        "{now}"
+    );
+    assert_eq!(templates(&w).await.len(), 1);
+    let log = std::fs::read_to_string(w.hub.data_dir.join("hub-0.log")).unwrap();
+    assert!(log.contains("git sync"), "the hub logs its syncs");
+    assert!(
+        !log.contains("s3cret-token-value"),
+        "the token is never logged"
+    );
+}
