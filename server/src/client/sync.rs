@@ -130,3 +130,29 @@ pub fn text(dir: &Path, r: &Value) -> String {
     ));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_reads_as_lines_with_invalid_files_located_under_dir() {
+        let r = json!({
+            "created": [{"path": "a.yaml", "name": "alpha", "version": 1}],
+            "updated": [], "unchanged": [{"path": "b/c.yml", "name": "beta", "version": 3}],
+            "archived": [{"path": "old.yaml", "name": "old", "version": 2}],
+            "invalid": [{"path": "bad.yaml", "line": 4, "column": 9, "message": "steps[0].duration: invalid"},
+                        {"path": "huge.yaml", "line": null, "column": null, "message": "too big"}],
+            "schedules": [{"name": "alpha", "template": "alpha", "action": "created"}],
+            "dryRun": true
+        });
+        assert_eq!(
+            text(Path::new("exp"), &r),
+            "created   alpha v1 (a.yaml)\nunchanged beta v3 (b/c.yml)\narchived  old v2 (old.yaml)\n\
+             schedule alpha created\nexp/bad.yaml:4:9: steps[0].duration: invalid\nexp/huge.yaml: too big\n\
+             dry run: 1 created, 0 updated, 1 unchanged, 1 archived, 2 invalid\n"
+        );
+        assert_eq!(default_source(Path::new("experiments/")), "experiments");
+        assert_eq!(default_source(Path::new("/")), "/");
+    }
+}
