@@ -351,29 +351,41 @@ async fn sync_leased(pool: &PgPool, s: &Settings, replica: &str, l: Lease) -> Ap
 }
 
 /// `syncNow`: syncs the project at once on this replica, or, when another replica holds its
-/// lease, makes that one sync again as soon as it is done. Returns whether it synced here.
-pub async fn sync_now(pool: &PgPool, g: &GitSync, replica: &str, project: Uuid) -> ApiResult<bool> {
-    let asked = sqlx::query(
-        "UPDATE git_repos SET requested_at = clock_timestamp(), next_sync_at = clock_timestamp() WHERE project_id = $1",
+/// lease, makes that one sync again as soon as it is done and waits for that sync (bounded), so
+/// the status the caller reads next is of a sync that started after the request.
+pub async fn sync_now(pool: &PgPool, g: &GitSync, replica: &str, project: Uuid) -> ApiResult<()> {
+    let asked: Option<(DateTime<Utc>,)> = sqlx::query_as(
+        "UPDATE git_repos SET requested_at = clock_timestamp(), next_sync_at = clock_timestamp() \
+         WHERE project_id = $1 RETURNING requested_at",
     )
     .bind(project)
-    .execute(pool)
+    .fetch_optional(pool)
     .await?;
-    if asked.rows_affected() == 0 {
+    let Some((asked,)) = asked else {
         return Err(ApiError::NotFound(
             "a git repository bound to this project".into(),
         ));
+    };
+    if let Some(l) = claim(pool, &g.settings, replica, Some(project)).await? {
+        return sync_leased(pool, &g.settings, replica, l).await;
     }
-    match claim(pool, &g.settings, replica, Some(project)).await? {
-        Some(l) => {
-            sync_leased(pool, &g.settings, replica, l).await?;
-            Ok(true)
+    g.wake.notify_one();
+    let deadline =
+        tokio::time::Instant::now() + g.settings.git.timeout * 2 + Duration::from_secs(10);
+    while tokio::time::Instant::now() < deadline {
+        let done: Option<(i64,)> = sqlx::query_as(
+            "SELECT id FROM git_syncs WHERE project_id = $1 AND started_at >= $2 LIMIT 1",
+        )
+        .bind(project)
+        .bind(asked)
+        .fetch_optional(pool)
+        .await?;
+        if done.is_some() {
+            break;
         }
-        None => {
-            g.wake.notify_one();
-            Ok(false)
-        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Ok(())
 }
 
 /// Every replica's loop: sync each due repository whose lease it takes, until `stop`.

@@ -354,8 +354,9 @@ impl GitOpsMutation {
         Ok(res?)
     }
 
-    /// Syncs the project's repository now (editors) and returns the status. When another
-    /// replica is syncing it at this moment, that one syncs again as soon as it is done.
+    /// Syncs the project's repository now (editors) and returns the status after that sync.
+    /// When another replica is syncing it at this moment, that one syncs again as soon as it is
+    /// done, and this waits for it (at most twice --git-timeout).
     async fn sync_now(
         &self,
         c: &Context<'_>,
