@@ -248,8 +248,15 @@ async fn git(
         .map_err(|_| GitError(format!("git {} took longer than {:?}", args[0], s.timeout)))??;
     if !status.success() {
         let text = String::from_utf8_lossy(&e);
-        let last: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let tail = last[last.len().saturating_sub(3)..].join("; ");
+        // The first lines say why (ssh's "connect to host … refused", "Permission denied",
+        // git's "Remote branch … not found"); the rest is advice.
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .take(6)
+            .collect();
+        let tail: String = lines.join("; ").chars().take(1000).collect();
         return Err(GitError(format!(
             "git {} failed ({status}): {tail}",
             if args[0] == "-C" { args[2] } else { args[0] }

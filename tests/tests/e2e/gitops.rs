@@ -686,7 +686,9 @@ async fn two_replicas_never_sync_one_project_at_once() {
 async fn credentials_are_file_names_in_the_hubs_directory_and_their_errors_are_shown() {
     let creds = tempfile::tempdir().unwrap();
     std::fs::write(creds.path().join("chaos-token"), "s3cret-token-value\n").unwrap();
+    std::fs::write(creds.path().join("deploy-key"), "not a key\n").unwrap();
     let mut opts = hub_opts();
+    opts.extra[1] = "file,ssh".into();
     opts.extra.push("--git-credentials-dir".into());
     opts.extra.push(creds.path().to_str().unwrap().into());
     let w = World::with_hub(opts).await.unwrap();
@@ -735,6 +737,25 @@ async fn credentials_are_file_names_in_the_hubs_directory_and_their_errors_are_s
         "{now}"
     );
     assert_eq!(templates(&w).await.len(), 1);
+
+    // An SSH repository that cannot be reached with the deploy key: the error is git's (through
+    // ssh in batch mode, no prompt), on the status, within the time limit.
+    let port = faultline_e2e::free_port().unwrap();
+    w.api
+        .gql(
+            "mutation($u: String!) { bindGitRepository(url: $u, interval: \"1h\", credential: \"deploy-key\", credentialKind: SSH_KEY) { lastCommit } }",
+            json!({"u": format!("ssh://git@127.0.0.1:{port}/chaos.git")}),
+        )
+        .await
+        .unwrap();
+    let now = w
+        .api
+        .gql("mutation { syncNow { last { ok error } } }", json!({}))
+        .await
+        .unwrap();
+    let err = now["syncNow"]["last"]["error"].as_str().unwrap_or_default();
+    assert!(err.contains("git clone failed"), "{now}");
+    assert!(err.contains("127.0.0.1"), "{now}");
     let log = std::fs::read_to_string(w.hub.data_dir.join("hub-0.log")).unwrap();
     assert!(log.contains("git sync"), "the hub logs its syncs");
     assert!(
