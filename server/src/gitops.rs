@@ -172,6 +172,17 @@ pub async fn sync_in(tx: &mut PgConnection, req: &SyncRequest) -> ApiResult<Sync
     .await?;
     let by_name: BTreeMap<&str, &Existing> =
         existing.iter().map(|e| (e.name.as_str(), e)).collect();
+    // Templates with an enabled git-managed schedule: only these can need a pause, so a file
+    // without a `schedule:` block costs no schedule query.
+    let scheduled: BTreeSet<Uuid> = sqlx::query_as::<_, (Uuid,)>(
+        "SELECT template_id FROM schedules WHERE project_id = $1 AND git_managed AND enabled",
+    )
+    .bind(req.project)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|r| r.0)
+    .collect();
 
     let mut report = SyncReport {
         commit: req.commit.clone(),
@@ -245,7 +256,9 @@ pub async fn sync_in(tx: &mut PgConnection, req: &SyncRequest) -> ApiResult<Sync
                 .await?;
                 templates::insert_version(&mut *tx, id, 1, &f.yaml, &exp, &req.actor, origin)
                     .await?;
-                sync_schedule(&mut *tx, req, id, &name, &exp, clock, &mut report).await?;
+                if exp.schedule.is_some() {
+                    sync_schedule(&mut *tx, req, id, &name, &exp, clock, &mut report).await?;
+                }
                 report.created.push(Synced {
                     path: f.path.clone(),
                     name,
@@ -274,7 +287,9 @@ pub async fn sync_in(tx: &mut PgConnection, req: &SyncRequest) -> ApiResult<Sync
                     )
                     .await?;
                 }
-                sync_schedule(&mut *tx, req, t.id, &name, &exp, clock, &mut report).await?;
+                if exp.schedule.is_some() || scheduled.contains(&t.id) {
+                    sync_schedule(&mut *tx, req, t.id, &name, &exp, clock, &mut report).await?;
+                }
                 let s = Synced {
                     path: f.path.clone(),
                     name,
@@ -304,7 +319,9 @@ pub async fn sync_in(tx: &mut PgConnection, req: &SyncRequest) -> ApiResult<Sync
                 .bind(t.id)
                 .execute(&mut *tx)
                 .await?;
-            pause_schedules(&mut *tx, t.id, &t.name, &mut report).await?;
+            if scheduled.contains(&t.id) {
+                pause_schedules(&mut *tx, t.id, &t.name, &mut report).await?;
+            }
             report.archived.push(Synced {
                 path: t.git_path.clone().unwrap_or_default(),
                 name: t.name.clone(),
