@@ -402,8 +402,25 @@ pub async fn run(
         match claim(&pool, &g.settings, &replica, None).await {
             Ok(Some(l)) => {
                 let project = l.repo.project_id;
-                if let Err(e) = sync_leased(&pool, &g.settings, &replica, l).await {
-                    tracing::error!(%project, error = %e, "git sync failed to record");
+                let holder = l.holder.clone();
+                // A stopping replica does not wait for a clone: dropping the sync kills git,
+                // and the lease is handed back so that another replica syncs at once.
+                tokio::select! {
+                    r = sync_leased(&pool, &g.settings, &replica, l) => {
+                        if let Err(e) = r {
+                            tracing::error!(%project, error = %e, "git sync failed to record");
+                        }
+                    }
+                    _ = stop.changed() => {
+                        let _ = sqlx::query(
+                            "UPDATE git_repos SET lease_holder = NULL, lease_until = NULL WHERE project_id = $1 AND lease_holder = $2",
+                        )
+                        .bind(project)
+                        .bind(&holder)
+                        .execute(&pool)
+                        .await;
+                        return;
+                    }
                 }
                 continue;
             }
