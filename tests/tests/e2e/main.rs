@@ -4,6 +4,7 @@ mod actions;
 mod bad_input;
 mod cli;
 mod conveniences;
+mod gitops;
 mod identity;
 mod import;
 mod language;
