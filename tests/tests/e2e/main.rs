@@ -4,6 +4,7 @@ mod actions;
 mod bad_input;
 mod cli;
 mod conveniences;
+mod deploy;
 mod identity;
 mod import;
 mod language;
