@@ -812,3 +812,119 @@ fn delegate_chart_modes_state_and_flags() {
     assert!(find(&objs, "PersistentVolumeClaim").is_empty());
     assert!(workload(&objs)["spec"]["template"]["spec"]["volumes"][0]["emptyDir"].is_object());
 }
+
+/// The units of `deploy/systemd/` (and the delegate's example drop-ins) copied beside each other
+/// with ExecStart= pointing at the built binaries, since verify checks that they exist.
+fn units_in(dir: &Path, drop_ins: bool) {
+    let src = repo().join("deploy/systemd");
+    for (unit, bin) in [
+        ("faultline.service", "faultline"),
+        ("faultline-delegate.service", "faultline-delegate"),
+    ] {
+        let text = std::fs::read_to_string(src.join(unit)).unwrap();
+        let exec = format!("/usr/local/bin/{bin}");
+        assert!(
+            text.contains(&format!("ExecStart={exec}")),
+            "{unit} starts {exec}"
+        );
+        let built = faultline_e2e::bin(bin);
+        std::fs::write(dir.join(unit), text.replace(&exec, built.to_str().unwrap())).unwrap();
+    }
+    if drop_ins {
+        let d = dir.join("faultline-delegate.service.d");
+        std::fs::create_dir(&d).unwrap();
+        for e in std::fs::read_dir(src.join("faultline-delegate.service.d")).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::copy(&p, d.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+/// `systemd-analyze verify`: Err with what it said about these units (it exits 0 on unknown keys
+/// and bad values, so its words count, not only its status).
+fn verify(dir: &Path, units: &[&str]) -> Result<(), String> {
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .args(units.iter().map(|u| dir.join(u)))
+        .output()
+        .unwrap();
+    let said: Vec<String> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .chain(String::from_utf8_lossy(&out.stdout).lines())
+        .filter(|l| l.contains("faultline"))
+        .map(str::to_string)
+        .collect();
+    if out.status.success() && said.is_empty() {
+        Ok(())
+    } else {
+        Err(said.join("\n") + &String::from_utf8_lossy(&out.stderr))
+    }
+}
+
+/// `systemd-analyze security --offline`'s overall exposure (0 = locked down, 10 = none).
+fn exposure(unit: &Path) -> f64 {
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(unit)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let line = text
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or_else(|| panic!("{text}"));
+    line.rsplit(": ")
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn systemd_units_verify_and_stay_hardened() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipping the systemd unit checks: systemd-analyze is not installed (apt-get install systemd)");
+        return;
+    }
+    let plain = tempfile::tempdir().unwrap();
+    units_in(plain.path(), false);
+    verify(
+        plain.path(),
+        &["faultline.service", "faultline-delegate.service"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let with_drop_ins = tempfile::tempdir().unwrap();
+    units_in(with_drop_ins.path(), true);
+    verify(with_drop_ins.path(), &["faultline-delegate.service"]).unwrap_or_else(|e| panic!("{e}"));
+
+    // The hub needs nothing; the delegate keeps what its faults need; the process-only drop-in
+    // takes away the rest. A loosened unit fails here.
+    let hub = exposure(&plain.path().join("faultline.service"));
+    let delegate = exposure(&plain.path().join("faultline-delegate.service"));
+    let process_only = exposure(&with_drop_ins.path().join("faultline-delegate.service"));
+    assert!(hub <= 2.0, "hub exposure {hub}");
+    assert!(delegate <= 5.5, "delegate exposure {delegate}");
+    assert!(
+        process_only <= 3.5 && process_only < delegate,
+        "process-only exposure {process_only}"
+    );
+
+    // The check can fail: a misspelt key is reported.
+    let unit = plain.path().join("faultline.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    std::fs::write(
+        &unit,
+        text.replace("ProtectSystem=strict", "ProtectSytem=strict"),
+    )
+    .unwrap();
+    let e = verify(plain.path(), &["faultline.service"]).unwrap_err();
+    assert!(e.contains("ProtectSytem"), "{e}");
+}
