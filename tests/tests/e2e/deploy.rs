@@ -928,3 +928,68 @@ fn systemd_units_verify_and_stay_hardened() {
     let e = verify(plain.path(), &["faultline.service"]).unwrap_err();
     assert!(e.contains("ProtectSytem"), "{e}");
 }
+
+/// The Dockerfiles cannot be built here (no container engine), so what can go stale is checked:
+/// every file they copy from the repository exists, each builds a package and binary the
+/// workspace has, and the images run as the uid the Helm charts expect, the hub's never as root.
+#[test]
+fn dockerfiles_copy_what_exists_and_run_as_the_charts_uid() {
+    for (file, package, chart_name) in [
+        ("hub.Dockerfile", "faultline", "faultline-hub"),
+        (
+            "delegate.Dockerfile",
+            "faultline-delegate",
+            "faultline-delegate",
+        ),
+    ] {
+        let text = std::fs::read_to_string(repo().join("deploy/docker").join(file)).unwrap();
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("COPY ") && !l.contains("--from="))
+        {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            for src in &words[1..words.len() - 1] {
+                assert!(repo().join(src).exists(), "{file}: {src} does not exist");
+            }
+        }
+        assert!(
+            text.contains(&format!(
+                "cargo build --release --locked -p {package} --bin {package}"
+            )),
+            "{file} builds {package}"
+        );
+        assert!(
+            std::fs::read_to_string(repo().join(package_dir(package)).join("Cargo.toml"))
+                .unwrap()
+                .contains(&format!("name = \"{package}\"")),
+            "{package} is a workspace package"
+        );
+        // Each final stage (each stage with an ENTRYPOINT) drops root.
+        for stage in text
+            .split("\nFROM ")
+            .skip(1)
+            .filter(|s| s.contains("ENTRYPOINT"))
+        {
+            assert!(
+                stage.contains("\nUSER 10001:10001\n"),
+                "{file}: a stage runs as root:\n{stage}"
+            );
+            assert!(
+                stage.contains(&format!("ENTRYPOINT [\"/usr/local/bin/{package}\"]")),
+                "{file}"
+            );
+        }
+        let values = std::fs::read_to_string(chart(chart_name).join("values.yaml")).unwrap();
+        assert!(
+            values.contains("runAsUser: 10001"),
+            "{chart_name} runs as the image's uid"
+        );
+    }
+}
+
+fn package_dir(package: &str) -> &'static str {
+    match package {
+        "faultline" => "server",
+        _ => "delegate",
+    }
+}
