@@ -532,6 +532,17 @@ fn charts_refuse_values_that_would_deploy_but_not_work() {
             &["registration.secretName="],
             "registration.secretName is required",
         ),
+        // values.schema.json: a misspelt key is refused, not ignored.
+        (
+            "faultline-hub",
+            &["replicaCont=3"],
+            "additional properties 'replicaCont' not allowed",
+        ),
+        (
+            "faultline-delegate",
+            &["kubernetes.faults.podDelet=true"],
+            "additional properties 'podDelet' not allowed",
+        ),
     ];
     for (chart, set, why) in refused {
         match t.template(chart, None, set) {
