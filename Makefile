@@ -13,6 +13,7 @@ test:
 bench:
 	cargo build --release --workspace --bins
 	target/release/faultline-bench --runs 200 --streams 1000
+	target/release/faultline-bench-gitops --templates 500
 
 quickstart:
 	./deploy/quickstart.sh

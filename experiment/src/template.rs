@@ -38,6 +38,56 @@ pub struct Experiment {
     /// Actions run after the method, whatever its outcome (also on abort).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rollbacks: Vec<Rollback>,
+    /// A schedule for this template, created, updated or paused with it by a GitOps sync
+    /// (docs/gitops.md). Other ways of storing a template keep it in the text and ignore it.
+    /// Never part of the spec sent to delegates.
+    #[serde(default, skip_serializing)]
+    pub schedule: Option<ScheduleSpec>,
+}
+
+/// A schedule declared in a template's file (docs/gitops.md, docs/schedules.md). The hub
+/// checks `cron` and `timezone` when it syncs the file.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ScheduleSpec {
+    /// 5 fields, 6 with seconds first, or an alias such as `@daily` (docs/schedules.md).
+    pub cron: String,
+    /// An IANA time zone, e.g. `Europe/Berlin`; default `UTC`.
+    #[serde(default = "utc")]
+    pub timezone: String,
+    /// A delegate name or `k=v,...` selector; default: the template's `target.delegate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegate: Option<String>,
+    /// What a fire does while the previous run is unfinished: `forbid` (skip, the default),
+    /// `queue` (start it after) or `allow` (start it anyway).
+    #[serde(default)]
+    pub concurrency: ScheduleConcurrency,
+    /// Delays each fire by a random amount up to this (e.g. `5m`), at most 24h.
+    #[serde(default)]
+    pub jitter: Dur,
+    /// `false` keeps the schedule paused.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `schedule.concurrency`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleConcurrency {
+    #[default]
+    Forbid,
+    Queue,
+    Allow,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -562,6 +612,14 @@ impl Experiment {
         }
         if !is_valid_name(&self.metadata.name) {
             errs.push(SpecError::field("metadata.name", NAME_RULE));
+        }
+        if let Some(sc) = &self.schedule {
+            if sc.cron.trim().is_empty() {
+                errs.push(SpecError::field("schedule.cron", "must not be empty"));
+            }
+            if sc.jitter.0 > Duration::from_secs(86_400) {
+                errs.push(SpecError::field("schedule.jitter", "must be at most 24h"));
+            }
         }
         for (k, v) in &self.target.delegate {
             if k.is_empty() || k.len() > 63 || v.len() > 255 {

@@ -4,7 +4,7 @@ use crate::{
     config::{AccessArgs, ServeArgs},
     db,
     embedded_pg::EmbeddedPg,
-    graphql, http,
+    git_sync, graphql, http,
     identity::{
         sessions::{self, Sessions},
         users,
@@ -107,6 +107,18 @@ impl Hub {
             },
             stop,
             sessions,
+            git: Arc::new(git_sync::GitSync {
+                settings: git_sync::Settings {
+                    git: crate::git::Settings {
+                        protocols: args.git.git_protocols.clone(),
+                        timeout: args.git.git_timeout.0,
+                        max_bytes: args.git.git_max_mib << 20,
+                    },
+                    credentials_dir: args.git.git_credentials_dir.clone(),
+                    poll: args.git.git_poll.0,
+                },
+                wake: tokio::sync::Notify::new(),
+            }),
             public_url: args.access.public_url.clone(),
             notifications: Arc::new(notifications::Settings {
                 timeout: args.webhooks.webhook_timeout.0,
@@ -191,6 +203,12 @@ impl Hub {
             self.state.hub.webhooks.clone(),
             self.state.stop.clone(),
         ));
+        let git = tokio::spawn(git_sync::run(
+            self.state.pool.clone(),
+            self.state.git.clone(),
+            self.state.replica.clone(),
+            self.state.stop.clone(),
+        ));
         let a = &self.args.access;
         let perimeter = Perimeter::new(Rules {
             api_allow: a.allow_cidrs.clone(),
@@ -219,7 +237,7 @@ impl Hub {
             self.args.shutdown_grace.0,
         )
         .await;
-        let _ = tokio::join!(listen, poll, reap, schedule, deliver);
+        let _ = tokio::join!(listen, poll, reap, schedule, deliver, git);
         self.state.pool.close().await;
         if let Some(pg) = self.pg {
             pg.stop().await;

@@ -231,6 +231,33 @@ pub enum TemplateCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Makes the project's templates follow a directory (docs/gitops.md): every `*.yaml` /
+    /// `*.yml` under DIR creates its template or adds a version when its text changed, in one
+    /// transaction on the hub. Prints created, updated, unchanged, archived and invalid
+    /// (`FILE:LINE:COL: message`); exits 1 when a file is invalid (it changed nothing).
+    Sync {
+        #[command(flatten)]
+        hub: HubArgs,
+        /// The directory (searched recursively; hidden entries such as `.git` are skipped).
+        dir: PathBuf,
+        /// Names the directory on the hub; only its templates are archived by --prune
+        /// (default: DIR as given, e.g. `experiments`).
+        #[arg(long, env = "FAULTLINE_SYNC_SOURCE")]
+        source: Option<String>,
+        /// Archive the templates of this source whose file is gone (never deletes; their runs
+        /// stay readable, they start no new runs).
+        #[arg(long)]
+        prune: bool,
+        /// Report what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The git commit the files are at, recorded on each new version (default: none).
+        #[arg(long, env = "FAULTLINE_SYNC_COMMIT")]
+        commit: Option<String>,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Formats `template import` reads.
@@ -287,6 +314,34 @@ pub struct DbArgs {
     pub db_max_connections: u32,
 }
 
+/// The hub's own git sync (docs/gitops.md).
+#[derive(Args, Debug, Clone)]
+pub struct GitArgs {
+    /// Directory of the credentials a project's repository binding may name: SSH deploy keys
+    /// and files holding an HTTPS token, one per file. Bindings name a file here, never a
+    /// path, so a project owner cannot make the hub read other files. Unset: no credentials.
+    #[arg(long, env = "FAULTLINE_GIT_CREDENTIALS_DIR")]
+    pub git_credentials_dir: Option<PathBuf>,
+    /// URL schemes a repository may use (git's GIT_ALLOW_PROTOCOL); add `file` only for tests
+    /// and local mirrors, since it lets a binding read repositories on the hub's disk.
+    #[arg(
+        long,
+        env = "FAULTLINE_GIT_PROTOCOLS",
+        value_delimiter = ',',
+        default_value = "https,ssh"
+    )]
+    pub git_protocols: Vec<String>,
+    /// Longest time one `git` command may take before it is killed and the sync fails.
+    #[arg(long, env = "FAULTLINE_GIT_TIMEOUT", default_value = "60s")]
+    pub git_timeout: Dur,
+    /// Largest checkout read (the files under the bound path), in MiB.
+    #[arg(long, env = "FAULTLINE_GIT_MAX_MIB", default_value_t = 64)]
+    pub git_max_mib: u64,
+    /// How often each replica looks for a repository due for a sync.
+    #[arg(long, env = "FAULTLINE_GIT_POLL", default_value = "1s")]
+    pub git_poll: Dur,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -310,6 +365,8 @@ pub struct ServeArgs {
     /// Serve plain HTTP (and h2c gRPC) instead of HTTPS. Only behind a TLS-terminating proxy.
     #[arg(long, env = "FAULTLINE_INSECURE_HTTP")]
     pub insecure_http: bool,
+    #[command(flatten)]
+    pub git: GitArgs,
     /// Name of this replica in logs and in `delegates.connected_replica`; random by default.
     #[arg(long, env = "FAULTLINE_REPLICA_ID")]
     pub replica_id: Option<String>,

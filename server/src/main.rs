@@ -37,6 +37,27 @@ async fn main() -> std::process::ExitCode {
         Command::Template {
             what: TemplateCmd::List { hub, json },
         } => return client::templates::list(hub, json).await.into(),
+        Command::Template {
+            what:
+                TemplateCmd::Sync {
+                    hub,
+                    dir,
+                    source,
+                    prune,
+                    dry_run,
+                    commit,
+                    json,
+                },
+        } => {
+            let opts = client::sync::Options {
+                source,
+                prune,
+                dry_run,
+                commit,
+                json,
+            };
+            return client::sync::sync(hub, &dir, opts).await.into();
+        }
         _ => {}
     }
     match run(cli).await {
@@ -101,7 +122,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User { what } => user_cli::run(what).await,
         Command::Run(_)
         | Command::Template {
-            what: TemplateCmd::Apply { .. } | TemplateCmd::List { .. },
+            what: TemplateCmd::Apply { .. } | TemplateCmd::List { .. } | TemplateCmd::Sync { .. },
         } => unreachable!("handled in main"),
         Command::Template {
             what: TemplateCmd::Import { format, name, file },

@@ -123,6 +123,9 @@ pub async fn prepare(
     fresh_secs: f64,
 ) -> Result<Prepared, NotPrepared> {
     let tpl = templates::get(pool, scope, req.template).await?;
+    if tpl.archived_at.is_some() {
+        return Err(ApiError::bad("template", templates::archived_reason(&tpl)).into());
+    }
     let (version, yaml) = match req.version {
         None => (tpl.version, tpl.yaml.clone()),
         Some(v) => (v, templates::version_yaml(pool, tpl.id, v).await?),

@@ -165,6 +165,8 @@ pub struct ScheduleRow {
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Declared in its template's file and kept in step by a sync (docs/gitops.md).
+    pub git_managed: bool,
 }
 
 impl ScheduleRow {
@@ -176,7 +178,7 @@ impl ScheduleRow {
 
 pub const COLUMNS: &str =
     "id, project_id, template_id, name, cron, timezone, delegate, version, concurrency, \
-    jitter_ms, enabled, next_due_at, next_fire_at, created_by, created_at, updated_at";
+    jitter_ms, enabled, next_due_at, next_fire_at, created_by, created_at, updated_at, git_managed";
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct FireRow {

@@ -16,6 +16,8 @@ pub struct AppState {
     pub stop: tokio::sync::watch::Receiver<bool>,
     /// Session signing keys and lifetime.
     pub sessions: Arc<crate::identity::sessions::Sessions>,
+    /// The hub's git sync: settings and the `syncNow` wake-up (docs/gitops.md).
+    pub git: Arc<crate::git_sync::GitSync>,
     /// The hub's external URL (`--public-url`), for SSO callbacks; else the request's host.
     pub public_url: Option<String>,
     /// Webhook delivery settings, and the egress policy `createWebhook` checks URLs against.

@@ -17,10 +17,20 @@ pub struct TemplateRow {
     pub version: i32,
     pub yaml: String,
     pub created_at: DateTime<Utc>,
+    /// The directory or repository a sync keeps this template in step with (docs/gitops.md);
+    /// `None` for templates made by hand.
+    pub source: Option<String>,
+    /// The file it was read from, relative to the synced directory.
+    pub git_path: Option<String>,
+    /// The commit of the latest version, when it came from a git repository.
+    pub git_commit: Option<String>,
+    /// Set when a sync found its file gone: it keeps its runs but starts no new ones.
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
-const SELECT_LATEST: &str = "SELECT t.id, t.project_id, t.name, v.version, v.yaml, v.created_at \
-     FROM templates t JOIN LATERAL (SELECT version, yaml, created_at FROM template_versions \
+pub(crate) const SELECT_LATEST: &str = "SELECT t.id, t.project_id, t.name, v.version, v.yaml, v.created_at, \
+     t.source, t.git_path, v.git_commit, t.archived_at \
+     FROM templates t JOIN LATERAL (SELECT version, yaml, created_at, git_commit FROM template_versions \
        WHERE template_id = t.id ORDER BY version DESC LIMIT 1) v ON true";
 
 fn parse(yaml: &str) -> ApiResult<Experiment> {
@@ -30,6 +40,25 @@ fn parse(yaml: &str) -> ApiResult<Experiment> {
 /// Converts another tool's experiment into a template (no write; `create` stores the YAML).
 pub fn convert(format: Format, source: &str, name: Option<String>) -> ApiResult<Imported> {
     import::convert(format, source, &import::Options { name }).map_err(ApiError::InvalidImport)
+}
+
+/// Why an archived template starts no run, for `startRun`'s refusal and a schedule's failed
+/// fire.
+pub fn archived_reason(t: &TemplateRow) -> String {
+    let when = t
+        .archived_at
+        .map(|a| a.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_default();
+    match (&t.source, &t.git_path) {
+        (Some(src), Some(path)) => format!(
+            "{:?} is archived (since {when}): its file {path} is gone from {src}; archived templates start no runs",
+            t.name
+        ),
+        _ => format!(
+            "{:?} is archived (since {when}); archived templates start no runs",
+            t.name
+        ),
+    }
 }
 
 /// Stores a new template (version 1). A name already used in the project is a conflict.
@@ -56,7 +85,7 @@ pub async fn create(
             exp.metadata.name
         )));
     }
-    insert_version(&mut tx, id, 1, yaml, &exp, actor).await?;
+    insert_version(&mut tx, id, 1, yaml, &exp, actor, Origin::default()).await?;
     tx.commit().await?;
     get(pool, Some(project), id).await
 }
@@ -89,26 +118,36 @@ pub async fn update(
     .bind(id)
     .fetch_one(&mut *tx)
     .await?;
-    insert_version(&mut tx, id, next, yaml, &exp, actor).await?;
+    insert_version(&mut tx, id, next, yaml, &exp, actor, Origin::default()).await?;
     tx.commit().await?;
     get(pool, scope, id).await
 }
 
-async fn insert_version(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+/// Where a version was read from, when a sync stored it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Origin<'a> {
+    pub commit: Option<&'a str>,
+    pub path: Option<&'a str>,
+}
+
+pub(crate) async fn insert_version(
+    tx: &mut sqlx::PgConnection,
     id: Uuid,
     version: i32,
     yaml: &str,
     exp: &Experiment,
     actor: &str,
+    origin: Origin<'_>,
 ) -> ApiResult<()> {
-    sqlx::query("INSERT INTO template_versions (template_id, version, yaml, spec, created_by) VALUES ($1, $2, $3, $4, $5)")
+    sqlx::query("INSERT INTO template_versions (template_id, version, yaml, spec, created_by, git_commit, git_path) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(id)
         .bind(version)
         .bind(yaml)
         .bind(sqlx::types::Json(exp))
         .bind(actor)
-        .execute(&mut **tx)
+        .bind(origin.commit)
+        .bind(origin.path)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -124,10 +163,11 @@ pub async fn get(pool: &PgPool, scope: Option<Uuid>, id: Uuid) -> ApiResult<Temp
     .ok_or_else(|| ApiError::NotFound(format!("template {id}")))
 }
 
-/// The template named `name` in the project `project` (archived ones are not found).
+/// The template named `name` in the project `project`, archived or not (starting a run then
+/// says it is archived rather than that it does not exist).
 pub async fn by_name(pool: &PgPool, project: Uuid, name: &str) -> ApiResult<TemplateRow> {
     sqlx::query_as::<_, TemplateRow>(&format!(
-        "{SELECT_LATEST} WHERE t.project_id = $1 AND t.name = $2 AND t.archived_at IS NULL"
+        "{SELECT_LATEST} WHERE t.project_id = $1 AND t.name = $2"
     ))
     .bind(project)
     .bind(name)
@@ -136,12 +176,17 @@ pub async fn by_name(pool: &PgPool, project: Uuid, name: &str) -> ApiResult<Temp
     .ok_or_else(|| ApiError::NotFound(format!("template {name:?}")))
 }
 
-/// Templates of the `scope` projects (`None`: every project).
-pub async fn list(pool: &PgPool, scope: Option<&[Uuid]>) -> ApiResult<Vec<TemplateRow>> {
+/// Templates of the `scope` projects (`None`: every project); archived ones only when asked.
+pub async fn list(
+    pool: &PgPool,
+    scope: Option<&[Uuid]>,
+    archived: bool,
+) -> ApiResult<Vec<TemplateRow>> {
     Ok(sqlx::query_as::<_, TemplateRow>(&format!(
-        "{SELECT_LATEST} WHERE t.archived_at IS NULL AND ($1::uuid[] IS NULL OR t.project_id = ANY($1)) ORDER BY t.name"
+        "{SELECT_LATEST} WHERE ($2 OR t.archived_at IS NULL) AND ($1::uuid[] IS NULL OR t.project_id = ANY($1)) ORDER BY t.name"
     ))
     .bind(scope)
+    .bind(archived)
     .fetch_all(pool)
     .await?)
 }
@@ -157,6 +202,18 @@ pub async fn spec(pool: &PgPool, id: Uuid, version: i32) -> ApiResult<Experiment
     .await?;
     row.map(|r| r.0 .0)
         .ok_or_else(|| ApiError::NotFound(format!("template {id} version {version}")))
+}
+
+/// The git commit one version was synced from, if any.
+pub async fn version_commit(pool: &PgPool, id: Uuid, version: i32) -> ApiResult<Option<String>> {
+    let row: Option<(Option<String>,)> = sqlx::query_as(
+        "SELECT git_commit FROM template_versions WHERE template_id = $1 AND version = $2",
+    )
+    .bind(id)
+    .bind(version)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.and_then(|r| r.0))
 }
 
 /// The text of one version.
@@ -178,13 +235,16 @@ pub struct VersionRow {
     pub yaml: String,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
+    /// The commit and file it was synced from (docs/gitops.md).
+    pub git_commit: Option<String>,
+    pub git_path: Option<String>,
 }
 
 /// Every version of a template, newest first.
 pub async fn versions(pool: &PgPool, scope: Option<Uuid>, id: Uuid) -> ApiResult<Vec<VersionRow>> {
     get(pool, scope, id).await?;
     Ok(sqlx::query_as::<_, VersionRow>(
-        "SELECT version, yaml, created_by, created_at FROM template_versions WHERE template_id = $1 ORDER BY version DESC",
+        "SELECT version, yaml, created_by, created_at, git_commit, git_path FROM template_versions WHERE template_id = $1 ORDER BY version DESC",
     )
     .bind(id)
     .fetch_all(pool)

@@ -606,11 +606,16 @@ pub struct World {
 
 impl World {
     pub async fn new() -> Result<World> {
+        World::with_hub(HubOpts::default()).await
+    }
+
+    /// A world whose hub gets `opts` (extra flags).
+    pub async fn with_hub(opts: HubOpts) -> Result<World> {
         let dir = tempfile::Builder::new()
             .prefix("faultline-e2e-")
             .tempdir()?;
         let db = fresh_database().await?;
-        let hub = Hub::start(&db, &dir.path().join("hub"), HubOpts::default()).await?;
+        let hub = Hub::start(&db, &dir.path().join("hub"), opts).await?;
         let token = hub
             .admin_token
             .clone()

@@ -1,10 +1,11 @@
 //! The hub's command-line clients: the CI/CD gate `faultline run` (`gate.rs`, following a run
 //! over the `runEvents` WebSocket in `ws.rs`), `faultline run list|show|abort` (`runs.rs`) and
-//! `faultline template apply|list` (`templates.rs`), all through one GraphQL client
+//! `faultline template apply|list` (`templates.rs`), `faultline template sync` (`sync.rs`), all through one GraphQL client
 //! (`graphql.rs`) with an API token. They own no hub state and never touch the database.
 pub mod gate;
 pub mod graphql;
 pub mod runs;
+pub mod sync;
 pub mod templates;
 pub mod ws;
 

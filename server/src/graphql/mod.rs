@@ -3,6 +3,7 @@
 mod access;
 mod audit_log;
 mod delegates;
+mod gitops;
 mod halt;
 mod runs;
 mod schedules;
@@ -27,6 +28,7 @@ pub struct QueryRoot(
     delegates::DelegateQuery,
     runs::RunQuery,
     schedules::ScheduleQuery,
+    gitops::GitOpsQuery,
     halt::HaltQuery,
     access::AccessQuery,
     audit_log::AuditQuery,
@@ -39,6 +41,7 @@ pub struct MutationRoot(
     delegates::DelegateMutation,
     runs::RunMutation,
     schedules::ScheduleMutation,
+    gitops::GitOpsMutation,
     halt::HaltMutation,
     access::AccessMutation,
     webhooks::WebhookMutation,

@@ -196,13 +196,23 @@ impl Run {
             .into_iter()
             .find(|v| v.version == self.0.template_version);
         if let Some(v) = pinned {
-            (t.version, t.yaml, t.created_at) = (v.version, v.yaml, v.created_at);
+            (t.version, t.yaml, t.created_at, t.git_commit) =
+                (v.version, v.yaml, v.created_at, v.git_commit);
         }
         Ok(Template(t))
     }
     /// The template version this run is pinned to.
     async fn template_version(&self) -> i32 {
         self.0.template_version
+    }
+    /// The git commit its template version was synced from (docs/gitops.md); null when the
+    /// version was not synced from git.
+    async fn git_commit(&self, c: &Context<'_>) -> Result<Option<String>> {
+        let (s, _) = ctx(c)?;
+        Ok(
+            crate::templates::version_commit(&s.pool, self.0.template_id, self.0.template_version)
+                .await?,
+        )
     }
     /// The delegate it runs on; none for a scheduled run that could not start because no
     /// delegate matched.

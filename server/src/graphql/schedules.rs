@@ -120,6 +120,11 @@ impl Schedule {
         self.0.jitter_ms
     }
     /// Whether it fires (false: paused).
+    /// Declared in its template's file (`schedule:`) and kept in step by a GitOps sync
+    /// (docs/gitops.md): edit the file, not the schedule; the next sync would undo an edit.
+    async fn git_managed(&self) -> bool {
+        self.0.git_managed
+    }
     async fn enabled(&self) -> bool {
         self.0.enabled
     }

@@ -26,6 +26,28 @@ impl Template {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// The directory or repository a sync keeps this template in step with (docs/gitops.md);
+    /// null for a template made by hand. Edit such a template in its source, not here: the next
+    /// sync replaces an edit made on the hub.
+    async fn source(&self) -> Option<&str> {
+        self.0.source.as_deref()
+    }
+    /// True when a sync manages this template (`source` is set).
+    async fn git_managed(&self) -> bool {
+        self.0.source.is_some()
+    }
+    /// The file it is read from, relative to the synced directory.
+    async fn git_path(&self) -> Option<&str> {
+        self.0.git_path.as_deref()
+    }
+    /// The git commit of the latest version (of the pinned version, under a run).
+    async fn git_commit(&self) -> Option<&str> {
+        self.0.git_commit.as_deref()
+    }
+    /// When a sync archived it (its file was gone); an archived template starts no run.
+    async fn archived_at(&self) -> Option<DateTime<Utc>> {
+        self.0.archived_at
+    }
     /// `metadata.labels` of the latest version.
     async fn labels(&self) -> async_graphql::Json<std::collections::BTreeMap<String, String>> {
         async_graphql::Json(self.metadata().map(|m| m.labels).unwrap_or_default())
@@ -76,6 +98,14 @@ impl TemplateVersion {
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+    /// The git commit this version was synced from, if any.
+    async fn git_commit(&self) -> Option<&str> {
+        self.0.git_commit.as_deref()
+    }
+    /// The file this version was synced from, relative to the synced directory.
+    async fn git_path(&self) -> Option<&str> {
+        self.0.git_path.as_deref()
     }
 }
 
@@ -142,11 +172,17 @@ pub struct TemplateQuery;
 
 #[Object]
 impl TemplateQuery {
-    /// Templates visible to the caller, optionally limited to one project.
-    async fn templates(&self, c: &Context<'_>, project: Option<String>) -> Result<Vec<Template>> {
+    /// Templates visible to the caller, optionally limited to one project. Archived ones (their
+    /// file gone from a synced directory) only with `archived: true`.
+    async fn templates(
+        &self,
+        c: &Context<'_>,
+        project: Option<String>,
+        #[graphql(default)] archived: bool,
+    ) -> Result<Vec<Template>> {
         let (s, p) = ctx(c)?;
         let scope = visible(s, p, project.as_deref()).await?;
-        Ok(crate::templates::list(&s.pool, scope.as_deref())
+        Ok(crate::templates::list(&s.pool, scope.as_deref(), archived)
             .await?
             .into_iter()
             .map(Template)

@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod conveniences;
 mod deploy;
+mod gitops;
 mod identity;
 mod import;
 mod language;

@@ -20,6 +20,7 @@ function run(over: Record<string, unknown> = {}) {
     id: ID,
     status: 'RUNNING',
     templateVersion: 2,
+    gitCommit: null,
     createdBy: 'user:ana@example.com',
     createdAt: at(-500),
     startedAt: at(0),
@@ -75,6 +76,13 @@ describe('RunPage', () => {
     expect(timeline.getByText('Applied process-kill (steps[0])')).toBeTruthy();
     expect(timeline.getByText('+2.0 s')).toBeTruthy();
     expect(screen.getByRole('button', { name: 'Abort' })).toBeTruthy();
+  });
+
+  it('shows the git commit of its template version', async () => {
+    const { client } = mockClient({ RunView: { run: run({ gitCommit: '0123456789abcdef' }) } }, events);
+    render(renderWith(<RunPage id={ID} />, { client, role: 'EDITOR' }).tree);
+    const code = await screen.findByText('0123456789');
+    expect(code.closest('.run-commit')?.getAttribute('title')).toContain('0123456789abcdef');
   });
 
   it('hides Abort from viewers', async () => {

@@ -21,6 +21,7 @@ const RunViewDoc = graphql(`
       id
       status
       templateVersion
+      gitCommit
       createdBy
       createdAt
       startedAt
@@ -214,6 +215,12 @@ function RunHeader({ run, live }: { run: Run; live: RunLive }) {
         <h1>
           <Link href={`/templates/${run.template.id}`}>{run.template.name}</Link>{' '}
           <span className="muted">v{run.templateVersion}</span>
+          {run.gitCommit && (
+            <span className="muted run-commit" title={`Template version synced from git commit ${run.gitCommit}`}>
+              {' '}
+              @ <code>{run.gitCommit.slice(0, 10)}</code>
+            </span>
+          )}
         </h1>
         <span data-testid="run-status">
           <StatusBadge status={status} dryRun={run.dryRun} />

@@ -353,4 +353,53 @@ describe('Duplicate and not found', () => {
     expect(screen.getByRole('link', { name: '← All templates' }).getAttribute('href')).toBe('/templates');
     expect(screen.queryByText(/NOT_FOUND/)).toBeNull();
   });
+
+  it('says a git-managed template follows its file and offers Save as a copy instead of Save', async () => {
+    const seen: { name: string; variables: Record<string, unknown> }[] = [];
+    const location = memoryLocation({ path: '/templates/t1', record: true });
+    const managed = {
+      ...template,
+      yaml: 'apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata:\n  name: web-survives-kill\n',
+      gitManaged: true,
+      gitPath: 'web/kill.yaml',
+      gitCommit: '0123456789abcdef',
+      source: 'git:git@git.example:acme/chaos.git#main:experiments',
+      archivedAt: null,
+      versions: template.versions.map((v) => ({ ...v, gitCommit: v.version === 2 ? '0123456789abcdef' : null })),
+    };
+    render(
+      <Wrap
+        client={fakeHub(
+          hub({
+            TemplateEditorLoad: () => ({ template: managed }),
+            TemplateEditorCopyNames: () => ({
+              templates: [
+                { __typename: 'Template', id: 't1', name: 'web-survives-kill' },
+                { __typename: 'Template', id: 't2', name: 'web-survives-kill-copy' },
+              ],
+            }),
+            TemplateEditorCreate: () => ({
+              createTemplate: { __typename: 'Template', id: 't9', name: 'web-survives-kill-copy-2', version: 1 },
+            }),
+          }),
+          seen,
+        )}
+        location={location}
+      >
+        <TemplateEditorPage id="t1" />
+      </Wrap>,
+    );
+    const note = await screen.findByTestId('git-managed');
+    expect(note.textContent).toContain('web/kill.yaml');
+    expect(note.textContent).toContain('0123456789');
+    expect(screen.queryByRole('button', { name: 'Save' })).toBeNull();
+    expect(screen.getAllByText('0123456789').length).toBeGreaterThan(1); // the note and version 2
+    await waitFor(() => expect(seen.some((s) => s.name === 'TemplateEditorCopyNames')).toBe(true));
+    await new Promise((r) => setTimeout(r, 0));
+    fireEvent.click(screen.getByRole('button', { name: 'Save as a copy' }));
+    await waitFor(() => expect(location.history!.at(-1)).toBe('/templates/t9'));
+    const created = seen.find((s) => s.name === 'TemplateEditorCreate')?.variables;
+    expect(created?.yaml).toContain('name: web-survives-kill-copy-2');
+    expect(seen.some((s) => s.name === 'TemplateEditorSave')).toBe(false);
+  });
 });

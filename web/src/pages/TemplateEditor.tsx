@@ -12,6 +12,7 @@ import { Ago, Empty, ErrorBox, isNotFound, Loading, NotFound } from '../ui';
 import { DelegateWarnings } from './templates/DelegateWarnings';
 import { DiffView } from './templates/DiffView';
 import { copyName, renameTemplate } from './templates/duplicate';
+import { shortCommit } from './templates/GitSyncPanel';
 import { EXAMPLE_TEMPLATE } from './templates/example';
 import { ProblemList } from './templates/ProblemList';
 import { problemsOfError, type Problem } from './templates/problems';
@@ -28,10 +29,16 @@ const LoadDoc = graphql(`
       yaml
       description
       updatedAt
+      gitManaged
+      gitPath
+      gitCommit
+      source
+      archivedAt
       versions {
         version
         createdBy
         createdAt
+        gitCommit
       }
     }
   }
@@ -162,11 +169,29 @@ function Editor({ template, initial, copyOf }: { template: Loaded | null; initia
   const validation = useValidation(text);
   const [created, create] = useMutation(CreateDoc);
   const [save, update] = useMutation(SaveDoc);
-  const writeError = template ? save.error : created.error;
+  const writeError = template && !template.gitManaged ? save.error : created.error;
   const busy = created.fetching || save.fetching;
   // Problems the hub named when it refused to store the text, shown until the text changes.
   const [refused, setRefused] = useState<{ text: string; problems: Problem[] } | null>(null);
   const refusedNow = refused && refused.text === text ? refused.problems : null;
+  // A template a sync manages is edited in its file: an edit here would be replaced by the next
+  // sync, so the editor stores the text as a new template instead ("Save as a copy").
+  const managed = template?.gitManaged === true;
+  const [names] = useQuery({ query: CopyNamesDoc, variables: { project: project.name }, pause: !managed || !canWrite });
+  const saveCopy = () => {
+    if (!template) return;
+    const name = copyName(template.name, names.data?.templates.map((t) => t.name) ?? []);
+    const yaml = renameTemplate(text, name) ?? text;
+    void create({ project: project.name, yaml }).then((r) => {
+      if (r.data) {
+        setSaved(text);
+        navigate(`/templates/${r.data.createTemplate.id}`);
+      } else {
+        const p = problemsOfError(r.error);
+        setRefused(p.length ? { text, problems: p } : null);
+      }
+    });
+  };
 
   useEffect(() => {
     if (!dirty || !canWrite) return;
@@ -234,12 +259,42 @@ function Editor({ template, initial, copyOf }: { template: Loaded | null; initia
             Duplicate
           </button>
         )}
-        {canWrite && (
+        {canWrite && managed && (
+          <button
+            type="button"
+            className="primary"
+            onClick={saveCopy}
+            disabled={busy}
+            title="Store the editor's text as a new template, named …-copy; this one follows its file"
+          >
+            {created.fetching ? 'Saving…' : 'Save as a copy'}
+          </button>
+        )}
+        {canWrite && !managed && (
           <button type="button" className="primary" onClick={submit} disabled={busy || (template !== null && !dirty)}>
             {template ? (save.fetching ? 'Saving…' : 'Save') : created.fetching ? 'Creating…' : 'Create'}
           </button>
         )}
       </div>
+      {template && managed && (
+        <p className="tpl-git-note" role="note" data-testid="git-managed">
+          Managed by git: this template follows <code>{template.gitPath}</code> from <code>{template.source}</code>
+          {template.gitCommit && (
+            <>
+              {' '}
+              (commit <code title={template.gitCommit}>{shortCommit(template.gitCommit)}</code>)
+            </>
+          )}
+          . Change the file and let the sync bring it here; an edit saved here would be replaced by the next sync, so
+          the editor offers <strong>Save as a copy</strong> instead.
+        </p>
+      )}
+      {template?.archivedAt && (
+        <p className="tpl-git-note" role="note">
+          Archived <Ago at={template.archivedAt} />: its file is gone from its source. Its runs stay readable; it starts
+          no new runs.
+        </p>
+      )}
       {!template && copyOf && (
         <p className="muted tpl-intro">
           A copy of {copyOf}: change what differs, then Create stores it as a new template.
@@ -356,6 +411,7 @@ function Versions({ template, canWrite, onLoad }: { template: Loaded; canWrite: 
               <td className="tpl-by" title={v.createdBy}>
                 {v.createdBy.replace(/^user:/, '')}
               </td>
+              <td>{v.gitCommit && <code title={v.gitCommit}>{shortCommit(v.gitCommit)}</code>}</td>
               <td>
                 <Ago at={v.createdAt} />
               </td>

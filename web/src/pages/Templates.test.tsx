@@ -149,4 +149,85 @@ describe('TemplatesPage', () => {
       name: 'web-kill',
     });
   });
+
+  it('marks git-managed templates and shows the sync status, its error, and Sync now', async () => {
+    const seen: { name: string; variables: Record<string, unknown> }[] = [];
+    const managed = [{ ...templates[0], gitManaged: true, gitPath: 'web/kill.yaml', source: 'git:file:///r.git#main:' }];
+    const status = (commit: string, ok: boolean) => ({
+      gitSync: {
+        __typename: 'GitSyncStatus',
+        repository: {
+          __typename: 'GitRepository',
+          url: 'git@git.example:acme/chaos.git',
+          branch: 'main',
+          path: 'experiments',
+          intervalSecs: 300,
+          nextSyncAt: new Date().toISOString(),
+          syncingOn: null,
+        },
+        lastCommit: '0123456789abcdef',
+        last: {
+          __typename: 'GitSyncAttempt',
+          ok,
+          commit,
+          error: ok ? null : '1 invalid file problem(s): bad.yaml:3:7: steps[0].duration: invalid',
+          finishedAt: new Date().toISOString(),
+          report: {
+            __typename: 'SyncReport',
+            created: [{ __typename: 'SyncedTemplate', name: 'a' }],
+            updated: [],
+            unchanged: [{ __typename: 'SyncedTemplate', name: 'b' }],
+            archived: [],
+            invalid: ok ? [] : [{ __typename: 'InvalidFile', text: 'bad.yaml:3:7: steps[0].duration: invalid' }],
+            schedules: [],
+          },
+        },
+      },
+    });
+    let synced = false;
+    render(
+      <Wrap
+        client={fakeHub(
+          {
+            TemplatesList: () => ({ templates: managed }),
+            GitSyncStatus: () => (synced ? status('0123456789abcdef', true) : status('fedcba9876543210', false)),
+            GitSyncNow: () => {
+              synced = true;
+              return { syncNow: { __typename: 'GitSyncStatus', lastCommit: '0123456789abcdef' } };
+            },
+          },
+          seen,
+        )}
+      >
+        <TemplatesPage />
+      </Wrap>,
+    );
+    const badge = screen.getByText('git');
+    expect(badge.getAttribute('title')).toContain('web/kill.yaml');
+    const panel = await screen.findByTestId('git-sync');
+    expect(panel.textContent).toContain('git@git.example:acme/chaos.git');
+    expect(within(panel).getByText('sync failed')).toBeTruthy();
+    expect(within(panel).getByRole('alert').textContent).toContain('bad.yaml:3:7');
+    expect(panel.textContent).toContain('1 created, 1 unchanged, 1 invalid files');
+    expect(panel.textContent).toContain('The templates are those of commit 0123456789');
+    fireEvent.click(within(panel).getByRole('button', { name: 'Sync now' }));
+    await waitFor(() => expect(within(screen.getByTestId('git-sync')).getByText('in sync')).toBeTruthy());
+    expect(seen.find((s) => s.name === 'GitSyncNow')?.variables).toEqual({ project: 'default' });
+  });
+
+  it('shows no sync panel for a project without a repository', async () => {
+    render(
+      <Wrap
+        client={fakeHub({
+          TemplatesList: () => ({ templates }),
+          GitSyncStatus: () => ({ gitSync: { __typename: 'GitSyncStatus', repository: null, lastCommit: null, last: null } }),
+        })}
+      >
+        <TemplatesPage />
+      </Wrap>,
+    );
+    await screen.findAllByRole('row');
+    expect(screen.queryByTestId('git-sync')).toBeNull();
+    expect(screen.queryByText('git')).toBeNull();
+  });
 });

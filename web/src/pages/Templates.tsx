@@ -1,6 +1,6 @@
 // The project's templates: name, description, labels, latest version, last update; a search box
 // (free words and `key=value` label terms) and label chips that filter; "New template" for
-// editors and owners.
+// editors and owners; the project's git sync status, and templates managed by a sync marked.
 import { useMemo, useState } from 'react';
 import { useQuery } from 'urql';
 import { Link } from 'wouter';
@@ -8,6 +8,7 @@ import { graphql } from '../gql';
 import { useProject } from '../project';
 import { Ago, Empty, ErrorBox, Loading } from '../ui';
 import { filterTemplates, labelPairs } from './templates/filter';
+import { GitSyncPanel } from './templates/GitSyncPanel';
 import { ImportDialog } from './templates/ImportDialog';
 import './templates/templates.css';
 
@@ -20,6 +21,9 @@ const TemplatesListDoc = graphql(`
       labels
       version
       updatedAt
+      gitManaged
+      gitPath
+      source
     }
   }
 `);
@@ -62,6 +66,7 @@ export function TemplatesPage() {
         )}
       </div>
       {importing && <ImportDialog onClose={() => setImporting(false)} />}
+      <GitSyncPanel />
 
       {fetching && !data && <Loading what="templates" />}
       <ErrorBox error={error} retry={() => reexecute({ requestPolicy: 'network-only' })} />
@@ -135,6 +140,14 @@ export function TemplatesPage() {
                       <Link href={`/templates/${t.id}`} className="tpl-name">
                         {t.name}
                       </Link>
+                      {t.gitManaged && (
+                        <span
+                          className="badge badge-wait tpl-git"
+                          title={`Managed by a sync from ${t.source ?? 'git'}${t.gitPath ? `, file ${t.gitPath}` : ''}`}
+                        >
+                          git
+                        </span>
+                      )}
                     </td>
                     <td>{t.description || <span className="muted">–</span>}</td>
                     <td>

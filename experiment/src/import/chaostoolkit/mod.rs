@@ -188,6 +188,7 @@ impl Cx {
             steps,
             abort_when: Vec::new(),
             rollbacks,
+            schedule: None,
         }
     }
 }
