@@ -4,6 +4,7 @@ mod actions;
 mod bad_input;
 mod cli;
 mod conveniences;
+mod deploy;
 mod gitops;
 mod identity;
 mod import;
