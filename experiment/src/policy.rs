@@ -16,6 +16,8 @@
 //! | `netns=NAME` | network faults in it (`host`: the delegate's own) | every namespace |
 //! | `cidr=CIDR` | connections and network faults to addresses inside it | every address except link-local and metadata ones |
 //! | `port=P`, `port=LO-HI` | connections and network faults to those ports | every port |
+//! | `namespace=NS` | Kubernetes faults in that namespace (`*` for any) | **no namespace** |
+//! | `k8s-kind=KIND` | Kubernetes faults changing objects of that kind (`Pod`, `Deployment`, `StatefulSet`) | **no kind** |
 //!
 //! Link-local and cloud metadata addresses ([`PROTECTED`]) are refused unless a `cidr=` entry
 //! inside them is listed: `cidr=0.0.0.0/0` does not open them.
@@ -61,9 +63,15 @@ enum EntryKind {
     Netns,
     Cidr,
     Port,
+    Namespace,
+    K8sKind,
 }
 
-const KINDS: &str = "fault, process, path, command, env, interface, netns, cidr, port";
+const KINDS: &str =
+    "fault, process, path, command, env, interface, netns, cidr, port, namespace, k8s-kind";
+
+/// The object kinds Kubernetes faults change, as `k8s-kind=` names them.
+pub const K8S_OBJECT_KINDS: &[&str] = &["Pod", "Deployment", "StatefulSet"];
 
 impl FromStr for Entry {
     type Err = String;
@@ -104,6 +112,25 @@ impl FromStr for Entry {
                     .map_err(|e| format!("{s:?}: {}", e.replace('`', "")))?;
                 EntryKind::Port
             }
+            "namespace" => EntryKind::Namespace,
+            "k8s-kind" => match K8S_OBJECT_KINDS
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(&value))
+            {
+                // One spelling, so the hub and the delegate compare the same strings.
+                Some(k) => {
+                    return Ok(Entry {
+                        kind: EntryKind::K8sKind,
+                        value: k.to_string(),
+                    })
+                }
+                None => {
+                    return Err(format!(
+                        "{s:?}: known kinds are {}",
+                        K8S_OBJECT_KINDS.join(", ")
+                    ))
+                }
+            },
             other => return Err(format!("unknown allow kind {other:?}; known: {KINDS}")),
         };
         Ok(Entry { kind, value })
@@ -122,6 +149,8 @@ impl fmt::Display for Entry {
             EntryKind::Netns => "netns",
             EntryKind::Cidr => "cidr",
             EntryKind::Port => "port",
+            EntryKind::Namespace => "namespace",
+            EntryKind::K8sKind => "k8s-kind",
         };
         write!(f, "{k}={}", self.value)
     }
@@ -167,6 +196,9 @@ pub struct Policy {
     netns: Option<Vec<String>>,
     cidrs: Option<Vec<Cidr>>,
     ports: Option<Vec<PortRange>>,
+    /// Kubernetes namespaces and object kinds: closed until listed, like programs.
+    namespaces: Vec<String>,
+    k8s_kinds: Vec<String>,
 }
 
 /// Who refuses, in messages: `this delegate` on the delegate, `delegate NAME` on the hub.
@@ -206,6 +238,8 @@ impl Policy {
                         a.ports.get_or_insert_with(Vec::new).push(p);
                     }
                 }
+                EntryKind::Namespace => a.namespaces.push(v),
+                EntryKind::K8sKind => a.k8s_kinds.push(v),
             }
         }
         a
@@ -377,6 +411,28 @@ impl Policy {
         }
     }
 
+    /// Every reason this Kubernetes fault may not touch its cluster, as (reason, the entry that
+    /// would allow it); empty when it may, and for other families.
+    pub fn k8s_target(&self, spec: &FaultSpec) -> Vec<(String, String)> {
+        let Some(k) = spec.k8s() else {
+            return Vec::new();
+        };
+        let mut why = Vec::new();
+        if !self.namespaces.iter().any(|n| n == "*" || n == k.namespace) {
+            why.push((
+                format!("namespace {} is not allowed", k.namespace),
+                format!("namespace={}", k.namespace),
+            ));
+        }
+        if !self.k8s_kinds.iter().any(|n| n == k.kind) {
+            why.push((
+                format!("Kubernetes kind {} is not allowed", k.kind),
+                format!("k8s-kind={}", k.kind),
+            ));
+        }
+        why
+    }
+
     /// Every reason the target of this network fault may not be touched here (interface,
     /// namespace, destinations, ports); empty when it may, and for other families.
     pub fn network_target(&self, spec: &FaultSpec) -> Vec<String> {
@@ -504,6 +560,14 @@ impl Policy {
                         Some(format!("path={p}")),
                     );
                 }
+            }
+            for (w, entry) in self.k8s_target(&f.spec) {
+                let field = if entry.starts_with("namespace=") {
+                    "target.namespace"
+                } else {
+                    "fault"
+                };
+                refuse(format!("{}.{field}", f.path), w, Some(entry));
             }
             for w in self
                 .network_target(&f.spec)
