@@ -1022,6 +1022,44 @@ steps:
     }
 
     #[test]
+    fn kubernetes_faults_are_closed_until_namespace_and_kind_are_listed() {
+        let yaml = format!(
+            r#"{HEAD}hypothesis:
+  probes:
+    - {{name: a, tcp: {{address: "127.0.0.1:1"}}}}
+steps:
+  - {{fault: pod-delete, target: {{namespace: shop, labelSelector: app=web, count: 1}}}}
+  - {{fault: deployment-scale, target: {{namespace: shop, name: web}}, params: {{replicas: 0}}, duration: 1m}}
+"#
+        );
+        let why = check(&Policy::none(), &yaml).join("\n");
+        for want in [
+            "steps[0].target.namespace: namespace shop is not allowed: refused by this delegate's allow-list (hint: the delegate's operator must allow it: --allow namespace=shop)",
+            "steps[0].fault: Kubernetes kind Pod is not allowed: refused by this delegate's allow-list (hint: the delegate's operator must allow it: --allow k8s-kind=Pod)",
+            "steps[1].fault: Kubernetes kind Deployment is not allowed",
+        ] {
+            assert!(why.contains(want), "missing {want:?} in\n{why}");
+        }
+        let why = check(&list(&["namespace=shop", "k8s-kind=pod"]), &yaml).join("\n");
+        assert!(!why.contains("steps[0]"), "{why}");
+        assert!(why.contains("--allow k8s-kind=Deployment"), "{why}");
+        assert!(check(
+            &list(&["namespace=*", "k8s-kind=Pod", "k8s-kind=deployment"]),
+            &yaml
+        )
+        .is_empty());
+        // One spelling travels to the hub, whatever the operator typed.
+        assert_eq!(
+            list(&["k8s-kind=statefulset"]).entries(),
+            ["k8s-kind=StatefulSet"]
+        );
+        assert!("k8s-kind=Node"
+            .parse::<Entry>()
+            .unwrap_err()
+            .contains("Pod, Deployment, StatefulSet"));
+    }
+
+    #[test]
     fn directories_and_network_faults_are_checked() {
         let yaml = format!(
             r#"{HEAD}hypothesis:

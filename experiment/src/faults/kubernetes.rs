@@ -244,6 +244,46 @@ mod tests {
         assert_eq!(t(None, Some(1)).pick(0), 0);
     }
 
+    fn parse(step: &str) -> Result<FaultSpec, String> {
+        let yaml = format!(
+            "apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata: {{name: x}}\n\
+             hypothesis:\n  probes:\n    - {{name: a, tcp: {{address: \"127.0.0.1:1\"}}}}\n\
+             steps:\n  - {step}\n"
+        );
+        crate::parse_template(&yaml)
+            .map(|e| e.faults().into_iter().next().unwrap().spec)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn templates_name_the_field_at_fault() {
+        let ok = parse("{fault: pod-delete, target: {namespace: shop, labelSelector: app=web, percentage: 50}, params: {force: true}}").unwrap();
+        assert_eq!(
+            ok.k8s(),
+            Some(K8sScope {
+                namespace: "shop",
+                kind: "Pod"
+            })
+        );
+        let ok = parse("{fault: statefulset-scale, target: {namespace: db, name: pg}, params: {replicas: 1}, duration: 1m}").unwrap();
+        assert_eq!(ok.k8s().unwrap().kind, "StatefulSet");
+        for (step, want) in [
+            ("{fault: pod-delete, target: {labelSelector: app=web}}", "missing field `namespace`"),
+            ("{fault: pod-delete, target: {namespace: Shop, labelSelector: a=b}}", "steps[0].target.namespace"),
+            ("{fault: pod-delete, target: {namespace: shop}}", "give labelSelector and/or fieldSelector, or names"),
+            ("{fault: pod-delete, target: {namespace: shop, names: [a], labelSelector: a=b}}", "or names"),
+            ("{fault: pod-delete, target: {namespace: shop, names: [a], count: 1, percentage: 5}}", "not both"),
+            ("{fault: pod-delete, target: {namespace: shop, names: [a]}, params: {force: true, gracePeriod: 3s}}", "steps[0].params.force"),
+            ("{fault: pod-delete, target: {namespace: shop, names: [a]}, params: {interval: 5s}}", "needs a duration"),
+            ("{fault: deployment-scale, target: {namespace: shop, name: web}, params: {replicas: 1}}", "needs a duration"),
+            ("{fault: deployment-scale, target: {namespace: shop, name: web}, params: {replicas: 5000}, duration: 1s}", "steps[0].params.replicas"),
+            ("{fault: deployment-scale, target: {namespace: shop, name: web}, duration: 1s}", "replicas"),
+        ] {
+            let e = parse(step).unwrap_err();
+            assert!(e.contains(want), "{step}: {e}");
+        }
+    }
+
     #[test]
     fn names_follow_dns_rules() {
         assert!(dns_name("shop-1", 63, false));
