@@ -424,3 +424,44 @@ async fn a_delegate_killed_mid_scale_restores_the_replicas_on_restart() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn pod_delete_repeats_every_interval_until_reverted() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeKubeApi::start();
+    for i in 0..6 {
+        api.add_pod("shop", &format!("web-{i}"), &[("app", "web")]);
+    }
+    let f = faults(&api, dir.path(), &["namespace=shop", "k8s-kind=Pod"]);
+    let journal = Journal::open(&dir.path().join("journal")).unwrap();
+    let spec = FaultSpec::PodDelete {
+        target: PodTarget {
+            namespace: "shop".into(),
+            label_selector: Some("app=web".into()),
+            count: Some(1),
+            ..PodTarget::default()
+        },
+        params: PodDeleteParams {
+            grace_period: Some("5s".parse().unwrap()),
+            interval: Some("1s".parse().unwrap()),
+            ..PodDeleteParams::default()
+        },
+    };
+    let applied = f.inject(&journal, &spec, ctx(0)).unwrap();
+    assert!(f.get("pod-delete").unwrap().revertible(&applied));
+    assert_eq!(api.pods("shop").len(), 5);
+    wait_until(Duration::from_secs(10), || api.pods("shop").len() <= 4);
+    let undone = f.revert(&journal, &applied).unwrap();
+    assert!(
+        undone.starts_with("stopped the repeated delete after"),
+        "{undone}"
+    );
+    let left = api.pods("shop").len();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(api.pods("shop").len(), left, "a delete after the revert");
+    for d in api.requests().iter().filter(|r| r.method == "DELETE") {
+        let body: serde_json::Value = serde_json::from_str(&d.body).unwrap();
+        assert_eq!(body["gracePeriodSeconds"], 5, "{}", d.body);
+    }
+    assert!(journal.entries().unwrap().is_empty());
+}
