@@ -97,11 +97,17 @@ impl Kube {
     /// configured cluster whose API does not answer is kept (journalled faults can be reverted
     /// once it does) but not advertised. Blocks: call it off the async runtime.
     pub fn connect(opts: &KubeOptions) -> anyhow::Result<Option<Kube>> {
-        let kubeconfig = opts
-            .kubeconfig
-            .clone()
-            .or_else(|| std::env::var_os("KUBECONFIG").map(PathBuf::from))
-            .filter(|p| !p.as_os_str().is_empty());
+        // `--kubeconfig` is one file; `KUBECONFIG` may list several, merged as kubectl does.
+        let kubeconfig = match &opts.kubeconfig {
+            Some(path) => Some((
+                kube::config::Kubeconfig::read_from(path)
+                    .with_context(|| format!("cannot read the kubeconfig {}", path.display()))?,
+                path.display().to_string(),
+            )),
+            None => kube::config::Kubeconfig::from_env()
+                .context("cannot read the kubeconfig of KUBECONFIG")?
+                .map(|kc| (kc, "KUBECONFIG".to_string())),
+        };
         let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
         if kubeconfig.is_none() && !in_cluster {
             return Ok(None);
@@ -132,10 +138,8 @@ impl Kube {
             .context("the Kubernetes client's thread ended")?
             .context("failed to start the Kubernetes client's runtime")?;
         let timeout = opts.timeout;
-        let (config, context_cluster) = match &kubeconfig {
-            Some(path) => {
-                let kc = kube::config::Kubeconfig::read_from(path)
-                    .with_context(|| format!("cannot read the kubeconfig {}", path.display()))?;
+        let (config, context_cluster) = match kubeconfig {
+            Some((kc, source)) => {
                 let cluster = kc.current_context.as_ref().and_then(|cur| {
                     kc.contexts
                         .iter()
@@ -148,7 +152,7 @@ impl Kube {
                     kube::Config::from_custom_kubeconfig(kc, &opts).await
                 })
                 .context("the kubeconfig took too long to load")?
-                .with_context(|| format!("cannot use the kubeconfig {}", path.display()))?;
+                .with_context(|| format!("cannot use the kubeconfig {source}"))?;
                 (config, cluster)
             }
             None => (

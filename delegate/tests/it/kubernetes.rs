@@ -348,24 +348,30 @@ steps:
     }
 }
 
-fn delegate(hub: &FakeHub, state: &Path, kubeconfig: &Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_faultline-delegate"))
-        .args(["--hub", &hub.url(), "--name", "it-k8s", "--state-dir"])
-        .arg(state)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args([
-            "--allow",
-            "namespace=shop",
-            "--allow",
-            "k8s-kind=Deployment",
-        ])
-        .env("FAULTLINE_DELEGATE_TOKEN", TOKEN)
-        .env("FAULTLINE_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+/// The real delegate, told of the cluster by `--kubeconfig`, or by `KUBECONFIG` when `via_env`.
+fn delegate(hub: &FakeHub, state: &Path, kubeconfig: &Path, via_env: bool) -> std::process::Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_faultline-delegate"));
+    cmd.args(["--hub", &hub.url(), "--name", "it-k8s", "--state-dir"])
+        .arg(state);
+    if via_env {
+        cmd.env("KUBECONFIG", kubeconfig);
+    } else {
+        cmd.arg("--kubeconfig")
+            .arg(kubeconfig)
+            .env_remove("KUBECONFIG");
+    }
+    cmd.args([
+        "--allow",
+        "namespace=shop",
+        "--allow",
+        "k8s-kind=Deployment",
+    ])
+    .env("FAULTLINE_DELEGATE_TOKEN", TOKEN)
+    .env("FAULTLINE_LOG", "warn")
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -378,7 +384,7 @@ async fn a_delegate_killed_mid_scale_restores_the_replicas_on_restart() {
     let hub = FakeHub::start(Mode::Normal, Some(scale_assignment("run-kill", &probe.url))).await;
     let state = dir.path().join("state");
 
-    let mut child = delegate(&hub, &state, &kubeconfig);
+    let mut child = delegate(&hub, &state, &kubeconfig, false);
     let a = api.clone();
     tokio::task::spawn_blocking(move || {
         wait_until(Duration::from_secs(20), || {
@@ -411,8 +417,9 @@ async fn a_delegate_killed_mid_scale_restores_the_replicas_on_restart() {
     assert_eq!(api.replicas("deployments", "shop", "web"), 0);
     assert_eq!(std::fs::read_dir(state.join("journal")).unwrap().count(), 1);
 
-    // The next start reverts what the journal holds, before it talks to the hub.
-    let mut child = delegate(&hub, &state, &kubeconfig);
+    // The next start reverts what the journal holds, before it talks to the hub (this one
+    // finds the cluster through KUBECONFIG).
+    let mut child = delegate(&hub, &state, &kubeconfig, true);
     let a = api.clone();
     tokio::task::spawn_blocking(move || {
         wait_until(Duration::from_secs(20), || {
