@@ -124,7 +124,7 @@ pub async fn run(
         labels.insert("kubernetes.cluster".into(), c.name.clone());
         labels.insert("kubernetes.version".into(), c.version.clone());
     }
-    let faults = Arc::new(faults::Faults::with_allow(allow).with_kube(kube));
+    let faults = Arc::new(faults::Faults::with_allow(allow).with_kube(kube.clone()));
     let journal = Arc::new(journal::Journal::open(&state.journal_dir())?);
     // Before anything else, and before the hub: undo what a previous process left applied.
     let reverted = journal.recover(&faults)?;
@@ -136,7 +136,7 @@ pub async fn run(
     }
     actions::recover(&sandbox, &journal).await?;
     let outbox = Arc::new(outbox::Outbox::open(&state.runs_dir())?);
-    let probes = Arc::new(probes::Probes::new(sandbox)?);
+    let probes = Arc::new(probes::Probes::new(sandbox)?.with_kube(kube));
     let (to_hub, from_exec) = mpsc::unbounded_channel();
     let exec = Executor::new(
         outbox.clone(),

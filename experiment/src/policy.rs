@@ -16,7 +16,7 @@
 //! | `netns=NAME` | network faults in it (`host`: the delegate's own) | every namespace |
 //! | `cidr=CIDR` | connections and network faults to addresses inside it | every address except link-local and metadata ones |
 //! | `port=P`, `port=LO-HI` | connections and network faults to those ports | every port |
-//! | `namespace=NS` | Kubernetes faults in that namespace (`*` for any) | **no namespace** |
+//! | `namespace=NS` | Kubernetes faults and `k8s` probes in that namespace (`*` for any) | **no namespace** |
 //! | `k8s-kind=KIND` | Kubernetes faults changing objects of that kind (`Pod`, `Deployment`, `StatefulSet`) | **no kind** |
 //!
 //! Link-local and cloud metadata addresses ([`PROTECTED`]) are refused unless a `cidr=` entry
@@ -411,6 +411,11 @@ impl Policy {
         }
     }
 
+    /// Whether Kubernetes faults and `k8s` probes may act in namespace `ns`.
+    pub fn k8s_namespace(&self, ns: &str) -> bool {
+        self.namespaces.iter().any(|n| n == "*" || n == ns)
+    }
+
     /// Every reason this Kubernetes fault may not touch its cluster, as (reason, the entry that
     /// would allow it); empty when it may, and for other families.
     pub fn k8s_target(&self, spec: &FaultSpec) -> Vec<(String, String)> {
@@ -418,7 +423,7 @@ impl Policy {
             return Vec::new();
         };
         let mut why = Vec::new();
-        if !self.namespaces.iter().any(|n| n == "*" || n == k.namespace) {
+        if !self.k8s_namespace(k.namespace) {
             why.push((
                 format!("namespace {} is not allowed", k.namespace),
                 format!("namespace={}", k.namespace),
@@ -614,6 +619,17 @@ impl Policy {
                     format!("{name} changes which code a program runs and is never passed"),
                     None,
                 );
+            }
+        }
+        for (i, p) in exp.hypothesis.probes.iter().enumerate() {
+            if let Some(ProbeKind::K8s(k)) = p.kind() {
+                if !self.k8s_namespace(&k.namespace) {
+                    refuse(
+                        format!("hypothesis.probes[{i}].k8s.namespace"),
+                        format!("namespace {} may not be read", k.namespace),
+                        Some(format!("namespace={}", k.namespace)),
+                    );
+                }
             }
         }
         for (at, var) in env_reads(exp) {
@@ -1048,6 +1064,17 @@ steps:
             &yaml
         )
         .is_empty());
+        // A k8s probe reads only an allowed namespace.
+        let probe = format!(
+            "{HEAD}hypothesis:\n  probes:\n    - {{name: a, k8s: {{namespace: db, podsReady: {{labelSelector: app=pg}}}}}}\n"
+        );
+        let why = check(&list(&["namespace=shop"]), &probe).join("\n");
+        assert!(
+            why.contains("hypothesis.probes[0].k8s.namespace: namespace db may not be read")
+                && why.contains("--allow namespace=db"),
+            "{why}"
+        );
+        assert!(check(&list(&["namespace=db"]), &probe).is_empty());
         // One spelling travels to the hub, whatever the operator typed.
         assert_eq!(
             list(&["k8s-kind=statefulset"]).entries(),

@@ -1,7 +1,8 @@
 //! FakeKubeApi: a fake Kubernetes API server, since no real one can run here. Plain HTTP/1.1 on
 //! 127.0.0.1, reached through a kubeconfig like any cluster, speaking the real API's JSON for
 //! the endpoints the delegate uses: `/version`, list / get / delete pods (label selectors with
-//! `=`, `!=` and existence; field selectors on `metadata.name` and `status.phase`), and the
+//! `=`, `!=` and existence; field selectors on `metadata.name` and `status.phase`; `Running`
+//! pods have a `Ready` condition), get Deployments and StatefulSets, and the
 //! `scale` subresource of Deployments and StatefulSets (get, merge patch honouring
 //! `metadata.resourceVersion` with 409 Conflict, and planned 409s). It records every request.
 //!
@@ -119,6 +120,21 @@ impl FakeKubeApi {
             .insert((ns.into(), name.into()), (labels, "Running".into()));
     }
 
+    /// `Running` pods are Ready; any other phase is not.
+    pub fn set_phase(&self, ns: &str, name: &str, phase: &str) {
+        let mut s = self.state.lock().unwrap();
+        if let Some(p) = s.pods.get_mut(&(ns.to_string(), name.to_string())) {
+            p.1 = phase.into();
+        }
+    }
+
+    pub fn set_replicas(&self, resource: &str, ns: &str, name: &str, replicas: i32) {
+        let mut s = self.state.lock().unwrap();
+        if let Some(w) = s.scales.get_mut(&(resource.into(), ns.into(), name.into())) {
+            *w = (replicas, w.1 + 1);
+        }
+    }
+
     pub fn pods(&self, ns: &str) -> Vec<String> {
         let s = self.state.lock().unwrap();
         s.pods
@@ -183,7 +199,8 @@ fn pod_json(ns: &str, name: &str, labels: &BTreeMap<String, String>, phase: &str
            "metadata": {"name": name, "namespace": ns, "labels": labels, "uid": format!("uid-{name}"),
                         "resourceVersion": "1"},
            "spec": {"containers": [{"name": "app", "image": "example/app:1"}]},
-           "status": {"phase": phase}})
+           "status": {"phase": phase, "conditions": [
+               {"type": "Ready", "status": if phase == "Running" { "True" } else { "False" }}]}})
 }
 
 fn scale_json(ns: &str, name: &str, replicas: i32, rv: u64) -> Value {
@@ -292,6 +309,26 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full
                 Some((labels, phase)) => reply(StatusCode::OK, pod_json(ns, name, &labels, &phase)),
                 None => failure(404, "NotFound", &format!("pods \"{name}\" not found")),
             }
+        }
+        (&Method::GET, ["apis", "apps", "v1", "namespaces", ns, res, name])
+            if *res == "deployments" || *res == "statefulsets" =>
+        {
+            let key = (res.to_string(), ns.to_string(), name.to_string());
+            let Some(&(replicas, rv)) = s.scales.get(&key) else {
+                return failure(404, "NotFound", &format!("{res}.apps \"{name}\" not found"));
+            };
+            let kind = if *res == "deployments" {
+                "Deployment"
+            } else {
+                "StatefulSet"
+            };
+            reply(
+                StatusCode::OK,
+                json!({"apiVersion": "apps/v1", "kind": kind,
+                       "metadata": {"name": name, "namespace": ns, "resourceVersion": rv.to_string()},
+                       "spec": {"replicas": replicas},
+                       "status": {"replicas": replicas, "readyReplicas": replicas}}),
+            )
         }
         (m, ["apis", "apps", "v1", "namespaces", ns, res, name, "scale"])
             if *res == "deployments" || *res == "statefulsets" =>

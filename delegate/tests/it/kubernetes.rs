@@ -472,3 +472,75 @@ fn pod_delete_repeats_every_interval_until_reverted() {
     }
     assert!(journal.entries().unwrap().is_empty());
 }
+
+fn k8s_probe(k8s: serde_json::Value) -> faultline_experiment::probes::Probe {
+    serde_json::from_value(serde_json::json!({"name": "k", "k8s": k8s, "timeout": "5s"})).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_k8s_probe_checks_existence_fields_and_ready_pods() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeKubeApi::start();
+    api.add_workload("deployments", "shop", "web", 3);
+    for i in 0..3 {
+        api.add_pod("shop", &format!("web-{i}"), &[("app", "web")]);
+    }
+    let kube = connect(&api.kubeconfig(dir.path()));
+    let probes =
+        faultline_delegate::probes::Probes::new(faultline_delegate::sandbox::Sandbox::allowing(&[
+            "namespace=shop",
+        ]))
+        .unwrap()
+        .with_kube(Some(kube));
+    assert!(probes.capabilities().contains(&"k8s".to_string()));
+    assert!(!crate::helpers::probes(&[])
+        .capabilities()
+        .contains(&"k8s".to_string()));
+
+    let ready = k8s_probe(
+        serde_json::json!({"namespace": "shop", "resource": "Deployment",
+        "name": "web", "field": "/status/readyReplicas", "expect": {"op": ">=", "value": 3}}),
+    );
+    let c = probes.check(&ready).await;
+    assert!(c.ok, "{c:?}");
+    api.set_replicas("deployments", "shop", "web", 1);
+    let c = probes.check(&ready).await;
+    assert!(!c.ok && c.detail.contains("value 1"), "{c:?}");
+
+    let exists = k8s_probe(
+        serde_json::json!({"namespace": "shop", "resource": "Deployment", "name": "web"}),
+    );
+    assert!(probes.check(&exists).await.ok);
+    let absent = k8s_probe(
+        serde_json::json!({"namespace": "shop", "resource": "Deployment",
+        "name": "gone", "absent": true}),
+    );
+    let c = probes.check(&absent).await;
+    assert!(c.ok, "{c:?}");
+    let c = probes
+        .check(&k8s_probe(serde_json::json!({"namespace": "shop",
+        "resource": "Deployment", "name": "gone"})))
+        .await;
+    assert!(!c.ok && c.detail.contains("not found"), "{c:?}");
+
+    let pods = k8s_probe(serde_json::json!({"namespace": "shop",
+        "podsReady": {"labelSelector": "app=web", "min": 3}}));
+    let c = probes.check(&pods).await;
+    assert!(c.ok, "{c:?}");
+    assert_eq!(c.detail, "3 of 3 pods matching app=web ready");
+    api.set_phase("shop", "web-1", "Pending");
+    let c = probes.check(&pods).await;
+    assert!(!c.ok && c.detail.starts_with("2 of 3 pods"), "{c:?}");
+
+    // A namespace the allow-list does not name is never read.
+    let before = api.object_requests().len();
+    let c = probes
+        .check(&k8s_probe(serde_json::json!({"namespace": "kube-system",
+            "resource": "Deployment", "name": "coredns"})))
+        .await;
+    assert!(
+        !c.ok && c.detail.contains("--allow namespace=kube-system"),
+        "{c:?}"
+    );
+    assert_eq!(api.object_requests().len(), before);
+}
