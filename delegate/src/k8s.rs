@@ -183,7 +183,11 @@ impl Kube {
             .cluster_name
             .clone()
             .or(context_cluster)
-            .unwrap_or_else(|| "in-cluster".into());
+            .unwrap_or_else(|| "in-cluster".into())
+            // The hub takes label values up to 255 characters (a cluster ARN can be long).
+            .chars()
+            .take(255)
+            .collect::<String>();
         match kube.call(
             "GET /version",
             |c| async move { c.apiserver_version().await },
