@@ -151,7 +151,7 @@ pub struct Config {
     /// What the hub may do here: `fault=KIND`, `process=NAME`, `path=PREFIX` (pid files,
     /// io-stress and disk-fill directories), `command=PROGRAM` (or `*`), `env=NAME`,
     /// `interface=NAME`, `netns=NAME` (`host`: the delegate's own), `cidr=CIDR`, `port=N` or
-    /// `port=LO-HI`. Repeat the flag; the environment variable takes a comma-separated list.
+    /// `port=LO-HI`, `namespace=NS` and `k8s-kind=KIND` (Kubernetes faults: none without them). Repeat the flag; the environment variable takes a comma-separated list.
     /// No program runs and no environment variable is read unless listed; the other kinds stay
     /// open until one entry of the kind is given (link-local and metadata addresses always
     /// need their own `cidr=`). See docs/safety.md.
@@ -189,6 +189,25 @@ pub struct Config {
     /// CPU is slow, at the cost of CPU time while traffic flows.
     #[arg(long, env = "FAULTLINE_DELEGATE_PROXY_BUSY_POLL", default_value = "0s", value_parser = busy_poll_dur)]
     pub proxy_busy_poll: Dur,
+
+    /// A kubeconfig file (its current context) for the Kubernetes faults; else `KUBECONFIG`,
+    /// else the in-cluster service account when the delegate runs in a pod. The Kubernetes
+    /// fault kinds are advertised only when the cluster's API answers at start.
+    #[arg(long, env = "FAULTLINE_DELEGATE_KUBECONFIG", value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The cluster's name in the `kubernetes.cluster` label (default: the kubeconfig context's
+    /// cluster, or `in-cluster`).
+    #[arg(
+        long,
+        env = "FAULTLINE_DELEGATE_KUBERNETES_CLUSTER",
+        value_name = "NAME"
+    )]
+    pub kubernetes_cluster: Option<String>,
+
+    /// Bound of each Kubernetes API call, connecting included.
+    #[arg(long, env = "FAULTLINE_DELEGATE_KUBERNETES_TIMEOUT", default_value = "10s", value_parser = positive_dur)]
+    pub kubernetes_timeout: Dur,
 }
 
 impl Config {

@@ -6,7 +6,8 @@
 //!   programs, environment variables);
 //! - [`state`]: the state directory and the credential;
 //! - [`journal`]: applied faults, durable until reverted;
-//! - [`faults`] and [`probes`]: one file per kind behind one trait each;
+//! - [`faults`] and [`probes`]: one file per kind behind one trait each; [`k8s`]: the
+//!   Kubernetes cluster the Kubernetes faults act on;
 //! - [`outbox`]: numbered, persisted run events until the hub acknowledges them;
 //! - [`executor`]: the runs on this delegate; [`run`]: one run's state machine (modes,
 //!   stages, recovery, guardrails); [`actions`]: custom action steps, their undos, rollbacks;
@@ -21,6 +22,7 @@ pub mod deadman;
 pub mod executor;
 pub mod faults;
 pub mod journal;
+pub mod k8s;
 pub mod link;
 pub mod outbox;
 pub mod probes;
@@ -108,7 +110,21 @@ pub async fn run(
         None => {}
     }
     let sandbox = sandbox::Sandbox::new(allow.clone(), run_as);
-    let faults = Arc::new(faults::Faults::with_allow(allow));
+    let kube_opts = k8s::KubeOptions {
+        kubeconfig: cfg.kubeconfig.clone(),
+        cluster_name: cfg.kubernetes_cluster.clone(),
+        timeout: cfg.kubernetes_timeout.0,
+    };
+    let kube = tokio::task::spawn_blocking(move || k8s::Kube::connect(&kube_opts))
+        .await
+        .context("the Kubernetes client's start panicked")??
+        .map(Arc::new);
+    let mut labels = cfg.label_map();
+    if let Some(c) = kube.as_ref().and_then(|k| k.cluster()) {
+        labels.insert("kubernetes.cluster".into(), c.name.clone());
+        labels.insert("kubernetes.version".into(), c.version.clone());
+    }
+    let faults = Arc::new(faults::Faults::with_allow(allow).with_kube(kube.clone()));
     let journal = Arc::new(journal::Journal::open(&state.journal_dir())?);
     // Before anything else, and before the hub: undo what a previous process left applied.
     let reverted = journal.recover(&faults)?;
@@ -120,7 +136,7 @@ pub async fn run(
     }
     actions::recover(&sandbox, &journal).await?;
     let outbox = Arc::new(outbox::Outbox::open(&state.runs_dir())?);
-    let probes = Arc::new(probes::Probes::new(sandbox)?);
+    let probes = Arc::new(probes::Probes::new(sandbox)?.with_kube(kube));
     let (to_hub, from_exec) = mpsc::unbounded_channel();
     let exec = Executor::new(
         outbox.clone(),
@@ -137,7 +153,7 @@ pub async fn run(
         hub_ca,
         token,
         name: cfg.delegate_name(),
-        labels: cfg.label_map(),
+        labels,
         heartbeat: cfg.heartbeat_interval.0,
         capabilities: pb::Capabilities {
             faults: faults.capabilities(),

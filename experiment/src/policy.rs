@@ -16,6 +16,8 @@
 //! | `netns=NAME` | network faults in it (`host`: the delegate's own) | every namespace |
 //! | `cidr=CIDR` | connections and network faults to addresses inside it | every address except link-local and metadata ones |
 //! | `port=P`, `port=LO-HI` | connections and network faults to those ports | every port |
+//! | `namespace=NS` | Kubernetes faults and `k8s` probes in that namespace (`*` for any) | **no namespace** |
+//! | `k8s-kind=KIND` | Kubernetes faults changing objects of that kind (`Pod`, `Deployment`, `StatefulSet`) | **no kind** |
 //!
 //! Link-local and cloud metadata addresses ([`PROTECTED`]) are refused unless a `cidr=` entry
 //! inside them is listed: `cidr=0.0.0.0/0` does not open them.
@@ -61,9 +63,15 @@ enum EntryKind {
     Netns,
     Cidr,
     Port,
+    Namespace,
+    K8sKind,
 }
 
-const KINDS: &str = "fault, process, path, command, env, interface, netns, cidr, port";
+const KINDS: &str =
+    "fault, process, path, command, env, interface, netns, cidr, port, namespace, k8s-kind";
+
+/// The object kinds Kubernetes faults change, as `k8s-kind=` names them.
+pub const K8S_OBJECT_KINDS: &[&str] = &["Pod", "Deployment", "StatefulSet"];
 
 impl FromStr for Entry {
     type Err = String;
@@ -104,6 +112,25 @@ impl FromStr for Entry {
                     .map_err(|e| format!("{s:?}: {}", e.replace('`', "")))?;
                 EntryKind::Port
             }
+            "namespace" => EntryKind::Namespace,
+            "k8s-kind" => match K8S_OBJECT_KINDS
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(&value))
+            {
+                // One spelling, so the hub and the delegate compare the same strings.
+                Some(k) => {
+                    return Ok(Entry {
+                        kind: EntryKind::K8sKind,
+                        value: k.to_string(),
+                    })
+                }
+                None => {
+                    return Err(format!(
+                        "{s:?}: known kinds are {}",
+                        K8S_OBJECT_KINDS.join(", ")
+                    ))
+                }
+            },
             other => return Err(format!("unknown allow kind {other:?}; known: {KINDS}")),
         };
         Ok(Entry { kind, value })
@@ -122,6 +149,8 @@ impl fmt::Display for Entry {
             EntryKind::Netns => "netns",
             EntryKind::Cidr => "cidr",
             EntryKind::Port => "port",
+            EntryKind::Namespace => "namespace",
+            EntryKind::K8sKind => "k8s-kind",
         };
         write!(f, "{k}={}", self.value)
     }
@@ -167,6 +196,9 @@ pub struct Policy {
     netns: Option<Vec<String>>,
     cidrs: Option<Vec<Cidr>>,
     ports: Option<Vec<PortRange>>,
+    /// Kubernetes namespaces and object kinds: closed until listed, like programs.
+    namespaces: Vec<String>,
+    k8s_kinds: Vec<String>,
 }
 
 /// Who refuses, in messages: `this delegate` on the delegate, `delegate NAME` on the hub.
@@ -206,6 +238,8 @@ impl Policy {
                         a.ports.get_or_insert_with(Vec::new).push(p);
                     }
                 }
+                EntryKind::Namespace => a.namespaces.push(v),
+                EntryKind::K8sKind => a.k8s_kinds.push(v),
             }
         }
         a
@@ -377,6 +411,33 @@ impl Policy {
         }
     }
 
+    /// Whether Kubernetes faults and `k8s` probes may act in namespace `ns`.
+    pub fn k8s_namespace(&self, ns: &str) -> bool {
+        self.namespaces.iter().any(|n| n == "*" || n == ns)
+    }
+
+    /// Every reason this Kubernetes fault may not touch its cluster, as (reason, the entry that
+    /// would allow it); empty when it may, and for other families.
+    pub fn k8s_target(&self, spec: &FaultSpec) -> Vec<(String, String)> {
+        let Some(k) = spec.k8s() else {
+            return Vec::new();
+        };
+        let mut why = Vec::new();
+        if !self.k8s_namespace(k.namespace) {
+            why.push((
+                format!("namespace {} is not allowed", k.namespace),
+                format!("namespace={}", k.namespace),
+            ));
+        }
+        if !self.k8s_kinds.iter().any(|n| n == k.kind) {
+            why.push((
+                format!("Kubernetes kind {} is not allowed", k.kind),
+                format!("k8s-kind={}", k.kind),
+            ));
+        }
+        why
+    }
+
     /// Every reason the target of this network fault may not be touched here (interface,
     /// namespace, destinations, ports); empty when it may, and for other families.
     pub fn network_target(&self, spec: &FaultSpec) -> Vec<String> {
@@ -505,6 +566,14 @@ impl Policy {
                     );
                 }
             }
+            for (w, entry) in self.k8s_target(&f.spec) {
+                let field = if entry.starts_with("namespace=") {
+                    "target.namespace"
+                } else {
+                    "fault"
+                };
+                refuse(format!("{}.{field}", f.path), w, Some(entry));
+            }
             for w in self
                 .network_target(&f.spec)
                 .into_iter()
@@ -550,6 +619,17 @@ impl Policy {
                     format!("{name} changes which code a program runs and is never passed"),
                     None,
                 );
+            }
+        }
+        for (i, p) in exp.hypothesis.probes.iter().enumerate() {
+            if let Some(ProbeKind::K8s(k)) = p.kind() {
+                if !self.k8s_namespace(&k.namespace) {
+                    refuse(
+                        format!("hypothesis.probes[{i}].k8s.namespace"),
+                        format!("namespace {} may not be read", k.namespace),
+                        Some(format!("namespace={}", k.namespace)),
+                    );
+                }
             }
         }
         for (at, var) in env_reads(exp) {
@@ -955,6 +1035,55 @@ steps:
             assert!(joined.contains(want), "missing {want:?} in\n{joined}");
         }
         assert_eq!(why.len(), 3, "{joined}");
+    }
+
+    #[test]
+    fn kubernetes_faults_are_closed_until_namespace_and_kind_are_listed() {
+        let yaml = format!(
+            r#"{HEAD}hypothesis:
+  probes:
+    - {{name: a, tcp: {{address: "127.0.0.1:1"}}}}
+steps:
+  - {{fault: pod-delete, target: {{namespace: shop, labelSelector: app=web, count: 1}}}}
+  - {{fault: deployment-scale, target: {{namespace: shop, name: web}}, params: {{replicas: 0}}, duration: 1m}}
+"#
+        );
+        let why = check(&Policy::none(), &yaml).join("\n");
+        for want in [
+            "steps[0].target.namespace: namespace shop is not allowed: refused by this delegate's allow-list (hint: the delegate's operator must allow it: --allow namespace=shop)",
+            "steps[0].fault: Kubernetes kind Pod is not allowed: refused by this delegate's allow-list (hint: the delegate's operator must allow it: --allow k8s-kind=Pod)",
+            "steps[1].fault: Kubernetes kind Deployment is not allowed",
+        ] {
+            assert!(why.contains(want), "missing {want:?} in\n{why}");
+        }
+        let why = check(&list(&["namespace=shop", "k8s-kind=pod"]), &yaml).join("\n");
+        assert!(!why.contains("steps[0]"), "{why}");
+        assert!(why.contains("--allow k8s-kind=Deployment"), "{why}");
+        assert!(check(
+            &list(&["namespace=*", "k8s-kind=Pod", "k8s-kind=deployment"]),
+            &yaml
+        )
+        .is_empty());
+        // A k8s probe reads only an allowed namespace.
+        let probe = format!(
+            "{HEAD}hypothesis:\n  probes:\n    - {{name: a, k8s: {{namespace: db, podsReady: {{labelSelector: app=pg}}}}}}\n"
+        );
+        let why = check(&list(&["namespace=shop"]), &probe).join("\n");
+        assert!(
+            why.contains("hypothesis.probes[0].k8s.namespace: namespace db may not be read")
+                && why.contains("--allow namespace=db"),
+            "{why}"
+        );
+        assert!(check(&list(&["namespace=db"]), &probe).is_empty());
+        // One spelling travels to the hub, whatever the operator typed.
+        assert_eq!(
+            list(&["k8s-kind=statefulset"]).entries(),
+            ["k8s-kind=StatefulSet"]
+        );
+        assert!("k8s-kind=Node"
+            .parse::<Entry>()
+            .unwrap_err()
+            .contains("Pod, Deployment, StatefulSet"));
     }
 
     #[test]

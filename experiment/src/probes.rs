@@ -9,13 +9,22 @@ use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, fmt, time::Duration};
 
 /// Probe kinds this version understands, as advertised by delegates.
-pub const KINDS: &[&str] = &["command", "http", "postgres", "prometheus", "redis", "tcp"];
+pub const KINDS: &[&str] = &[
+    "command",
+    "http",
+    "k8s",
+    "postgres",
+    "prometheus",
+    "redis",
+    "tcp",
+];
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema", schemars(extend("oneOf" = [
     {"required": ["http"]}, {"required": ["tcp"]}, {"required": ["command"]},
-    {"required": ["prometheus"]}, {"required": ["postgres"]}, {"required": ["redis"]}
+    {"required": ["prometheus"]}, {"required": ["postgres"]}, {"required": ["redis"]},
+    {"required": ["k8s"]}
 ])))]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Probe {
@@ -40,6 +49,10 @@ pub struct Probe {
     /// Kind `redis`: `PING`, or `GET` a key and compare its value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redis: Option<RedisProbe>,
+    /// Kind `k8s`: a Kubernetes object exists, is absent, or a field of it compares with a
+    /// value; or the pods a selector matches are ready (`podsReady`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k8s: Option<K8sProbe>,
     /// When the probe runs (Litmus modes).
     #[serde(default)]
     pub mode: Mode,
@@ -140,6 +153,7 @@ pub enum ProbeKind<'a> {
     Prometheus(&'a PrometheusProbe),
     Postgres(&'a PostgresProbe),
     Redis(&'a RedisProbe),
+    K8s(&'a K8sProbe),
 }
 
 impl ProbeKind<'_> {
@@ -151,6 +165,7 @@ impl ProbeKind<'_> {
             ProbeKind::Prometheus(_) => "prometheus",
             ProbeKind::Postgres(_) => "postgres",
             ProbeKind::Redis(_) => "redis",
+            ProbeKind::K8s(_) => "k8s",
         }
     }
 }
@@ -181,6 +196,9 @@ impl Probe {
         }
         if let Some(p) = &self.redis {
             k.push(ProbeKind::Redis(p));
+        }
+        if let Some(p) = &self.k8s {
+            k.push(ProbeKind::K8s(p));
         }
         k
     }
@@ -225,6 +243,7 @@ impl Probe {
                 ProbeKind::Prometheus(p) => p.validate(&f("prometheus"), errs),
                 ProbeKind::Postgres(p) => p.validate(&f("postgres"), errs),
                 ProbeKind::Redis(p) => p.validate(&f("redis"), errs),
+                ProbeKind::K8s(p) => p.validate(&f("k8s"), errs),
             }
         }
         if self.interval.0 < Duration::from_millis(10) {
@@ -674,6 +693,111 @@ impl PostgresProbe {
             errs.push(SpecError::field(format!("{at}.query"), "must not be empty"));
         }
         self.expect.validate(&format!("{at}.expect"), false, errs);
+    }
+}
+
+/// Object kinds a `k8s` probe reads (never Secrets).
+pub const K8S_PROBE_RESOURCES: &[&str] = &[
+    "Pod",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "Service",
+    "Job",
+];
+
+/// `k8s`: one object (`resource` + `name`) exists, is `absent`, or its `field` (a JSON pointer)
+/// compares as `expect` says; or `podsReady`. The namespace must be allowed on the delegate
+/// (`namespace=NS`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(extend("required" = ["namespace"])))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct K8sProbe {
+    /// The object's namespace.
+    pub namespace: String,
+    /// The object's kind: `Pod`, `Deployment`, `StatefulSet`, `DaemonSet`, `ReplicaSet`,
+    /// `Service` or `Job` (with `name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = K8S_PROBE_RESOURCES)))]
+    pub resource: Option<String>,
+    /// The object's name (with `resource`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Pass when the object does not exist (instead of when it does).
+    #[serde(default)]
+    pub absent: bool,
+    /// A JSON pointer into the object, e.g. `/status/readyReplicas`, compared by `expect`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// How the value at `field` must compare (a missing field fails).
+    #[serde(default)]
+    pub expect: ValueExpect,
+    /// Shorthand: the pods matching this selector are all Ready, and at least `min` of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pods_ready: Option<PodsReady>,
+}
+
+/// `k8s.podsReady`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(extend("required" = ["labelSelector"])))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PodsReady {
+    /// A label selector, as `kubectl -l` takes it, e.g. `app=web`.
+    pub label_selector: String,
+    /// At least this many pods must match (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
+    pub min: Option<u32>,
+}
+
+impl K8sProbe {
+    fn validate(&self, at: &str, errs: &mut Vec<SpecError>) {
+        let f = |s: &str| format!("{at}.{s}");
+        if self.namespace.is_empty() {
+            errs.push(SpecError::field(f("namespace"), "must not be empty"));
+        }
+        match (&self.pods_ready, &self.resource, &self.name) {
+            (Some(_), None, None) => {
+                if self.absent || self.field.is_some() {
+                    errs.push(SpecError::field(
+                        f("podsReady"),
+                        "stands alone: not with absent or field",
+                    ));
+                }
+            }
+            (None, Some(r), Some(_)) => {
+                if !K8S_PROBE_RESOURCES.contains(&r.as_str()) {
+                    errs.push(
+                        SpecError::field(f("resource"), format!("unknown resource {r:?}"))
+                            .hint(format!("one of: {}", K8S_PROBE_RESOURCES.join(", "))),
+                    );
+                }
+            }
+            _ => errs.push(
+                SpecError::field(at, "give resource and name, or podsReady")
+                    .hint("e.g. k8s: {namespace: shop, resource: Deployment, name: web}"),
+            ),
+        }
+        if self.absent && self.field.is_some() {
+            errs.push(SpecError::field(f("absent"), "not with field"));
+        }
+        if let Some(p) = &self.field {
+            if !p.starts_with('/') {
+                errs.push(
+                    SpecError::field(f("field"), "must be a JSON pointer")
+                        .hint("e.g. /status/readyReplicas"),
+                );
+            }
+        } else if !self.expect.is_empty() {
+            errs.push(SpecError::field(f("expect"), "only applies with field"));
+        }
+        if self.pods_ready.as_ref().is_some_and(|p| p.min == Some(0)) {
+            errs.push(SpecError::field(f("podsReady.min"), "must be at least 1"));
+        }
+        self.expect.validate(&f("expect"), false, errs);
     }
 }
 

@@ -382,3 +382,55 @@ fn command_probes_compare_stdout_as_a_value() {
         "unknown op: {errs:?}"
     );
 }
+
+#[test]
+fn k8s_probes_name_the_field_at_fault() {
+    let probe = |k8s: &str| {
+        format!(
+            "apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata: {{name: x}}\nhypothesis:\n  probes:\n    - {{name: k, k8s: {k8s}}}\n"
+        )
+    };
+    for ok in [
+        "{namespace: shop, resource: Deployment, name: web, field: /status/readyReplicas, expect: {op: \">=\", value: 3}}",
+        "{namespace: shop, resource: Pod, name: web-0, absent: true}",
+        "{namespace: shop, podsReady: {labelSelector: app=web, min: 2}}",
+    ] {
+        parse_template(&probe(ok)).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    for (bad, field, words) in [
+        (
+            "{namespace: shop}",
+            "hypothesis.probes[0].k8s",
+            "resource and name, or podsReady",
+        ),
+        (
+            "{namespace: shop, resource: Secret, name: s}",
+            "hypothesis.probes[0].k8s.resource",
+            "unknown resource",
+        ),
+        (
+            "{namespace: shop, resource: Pod, name: p, field: status}",
+            "hypothesis.probes[0].k8s.field",
+            "JSON pointer",
+        ),
+        (
+            "{namespace: shop, resource: Pod, name: p, expect: {value: 1}}",
+            "hypothesis.probes[0].k8s.expect",
+            "only applies with field",
+        ),
+        (
+            "{namespace: shop, resource: Pod, name: p, absent: true, field: /a}",
+            "hypothesis.probes[0].k8s.absent",
+            "not with field",
+        ),
+        (
+            "{namespace: shop, podsReady: {labelSelector: a=b, min: 0}}",
+            "hypothesis.probes[0].k8s.podsReady.min",
+            "at least 1",
+        ),
+    ] {
+        let errs = errors(&probe(bad));
+        let e = find(&errs, field);
+        assert!(e.message.contains(words), "{bad}: {e:?}");
+    }
+}

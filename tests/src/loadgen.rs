@@ -44,6 +44,19 @@ pub async fn open(
     per_channel: usize,
     heartbeat: Duration,
 ) -> Result<Streams> {
+    open_advertising(api, ca, prefix, count, per_channel, heartbeat, None).await
+}
+
+/// [`open`], each delegate advertising `capabilities` (kinds and allow-list) when registering.
+pub async fn open_advertising(
+    api: &Api,
+    ca: &Path,
+    prefix: &str,
+    count: usize,
+    per_channel: usize,
+    heartbeat: Duration,
+    capabilities: Option<pb::Capabilities>,
+) -> Result<Streams> {
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = JoinSet::new();
     let mut channels = Vec::new();
@@ -53,6 +66,7 @@ pub async fn open(
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<Result<()>>(count.max(1));
     let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
     for i in 0..count {
+        let capabilities = capabilities.clone();
         let (api, ch, ready, sem, mut stop) = (
             api.clone(),
             channels[i / per_channel.max(1)].clone(),
@@ -67,7 +81,7 @@ pub async fn open(
                 let token = api.delegate_token().await?;
                 let mut client = pb::delegate_service_client::DelegateServiceClient::new(ch);
                 let reg = client
-                    .register(pb::RegisterRequest { token, name, version: "0.1.0".into(), ..Default::default() })
+                    .register(pb::RegisterRequest { token, name, version: "0.1.0".into(), capabilities: capabilities.clone(), ..Default::default() })
                     .await
                     .context("register")?
                     .into_inner();
@@ -77,6 +91,7 @@ pub async fn open(
                         delegate_id: reg.delegate_id,
                         credential: reg.credential,
                         version: "0.1.0".into(),
+                        capabilities,
                         ..Default::default()
                     })),
                 })

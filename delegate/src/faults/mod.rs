@@ -18,9 +18,11 @@ pub mod memory_stress;
 pub mod network;
 pub mod network_nft;
 pub mod network_tc;
+pub mod pod_delete;
 mod process;
 pub mod process_kill;
 pub mod process_pause;
+pub mod scale;
 pub mod stress;
 pub mod stress_worker;
 pub mod tcp_proxy;
@@ -112,6 +114,8 @@ pub enum FaultError {
     NoUser(String),
     #[error(transparent)]
     Stress(#[from] stress::StressError),
+    #[error(transparent)]
+    Kube(#[from] crate::k8s::KubeError),
 }
 
 /// One fault kind. Implementations are synchronous (they read /proc, send signals, start worker
@@ -174,7 +178,17 @@ impl Faults {
         }
         f.register(http_fault::HttpFault::default());
         f.register(tcp_proxy::TcpProxy);
+        let f = f.with_kube(None);
         f.with_worker_exe("/proc/self/exe")
+    }
+
+    /// The Kubernetes kinds act on this cluster (none: they are not advertised and refuse to
+    /// plan; journalled ones are reverted once a cluster is configured again).
+    pub fn with_kube(mut self, kube: Option<std::sync::Arc<crate::k8s::Kube>>) -> Self {
+        self.register(pod_delete::PodDelete::new(kube.clone()));
+        self.register(scale::Scale::new(scale::Workload::Deployment, kube.clone()));
+        self.register(scale::Scale::new(scale::Workload::StatefulSet, kube));
+        self
     }
 
     /// Resource faults start their workers from `exe`, the delegate binary (tests pass
@@ -234,6 +248,12 @@ impl Faults {
             .next()
         {
             return Err(FaultError::NotAllowed(why));
+        }
+        // Before the implementation is asked anything: a Kubernetes fault's plan reads the API.
+        if let Some((why, entry)) = self.allow.k8s_target(spec).into_iter().next() {
+            return Err(FaultError::NotAllowed(format!(
+                "{why} on this delegate (needs --allow {entry})"
+            )));
         }
         if let Some(why) = self.upstream_names(spec) {
             return Err(FaultError::NotAllowed(why));

@@ -10,6 +10,7 @@ use std::{collections::BTreeMap, future::Future, io, time::Instant};
 
 pub mod command;
 pub mod http;
+pub mod k8s;
 pub mod postgres;
 pub mod prometheus;
 pub mod redis;
@@ -90,6 +91,16 @@ impl Probes {
         });
         p.register(redis::RedisProbe { sandbox });
         Ok(p)
+    }
+
+    /// The `k8s` probe reads this cluster; registered (and so advertised) only when its API
+    /// answered at start.
+    pub fn with_kube(mut self, kube: Option<std::sync::Arc<crate::k8s::Kube>>) -> Self {
+        if let Some(kube) = kube.filter(|k| k.cluster().is_some()) {
+            let sandbox = self.sandbox.clone();
+            self.register(k8s::K8sProbe { kube, sandbox });
+        }
+        self
     }
 
     /// The policy and program runner the probes use (rollbacks and actions use it too).

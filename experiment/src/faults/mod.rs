@@ -16,6 +16,8 @@ mod size;
 pub use size::{ByteSize, PATTERN as SIZE_PATTERN};
 mod stress;
 pub use stress::*;
+mod kubernetes;
+pub use kubernetes::*;
 
 /// Fault kinds this version understands.
 pub const KINDS: &[&str] = &[
@@ -35,6 +37,9 @@ pub const KINDS: &[&str] = &[
     "network-reorder",
     "http-fault",
     "tcp-proxy",
+    "pod-delete",
+    "deployment-scale",
+    "statefulset-scale",
 ];
 
 /// The typed fault of a step. Its schema (feature `schema`) describes each kind's `target` and
@@ -146,6 +151,28 @@ pub enum FaultSpec {
         target: ProxyTarget,
         params: ProxyParams,
     },
+    /// Delete the target pods (all matches, or `count` / `percentage` of them) through the
+    /// Kubernetes API, with their grace period or `force`; once, or again every `interval` for
+    /// `duration`. Nothing to revert: the pods' controller replaces them.
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target"])))]
+    PodDelete {
+        target: PodTarget,
+        params: PodDeleteParams,
+    },
+    /// Scale a Deployment to `params.replicas` for `duration`; the original count is journalled
+    /// first and restored on revert (also by a restarted delegate).
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    DeploymentScale {
+        target: WorkloadTarget,
+        params: ScaleParams,
+    },
+    /// Scale a StatefulSet to `params.replicas` for `duration`; the original count is journalled
+    /// first and restored on revert (also by a restarted delegate).
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    StatefulsetScale {
+        target: WorkloadTarget,
+        params: ScaleParams,
+    },
 }
 
 impl FaultSpec {
@@ -158,6 +185,7 @@ impl FaultSpec {
             "process-kill" | "process-pause" | "process-stop" => process::parse(&at, step),
             "cpu-stress" | "memory-stress" | "io-stress" | "disk-fill" => stress::parse(&at, step),
             "tcp-proxy" => proxy::parse(&at, step),
+            k if K8S_KINDS.contains(&k) => kubernetes::parse(&at, step),
             other => {
                 let hint = crate::hints::did_you_mean(other, KINDS)
                     .unwrap_or_else(|| format!("known kinds: {}", KINDS.join(", ")));
@@ -187,6 +215,9 @@ impl FaultSpec {
             FaultSpec::IoStress { .. } => "io-stress",
             FaultSpec::DiskFill { .. } => "disk-fill",
             FaultSpec::TcpProxy { .. } => "tcp-proxy",
+            FaultSpec::PodDelete { .. } => "pod-delete",
+            FaultSpec::DeploymentScale { .. } => "deployment-scale",
+            FaultSpec::StatefulsetScale { .. } => "statefulset-scale",
         }
     }
 
@@ -251,6 +282,11 @@ impl FaultSpec {
     /// Interface, namespace, destinations and ports, for the kinds that act on the network.
     pub fn network(&self) -> Option<NetworkScope<'_>> {
         network::scope(self)
+    }
+
+    /// Namespace and object kind, for the kinds that act on a Kubernetes cluster.
+    pub fn k8s(&self) -> Option<K8sScope<'_>> {
+        kubernetes::scope(self)
     }
 }
 

@@ -518,3 +518,69 @@ async fn the_registration_token_is_in_no_command_line_and_no_childs_environment(
         .clone();
     assert_eq!(check["payload"]["ok"], true, "{check}");
 }
+
+/// A Kubernetes fault is refused at startRun, field by field, with the `namespace=` and
+/// `k8s-kind=` entries the delegate's advertised allow-list lacks; nothing is queued.
+#[tokio::test]
+async fn start_run_names_the_kubernetes_entries_a_delegate_lacks() {
+    let w = World::new().await.unwrap();
+    let caps = faultline_proto::v1::Capabilities {
+        faults: vec!["pod-delete".into(), "deployment-scale".into()],
+        probes: vec!["tcp".into()],
+        allow: vec!["namespace=other".into(), "k8s-kind=Deployment".into()],
+    };
+    let streams = faultline_e2e::loadgen::open_advertising(
+        &w.api,
+        &w.hub.ca,
+        "k8s",
+        1,
+        1,
+        Duration::from_secs(5),
+        Some(caps),
+    )
+    .await
+    .unwrap();
+    let yaml = r#"apiVersion: faultline.dev/v1
+kind: Experiment
+metadata: {name: k8s-refused}
+hypothesis:
+  probes:
+    - {name: port, tcp: {address: "127.0.0.1:1"}}
+steps:
+  - fault: pod-delete
+    target: {namespace: shop, labelSelector: app=web, count: 1}
+"#;
+    let tid = w.api.create_template(yaml).await.unwrap();
+    let err = w
+        .api
+        .try_gql(
+            "mutation($t: ID!) { startRun(templateId: $t, delegate: \"k8s-0\") { id } }",
+            json!({"t": tid}),
+        )
+        .await
+        .unwrap()
+        .expect_err("refused");
+    assert_eq!(err.extensions["code"], "INVALID_TEMPLATE", "{err}");
+    let errors = err.extensions["errors"].as_array().unwrap();
+    let hint_of = |field: &str| {
+        errors
+            .iter()
+            .find(|e| e["field"] == field)
+            .and_then(|e| e["hint"].as_str())
+            .unwrap_or_else(|| panic!("no {field} in {err}"))
+            .to_string()
+    };
+    assert!(
+        hint_of("steps[0].target.namespace").contains("--allow namespace=shop"),
+        "{err}"
+    );
+    assert!(
+        hint_of("steps[0].fault").contains("--allow k8s-kind=Pod"),
+        "{err}"
+    );
+    // The kinds were advertised: only the allow-list refuses.
+    assert_eq!(errors.len(), 2, "{err}");
+    let runs = w.api.gql("{ runs { id } }", json!({})).await.unwrap();
+    assert_eq!(runs["runs"], json!([]), "nothing was queued");
+    streams.close().await;
+}

@@ -144,6 +144,7 @@ impl Cx {
             prometheus: None,
             postgres: None,
             redis: None,
+            k8s: None,
             mode,
             interval: crate::probes::default_interval(),
             timeout,
