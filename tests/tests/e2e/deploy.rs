@@ -712,6 +712,23 @@ fn delegate_rbac_grants_exactly_what_each_enabled_fault_uses() {
                 && args.contains(&"--allow=namespace=payments"),
             "{args:?}"
         );
+        // The object kinds the fault changes, as the delegate's allow-list names them
+        // (experiment/src/policy.rs: nothing Kubernetes is allowed without `k8s-kind=`).
+        let kind = match toggle.rsplit('.').next().unwrap() {
+            "podDelete" | "containerKill" | "nodeDrain" | "podFaults" => Some("Pod"),
+            "deploymentScale" => Some("Deployment"),
+            "statefulsetScale" => Some("StatefulSet"),
+            _ => None,
+        };
+        let kinds: Vec<&str> = args
+            .iter()
+            .filter_map(|a| a.strip_prefix("--allow=k8s-kind="))
+            .collect();
+        assert_eq!(
+            kinds,
+            kind.into_iter().collect::<Vec<_>>(),
+            "{toggle}: {args:?}"
+        );
     }
 }
 

@@ -50,11 +50,16 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if or (gt (len (include "faultline-delegate.kubeFaults" . | fromJsonArray)) 0) .Values.kubernetes.probe.enabled }}true{{ end -}}
 {{- end -}}
 
-{{/* The `--allow` entries: the operator's, then those of the Kubernetes toggles. */}}
+{{/* The `--allow` entries: the operator's, then those of the Kubernetes toggles (each fault kind,
+   the object kinds they change as `k8s-kind=`, the namespaces as `namespace=`). */}}
 {{- define "faultline-delegate.allow" -}}
 {{- $entries := .Values.allow -}}
 {{- $kinds := include "faultline-delegate.kubeFaults" . | fromJsonArray -}}
 {{- range $kinds }}{{ $entries = append $entries (printf "fault=%s" .) }}{{ end -}}
+{{- $f := .Values.kubernetes.faults -}}
+{{- if or $f.podDelete $f.containerKill $f.nodeDrain $f.podFaults }}{{ $entries = append $entries "k8s-kind=Pod" }}{{ end -}}
+{{- if $f.deploymentScale }}{{ $entries = append $entries "k8s-kind=Deployment" }}{{ end -}}
+{{- if $f.statefulsetScale }}{{ $entries = append $entries "k8s-kind=StatefulSet" }}{{ end -}}
 {{- if include "faultline-delegate.usesApi" . -}}
 {{- range (include "faultline-delegate.namespaces" . | fromJsonArray) }}{{ $entries = append $entries (printf "namespace=%s" .) }}{{ end -}}
 {{- end -}}
