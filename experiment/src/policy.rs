@@ -17,7 +17,7 @@
 //! | `cidr=CIDR` | connections and network faults to addresses inside it | every address except link-local and metadata ones |
 //! | `port=P`, `port=LO-HI` | connections and network faults to those ports | every port |
 //! | `namespace=NS` | Kubernetes faults and `k8s` probes in that namespace (`*` for any) | **no namespace** |
-//! | `k8s-kind=KIND` | Kubernetes faults changing objects of that kind (`Pod`, `Deployment`, `StatefulSet`) | **no kind** |
+//! | `k8s-kind=KIND` | Kubernetes faults changing objects of that kind (`Pod`, `Deployment`, `StatefulSet`, `Node`; `node-cordon` changes cluster-scoped nodes, so it needs `k8s-kind=Node` and no `namespace=`) | **no kind** |
 //!
 //! Link-local and cloud metadata addresses ([`PROTECTED`]) are refused unless a `cidr=` entry
 //! inside them is listed: `cidr=0.0.0.0/0` does not open them.
@@ -71,7 +71,7 @@ const KINDS: &str =
     "fault, process, path, command, env, interface, netns, cidr, port, namespace, k8s-kind";
 
 /// The object kinds Kubernetes faults change, as `k8s-kind=` names them.
-pub const K8S_OBJECT_KINDS: &[&str] = &["Pod", "Deployment", "StatefulSet"];
+pub const K8S_OBJECT_KINDS: &[&str] = &["Pod", "Deployment", "StatefulSet", "Node"];
 
 impl FromStr for Entry {
     type Err = String;
@@ -423,10 +423,11 @@ impl Policy {
             return Vec::new();
         };
         let mut why = Vec::new();
-        if !self.k8s_namespace(k.namespace) {
+        // Cluster-scoped objects (nodes) have no namespace: only their kind is checked.
+        if let Some(ns) = k.namespace.filter(|ns| !self.k8s_namespace(ns)) {
             why.push((
-                format!("namespace {} is not allowed", k.namespace),
-                format!("namespace={}", k.namespace),
+                format!("namespace {ns} is not allowed"),
+                format!("namespace={ns}"),
             ));
         }
         if !self.k8s_kinds.iter().any(|n| n == k.kind) {
@@ -1080,10 +1081,21 @@ steps:
             list(&["k8s-kind=statefulset"]).entries(),
             ["k8s-kind=StatefulSet"]
         );
-        assert!("k8s-kind=Node"
+        assert!("k8s-kind=Service"
             .parse::<Entry>()
             .unwrap_err()
-            .contains("Pod, Deployment, StatefulSet"));
+            .contains("Pod, Deployment, StatefulSet, Node"));
+        // node-cordon: cluster-scoped, so k8s-kind=Node alone allows it; no namespace= asked.
+        let cordon = format!(
+            "{HEAD}hypothesis:\n  probes:\n    - {{name: a, tcp: {{address: \"127.0.0.1:1\"}}}}\n\
+             steps:\n  - {{fault: node-cordon, target: {{names: [n1]}}, duration: 1m}}\n"
+        );
+        let why = check(&list(&["namespace=shop", "k8s-kind=Pod"]), &cordon).join("\n");
+        assert!(
+            why.contains("--allow k8s-kind=Node") && !why.contains("namespace="),
+            "{why}"
+        );
+        assert!(check(&list(&["k8s-kind=node"]), &cordon).is_empty());
     }
 
     #[test]

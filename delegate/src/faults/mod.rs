@@ -18,6 +18,7 @@ pub mod memory_stress;
 pub mod network;
 pub mod network_nft;
 pub mod network_tc;
+pub mod node_cordon;
 pub mod pod_delete;
 mod process;
 pub mod process_kill;
@@ -187,7 +188,11 @@ impl Faults {
     pub fn with_kube(mut self, kube: Option<std::sync::Arc<crate::k8s::Kube>>) -> Self {
         self.register(pod_delete::PodDelete::new(kube.clone()));
         self.register(scale::Scale::new(scale::Workload::Deployment, kube.clone()));
-        self.register(scale::Scale::new(scale::Workload::StatefulSet, kube));
+        self.register(scale::Scale::new(
+            scale::Workload::StatefulSet,
+            kube.clone(),
+        ));
+        self.register(node_cordon::NodeCordon::new(kube));
         self
     }
 

@@ -4,7 +4,8 @@
 //! `=`, `!=` and existence; field selectors on `metadata.name` and `status.phase`; `Running`
 //! pods have a `Ready` condition), get Deployments and StatefulSets, and the
 //! `scale` subresource of Deployments and StatefulSets (get, merge patch honouring
-//! `metadata.resourceVersion` with 409 Conflict, and planned 409s). It records every request.
+//! `metadata.resourceVersion` with 409 Conflict, and planned 409s), and list / get / merge patch
+//! (`spec.unschedulable`) nodes. It records every request.
 //!
 //! It runs on a thread and runtime of its own, so a test may block its own runtime (the
 //! delegate's fault calls are synchronous) without stalling the server.
@@ -35,6 +36,8 @@ pub struct State {
     /// (resource, namespace, name) -> (replicas, resourceVersion); resource is `deployments` or
     /// `statefulsets`.
     pub scales: BTreeMap<(String, String, String), (i32, u64)>,
+    /// name -> (labels, unschedulable, resourceVersion): the cluster's nodes.
+    pub nodes: BTreeMap<String, (BTreeMap<String, String>, bool, u64)>,
     /// The next this many PATCHes answer 409 Conflict.
     pub conflicts: u32,
     pub requests: Vec<ApiRequest>,
@@ -156,6 +159,32 @@ impl FakeKubeApi {
         self.state.lock().unwrap().scales[&(resource.into(), ns.into(), name.into())].0
     }
 
+    pub fn add_node(&self, name: &str, labels: &[(&str, &str)], unschedulable: bool) {
+        let labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.state
+            .lock()
+            .unwrap()
+            .nodes
+            .insert(name.into(), (labels, unschedulable, 1));
+    }
+
+    pub fn unschedulable(&self, name: &str) -> bool {
+        self.state.lock().unwrap().nodes[name].1
+    }
+
+    /// The names of the cordoned nodes.
+    pub fn cordoned(&self) -> Vec<String> {
+        let s = self.state.lock().unwrap();
+        s.nodes
+            .iter()
+            .filter(|(_, n)| n.1)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     pub fn requests(&self) -> Vec<ApiRequest> {
         self.state.lock().unwrap().requests.clone()
     }
@@ -207,6 +236,17 @@ fn scale_json(ns: &str, name: &str, replicas: i32, rv: u64) -> Value {
     json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
            "metadata": {"name": name, "namespace": ns, "resourceVersion": rv.to_string()},
            "spec": {"replicas": replicas}, "status": {"replicas": replicas}})
+}
+
+fn node_json(name: &str, labels: &BTreeMap<String, String>, unschedulable: bool, rv: u64) -> Value {
+    let mut spec = json!({});
+    if unschedulable {
+        spec["unschedulable"] = json!(true);
+    }
+    json!({"apiVersion": "v1", "kind": "Node",
+           "metadata": {"name": name, "labels": labels, "uid": format!("uid-{name}"),
+                        "resourceVersion": rv.to_string()},
+           "spec": spec})
 }
 
 fn query(uri: &hyper::Uri) -> BTreeMap<String, String> {
@@ -297,6 +337,67 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full
                 json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"},
                        "items": items}),
             )
+        }
+        (&Method::GET, ["api", "v1", "nodes"]) => {
+            let q = query(&uri);
+            let items: Vec<Value> = s
+                .nodes
+                .iter()
+                .filter(|(_, (labels, _, _))| {
+                    q.get("labelSelector")
+                        .is_none_or(|l| labels_match(l, labels))
+                })
+                .map(|(name, (labels, u, rv))| node_json(name, labels, *u, *rv))
+                .collect();
+            reply(
+                StatusCode::OK,
+                json!({"apiVersion": "v1", "kind": "NodeList", "metadata": {"resourceVersion": "1"},
+                       "items": items}),
+            )
+        }
+        (m, ["api", "v1", "nodes", name]) => {
+            let Some((labels, u, rv)) = s.nodes.get(*name).cloned() else {
+                return failure(404, "NotFound", &format!("nodes \"{name}\" not found"));
+            };
+            match *m {
+                Method::GET => reply(StatusCode::OK, node_json(name, &labels, u, rv)),
+                Method::PATCH => {
+                    let ct = parts
+                        .headers
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    if ct != "application/merge-patch+json" {
+                        return failure(415, "UnsupportedMediaType", ct);
+                    }
+                    let patch: Value = match serde_json::from_str(&body) {
+                        Ok(v) => v,
+                        Err(e) => return failure(400, "BadRequest", &e.to_string()),
+                    };
+                    let conflict = "the object has been modified; please apply your changes to the latest version and try again";
+                    if s.conflicts > 0 {
+                        s.conflicts -= 1;
+                        return failure(409, "Conflict", conflict);
+                    }
+                    if let Some(want) = patch
+                        .pointer("/metadata/resourceVersion")
+                        .and_then(Value::as_str)
+                    {
+                        if want != rv.to_string() {
+                            return failure(409, "Conflict", conflict);
+                        }
+                    }
+                    let new = match patch.pointer("/spec/unschedulable") {
+                        Some(Value::Bool(b)) => *b,
+                        Some(Value::Null) => false,
+                        _ => u,
+                    };
+                    s.nodes
+                        .insert(name.to_string(), (labels.clone(), new, rv + 1));
+                    reply(StatusCode::OK, node_json(name, &labels, new, rv + 1))
+                }
+                _ => failure(405, "MethodNotAllowed", "method not allowed"),
+            }
         }
         (m @ (&Method::GET | &Method::DELETE), ["api", "v1", "namespaces", ns, "pods", name]) => {
             let key = (ns.to_string(), name.to_string());

@@ -1,7 +1,8 @@
 //! The Kubernetes faults against FakeKubeApi (a fake API server, since no real one can run
 //! here): what is advertised and when, the allow-list's refusal before any request, pod-delete,
 //! the scale faults with their revert, a 409 retried, and a delegate killed mid-scale whose
-//! restart restores the replicas from its journal.
+//! restart restores the replicas from its journal; node-cordon with its revert (only the
+//! nodes it cordoned) and its journal recovery.
 use crate::fake_hub::{FakeHub, Mode, TOKEN};
 use crate::fake_kube::FakeKubeApi;
 use crate::helpers::{wait_until, HttpServer};
@@ -12,7 +13,7 @@ use faultline_delegate::{
     k8s::{Kube, KubeOptions},
 };
 use faultline_experiment::faults::{
-    FaultSpec, PodDeleteParams, PodTarget, ScaleParams, WorkloadTarget,
+    FaultSpec, NodeTarget, PodDeleteParams, PodTarget, ScaleParams, WorkloadTarget,
 };
 use faultline_proto::v1 as pb;
 use std::{
@@ -22,7 +23,12 @@ use std::{
     time::Duration,
 };
 
-const K8S_KINDS: [&str; 3] = ["deployment-scale", "pod-delete", "statefulset-scale"];
+const K8S_KINDS: [&str; 4] = [
+    "deployment-scale",
+    "node-cordon",
+    "pod-delete",
+    "statefulset-scale",
+];
 
 fn connect(kubeconfig: &Path) -> Arc<Kube> {
     let opts = KubeOptions {
@@ -61,6 +67,10 @@ fn deployment_scale(name: &str, replicas: u32) -> FaultSpec {
         },
         params: ScaleParams { replicas },
     }
+}
+
+fn node_cordon(target: NodeTarget) -> FaultSpec {
+    FaultSpec::NodeCordon { target }
 }
 
 #[test]
@@ -235,6 +245,144 @@ fn pod_delete_deletes_the_selected_count() {
     let applied = f.inject(&journal, &spec, ctx(2)).unwrap();
     assert!(applied.detail.contains("(db-0)"), "{}", applied.detail);
     assert!(!api.pods("shop").contains(&"db-0".to_string()));
+}
+
+#[test]
+fn node_cordon_is_refused_without_k8s_kind_node_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeKubeApi::start();
+    api.add_node("n1", &[("pool", "batch")], false);
+    let journal = Journal::open(&dir.path().join("journal")).unwrap();
+    let spec = node_cordon(NodeTarget {
+        names: vec!["n1".into()],
+        ..NodeTarget::default()
+    });
+    for entries in [
+        &[][..],
+        &["namespace=*", "k8s-kind=Pod", "k8s-kind=Deployment"][..],
+        &["k8s-kind=Node", "fault=pod-delete"][..],
+    ] {
+        let f = faults(&api, dir.path(), entries);
+        match f.inject(&journal, &spec, ctx(0)) {
+            Err(FaultError::NotAllowed(why)) => {
+                let needed = if entries.contains(&"k8s-kind=Node") {
+                    "fault node-cordon is not allowed"
+                } else {
+                    "--allow k8s-kind=Node"
+                };
+                assert!(why.contains(needed), "{entries:?}: {why}");
+                // Nodes are cluster-scoped: no namespace= is asked for.
+                assert!(!why.contains("namespace="), "{entries:?}: {why}");
+            }
+            other => panic!("{entries:?}: expected a refusal, got {other:?}"),
+        }
+    }
+    assert!(
+        api.object_requests().is_empty(),
+        "the refused fault reached the API: {:?}",
+        api.object_requests()
+    );
+    assert!(api.cordoned().is_empty());
+    assert!(journal.entries().unwrap().is_empty());
+    // k8s-kind=Node alone (no namespace=) allows it.
+    let f = faults(&api, dir.path(), &["k8s-kind=Node"]);
+    let applied = f.inject(&journal, &spec, ctx(0)).unwrap();
+    assert_eq!(api.cordoned(), ["n1"]);
+    f.revert(&journal, &applied).unwrap();
+    assert!(api.cordoned().is_empty());
+}
+
+#[test]
+fn node_cordon_applies_and_uncordons_only_what_it_cordoned() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeKubeApi::start();
+    api.add_node("a1", &[("pool", "batch")], false);
+    api.add_node("a2", &[("pool", "batch")], false);
+    api.add_node("a3", &[("pool", "batch")], true);
+    api.add_node("w1", &[("pool", "web")], false);
+    let f = faults(&api, dir.path(), &["k8s-kind=Node"]);
+    let journal = Journal::open(&dir.path().join("journal")).unwrap();
+
+    let by_label = node_cordon(NodeTarget {
+        label_selector: Some("pool=batch".into()),
+        ..NodeTarget::default()
+    });
+    let applied = f.inject(&journal, &by_label, ctx(0)).unwrap();
+    assert_eq!(
+        applied.detail,
+        "cordon 2 of 3 nodes matching labels pool=batch (a1, a2); left alone, cordoned already: a3"
+    );
+    assert_eq!(api.cordoned(), ["a1", "a2", "a3"]);
+    // Which nodes were schedulable was journalled before the change.
+    let entry = &journal.entries().unwrap()[0];
+    assert_eq!(entry.data["nodes"], serde_json::json!(["a1", "a2"]));
+    assert_eq!(entry.data["already"], serde_json::json!(["a3"]));
+    for r in api.requests().into_iter().filter(|r| r.method == "PATCH") {
+        assert!(r.uri.starts_with("/api/v1/nodes/a"), "{}", r.uri);
+        assert!(
+            r.body.contains("\"unschedulable\":true") && r.body.contains("resourceVersion"),
+            "{}",
+            r.body
+        );
+    }
+
+    let undone = f.revert(&journal, &applied).unwrap();
+    assert_eq!(undone, "uncordoned a1, a2");
+    // a3 was cordoned before the fault: it stays so.
+    assert_eq!(api.cordoned(), ["a3"]);
+    assert!(!api.unschedulable("w1"));
+    assert!(journal.entries().unwrap().is_empty());
+
+    // By name with a count: one of the two schedulable named ones; the cordoned one is
+    // never picked.
+    let by_name = node_cordon(NodeTarget {
+        names: vec!["a3".into(), "w1".into(), "a1".into()],
+        count: Some(1),
+        ..NodeTarget::default()
+    });
+    let applied = f.inject(&journal, &by_name, ctx(1)).unwrap();
+    let cordoned = api.cordoned();
+    assert_eq!(cordoned.len(), 2, "{cordoned:?}");
+    assert!(cordoned.contains(&"a3".to_string()));
+    f.revert(&journal, &applied).unwrap();
+    assert_eq!(api.cordoned(), ["a3"]);
+
+    // Nothing schedulable matches: refused, nothing journalled.
+    let none = node_cordon(NodeTarget {
+        names: vec!["a3".into(), "gone".into()],
+        ..NodeTarget::default()
+    });
+    let err = f.inject(&journal, &none, ctx(2)).unwrap_err();
+    assert!(matches!(err, FaultError::NoMatch(_)), "{err}");
+    assert!(journal.entries().unwrap().is_empty());
+    assert_eq!(api.cordoned(), ["a3"]);
+}
+
+#[test]
+fn a_restarted_delegate_uncordons_from_its_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeKubeApi::start();
+    api.add_node("n1", &[], false);
+    api.add_node("n2", &[], true);
+    let path = dir.path().join("journal");
+    {
+        let f = faults(&api, dir.path(), &["k8s-kind=Node"]);
+        let journal = Journal::open(&path).unwrap();
+        let spec = node_cordon(NodeTarget {
+            names: vec!["n1".into(), "n2".into()],
+            ..NodeTarget::default()
+        });
+        f.inject(&journal, &spec, ctx(0)).unwrap();
+        assert_eq!(api.cordoned(), ["n1", "n2"]);
+        // The delegate dies here without reverting.
+    }
+    let journal = Journal::open(&path).unwrap();
+    assert_eq!(journal.entries().unwrap().len(), 1);
+    let f = faults(&api, dir.path(), &["k8s-kind=Node"]);
+    assert_eq!(journal.recover(&f).unwrap(), 1);
+    // n1 is uncordoned; n2 was cordoned before and stays so.
+    assert_eq!(api.cordoned(), ["n2"]);
+    assert!(journal.entries().unwrap().is_empty());
 }
 
 #[test]

@@ -1,13 +1,19 @@
-//! Parameters of the Kubernetes faults: `pod-delete`, `deployment-scale` and
-//! `statefulset-scale`. Each names its namespace, which the delegate operator's allow-list must
-//! list (`namespace=NS`) together with the resource kind touched (`k8s-kind=Pod`, ...); the
-//! delegate resolves the objects when it plans the fault.
+//! Parameters of the Kubernetes faults: `pod-delete`, `deployment-scale`, `statefulset-scale`
+//! and `node-cordon`. Each namespaced one names its namespace, which the delegate operator's
+//! allow-list must list (`namespace=NS`) together with the resource kind touched
+//! (`k8s-kind=Pod`, ...); `node-cordon` acts on cluster-scoped nodes and needs only
+//! `k8s-kind=Node`. The delegate resolves the objects when it plans the fault.
 use super::{need_duration, typed, FaultSpec, Field};
 use crate::{template::FaultStep, template::SpecError, Dur};
 use serde::{Deserialize, Serialize};
 
 /// Fault kinds acting on a Kubernetes cluster through its API.
-pub const K8S_KINDS: &[&str] = &["pod-delete", "deployment-scale", "statefulset-scale"];
+pub const K8S_KINDS: &[&str] = &[
+    "pod-delete",
+    "deployment-scale",
+    "statefulset-scale",
+    "node-cordon",
+];
 
 /// Highest replica count a scale fault may ask for: a typo must not start a thousand pods.
 pub const MAX_REPLICAS: u32 = 1000;
@@ -43,11 +49,45 @@ pub struct PodTarget {
 impl PodTarget {
     /// How many of `found` matching pods to act on.
     pub fn pick(&self, found: usize) -> usize {
-        match (self.count, self.percentage) {
-            (Some(c), _) => (c as usize).min(found),
-            (_, Some(p)) => (found * p as usize).div_ceil(100).min(found),
-            _ => found,
-        }
+        pick(self.count, self.percentage, found)
+    }
+}
+
+/// Which nodes `node-cordon` acts on: those matching the label selector, or the ones named;
+/// all of them, or `count` / `percentage` picked at random. Nodes are cluster-scoped: no
+/// namespace.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodeTarget {
+    /// A label selector, as `kubectl -l` takes it, e.g. `node-role.kubernetes.io/worker`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<String>,
+    /// These nodes by name (not with `labelSelector`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
+    /// Act on this many of the matching nodes, picked at random (not with `percentage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
+    pub count: Option<u32>,
+    /// Act on this share of the matching nodes (1-100, rounded up), picked at random.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 100)))]
+    pub percentage: Option<u32>,
+}
+
+impl NodeTarget {
+    /// How many of `found` matching nodes to act on.
+    pub fn pick(&self, found: usize) -> usize {
+        pick(self.count, self.percentage, found)
+    }
+}
+
+fn pick(count: Option<u32>, percentage: Option<u32>, found: usize) -> usize {
+    match (count, percentage) {
+        (Some(c), _) => (c as usize).min(found),
+        (_, Some(p)) => (found * p as usize).div_ceil(100).min(found),
+        _ => found,
     }
 }
 
@@ -92,27 +132,32 @@ pub struct ScaleParams {
     pub replicas: u32,
 }
 
-/// The cluster scope of a Kubernetes fault, for the allow-list: its namespace and the kind of
-/// object it changes (`Pod`, `Deployment`, `StatefulSet`).
+/// The cluster scope of a Kubernetes fault, for the allow-list: its namespace (`None` for
+/// cluster-scoped objects: nodes) and the kind of object it changes (`Pod`, `Deployment`,
+/// `StatefulSet`, `Node`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct K8sScope<'a> {
-    pub namespace: &'a str,
+    pub namespace: Option<&'a str>,
     pub kind: &'static str,
 }
 
 pub(super) fn scope(spec: &FaultSpec) -> Option<K8sScope<'_>> {
     match spec {
         FaultSpec::PodDelete { target, .. } => Some(K8sScope {
-            namespace: &target.namespace,
+            namespace: Some(&target.namespace),
             kind: "Pod",
         }),
         FaultSpec::DeploymentScale { target, .. } => Some(K8sScope {
-            namespace: &target.namespace,
+            namespace: Some(&target.namespace),
             kind: "Deployment",
         }),
         FaultSpec::StatefulsetScale { target, .. } => Some(K8sScope {
-            namespace: &target.namespace,
+            namespace: Some(&target.namespace),
             kind: "StatefulSet",
+        }),
+        FaultSpec::NodeCordon { .. } => Some(K8sScope {
+            namespace: None,
+            kind: "Node",
         }),
         _ => None,
     }
@@ -149,9 +194,49 @@ fn object_name(field: String, name: &str) -> Result<(), SpecError> {
     ))
 }
 
+fn count_or_percentage(
+    at: &Field<'_>,
+    count: Option<u32>,
+    percentage: Option<u32>,
+) -> Result<(), SpecError> {
+    match (count, percentage) {
+        (Some(_), Some(_)) => Err(SpecError::field(
+            at.of("target"),
+            "give count or percentage, not both",
+        )),
+        (Some(0), _) => Err(SpecError::field(
+            at.of("target.count"),
+            "must be at least 1",
+        )),
+        (_, Some(p)) if !(1..=100).contains(&p) => Err(SpecError::field(
+            at.of("target.percentage"),
+            "must be between 1 and 100",
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub(super) fn parse(at: &Field<'_>, step: &FaultStep) -> Result<FaultSpec, SpecError> {
     let params = at.of("params");
     match step.fault.as_str() {
+        "node-cordon" => {
+            need_duration(at, step)?;
+            let target: NodeTarget = typed(&step.target, &at.of("target"))?;
+            if target.label_selector.is_some() != target.names.is_empty() {
+                return Err(
+                    SpecError::field(at.of("target"), "give labelSelector or names")
+                        .hint("e.g. target: {labelSelector: pool=batch, count: 1}"),
+                );
+            }
+            for (i, n) in target.names.iter().enumerate() {
+                object_name(at.of(&format!("target.names[{i}]")), n)?;
+            }
+            count_or_percentage(at, target.count, target.percentage)?;
+            if !step.params.is_null() && step.params.as_object().is_none_or(|m| !m.is_empty()) {
+                return Err(SpecError::field(params, "node-cordon takes no params"));
+            }
+            Ok(FaultSpec::NodeCordon { target })
+        }
         "pod-delete" => {
             let target: PodTarget = typed(&step.target, &at.of("target"))?;
             namespace(at, &target.namespace)?;
@@ -166,27 +251,7 @@ pub(super) fn parse(at: &Field<'_>, step: &FaultStep) -> Result<FaultSpec, SpecE
             for (i, n) in target.names.iter().enumerate() {
                 object_name(at.of(&format!("target.names[{i}]")), n)?;
             }
-            match (target.count, target.percentage) {
-                (Some(_), Some(_)) => {
-                    return Err(SpecError::field(
-                        at.of("target"),
-                        "give count or percentage, not both",
-                    ))
-                }
-                (Some(0), _) => {
-                    return Err(SpecError::field(
-                        at.of("target.count"),
-                        "must be at least 1",
-                    ))
-                }
-                (_, Some(p)) if !(1..=100).contains(&p) => {
-                    return Err(SpecError::field(
-                        at.of("target.percentage"),
-                        "must be between 1 and 100",
-                    ))
-                }
-                _ => {}
-            }
+            count_or_percentage(at, target.count, target.percentage)?;
             let p: PodDeleteParams = typed(&step.params, &params)?;
             if p.force && p.grace_period.is_some() {
                 return Err(SpecError::field(
@@ -261,12 +326,23 @@ mod tests {
         assert_eq!(
             ok.k8s(),
             Some(K8sScope {
-                namespace: "shop",
+                namespace: Some("shop"),
                 kind: "Pod"
             })
         );
         let ok = parse("{fault: statefulset-scale, target: {namespace: db, name: pg}, params: {replicas: 1}, duration: 1m}").unwrap();
         assert_eq!(ok.k8s().unwrap().kind, "StatefulSet");
+        let ok = parse(
+            "{fault: node-cordon, target: {labelSelector: pool=batch, count: 1}, duration: 1m}",
+        )
+        .unwrap();
+        assert_eq!(
+            ok.k8s(),
+            Some(K8sScope {
+                namespace: None,
+                kind: "Node"
+            })
+        );
         for (step, want) in [
             ("{fault: pod-delete, target: {labelSelector: app=web}}", "missing field `namespace`"),
             ("{fault: pod-delete, target: {namespace: Shop, labelSelector: a=b}}", "steps[0].target.namespace"),
@@ -278,6 +354,11 @@ mod tests {
             ("{fault: deployment-scale, target: {namespace: shop, name: web}, params: {replicas: 1}}", "needs a duration"),
             ("{fault: deployment-scale, target: {namespace: shop, name: web}, params: {replicas: 5000}, duration: 1s}", "steps[0].params.replicas"),
             ("{fault: deployment-scale, target: {namespace: shop, name: web}, duration: 1s}", "replicas"),
+            ("{fault: node-cordon, target: {names: [n1]}}", "needs a duration"),
+            ("{fault: node-cordon, target: {}, duration: 1s}", "give labelSelector or names"),
+            ("{fault: node-cordon, target: {names: [N1]}, duration: 1s}", "steps[0].target.names[0]"),
+            ("{fault: node-cordon, target: {names: [n1], namespace: x}, duration: 1s}", "unknown field"),
+            ("{fault: node-cordon, target: {names: [n1], count: 0}, duration: 1s}", "steps[0].target.count"),
         ] {
             let e = parse(step).unwrap_err();
             assert!(e.contains(want), "{step}: {e}");

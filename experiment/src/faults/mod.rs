@@ -40,6 +40,7 @@ pub const KINDS: &[&str] = &[
     "pod-delete",
     "deployment-scale",
     "statefulset-scale",
+    "node-cordon",
 ];
 
 /// The typed fault of a step. Its schema (feature `schema`) describes each kind's `target` and
@@ -173,6 +174,11 @@ pub enum FaultSpec {
         target: WorkloadTarget,
         params: ScaleParams,
     },
+    /// Mark the target nodes unschedulable (`spec.unschedulable: true`) for `duration`. Which
+    /// of them were schedulable is journalled first; revert (also by a restarted delegate)
+    /// uncordons only those, never a node that was cordoned already.
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "duration"])))]
+    NodeCordon { target: NodeTarget },
 }
 
 impl FaultSpec {
@@ -218,6 +224,7 @@ impl FaultSpec {
             FaultSpec::PodDelete { .. } => "pod-delete",
             FaultSpec::DeploymentScale { .. } => "deployment-scale",
             FaultSpec::StatefulsetScale { .. } => "statefulset-scale",
+            FaultSpec::NodeCordon { .. } => "node-cordon",
         }
     }
 

@@ -718,6 +718,7 @@ fn delegate_rbac_grants_exactly_what_each_enabled_fault_uses() {
             "podDelete" | "containerKill" | "nodeDrain" | "podFaults" => Some("Pod"),
             "deploymentScale" => Some("Deployment"),
             "statefulsetScale" => Some("StatefulSet"),
+            "nodeCordon" => Some("Node"),
             _ => None,
         };
         let kinds: Vec<&str> = args
