@@ -66,11 +66,12 @@ pub struct NodeTarget {
     /// These nodes by name (not with `labelSelector`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
-    /// Act on this many of the matching nodes, picked at random (not with `percentage`).
+    /// Act on this many of the matching schedulable nodes, picked at random (not with
+    /// `percentage`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub count: Option<u32>,
-    /// Act on this share of the matching nodes (1-100, rounded up), picked at random.
+    /// Act on this share of the matching schedulable nodes (1-100, rounded up), picked at random.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 100)))]
     pub percentage: Option<u32>,
