@@ -157,8 +157,16 @@ try {
   assert.equal(await chart.getAttribute('data-bands'), '1');
   assert.equal(await chart.getByTestId('fault-band').count(), 1);
   assert.equal(await chart.locator('.rc-active').count(), 0, 'the fault band ends once the run is over');
-  const box = await chart.getByTestId('fault-band').boundingBox();
-  const plotBox = await chart.locator('.u-over').boundingBox();
+  // The chart redraws as the last events arrive (the band is laid out again): measure once it
+  // has settled, within 5 s.
+  let box = null;
+  let plotBox = null;
+  for (let i = 0; i < 50; i++) {
+    box = await chart.getByTestId('fault-band').boundingBox();
+    plotBox = await chart.locator('.u-over').boundingBox();
+    if (box && plotBox && box.width > 0) break;
+    await page.waitForTimeout(100);
+  }
   assert.ok(box && plotBox && box.width > 20 && box.width < plotBox.width, `the 3 s fault is a band inside the plot: ${JSON.stringify(box)}`);
   await screenshot(page, 'run-finished');
 
