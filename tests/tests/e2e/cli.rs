@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-async fn api_token(w: &World) -> String {
+pub(crate) async fn api_token(w: &World) -> String {
     let d = w
         .api
         .gql(
@@ -37,10 +37,10 @@ fn gate(w: &World, token: &str, args: &[&str]) -> tokio::process::Command {
     c
 }
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Out {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 async fn run_gate(w: &World, token: &str, args: &[&str]) -> Out {
@@ -307,7 +307,7 @@ async fn gate_exit_codes_json_and_junit() {
 
 /// `faultline ARGS` (a hub client other than the gate) against this world's hub, configured
 /// by the environment as in a pipeline.
-async fn client(w: &World, token: &str, args: &[&str]) -> Out {
+pub(crate) async fn client(w: &World, token: &str, args: &[&str]) -> Out {
     let mut c = tokio::process::Command::new(bin("faultline"));
     c.args(args)
         .env("FAULTLINE_HUB", &w.hub.url)

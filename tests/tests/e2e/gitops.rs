@@ -4,10 +4,10 @@
 //! templates refusing `startRun` and failing their schedules' fires with the reason; the hub's
 //! own sync from a real git repository (a local bare repository over `file://`), a new commit
 //! picked up by `syncNow` and by the interval, and two replicas never syncing one project at once.
-use faultline_e2e::{bin, Hub, HubOpts, World};
+use crate::cli::{api_token, client};
+use faultline_e2e::{Hub, HubOpts, World};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn tpl(name: &str, duration: &str) -> String {
@@ -19,44 +19,6 @@ fn tpl(name: &str, duration: &str) -> String {
         "{}",
         duration,
     )
-}
-
-async fn api_token(w: &World) -> String {
-    let d = w
-        .api
-        .gql(
-            "mutation { createApiToken(project: \"default\", name: \"sync\", role: EDITOR) { secret } }",
-            json!({}),
-        )
-        .await
-        .unwrap();
-    d["createApiToken"]["secret"].as_str().unwrap().to_string()
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-async fn faultline(w: &World, token: &str, args: &[&str]) -> Out {
-    let mut c = tokio::process::Command::new(bin("faultline"));
-    c.args(args)
-        .env("FAULTLINE_HUB", &w.hub.url)
-        .env("FAULTLINE_HUB_CA", &w.hub.ca)
-        .env("FAULTLINE_TOKEN", token)
-        .env("FAULTLINE_PROJECT", "default")
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    let o = tokio::time::timeout(Duration::from_secs(60), c.output())
-        .await
-        .expect("finished within a minute")
-        .unwrap();
-    Out {
-        code: o.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&o.stdout).into(),
-        stderr: String::from_utf8_lossy(&o.stderr).into(),
-    }
 }
 
 fn names(r: &Value, kind: &str) -> Vec<String> {
@@ -73,7 +35,7 @@ fn names(r: &Value, kind: &str) -> Vec<String> {
 async fn sync_json(w: &World, token: &str, dir: &Path, extra: &[&str]) -> (i32, Value) {
     let mut args = vec!["template", "sync", dir.to_str().unwrap(), "--json"];
     args.extend_from_slice(extra);
-    let o = faultline(w, token, &args).await;
+    let o = client(w, token, &args).await;
     let v: Value = serde_json::from_str(o.stdout.trim())
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", o.stdout, o.stderr));
     (o.code, v)
@@ -151,7 +113,7 @@ async fn cli_sync_creates_updates_archives_and_reports_invalid_files() {
     std::fs::write(dir.join("team/broken.yaml"), "apiVersion: [\n").unwrap();
 
     // Text output: one line per template, invalid files located, exit 1.
-    let o = faultline(
+    let o = client(
         &w,
         &token,
         &["template", "sync", dir.to_str().unwrap(), "--prune"],
