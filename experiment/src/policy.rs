@@ -17,7 +17,7 @@
 //! | `cidr=CIDR` | connections and network faults to addresses inside it | every address except link-local and metadata ones |
 //! | `port=P`, `port=LO-HI` | connections and network faults to those ports | every port |
 //! | `namespace=NS` | Kubernetes faults and `k8s` probes in that namespace (`*` for any) | **no namespace** |
-//! | `k8s-kind=KIND` | Kubernetes faults changing objects of that kind (`Pod`, `Deployment`, `StatefulSet`, `Node`; `node-cordon` changes cluster-scoped nodes, so it needs `k8s-kind=Node` and no `namespace=`) | **no kind** |
+//! | `k8s-kind=KIND` | Kubernetes faults changing objects of that kind (`Pod`, `Deployment`, `StatefulSet`, `Node`; `node-cordon` changes cluster-scoped nodes, so it needs `k8s-kind=Node` and no `namespace=`; `node-drain` also evicts the nodes' pods, of any namespace: `k8s-kind=Node` and `k8s-kind=Pod`) | **no kind** |
 //!
 //! Link-local and cloud metadata addresses ([`PROTECTED`]) are refused unless a `cidr=` entry
 //! inside them is listed: `cidr=0.0.0.0/0` does not open them.
@@ -430,11 +430,13 @@ impl Policy {
                 format!("namespace={ns}"),
             ));
         }
-        if !self.k8s_kinds.iter().any(|n| n == k.kind) {
-            why.push((
-                format!("Kubernetes kind {} is not allowed", k.kind),
-                format!("k8s-kind={}", k.kind),
-            ));
+        for kind in k.kinds {
+            if !self.k8s_kinds.iter().any(|n| n == kind) {
+                why.push((
+                    format!("Kubernetes kind {kind} is not allowed"),
+                    format!("k8s-kind={kind}"),
+                ));
+            }
         }
         why
     }
@@ -1096,6 +1098,14 @@ steps:
             "{why}"
         );
         assert!(check(&list(&["k8s-kind=node"]), &cordon).is_empty());
+        // node-drain evicts pods of any namespace: it needs both kinds, still no namespace=.
+        let drain = cordon.replace("node-cordon", "node-drain");
+        let why = check(&list(&["k8s-kind=Node"]), &drain).join("\n");
+        assert!(
+            why.contains("--allow k8s-kind=Pod") && !why.contains("namespace="),
+            "{why}"
+        );
+        assert!(check(&list(&["k8s-kind=node", "k8s-kind=pod"]), &drain).is_empty());
     }
 
     #[test]

@@ -1,18 +1,22 @@
-//! Parameters of the Kubernetes faults: `pod-delete`, `deployment-scale`, `statefulset-scale`
-//! and `node-cordon`. Each namespaced one names its namespace, which the delegate operator's
-//! allow-list must list (`namespace=NS`) together with the resource kind touched
-//! (`k8s-kind=Pod`, ...); `node-cordon` acts on cluster-scoped nodes and needs only
-//! `k8s-kind=Node`. The delegate resolves the objects when it plans the fault.
-use super::{need_duration, typed, FaultSpec, Field};
+//! Parameters of the Kubernetes faults: `pod-delete`, `container-kill`, `deployment-scale`,
+//! `statefulset-scale`, `node-cordon` and `node-drain`. Each namespaced one names its namespace,
+//! which the delegate operator's allow-list must list (`namespace=NS`) together with the
+//! resource kind touched (`k8s-kind=Pod`, ...); `node-cordon` acts on cluster-scoped nodes and
+//! needs only `k8s-kind=Node`; `node-drain` also evicts the nodes' pods, of any namespace, so it
+//! needs `k8s-kind=Node` and `k8s-kind=Pod`. The delegate resolves the objects when it plans
+//! the fault.
+use super::{need_duration, typed, FaultSpec, Field, Signal};
 use crate::{template::FaultStep, template::SpecError, Dur};
 use serde::{Deserialize, Serialize};
 
 /// Fault kinds acting on a Kubernetes cluster through its API.
 pub const K8S_KINDS: &[&str] = &[
     "pod-delete",
+    "container-kill",
     "deployment-scale",
     "statefulset-scale",
     "node-cordon",
+    "node-drain",
 ];
 
 /// Highest replica count a scale fault may ask for: a typo must not start a thousand pods.
@@ -133,32 +137,92 @@ pub struct ScaleParams {
     pub replicas: u32,
 }
 
+/// `params` of `node-drain`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodeDrainParams {
+    /// The evicted pods' grace period (default: each pod's own
+    /// `terminationGracePeriodSeconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_period: Option<Dur>,
+    /// Also evict pods no controller manages (they are not recreated anywhere), as
+    /// `kubectl drain --force`; without it such a pod makes the drain refuse, naming it.
+    #[serde(default)]
+    pub force: bool,
+    /// Also evict pods with `emptyDir` volumes (their data is lost), as `kubectl drain
+    /// --delete-emptydir-data`; without it such a pod makes the drain refuse, naming it.
+    #[serde(default)]
+    pub delete_empty_dir_data: bool,
+    /// How often an eviction a PodDisruptionBudget refused (429) is tried again (default 5s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_interval: Option<Dur>,
+}
+
+/// `params` of `container-kill`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ContainerKillParams {
+    /// The container to restart (default: the pod's first container).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// The signal sent to the container's main process (default TERM). Not KILL: the kernel
+    /// ignores a SIGKILL sent to a container's init from inside its container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<Signal>,
+    /// Extra time to watch for the container to come back after the signal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_wait: Option<Dur>,
+}
+
+impl ContainerKillParams {
+    /// The signal to send, as `kill` names it (`TERM`, ...).
+    pub fn signal_name(&self) -> &'static str {
+        match self.signal.unwrap_or(Signal::Term) {
+            Signal::Kill => "KILL",
+            Signal::Term => "TERM",
+            Signal::Int => "INT",
+            Signal::Hup => "HUP",
+            Signal::Quit => "QUIT",
+            Signal::Usr1 => "USR1",
+            Signal::Usr2 => "USR2",
+        }
+    }
+}
+
 /// The cluster scope of a Kubernetes fault, for the allow-list: its namespace (`None` for
-/// cluster-scoped objects: nodes) and the kind of object it changes (`Pod`, `Deployment`,
-/// `StatefulSet`, `Node`).
+/// cluster-scoped objects: nodes, and the pods of any namespace a drain evicts) and the kinds
+/// of object it changes (`Pod`, `Deployment`, `StatefulSet`, `Node`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct K8sScope<'a> {
     pub namespace: Option<&'a str>,
-    pub kind: &'static str,
+    pub kinds: &'static [&'static str],
 }
 
 pub(super) fn scope(spec: &FaultSpec) -> Option<K8sScope<'_>> {
     match spec {
-        FaultSpec::PodDelete { target, .. } => Some(K8sScope {
-            namespace: Some(&target.namespace),
-            kind: "Pod",
-        }),
+        FaultSpec::PodDelete { target, .. } | FaultSpec::ContainerKill { target, .. } => {
+            Some(K8sScope {
+                namespace: Some(&target.namespace),
+                kinds: &["Pod"],
+            })
+        }
         FaultSpec::DeploymentScale { target, .. } => Some(K8sScope {
             namespace: Some(&target.namespace),
-            kind: "Deployment",
+            kinds: &["Deployment"],
         }),
         FaultSpec::StatefulsetScale { target, .. } => Some(K8sScope {
             namespace: Some(&target.namespace),
-            kind: "StatefulSet",
+            kinds: &["StatefulSet"],
         }),
         FaultSpec::NodeCordon { .. } => Some(K8sScope {
             namespace: None,
-            kind: "Node",
+            kinds: &["Node"],
+        }),
+        FaultSpec::NodeDrain { .. } => Some(K8sScope {
+            namespace: None,
+            kinds: &["Node", "Pod"],
         }),
         _ => None,
     }
@@ -220,7 +284,7 @@ fn count_or_percentage(
 pub(super) fn parse(at: &Field<'_>, step: &FaultStep) -> Result<FaultSpec, SpecError> {
     let params = at.of("params");
     match step.fault.as_str() {
-        "node-cordon" => {
+        "node-cordon" | "node-drain" => {
             need_duration(at, step)?;
             let target: NodeTarget = typed(&step.target, &at.of("target"))?;
             if target.label_selector.is_some() != target.names.is_empty() {
@@ -233,12 +297,24 @@ pub(super) fn parse(at: &Field<'_>, step: &FaultStep) -> Result<FaultSpec, SpecE
                 object_name(at.of(&format!("target.names[{i}]")), n)?;
             }
             count_or_percentage(at, target.count, target.percentage)?;
+            if step.fault == "node-drain" {
+                let p: NodeDrainParams = typed(&step.params, &params)?;
+                if p.retry_interval
+                    .is_some_and(|i| i.0 < std::time::Duration::from_secs(1))
+                {
+                    return Err(SpecError::field(
+                        at.of("params.retryInterval"),
+                        "must be at least 1s",
+                    ));
+                }
+                return Ok(FaultSpec::NodeDrain { target, params: p });
+            }
             if !step.params.is_null() && step.params.as_object().is_none_or(|m| !m.is_empty()) {
                 return Err(SpecError::field(params, "node-cordon takes no params"));
             }
             Ok(FaultSpec::NodeCordon { target })
         }
-        "pod-delete" => {
+        "pod-delete" | "container-kill" => {
             let target: PodTarget = typed(&step.target, &at.of("target"))?;
             namespace(at, &target.namespace)?;
             let selects = target.label_selector.is_some() || target.field_selector.is_some();
@@ -253,6 +329,27 @@ pub(super) fn parse(at: &Field<'_>, step: &FaultStep) -> Result<FaultSpec, SpecE
                 object_name(at.of(&format!("target.names[{i}]")), n)?;
             }
             count_or_percentage(at, target.count, target.percentage)?;
+            if step.fault == "container-kill" {
+                let p: ContainerKillParams = typed(&step.params, &params)?;
+                if let Some(c) = &p.container {
+                    if !dns_name(c, 63, false) {
+                        return Err(SpecError::field(
+                            at.of("params.container"),
+                            format!(
+                                "{c:?} is not a container name (lowercase letters, digits and '-')"
+                            ),
+                        ));
+                    }
+                }
+                if p.signal == Some(Signal::Kill) {
+                    return Err(SpecError::field(
+                        at.of("params.signal"),
+                        "the kernel ignores a SIGKILL sent to a container's init from inside its container",
+                    )
+                    .hint("use TERM (the default), INT or QUIT"));
+                }
+                return Ok(FaultSpec::ContainerKill { target, params: p });
+            }
             let p: PodDeleteParams = typed(&step.params, &params)?;
             if p.force && p.grace_period.is_some() {
                 return Err(SpecError::field(
@@ -328,11 +425,11 @@ mod tests {
             ok.k8s(),
             Some(K8sScope {
                 namespace: Some("shop"),
-                kind: "Pod"
+                kinds: &["Pod"]
             })
         );
         let ok = parse("{fault: statefulset-scale, target: {namespace: db, name: pg}, params: {replicas: 1}, duration: 1m}").unwrap();
-        assert_eq!(ok.k8s().unwrap().kind, "StatefulSet");
+        assert_eq!(ok.k8s().unwrap().kinds, ["StatefulSet"]);
         let ok = parse(
             "{fault: node-cordon, target: {labelSelector: pool=batch, count: 1}, duration: 1m}",
         )
@@ -341,8 +438,14 @@ mod tests {
             ok.k8s(),
             Some(K8sScope {
                 namespace: None,
-                kind: "Node"
+                kinds: &["Node"]
             })
+        );
+        let ok = parse("{fault: node-drain, target: {names: [n1]}, params: {gracePeriod: 5s, force: true}, duration: 1m}").unwrap();
+        assert_eq!(ok.k8s().unwrap().kinds, ["Node", "Pod"]);
+        let ok = parse("{fault: container-kill, target: {namespace: shop, names: [web-1]}, params: {container: app, signal: INT}}").unwrap();
+        assert!(
+            matches!(ok, FaultSpec::ContainerKill { ref params, .. } if params.signal_name() == "INT")
         );
         for (step, want) in [
             ("{fault: pod-delete, target: {labelSelector: app=web}}", "missing field `namespace`"),
@@ -360,6 +463,12 @@ mod tests {
             ("{fault: node-cordon, target: {names: [N1]}, duration: 1s}", "steps[0].target.names[0]"),
             ("{fault: node-cordon, target: {names: [n1], namespace: x}, duration: 1s}", "unknown field"),
             ("{fault: node-cordon, target: {names: [n1], count: 0}, duration: 1s}", "steps[0].target.count"),
+            ("{fault: node-drain, target: {names: [n1]}}", "needs a duration"),
+            ("{fault: node-drain, target: {names: [n1]}, params: {retryInterval: 10ms}, duration: 1s}", "steps[0].params.retryInterval"),
+            ("{fault: node-drain, target: {names: [n1]}, params: {evict: true}, duration: 1s}", "unknown field"),
+            ("{fault: container-kill, target: {namespace: shop, names: [a]}, params: {signal: KILL}}", "steps[0].params.signal"),
+            ("{fault: container-kill, target: {namespace: shop, names: [a]}, params: {container: App}}", "steps[0].params.container"),
+            ("{fault: container-kill, target: {namespace: shop}}", "or names"),
         ] {
             let e = parse(step).unwrap_err();
             assert!(e.contains(want), "{step}: {e}");

@@ -41,6 +41,8 @@ pub const KINDS: &[&str] = &[
     "deployment-scale",
     "statefulset-scale",
     "node-cordon",
+    "node-drain",
+    "container-kill",
 ];
 
 /// The typed fault of a step. Its schema (feature `schema`) describes each kind's `target` and
@@ -179,6 +181,23 @@ pub enum FaultSpec {
     /// uncordons only those, never a node that was cordoned already.
     #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "duration"])))]
     NodeCordon { target: NodeTarget },
+    /// Cordon the target nodes, then evict their pods through the Eviction API for `duration`,
+    /// as `kubectl drain` does: PodDisruptionBudgets are honoured (a 429 is retried until the
+    /// step ends), DaemonSet and mirror pods stay. Revert uncordons the nodes it cordoned; the
+    /// evicted pods' controllers place them elsewhere.
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "duration"])))]
+    NodeDrain {
+        target: NodeTarget,
+        params: NodeDrainParams,
+    },
+    /// Restart a container of the target pods by signalling its main process (`kill 1` run by
+    /// the pod's exec); refused, with the reason, where the image has no shell or `kill`. Not
+    /// undone: the kubelet restarts the container; the step watches for `restartWait`.
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target"])))]
+    ContainerKill {
+        target: PodTarget,
+        params: ContainerKillParams,
+    },
 }
 
 impl FaultSpec {
@@ -225,6 +244,8 @@ impl FaultSpec {
             FaultSpec::DeploymentScale { .. } => "deployment-scale",
             FaultSpec::StatefulsetScale { .. } => "statefulset-scale",
             FaultSpec::NodeCordon { .. } => "node-cordon",
+            FaultSpec::NodeDrain { .. } => "node-drain",
+            FaultSpec::ContainerKill { .. } => "container-kill",
         }
     }
 
@@ -232,6 +253,9 @@ impl FaultSpec {
     pub fn extra_time(&self) -> Duration {
         match self {
             FaultSpec::ProcessKill { params, .. } => {
+                params.restart_wait.map(|d| d.0).unwrap_or_default()
+            }
+            FaultSpec::ContainerKill { params, .. } => {
                 params.restart_wait.map(|d| d.0).unwrap_or_default()
             }
             _ => Duration::ZERO,
