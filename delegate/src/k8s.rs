@@ -5,8 +5,8 @@
 //! The client lives on a runtime of its own (one thread): a fault blocks only its caller while
 //! a call is under way, never the runtime that serves the hub's stream, and the client's
 //! connection pool outlives whichever task made it. Every call is bounded by
-//! [`Kube::timeout`]. The faults that use it are in `faults/pod_delete.rs` and
-//! `faults/scale.rs`; what they may touch is the allow-list's (`namespace=`, `k8s-kind=`).
+//! [`Kube::timeout`]. The faults that use it are `faults/pod_delete.rs`, `faults/scale.rs`,
+//! `faults/node_cordon.rs`, `faults/node_drain.rs` and `faults/container_kill.rs`; what they may touch is the allow-list's (`namespace=`, `k8s-kind=`).
 use anyhow::Context as _;
 use std::{future::Future, path::PathBuf, sync::mpsc, time::Duration};
 
@@ -57,7 +57,7 @@ impl KubeError {
         }
     }
 
-    fn of(what: &str, e: kube::Error) -> Self {
+    pub fn of(what: &str, e: kube::Error) -> Self {
         match e {
             kube::Error::Api(s) => KubeError::Api {
                 what: what.into(),
@@ -165,6 +165,9 @@ impl Kube {
         config.connect_timeout = Some(timeout);
         config.read_timeout = Some(timeout);
         config.write_timeout = Some(timeout);
+        // No retries inside the client: a 429 or 503 must reach the caller within the bound
+        // (a drain retries a budget's 429 itself, a probe reports what the API said).
+        config.default_retry = false;
         let client = block(
             &handle,
             timeout,
@@ -216,6 +219,16 @@ impl Kube {
     /// Bound of each call.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// Starts `f` on the client's runtime, for work that outlives a call (a drain's evictions
+    /// and watch); it ends when the future does, or with the client.
+    pub fn spawn<F, Fut>(&self, f: F) -> tokio::task::JoinHandle<()>
+    where
+        F: FnOnce(kube::Client) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.handle.spawn(f(self.client.clone()))
     }
 
     /// Runs one API call on the client's runtime and waits for it, at most [`Kube::timeout`].

@@ -19,6 +19,7 @@ pub mod network;
 pub mod network_nft;
 pub mod network_tc;
 pub mod node_cordon;
+pub mod node_drain;
 pub mod pod_delete;
 mod process;
 pub mod process_kill;
@@ -101,6 +102,9 @@ pub enum FaultError {
     },
     #[error("{0}")]
     NotAllowed(String),
+    /// The targets are there, but acting on them would do harm the template did not ask for.
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Proxy(#[from] crate::proxy::ProxyError),
     #[error("cannot write the fault journal: {0:#}")]
@@ -192,7 +196,8 @@ impl Faults {
             scale::Workload::StatefulSet,
             kube.clone(),
         ));
-        self.register(node_cordon::NodeCordon::new(kube));
+        self.register(node_cordon::NodeCordon::new(kube.clone()));
+        self.register(node_drain::NodeDrain::new(kube));
         self
     }
 

@@ -63,7 +63,7 @@ fn get(kube: &Kube, name: &str) -> Result<Option<Node>, KubeError> {
 }
 
 /// The matching nodes as (name, cordoned).
-fn select(kube: &Kube, target: &NodeTarget) -> Result<Vec<(String, bool)>, FaultError> {
+pub(super) fn select(kube: &Kube, target: &NodeTarget) -> Result<Vec<(String, bool)>, FaultError> {
     if target.names.is_empty() {
         let mut lp = ListParams::default();
         if let Some(l) = &target.label_selector {
@@ -90,7 +90,7 @@ fn select(kube: &Kube, target: &NodeTarget) -> Result<Vec<(String, bool)>, Fault
 
 /// Sets `spec.unschedulable` to `to`, guarded by the resourceVersion just read; retries on
 /// 409. Returns whether it wrote (`false`: already so); a node gone is a 404 error.
-fn set(kube: &Kube, name: &str, to: bool) -> Result<bool, KubeError> {
+pub(super) fn set(kube: &Kube, name: &str, to: bool) -> Result<bool, KubeError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -124,7 +124,7 @@ fn set(kube: &Kube, name: &str, to: bool) -> Result<bool, KubeError> {
     }
 }
 
-fn what(t: &NodeTarget) -> String {
+pub(super) fn what(t: &NodeTarget) -> String {
     match &t.label_selector {
         Some(l) => format!("matching labels {l}"),
         None => format!("named {}", t.names.join(",")),

@@ -1,18 +1,27 @@
 //! FakeKubeApi: a fake Kubernetes API server, since no real one can run here. Plain HTTP/1.1 on
 //! 127.0.0.1, reached through a kubeconfig like any cluster, speaking the real API's JSON for
-//! the endpoints the delegate uses: `/version`, list / get / delete pods (label selectors with
-//! `=`, `!=` and existence; field selectors on `metadata.name` and `status.phase`; `Running`
-//! pods have a `Ready` condition), get Deployments and StatefulSets, and the
-//! `scale` subresource of Deployments and StatefulSets (get, merge patch honouring
-//! `metadata.resourceVersion` with 409 Conflict, and planned 409s), and list / get / merge patch
-//! (`spec.unschedulable`) nodes. It records every request.
+//! the endpoints the delegate uses: `/version`, list / get / delete pods in a namespace or in
+//! all of them (label selectors with `=`, `!=` and existence; field selectors on
+//! `metadata.name`, `status.phase` and `spec.nodeName`; `Running` pods have a `Ready`
+//! condition), **watch** pods (`?watch=true` from a `resourceVersion`: a stream of JSON lines,
+//! ended by `timeoutSeconds`), the **Eviction** subresource honouring PodDisruptionBudgets (a pod
+//! a budget covers is refused with 429 TooManyRequests while the budget allows no disruption;
+//! an evicted pod terminates, then is gone after a set delay), get Deployments and
+//! StatefulSets, and the `scale` subresource of Deployments and StatefulSets (get, merge patch
+//! honouring `metadata.resourceVersion` with 409 Conflict, and planned 409s), and list / get /
+//! merge patch (`spec.unschedulable`) nodes. It records every request.
 //!
 //! It runs on a thread and runtime of its own, so a test may block its own runtime (the
 //! delegate's fault calls are synchronous) without stalling the server.
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{body::Incoming, Method, Request, Response, StatusCode};
+use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
+use hyper::{
+    body::{Frame, Incoming},
+    Method, Request, Response, StatusCode,
+};
 use serde_json::{json, Value};
+use std::convert::Infallible;
+use std::time::Duration;
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
@@ -29,10 +38,73 @@ pub struct ApiRequest {
     pub body: String,
 }
 
+/// A pod as the fake keeps it.
+#[derive(Clone, Debug)]
+pub struct FakePod {
+    pub labels: BTreeMap<String, String>,
+    pub phase: String,
+    /// The node it runs on (`spec.nodeName`).
+    pub node: Option<String>,
+    /// The kind of its controller (`ReplicaSet`, `StatefulSet`, `DaemonSet`); `None`: a bare pod.
+    pub owner: Option<String>,
+    /// It has an `emptyDir` volume.
+    pub empty_dir: bool,
+    /// A static pod's mirror (annotation `kubernetes.io/config.mirror`).
+    pub mirror: bool,
+    /// Evicted or deleted, not gone yet (`metadata.deletionTimestamp` is set).
+    pub terminating: bool,
+    pub resource_version: u64,
+}
+
+impl FakePod {
+    /// A running pod of a ReplicaSet, on no node.
+    pub fn new(labels: &[(&str, &str)]) -> FakePod {
+        FakePod {
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            phase: "Running".into(),
+            node: None,
+            owner: Some("ReplicaSet".into()),
+            empty_dir: false,
+            mirror: false,
+            terminating: false,
+            resource_version: 1,
+        }
+    }
+
+    pub fn on(mut self, node: &str) -> FakePod {
+        self.node = Some(node.into());
+        self
+    }
+
+    pub fn owned_by(mut self, kind: Option<&str>) -> FakePod {
+        self.owner = kind.map(str::to_string);
+        self
+    }
+}
+
+/// A PodDisruptionBudget: the pods of `namespace` matching `selector` may lose `allowed` more.
+#[derive(Clone, Debug)]
+pub struct Pdb {
+    pub name: String,
+    pub namespace: String,
+    pub selector: String,
+    pub allowed: u32,
+}
+
 #[derive(Default)]
 pub struct State {
-    /// (namespace, name) -> labels and phase.
-    pub pods: BTreeMap<(String, String), (BTreeMap<String, String>, String)>,
+    /// (namespace, name) -> the pod.
+    pub pods: BTreeMap<(String, String), FakePod>,
+    pub pdbs: Vec<Pdb>,
+    /// How long an evicted pod terminates before it is gone (none: gone at once).
+    pub eviction_delay: Option<Duration>,
+    /// The last resourceVersion given out (pods).
+    pub rv: u64,
+    /// Pod changes as (resourceVersion, type, object), for watches.
+    pub pod_events: Vec<(u64, &'static str, Value)>,
     /// (resource, namespace, name) -> (replicas, resourceVersion); resource is `deployments` or
     /// `statefulsets`.
     pub scales: BTreeMap<(String, String, String), (i32, u64)>,
@@ -112,23 +184,47 @@ impl FakeKubeApi {
     }
 
     pub fn add_pod(&self, ns: &str, name: &str, labels: &[(&str, &str)]) {
-        let labels = labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        self.state
-            .lock()
-            .unwrap()
-            .pods
-            .insert((ns.into(), name.into()), (labels, "Running".into()));
+        self.put_pod(ns, name, FakePod::new(labels));
+    }
+
+    pub fn put_pod(&self, ns: &str, name: &str, pod: FakePod) {
+        let mut s = self.state.lock().unwrap();
+        s.put_pod(ns, name, pod, "ADDED");
     }
 
     /// `Running` pods are Ready; any other phase is not.
     pub fn set_phase(&self, ns: &str, name: &str, phase: &str) {
         let mut s = self.state.lock().unwrap();
-        if let Some(p) = s.pods.get_mut(&(ns.to_string(), name.to_string())) {
-            p.1 = phase.into();
+        if let Some(mut p) = s.pods.get(&(ns.to_string(), name.to_string())).cloned() {
+            p.phase = phase.into();
+            s.put_pod(ns, name, p, "MODIFIED");
         }
+    }
+
+    pub fn add_pdb(&self, ns: &str, name: &str, selector: &str, allowed: u32) {
+        self.state.lock().unwrap().pdbs.push(Pdb {
+            name: name.into(),
+            namespace: ns.into(),
+            selector: selector.into(),
+            allowed,
+        });
+    }
+
+    pub fn set_pdb_allowed(&self, name: &str, allowed: u32) {
+        let mut s = self.state.lock().unwrap();
+        for p in s.pdbs.iter_mut().filter(|p| p.name == name) {
+            p.allowed = allowed;
+        }
+    }
+
+    pub fn set_eviction_delay(&self, delay: Duration) {
+        self.state.lock().unwrap().eviction_delay = Some(delay);
+    }
+
+    /// Every pod as `namespace/name`.
+    pub fn all_pods(&self) -> Vec<String> {
+        let s = self.state.lock().unwrap();
+        s.pods.keys().map(|(ns, n)| format!("{ns}/{n}")).collect()
     }
 
     pub fn set_replicas(&self, resource: &str, ns: &str, name: &str, replicas: i32) {
@@ -198,6 +294,26 @@ impl FakeKubeApi {
     }
 }
 
+impl State {
+    /// Stores the pod with a new resourceVersion and records the change for watches.
+    fn put_pod(&mut self, ns: &str, name: &str, mut pod: FakePod, kind: &'static str) {
+        self.rv += 1;
+        pod.resource_version = self.rv;
+        self.pod_events
+            .push((self.rv, kind, pod_json(ns, name, &pod)));
+        self.pods.insert((ns.into(), name.into()), pod);
+    }
+
+    fn remove_pod(&mut self, ns: &str, name: &str) -> Option<FakePod> {
+        let mut pod = self.pods.remove(&(ns.to_string(), name.to_string()))?;
+        self.rv += 1;
+        pod.resource_version = self.rv;
+        self.pod_events
+            .push((self.rv, "DELETED", pod_json(ns, name, &pod)));
+        Some(pod)
+    }
+}
+
 impl Drop for FakeKubeApi {
     fn drop(&mut self) {
         if let Some(s) = self.stop.take() {
@@ -206,16 +322,18 @@ impl Drop for FakeKubeApi {
     }
 }
 
-fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
+type Body = BoxBody<Bytes, Infallible>;
+
+fn reply(status: StatusCode, body: Value) -> Response<Body> {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
+        .body(Full::new(Bytes::from(body.to_string())).boxed())
         .unwrap()
 }
 
 /// The API's `Status` object for a failure.
-fn failure(code: u16, reason: &str, message: &str) -> Response<Full<Bytes>> {
+fn failure(code: u16, reason: &str, message: &str) -> Response<Body> {
     reply(
         StatusCode::from_u16(code).unwrap(),
         json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -223,13 +341,30 @@ fn failure(code: u16, reason: &str, message: &str) -> Response<Full<Bytes>> {
     )
 }
 
-fn pod_json(ns: &str, name: &str, labels: &BTreeMap<String, String>, phase: &str) -> Value {
-    json!({"apiVersion": "v1", "kind": "Pod",
-           "metadata": {"name": name, "namespace": ns, "labels": labels, "uid": format!("uid-{name}"),
-                        "resourceVersion": "1"},
+fn pod_json(ns: &str, name: &str, p: &FakePod) -> Value {
+    let mut v = json!({"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": name, "namespace": ns, "labels": p.labels, "uid": format!("uid-{name}"),
+                        "resourceVersion": p.resource_version.to_string()},
            "spec": {"containers": [{"name": "app", "image": "example/app:1"}]},
-           "status": {"phase": phase, "conditions": [
-               {"type": "Ready", "status": if phase == "Running" { "True" } else { "False" }}]}})
+           "status": {"phase": p.phase, "conditions": [
+               {"type": "Ready", "status": if p.phase == "Running" { "True" } else { "False" }}]}});
+    if let Some(node) = &p.node {
+        v["spec"]["nodeName"] = json!(node);
+    }
+    if let Some(kind) = &p.owner {
+        v["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": kind,
+            "name": "owner", "uid": "uid-owner", "controller": true}]);
+    }
+    if p.empty_dir {
+        v["spec"]["volumes"] = json!([{"name": "scratch", "emptyDir": {}}]);
+    }
+    if p.mirror {
+        v["metadata"]["annotations"] = json!({"kubernetes.io/config.mirror": "abc"});
+    }
+    if p.terminating {
+        v["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    }
+    v
 }
 
 fn scale_json(ns: &str, name: &str, replicas: i32, rv: u64) -> Value {
@@ -274,7 +409,7 @@ fn labels_match(sel: &str, labels: &BTreeMap<String, String>) -> bool {
         })
 }
 
-fn fields_match(sel: &str, name: &str, phase: &str) -> bool {
+fn fields_match(sel: &str, name: &str, pod: &FakePod) -> bool {
     sel.split(',')
         .map(str::trim)
         .filter(|t| !t.is_empty())
@@ -288,14 +423,143 @@ fn fields_match(sel: &str, name: &str, phase: &str) -> bool {
             };
             let actual = match k.trim() {
                 "metadata.name" => name,
-                "status.phase" => phase,
+                "status.phase" => &pod.phase,
+                "spec.nodeName" => pod.node.as_deref().unwrap_or_default(),
                 _ => return false,
             };
             (actual == v.trim()) == eq
         })
 }
 
-async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+/// The pods of `ns` (all namespaces: `None`) that the query's selectors match, as JSON.
+fn list_pods(s: &State, ns: Option<&str>, q: &BTreeMap<String, String>) -> Vec<Value> {
+    s.pods
+        .iter()
+        .filter(|((n, _), _)| ns.is_none_or(|ns| n == ns))
+        .filter(|((_, name), pod)| {
+            q.get("labelSelector")
+                .is_none_or(|l| labels_match(l, &pod.labels))
+                && q.get("fieldSelector")
+                    .is_none_or(|f| fields_match(f, name, pod))
+        })
+        .map(|((n, name), pod)| pod_json(n, name, pod))
+        .collect()
+}
+
+/// A watch of the pods matching the query: every change after its `resourceVersion`, as JSON
+/// lines, until `timeoutSeconds` (default 5) or the client goes.
+fn watch_pods(
+    st: &Arc<Mutex<State>>,
+    ns: Option<String>,
+    q: BTreeMap<String, String>,
+) -> Response<Body> {
+    let from: u64 = q
+        .get("resourceVersion")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let secs: u64 = q
+        .get("timeoutSeconds")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let st = st.clone();
+    tokio::spawn(async move {
+        let end = tokio::time::Instant::now() + Duration::from_secs(secs);
+        let mut seen = from;
+        while tokio::time::Instant::now() < end {
+            let lines: Vec<Bytes> = {
+                let s = st.lock().unwrap();
+                let new: Vec<_> = s.pod_events.iter().filter(|e| e.0 > seen).collect();
+                if let Some(last) = new.last() {
+                    seen = last.0;
+                }
+                new.into_iter()
+                    .filter(|(_, _, obj)| {
+                        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+                        let n = obj["metadata"]["namespace"].as_str().unwrap_or_default();
+                        let pod = s
+                            .pods
+                            .get(&(n.to_string(), name.to_string()))
+                            .cloned()
+                            .unwrap_or_else(|| FakePod {
+                                node: obj["spec"]["nodeName"].as_str().map(str::to_string),
+                                ..FakePod::new(&[])
+                            });
+                        ns.as_deref().is_none_or(|ns| ns == n)
+                            && q.get("fieldSelector")
+                                .is_none_or(|f| fields_match(f, name, &pod))
+                    })
+                    .map(|(_, kind, obj)| {
+                        Bytes::from(format!("{}\n", json!({"type": kind, "object": obj})))
+                    })
+                    .collect()
+            };
+            for l in lines {
+                if tx.send(l).await.is_err() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+    let stream = futures::StreamExt::map(stream, |b| Ok::<_, Infallible>(Frame::data(b)));
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(StreamBody::new(stream).boxed())
+        .unwrap()
+}
+
+/// An eviction: refused with 429 while a budget covering the pod allows no disruption; else
+/// the pod terminates and is gone after the eviction delay.
+fn evict(st: &Arc<Mutex<State>>, s: &mut State, ns: &str, name: &str) -> Response<Body> {
+    let Some(mut pod) = s.pods.get(&(ns.to_string(), name.to_string())).cloned() else {
+        return failure(404, "NotFound", &format!("pods \"{name}\" not found"));
+    };
+    let covering: Vec<usize> = s
+        .pdbs
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.namespace == ns && labels_match(&b.selector, &pod.labels))
+        .map(|(i, _)| i)
+        .collect();
+    if let Some(b) = covering
+        .iter()
+        .map(|&i| &s.pdbs[i])
+        .find(|b| b.allowed == 0)
+    {
+        let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "Cannot evict pod as it would violate the pod's disruption budget.",
+            "reason": "TooManyRequests", "code": 429,
+            "details": {"causes": [{"reason": "DisruptionBudget",
+                "message": format!("The disruption budget {} needs 1 healthy pods and has 1 currently", b.name)}]}});
+        return reply(StatusCode::TOO_MANY_REQUESTS, body);
+    }
+    for i in covering {
+        s.pdbs[i].allowed -= 1;
+    }
+    match s.eviction_delay {
+        None => {
+            s.remove_pod(ns, name);
+        }
+        Some(delay) => {
+            pod.terminating = true;
+            s.put_pod(ns, name, pod, "MODIFIED");
+            let (st, ns, name) = (st.clone(), ns.to_string(), name.to_string());
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                st.lock().unwrap().remove_pod(&ns, &name);
+            });
+        }
+    }
+    reply(
+        StatusCode::CREATED,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    )
+}
+
+async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
@@ -318,25 +582,32 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full
                    "gitCommit": "0", "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
                    "goVersion": "go1.24", "compiler": "gc", "platform": "linux/amd64"}),
         ),
-        (&Method::GET, ["api", "v1", "namespaces", ns, "pods"]) => {
+        (&Method::GET, ["api", "v1", "pods"])
+        | (&Method::GET, ["api", "v1", "namespaces", _, "pods"]) => {
             let q = query(&uri);
-            let items: Vec<Value> = s
-                .pods
-                .iter()
-                .filter(|((n, _), _)| n == ns)
-                .filter(|((_, name), (labels, phase))| {
-                    q.get("labelSelector")
-                        .is_none_or(|l| labels_match(l, labels))
-                        && q.get("fieldSelector")
-                            .is_none_or(|f| fields_match(f, name, phase))
-                })
-                .map(|((n, name), (labels, phase))| pod_json(n, name, labels, phase))
-                .collect();
+            let ns = (segs.len() == 5).then(|| segs[3].to_string());
+            if q.get("watch").is_some_and(|w| w == "true" || w == "1") {
+                drop(s);
+                return watch_pods(st, ns, q);
+            }
+            let items = list_pods(&s, ns.as_deref(), &q);
             reply(
                 StatusCode::OK,
-                json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"},
-                       "items": items}),
+                json!({"apiVersion": "v1", "kind": "PodList",
+                       "metadata": {"resourceVersion": s.rv.to_string()}, "items": items}),
             )
+        }
+        (&Method::POST, ["api", "v1", "namespaces", ns, "pods", name, "eviction"]) => {
+            let (ns, name) = (ns.to_string(), name.to_string());
+            let ev: Value = serde_json::from_str(&body).unwrap_or_default();
+            if ev["metadata"]["name"] != json!(name) {
+                return failure(
+                    400,
+                    "BadRequest",
+                    "name in URL does not match name in Eviction object",
+                );
+            }
+            evict(st, &mut s, &ns, &name)
         }
         (&Method::GET, ["api", "v1", "nodes"]) => {
             let q = query(&uri);
@@ -402,12 +673,12 @@ async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Full
         (m @ (&Method::GET | &Method::DELETE), ["api", "v1", "namespaces", ns, "pods", name]) => {
             let key = (ns.to_string(), name.to_string());
             let found = if m == Method::DELETE {
-                s.pods.remove(&key)
+                s.remove_pod(ns, name)
             } else {
                 s.pods.get(&key).cloned()
             };
             match found {
-                Some((labels, phase)) => reply(StatusCode::OK, pod_json(ns, name, &labels, &phase)),
+                Some(pod) => reply(StatusCode::OK, pod_json(ns, name, &pod)),
                 None => failure(404, "NotFound", &format!("pods \"{name}\" not found")),
             }
         }

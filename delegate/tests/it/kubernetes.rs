@@ -2,9 +2,11 @@
 //! here): what is advertised and when, the allow-list's refusal before any request, pod-delete,
 //! the scale faults with their revert, a 409 retried, and a delegate killed mid-scale whose
 //! restart restores the replicas from its journal; node-cordon with its revert (only the
-//! nodes it cordoned) and its journal recovery.
+//! nodes it cordoned) and its journal recovery; node-drain through the Eviction API with a
+//! PodDisruptionBudget's 429s retried, a watch following the evicted pods, its refusals and
+//! its journal recovery.
 use crate::fake_hub::{FakeHub, Mode, TOKEN};
-use crate::fake_kube::FakeKubeApi;
+use crate::fake_kube::{FakeKubeApi, FakePod};
 use crate::helpers::{wait_until, HttpServer};
 use faultline_delegate::{
     allow::{AllowList, Entry},
@@ -13,7 +15,7 @@ use faultline_delegate::{
     k8s::{Kube, KubeOptions},
 };
 use faultline_experiment::faults::{
-    FaultSpec, NodeTarget, PodDeleteParams, PodTarget, ScaleParams, WorkloadTarget,
+    FaultSpec, NodeDrainParams, NodeTarget, PodDeleteParams, PodTarget, ScaleParams, WorkloadTarget,
 };
 use faultline_proto::v1 as pb;
 use std::{
@@ -23,9 +25,10 @@ use std::{
     time::Duration,
 };
 
-const K8S_KINDS: [&str; 4] = [
+const K8S_KINDS: [&str; 5] = [
     "deployment-scale",
     "node-cordon",
+    "node-drain",
     "pod-delete",
     "statefulset-scale",
 ];
@@ -691,4 +694,254 @@ async fn the_k8s_probe_checks_existence_fields_and_ready_pods() {
         "{c:?}"
     );
     assert_eq!(api.object_requests().len(), before);
+}
+
+fn node_drain(names: &[&str], params: NodeDrainParams) -> FaultSpec {
+    FaultSpec::NodeDrain {
+        target: NodeTarget {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            ..NodeTarget::default()
+        },
+        params,
+    }
+}
+
+fn evictions(api: &FakeKubeApi, pod: &str) -> usize {
+    api.requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.uri.contains(&format!("/pods/{pod}/eviction")))
+        .count()
+}
+
+#[test]
+fn node_drain_evicts_retries_a_budgets_429_and_uncordons() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeKubeApi::start();
+    api.add_node("n1", &[], false);
+    api.add_node("n2", &[], false);
+    api.put_pod("shop", "web-1", FakePod::new(&[("app", "web")]).on("n1"));
+    api.put_pod("shop", "web-2", FakePod::new(&[("app", "web")]).on("n1"));
+    api.put_pod(
+        "shop",
+        "db-0",
+        FakePod::new(&[("app", "db")])
+            .on("n1")
+            .owned_by(Some("StatefulSet")),
+    );
+    api.put_pod(
+        "kube-system",
+        "proxy-x",
+        FakePod::new(&[]).on("n1").owned_by(Some("DaemonSet")),
+    );
+    api.put_pod("shop", "web-3", FakePod::new(&[("app", "web")]).on("n2"));
+    // db-0 may not be disrupted until the test relieves its budget.
+    api.add_pdb("shop", "db-pdb", "app=db", 0);
+    api.set_eviction_delay(Duration::from_millis(300));
+    let f = faults(&api, dir.path(), &["k8s-kind=Node", "k8s-kind=Pod"]);
+    let journal = Journal::open(&dir.path().join("journal")).unwrap();
+
+    let spec = node_drain(
+        &["n1"],
+        NodeDrainParams {
+            retry_interval: Some(faultline_experiment::Dur(Duration::from_secs(1))),
+            ..NodeDrainParams::default()
+        },
+    );
+    let applied = f.inject(&journal, &spec, ctx(0)).unwrap();
+    assert_eq!(
+        applied.detail,
+        "drain 1 of 1 nodes named n1 (n1): evict 3 pods (shop/db-0, shop/web-1, shop/web-2), \
+         leave 1 (DaemonSet, mirror, finished or terminating)"
+    );
+    assert_eq!(api.cordoned(), ["n1"]);
+    assert_eq!(
+        journal.entries().unwrap()[0].data["nodes"],
+        serde_json::json!(["n1"])
+    );
+
+    // The web pods go (after terminating for a while); the budget keeps db-0, and its eviction
+    // is tried again every second.
+    wait_until(Duration::from_secs(10), || {
+        let pods = api.all_pods();
+        !pods.contains(&"shop/web-1".to_string()) && !pods.contains(&"shop/web-2".to_string())
+    });
+    wait_until(Duration::from_secs(10), || evictions(&api, "db-0") >= 3);
+    assert!(api.all_pods().contains(&"shop/db-0".to_string()));
+    // The DaemonSet's pod and the other node's are never evicted.
+    assert_eq!(evictions(&api, "proxy-x") + evictions(&api, "web-3"), 0);
+    // The budget allows one disruption now: the next try takes db-0, and the watch sees it go.
+    api.set_pdb_allowed("db-pdb", 1);
+    wait_until(Duration::from_secs(10), || {
+        !api.all_pods().contains(&"shop/db-0".to_string())
+    });
+    assert!(
+        api.requests()
+            .iter()
+            .any(|r| r.uri.starts_with("/api/v1/pods?") && r.uri.contains("watch=true")),
+        "the evicted pods are followed by a watch"
+    );
+    // Let the watch report the last pod gone.
+    std::thread::sleep(Duration::from_millis(300));
+    let undone = f.revert(&journal, &applied).unwrap();
+    assert!(
+        undone.starts_with("uncordoned n1; evicted 3 pods (3 gone)"),
+        "{undone}"
+    );
+    assert!(api.cordoned().is_empty());
+    assert!(journal.entries().unwrap().is_empty());
+    assert_eq!(
+        api.all_pods(),
+        ["kube-system/proxy-x", "shop/web-3"],
+        "only the DaemonSet pod and the other node's pod are left"
+    );
+}
+
+#[test]
+fn node_drain_reports_pods_a_budget_kept_until_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeKubeApi::start();
+    api.add_node("n1", &[], true);
+    api.put_pod(
+        "shop",
+        "db-0",
+        FakePod::new(&[("app", "db")])
+            .on("n1")
+            .owned_by(Some("StatefulSet")),
+    );
+    api.add_pdb("shop", "db-pdb", "app=db", 0);
+    let f = faults(&api, dir.path(), &["k8s-kind=Node", "k8s-kind=Pod"]);
+    let journal = Journal::open(&dir.path().join("journal")).unwrap();
+    let spec = node_drain(
+        &["n1"],
+        NodeDrainParams {
+            retry_interval: Some(faultline_experiment::Dur(Duration::from_secs(1))),
+            ..NodeDrainParams::default()
+        },
+    );
+    let applied = f.inject(&journal, &spec, ctx(0)).unwrap();
+    assert!(
+        applied.detail.ends_with("; cordoned already: n1"),
+        "{}",
+        applied.detail
+    );
+    wait_until(Duration::from_secs(10), || evictions(&api, "db-0") >= 2);
+    let undone = f.revert(&journal, &applied).unwrap();
+    assert!(
+        undone.starts_with("no node left to uncordon; evicted 0 pods (0 gone); kept by a PodDisruptionBudget until the end: shop/db-0 ("),
+        "{undone}"
+    );
+    // n1 was cordoned before the drain: it stays cordoned; the pod stays.
+    assert_eq!(api.cordoned(), ["n1"]);
+    assert_eq!(api.all_pods(), ["shop/db-0"]);
+    // No more tries once reverted.
+    let tries = evictions(&api, "db-0");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(evictions(&api, "db-0"), tries);
+}
+
+#[test]
+fn node_drain_refuses_pods_that_would_be_lost_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeKubeApi::start();
+    api.add_node("n1", &[], false);
+    api.put_pod("shop", "bare", FakePod::new(&[]).on("n1").owned_by(None));
+    let mut scratch = FakePod::new(&[]).on("n1");
+    scratch.empty_dir = true;
+    api.put_pod("shop", "cache-0", scratch);
+    let journal = Journal::open(&dir.path().join("journal")).unwrap();
+
+    // Without k8s-kind=Pod a drain is refused before anything is read.
+    let f = faults(&api, dir.path(), &["k8s-kind=Node"]);
+    let err = f
+        .inject(
+            &journal,
+            &node_drain(&["n1"], NodeDrainParams::default()),
+            ctx(0),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("--allow k8s-kind=Pod"), "{err}");
+    assert!(api.object_requests().is_empty());
+
+    let f = faults(&api, dir.path(), &["k8s-kind=Node", "k8s-kind=Pod"]);
+    let err = f
+        .inject(
+            &journal,
+            &node_drain(&["n1"], NodeDrainParams::default()),
+            ctx(0),
+        )
+        .unwrap_err();
+    let e = err.to_string();
+    assert!(matches!(err, FaultError::Refused(_)), "{e}");
+    assert!(
+        e.contains("shop/bare on n1") && e.contains("params.force"),
+        "{e}"
+    );
+    assert!(
+        e.contains("shop/cache-0 on n1") && e.contains("params.deleteEmptyDirData"),
+        "{e}"
+    );
+    // Nothing journalled, nothing cordoned, nothing evicted.
+    assert!(journal.entries().unwrap().is_empty());
+    assert!(api.cordoned().is_empty());
+    assert!(!api.requests().iter().any(|r| r.method != "GET"));
+
+    // With both, the drain takes them.
+    let spec = node_drain(
+        &["n1"],
+        NodeDrainParams {
+            force: true,
+            delete_empty_dir_data: true,
+            grace_period: Some(faultline_experiment::Dur(Duration::from_secs(7))),
+            ..NodeDrainParams::default()
+        },
+    );
+    let applied = f.inject(&journal, &spec, ctx(1)).unwrap();
+    wait_until(Duration::from_secs(10), || api.all_pods().is_empty());
+    // A policy/v1 Eviction carrying the grace period, for each pod.
+    let bodies: Vec<serde_json::Value> = api
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 2);
+    for b in bodies {
+        assert_eq!(b["apiVersion"], "policy/v1");
+        assert_eq!(b["kind"], "Eviction");
+        assert_eq!(b["deleteOptions"]["gracePeriodSeconds"], 7);
+    }
+    let undone = f.revert(&journal, &applied).unwrap();
+    assert!(
+        undone.starts_with("uncordoned n1; evicted 2 pods"),
+        "{undone}"
+    );
+}
+
+#[test]
+fn a_restarted_delegate_uncordons_what_a_drain_cordoned() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeKubeApi::start();
+    api.add_node("n1", &[], false);
+    api.add_node("n2", &[], true);
+    api.put_pod("shop", "db-0", FakePod::new(&[("app", "db")]).on("n1"));
+    api.add_pdb("shop", "db-pdb", "app=db", 0);
+    let path = dir.path().join("journal");
+    {
+        let f = faults(&api, dir.path(), &["k8s-kind=Node", "k8s-kind=Pod"]);
+        let journal = Journal::open(&path).unwrap();
+        f.inject(
+            &journal,
+            &node_drain(&["n1", "n2"], NodeDrainParams::default()),
+            ctx(0),
+        )
+        .unwrap();
+        assert_eq!(api.cordoned(), ["n1", "n2"]);
+        // The delegate dies here without reverting.
+    }
+    let journal = Journal::open(&path).unwrap();
+    let f = faults(&api, dir.path(), &["k8s-kind=Node", "k8s-kind=Pod"]);
+    assert_eq!(journal.recover(&f).unwrap(), 1);
+    // n1 is uncordoned; n2 was cordoned before the drain and stays so.
+    assert_eq!(api.cordoned(), ["n2"]);
+    assert!(journal.entries().unwrap().is_empty());
 }

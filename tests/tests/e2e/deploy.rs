@@ -639,7 +639,7 @@ fn delegate_rbac_grants_exactly_what_each_enabled_fault_uses() {
             vec![],
             vec![
                 rule("", "nodes", &["get", "list", "watch", "patch"]),
-                rule("", "pods", &["get", "list"]),
+                rule("", "pods", &["get", "list", "watch"]),
                 rule("", "pods/eviction", &["create"]),
             ],
         ),
@@ -714,22 +714,20 @@ fn delegate_rbac_grants_exactly_what_each_enabled_fault_uses() {
         );
         // The object kinds the fault changes, as the delegate's allow-list names them
         // (experiment/src/policy.rs: nothing Kubernetes is allowed without `k8s-kind=`).
-        let kind = match toggle.rsplit('.').next().unwrap() {
-            "podDelete" | "containerKill" | "nodeDrain" | "podFaults" => Some("Pod"),
-            "deploymentScale" => Some("Deployment"),
-            "statefulsetScale" => Some("StatefulSet"),
-            "nodeCordon" => Some("Node"),
-            _ => None,
+        // A drain changes nodes and evicts pods: both.
+        let want: &[&str] = match toggle.rsplit('.').next().unwrap() {
+            "podDelete" | "containerKill" | "podFaults" => &["Pod"],
+            "nodeDrain" => &["Pod", "Node"],
+            "deploymentScale" => &["Deployment"],
+            "statefulsetScale" => &["StatefulSet"],
+            "nodeCordon" => &["Node"],
+            _ => &[],
         };
         let kinds: Vec<&str> = args
             .iter()
             .filter_map(|a| a.strip_prefix("--allow=k8s-kind="))
             .collect();
-        assert_eq!(
-            kinds,
-            kind.into_iter().collect::<Vec<_>>(),
-            "{toggle}: {args:?}"
-        );
+        assert_eq!(kinds, want, "{toggle}: {args:?}");
     }
 }
 

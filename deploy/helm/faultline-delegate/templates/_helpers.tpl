@@ -60,7 +60,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if or $f.podDelete $f.containerKill $f.nodeDrain $f.podFaults }}{{ $entries = append $entries "k8s-kind=Pod" }}{{ end -}}
 {{- if $f.deploymentScale }}{{ $entries = append $entries "k8s-kind=Deployment" }}{{ end -}}
 {{- if $f.statefulsetScale }}{{ $entries = append $entries "k8s-kind=StatefulSet" }}{{ end -}}
-{{- if $f.nodeCordon }}{{ $entries = append $entries "k8s-kind=Node" }}{{ end -}}
+{{- if or $f.nodeCordon $f.nodeDrain }}{{ $entries = append $entries "k8s-kind=Node" }}{{ end -}}
 {{- if include "faultline-delegate.usesApi" . -}}
 {{- range (include "faultline-delegate.namespaces" . | fromJsonArray) }}{{ $entries = append $entries (printf "namespace=%s" .) }}{{ end -}}
 {{- end -}}
