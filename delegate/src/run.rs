@@ -801,13 +801,17 @@ impl Run {
                 // A one-shot fault cannot be undone: its window closes when its watch is over,
                 // and recovery counts from the moment it was applied.
                 Ok(_) => {
+                    let mut detail = format!("watched for {:?}; a {kind} is not undone", f.hold);
+                    if let Some(o) = faults.get(kind).ok().and_then(|x| x.outcome(&a)) {
+                        detail.push_str(&format!("; {o}"));
+                    }
                     self.emit(
                         events::FAULT_ENDED,
                         &FaultEvent {
                             step: f.ordinal,
                             path: f.path.clone(),
                             fault: kind.into(),
-                            detail: format!("watched for {:?}; a {kind} is not undone", f.hold),
+                            detail,
                         },
                     );
                     Ok((at, Some(applied_ref)))

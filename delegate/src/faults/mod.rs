@@ -9,6 +9,7 @@ use faultline_experiment::faults::FaultSpec;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub mod container_kill;
 pub mod cpu_stress;
 pub mod disk_fill;
 pub mod http_fault;
@@ -146,6 +147,12 @@ pub trait Fault: Send + Sync {
 
     /// Undoes `apply` and says what it did; must succeed when the targets are already gone.
     fn revert(&self, applied: &Applied) -> Result<String, FaultError>;
+
+    /// For a fault that is not undone: what became of its targets once the step's watch is
+    /// over (e.g. whether each container restarted), for the `fault.ended` event.
+    fn outcome(&self, _applied: &Applied) -> Option<String> {
+        None
+    }
 }
 
 /// Kind name -> implementation.
@@ -191,6 +198,7 @@ impl Faults {
     /// plan; journalled ones are reverted once a cluster is configured again).
     pub fn with_kube(mut self, kube: Option<std::sync::Arc<crate::k8s::Kube>>) -> Self {
         self.register(pod_delete::PodDelete::new(kube.clone()));
+        self.register(container_kill::ContainerKill::new(kube.clone()));
         self.register(scale::Scale::new(scale::Workload::Deployment, kube.clone()));
         self.register(scale::Scale::new(
             scale::Workload::StatefulSet,

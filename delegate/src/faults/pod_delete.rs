@@ -72,7 +72,7 @@ fn data(a: &Applied) -> Option<Data> {
 
 /// The names of the pods `target` selects now, in a random order of which the first
 /// `target.pick(n)` are the ones to delete; and how many matched.
-fn select(kube: &Kube, target: &PodTarget) -> Result<(Vec<String>, usize), FaultError> {
+pub(super) fn select(kube: &Kube, target: &PodTarget) -> Result<(Vec<String>, usize), FaultError> {
     let ns = target.namespace.clone();
     let mut found: Vec<String> = if target.names.is_empty() {
         let mut lp = ListParams::default();
@@ -130,7 +130,7 @@ fn delete(kube: &Kube, ns: &str, pods: &[String], grace: Option<u32>) -> Result<
     Ok(deleted)
 }
 
-fn what(t: &PodTarget) -> String {
+pub(super) fn what(t: &PodTarget) -> String {
     let mut sel = Vec::new();
     if let Some(l) = &t.label_selector {
         sel.push(format!("labels {l}"));

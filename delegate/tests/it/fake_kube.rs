@@ -9,7 +9,9 @@
 //! an evicted pod terminates, then is gone after a set delay), get Deployments and
 //! StatefulSets, and the `scale` subresource of Deployments and StatefulSets (get, merge patch
 //! honouring `metadata.resourceVersion` with 409 Conflict, and planned 409s), and list / get /
-//! merge patch (`spec.unschedulable`) nodes. It records every request.
+//! merge patch (`spec.unschedulable`) nodes, and **exec** over a WebSocket (`v4.channel.k8s.io`:
+//! the command's outcome as a `Status` on channel 3; what the image has decides whether
+//! `/bin/sh` or `kill` run, and a run `kill` restarts the container). It records every request.
 //!
 //! It runs on a thread and runtime of its own, so a test may block its own runtime (the
 //! delegate's fault calls are synchronous) without stalling the server.
@@ -38,6 +40,17 @@ pub struct ApiRequest {
     pub body: String,
 }
 
+/// What a pod's image lets an exec run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Image {
+    /// A shell (with its builtin `kill`) and a `kill` binary.
+    Shell,
+    /// A `kill` binary, no shell.
+    KillOnly,
+    /// Neither (distroless).
+    Bare,
+}
+
 /// A pod as the fake keeps it.
 #[derive(Clone, Debug)]
 pub struct FakePod {
@@ -54,6 +67,9 @@ pub struct FakePod {
     /// Evicted or deleted, not gone yet (`metadata.deletionTimestamp` is set).
     pub terminating: bool,
     pub resource_version: u64,
+    /// Its containers, with their restart counts.
+    pub containers: Vec<(String, i32)>,
+    pub image: Image,
 }
 
 impl FakePod {
@@ -71,6 +87,8 @@ impl FakePod {
             mirror: false,
             terminating: false,
             resource_version: 1,
+            containers: vec![("app".into(), 0)],
+            image: Image::Shell,
         }
     }
 
@@ -113,6 +131,8 @@ pub struct State {
     /// The next this many PATCHes answer 409 Conflict.
     pub conflicts: u32,
     pub requests: Vec<ApiRequest>,
+    /// Execs as (namespace/pod, container, command).
+    pub execs: Vec<(String, String, Vec<String>)>,
 }
 
 pub struct FakeKubeApi {
@@ -148,6 +168,7 @@ impl FakeKubeApi {
                             });
                             let _ = hyper::server::conn::http1::Builder::new()
                                 .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                                .with_upgrades()
                                 .await;
                         });
                     }
@@ -219,6 +240,21 @@ impl FakeKubeApi {
 
     pub fn set_eviction_delay(&self, delay: Duration) {
         self.state.lock().unwrap().eviction_delay = Some(delay);
+    }
+
+    /// The restart count of a pod's container.
+    pub fn restarts(&self, ns: &str, pod: &str, container: &str) -> i32 {
+        let s = self.state.lock().unwrap();
+        s.pods[&(ns.to_string(), pod.to_string())]
+            .containers
+            .iter()
+            .find(|c| c.0 == container)
+            .map(|c| c.1)
+            .unwrap()
+    }
+
+    pub fn execs(&self) -> Vec<(String, String, Vec<String>)> {
+        self.state.lock().unwrap().execs.clone()
     }
 
     /// Every pod as `namespace/name`.
@@ -345,9 +381,13 @@ fn pod_json(ns: &str, name: &str, p: &FakePod) -> Value {
     let mut v = json!({"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": name, "namespace": ns, "labels": p.labels, "uid": format!("uid-{name}"),
                         "resourceVersion": p.resource_version.to_string()},
-           "spec": {"containers": [{"name": "app", "image": "example/app:1"}]},
+           "spec": {"containers": p.containers.iter()
+               .map(|(c, _)| json!({"name": c, "image": "example/app:1"})).collect::<Vec<_>>()},
            "status": {"phase": p.phase, "conditions": [
-               {"type": "Ready", "status": if p.phase == "Running" { "True" } else { "False" }}]}});
+               {"type": "Ready", "status": if p.phase == "Running" { "True" } else { "False" }}],
+               "containerStatuses": p.containers.iter().map(|(c, r)| json!({"name": c,
+                   "ready": p.phase == "Running", "restartCount": r, "image": "example/app:1",
+                   "imageID": "sha256:0"})).collect::<Vec<_>>()}});
     if let Some(node) = &p.node {
         v["spec"]["nodeName"] = json!(node);
     }
@@ -559,7 +599,113 @@ fn evict(st: &Arc<Mutex<State>>, s: &mut State, ns: &str, name: &str) -> Respons
     )
 }
 
+/// An exec: upgrades to a WebSocket (`v4.channel.k8s.io`) and answers as the kubelet would for
+/// the pod's image: the command's `Status` on channel 3, then a close.
+fn exec(st: &Arc<Mutex<State>>, mut req: Request<Incoming>) -> Response<Body> {
+    let uri = req.uri().clone();
+    let segs: Vec<String> = uri
+        .path()
+        .trim_matches('/')
+        .split('/')
+        .map(str::to_string)
+        .collect();
+    let (ns, pod) = (segs[3].clone(), segs[5].clone());
+    let pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let command: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "command")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let container = pairs
+        .iter()
+        .find(|(k, _)| k == "container")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| "app".into());
+    {
+        let mut s = st.lock().unwrap();
+        s.requests.push(ApiRequest {
+            method: req.method().to_string(),
+            uri: uri.to_string(),
+            body: String::new(),
+        });
+        s.execs
+            .push((format!("{ns}/{pod}"), container.clone(), command.clone()));
+    }
+    let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
+        return failure(400, "BadRequest", "exec needs a WebSocket upgrade");
+    };
+    let offered = req
+        .headers()
+        .get("sec-websocket-protocol")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if !offered.contains("v4.channel.k8s.io") {
+        return failure(400, "BadRequest", "no supported stream protocol offered");
+    }
+    let status = {
+        let mut s = st.lock().unwrap();
+        let Some(mut p) = s.pods.get(&(ns.clone(), pod.clone())).cloned() else {
+            return failure(404, "NotFound", &format!("pods \"{pod}\" not found"));
+        };
+        let exe = command.first().cloned().unwrap_or_default();
+        let has = match exe.as_str() {
+            "/bin/sh" | "sh" => p.image == Image::Shell,
+            "kill" => p.image != Image::Bare,
+            _ => false,
+        };
+        if !has {
+            json!({"metadata": {}, "status": "Failure", "reason": "InternalError",
+                "message": format!("OCI runtime exec failed: exec failed: unable to start container process: exec: \"{exe}\": executable file not found in $PATH: unknown")})
+        } else if command.join(" ").contains(" 1") && command.join(" ").contains("kill -") {
+            // The container's init got the signal and exited: the kubelet restarts it.
+            if let Some(c) = p.containers.iter_mut().find(|c| c.0 == container) {
+                c.1 += 1;
+            }
+            s.put_pod(&ns, &pod, p, "MODIFIED");
+            json!({"metadata": {}, "status": "Success"})
+        } else {
+            json!({"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+                "message": "command terminated with non-zero exit code: exit code 1",
+                "details": {"causes": [{"reason": "ExitCode", "message": "1"}]}})
+        }
+    };
+    let on = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        use futures::SinkExt;
+        use tokio_tungstenite::tungstenite::{protocol::Role, Message};
+        let Ok(up) = on.await else { return };
+        let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            hyper_util::rt::TokioIo::new(up),
+            Role::Server,
+            None,
+        )
+        .await;
+        let mut frame = vec![3u8];
+        frame.extend_from_slice(status.to_string().as_bytes());
+        let _ = ws.send(Message::binary(frame)).await;
+        let _ = ws.close(None).await;
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header("upgrade", "websocket")
+        .header("connection", "Upgrade")
+        .header(
+            "sec-websocket-accept",
+            tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes()),
+        )
+        .header("sec-websocket-protocol", "v4.channel.k8s.io")
+        .body(Full::new(Bytes::new()).boxed())
+        .unwrap()
+}
+
 async fn handle(st: &Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Body> {
+    if req.uri().path().ends_with("/exec") {
+        return exec(st, req);
+    }
     let (parts, body) = req.into_parts();
     let body = body
         .collect()

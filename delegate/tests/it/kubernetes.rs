@@ -4,9 +4,10 @@
 //! restart restores the replicas from its journal; node-cordon with its revert (only the
 //! nodes it cordoned) and its journal recovery; node-drain through the Eviction API with a
 //! PodDisruptionBudget's 429s retried, a watch following the evicted pods, its refusals and
-//! its journal recovery.
+//! its journal recovery; container-kill through the pod's exec (a WebSocket), by shell, by the
+//! image's kill, or refused for an image with neither.
 use crate::fake_hub::{FakeHub, Mode, TOKEN};
-use crate::fake_kube::{FakeKubeApi, FakePod};
+use crate::fake_kube::{FakeKubeApi, FakePod, Image};
 use crate::helpers::{wait_until, HttpServer};
 use faultline_delegate::{
     allow::{AllowList, Entry},
@@ -15,7 +16,8 @@ use faultline_delegate::{
     k8s::{Kube, KubeOptions},
 };
 use faultline_experiment::faults::{
-    FaultSpec, NodeDrainParams, NodeTarget, PodDeleteParams, PodTarget, ScaleParams, WorkloadTarget,
+    ContainerKillParams, FaultSpec, NodeDrainParams, NodeTarget, PodDeleteParams, PodTarget,
+    ScaleParams, WorkloadTarget,
 };
 use faultline_proto::v1 as pb;
 use std::{
@@ -25,7 +27,8 @@ use std::{
     time::Duration,
 };
 
-const K8S_KINDS: [&str; 5] = [
+const K8S_KINDS: [&str; 6] = [
+    "container-kill",
     "deployment-scale",
     "node-cordon",
     "node-drain",
@@ -943,5 +946,142 @@ fn a_restarted_delegate_uncordons_what_a_drain_cordoned() {
     assert_eq!(journal.recover(&f).unwrap(), 1);
     // n1 is uncordoned; n2 was cordoned before the drain and stays so.
     assert_eq!(api.cordoned(), ["n2"]);
+    assert!(journal.entries().unwrap().is_empty());
+}
+
+fn container_kill(names: &[&str], params: ContainerKillParams) -> FaultSpec {
+    FaultSpec::ContainerKill {
+        target: PodTarget {
+            namespace: "shop".into(),
+            names: names.iter().map(|n| n.to_string()).collect(),
+            ..PodTarget::default()
+        },
+        params,
+    }
+}
+
+#[test]
+fn container_kill_signals_init_through_exec_by_shell_or_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeKubeApi::start();
+    let mut two = FakePod::new(&[("app", "web")]);
+    two.containers = vec![("app".into(), 0), ("sidecar".into(), 2)];
+    api.put_pod("shop", "web-1", two);
+    let mut slim = FakePod::new(&[("app", "web")]);
+    slim.image = Image::KillOnly;
+    api.put_pod("shop", "web-2", slim);
+    let f = faults(&api, dir.path(), &["namespace=shop", "k8s-kind=Pod"]);
+    let journal = Journal::open(&dir.path().join("journal")).unwrap();
+
+    // The named container of a pod with a shell: one exec of the shell's kill.
+    let spec = container_kill(
+        &["web-1"],
+        ContainerKillParams {
+            container: Some("sidecar".into()),
+            ..ContainerKillParams::default()
+        },
+    );
+    let applied = f.inject(&journal, &spec, ctx(0)).unwrap();
+    assert!(
+        applied.detail.starts_with("restart 1 of 1 pods' containers in namespace shop matching names web-1 (web-1/sidecar): kill -TERM 1"),
+        "{}",
+        applied.detail
+    );
+    assert_eq!(
+        api.execs(),
+        [(
+            "shop/web-1".to_string(),
+            "sidecar".to_string(),
+            vec!["/bin/sh".to_string(), "-c".into(), "kill -TERM 1".into()]
+        )]
+    );
+    assert_eq!(api.restarts("shop", "web-1", "sidecar"), 3);
+    assert_eq!(api.restarts("shop", "web-1", "app"), 0);
+    let fault = f.get("container-kill").unwrap();
+    assert!(!fault.revertible(&applied));
+    assert_eq!(
+        fault.outcome(&applied).unwrap(),
+        "restarted 1 of 1 containers: web-1/sidecar (2 → 3)"
+    );
+    f.revert(&journal, &applied).unwrap();
+
+    // No shell in the image: its own kill, with the signal asked; the first container.
+    let spec = container_kill(
+        &["web-2"],
+        ContainerKillParams {
+            signal: Some(faultline_experiment::faults::Signal::Int),
+            ..ContainerKillParams::default()
+        },
+    );
+    let applied = f.inject(&journal, &spec, ctx(1)).unwrap();
+    let execs = api.execs();
+    assert_eq!(execs.len(), 3, "{execs:?}");
+    assert_eq!(execs[1].2, ["/bin/sh", "-c", "kill -INT 1"]);
+    assert_eq!(execs[2].2, ["kill", "-INT", "1"]);
+    assert_eq!(api.restarts("shop", "web-2", "app"), 1);
+    assert!(journal.entries().unwrap().len() == 1);
+    f.revert(&journal, &applied).unwrap();
+
+    // A container the pod does not have: refused at plan, naming those it has.
+    let err = f
+        .inject(
+            &journal,
+            &container_kill(
+                &["web-1"],
+                ContainerKillParams {
+                    container: Some("db".into()),
+                    ..ContainerKillParams::default()
+                },
+            ),
+            ctx(2),
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("pod web-1 has no container named db (it has: app, sidecar)"),
+        "{err}"
+    );
+    assert_eq!(api.execs().len(), 3);
+}
+
+#[test]
+fn container_kill_is_refused_for_an_image_without_shell_or_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeKubeApi::start();
+    let mut bare = FakePod::new(&[("app", "api")]);
+    bare.image = Image::Bare;
+    api.put_pod("shop", "api-1", bare);
+    let journal = Journal::open(&dir.path().join("journal")).unwrap();
+
+    // Without namespace= nothing is read.
+    let f = faults(&api, dir.path(), &["k8s-kind=Pod"]);
+    let err = f
+        .inject(
+            &journal,
+            &container_kill(&["api-1"], ContainerKillParams::default()),
+            ctx(0),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("--allow namespace=shop"), "{err}");
+    assert!(api.object_requests().is_empty());
+
+    let f = faults(&api, dir.path(), &["namespace=shop", "k8s-kind=Pod"]);
+    let err = f
+        .inject(
+            &journal,
+            &container_kill(&["api-1"], ContainerKillParams::default()),
+            ctx(0),
+        )
+        .unwrap_err();
+    let e = err.to_string();
+    assert!(matches!(err, FaultError::Refused(_)), "{e}");
+    assert!(
+        e.contains("container app of pod api-1 has neither /bin/sh nor kill in its image")
+            && e.contains("executable file not found"),
+        "{e}"
+    );
+    // Both mechanisms were tried; nothing restarted, nothing left in the journal.
+    assert_eq!(api.execs().len(), 2);
+    assert_eq!(api.restarts("shop", "api-1", "app"), 0);
     assert!(journal.entries().unwrap().is_empty());
 }

@@ -609,7 +609,7 @@ fn delegate_rbac_grants_exactly_what_each_enabled_fault_uses() {
             "kubernetes.faults.containerKill",
             vec![
                 rule("", "pods", &["get", "list"]),
-                rule("", "pods/exec", &["create"]),
+                rule("", "pods/exec", &["get", "create"]),
             ],
             vec![],
         ),
