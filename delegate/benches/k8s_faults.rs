@@ -38,6 +38,7 @@ fn main() {
         kubeconfig: Some(api.kubeconfig(dir.path())),
         cluster_name: None,
         timeout: Duration::from_secs(5),
+        node: None,
     })
     .unwrap()
     .unwrap();

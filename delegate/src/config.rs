@@ -205,6 +205,11 @@ pub struct Config {
     )]
     pub kubernetes_cluster: Option<String>,
 
+    /// The Kubernetes node this delegate runs on (a DaemonSet passes its `spec.nodeName`): the
+    /// pod-scoped faults (`pod-network-*`, `pod-cpu-stress`, ...) act on the pods of this node.
+    #[arg(long, env = "FAULTLINE_DELEGATE_NODE_NAME", value_name = "NODE")]
+    pub node_name: Option<String>,
+
     /// Bound of each Kubernetes API call, connecting included.
     #[arg(long, env = "FAULTLINE_DELEGATE_KUBERNETES_TIMEOUT", default_value = "10s", value_parser = positive_dur)]
     pub kubernetes_timeout: Dur,

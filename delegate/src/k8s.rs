@@ -20,6 +20,9 @@ pub struct KubeOptions {
     pub cluster_name: Option<String>,
     /// Bound of each API call, connection included.
     pub timeout: Duration,
+    /// The node this delegate runs on (`--node-name`; a DaemonSet's `spec.nodeName`): the
+    /// pod-scoped faults act on pods of this node only.
+    pub node: Option<String>,
 }
 
 /// The cluster as it answered at start, advertised to the hub as the delegate's labels
@@ -82,6 +85,7 @@ pub struct Kube {
     timeout: Duration,
     /// Set when the API answered `/version` at start: only then are the kinds advertised.
     cluster: Option<ClusterInfo>,
+    node: Option<String>,
 }
 
 impl std::fmt::Debug for Kube {
@@ -181,6 +185,7 @@ impl Kube {
             _stop: stop,
             timeout,
             cluster: None,
+            node: opts.node.clone(),
         };
         let name = opts
             .cluster_name
@@ -214,6 +219,11 @@ impl Kube {
     /// The cluster, when its API answered at start.
     pub fn cluster(&self) -> Option<&ClusterInfo> {
         self.cluster.as_ref()
+    }
+
+    /// The node this delegate runs on, when told.
+    pub fn node(&self) -> Option<&str> {
+        self.node.as_deref()
     }
 
     /// Bound of each call.

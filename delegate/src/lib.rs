@@ -18,6 +18,7 @@
 pub mod actions;
 pub mod allow;
 pub mod config;
+pub mod containers;
 pub mod deadman;
 pub mod executor;
 pub mod faults;
@@ -114,6 +115,7 @@ pub async fn run(
         kubeconfig: cfg.kubeconfig.clone(),
         cluster_name: cfg.kubernetes_cluster.clone(),
         timeout: cfg.kubernetes_timeout.0,
+        node: cfg.node_name.clone(),
     };
     let kube = tokio::task::spawn_blocking(move || k8s::Kube::connect(&kube_opts))
         .await

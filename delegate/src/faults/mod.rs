@@ -22,6 +22,7 @@ pub mod network_tc;
 pub mod node_cordon;
 pub mod node_drain;
 pub mod pod_delete;
+pub mod pod_scoped;
 mod process;
 pub mod process_kill;
 pub mod process_pause;
@@ -159,6 +160,10 @@ pub trait Fault: Send + Sync {
 pub struct Faults {
     kinds: BTreeMap<&'static str, Box<dyn Fault>>,
     allow: AllowList,
+    /// The cluster of the Kubernetes kinds, if any.
+    kube: Option<std::sync::Arc<crate::k8s::Kube>>,
+    /// The resource faults' worker processes.
+    workers: std::sync::Arc<stress::Workers>,
 }
 
 impl Default for Faults {
@@ -177,6 +182,8 @@ impl Faults {
         let mut f = Faults {
             kinds: BTreeMap::new(),
             allow,
+            kube: None,
+            workers: std::sync::Arc::new(stress::Workers::new("/proc/self/exe".into())),
         };
         f.register(process_kill::ProcessKill::new(f.allow.clone()));
         f.register(process_pause::ProcessPause::pause());
@@ -190,13 +197,19 @@ impl Faults {
         }
         f.register(http_fault::HttpFault::default());
         f.register(tcp_proxy::TcpProxy);
-        let f = f.with_kube(None);
         f.with_worker_exe("/proc/self/exe")
     }
 
     /// The Kubernetes kinds act on this cluster (none: they are not advertised and refuse to
     /// plan; journalled ones are reverted once a cluster is configured again).
     pub fn with_kube(mut self, kube: Option<std::sync::Arc<crate::k8s::Kube>>) -> Self {
+        self.kube = kube;
+        self.register_kube();
+        self
+    }
+
+    fn register_kube(&mut self) {
+        let kube = self.kube.clone();
         self.register(pod_delete::PodDelete::new(kube.clone()));
         self.register(container_kill::ContainerKill::new(kube.clone()));
         self.register(scale::Scale::new(scale::Workload::Deployment, kube.clone()));
@@ -205,14 +218,43 @@ impl Faults {
             kube.clone(),
         ));
         self.register(node_cordon::NodeCordon::new(kube.clone()));
-        self.register(node_drain::NodeDrain::new(kube));
-        self
+        self.register(node_drain::NodeDrain::new(kube.clone()));
+        for &(kind, host) in faultline_experiment::faults::POD_KINDS {
+            if let Some(h) = self.host_impl(host) {
+                let mut f = pod_scoped::PodScoped::new(kind, h, kube.clone());
+                if host.ends_with("-stress") {
+                    f = f.with_workers(self.workers.clone());
+                }
+                self.register(f);
+            }
+        }
+    }
+
+    /// A fresh implementation of a host kind, for a pod-scoped kind to run inside pods.
+    fn host_impl(&self, host: &str) -> Option<Box<dyn Fault>> {
+        let workers = self.workers.clone();
+        Some(match host {
+            "network-loss" => Box::new(network_nft::NetworkLoss),
+            "network-partition" => Box::new(network_nft::NetworkPartition),
+            "network-bandwidth" => Box::new(network_tc::NetworkBandwidth),
+            "cpu-stress" => Box::new(cpu_stress::CpuStress { workers }),
+            "memory-stress" => Box::new(memory_stress::MemoryStress { workers }),
+            // Inside a pod the operator's namespace= entry decides, not the host's process=.
+            "process-kill" => Box::new(process_kill::ProcessKill::new(AllowList::none())),
+            k => {
+                let kind = faultline_experiment::faults::NETEM_KINDS
+                    .iter()
+                    .find(|n| **n == k)?;
+                Box::new(network_tc::Netem { kind })
+            }
+        })
     }
 
     /// Resource faults start their workers from `exe`, the delegate binary (tests pass
     /// `CARGO_BIN_EXE_faultline-delegate`; the default `/proc/self/exe` is the running binary).
     pub fn with_worker_exe(mut self, exe: impl Into<std::path::PathBuf>) -> Self {
         let workers = std::sync::Arc::new(stress::Workers::new(exe.into()));
+        self.workers = workers.clone();
         self.register(cpu_stress::CpuStress {
             workers: workers.clone(),
         });
@@ -220,6 +262,7 @@ impl Faults {
             workers: workers.clone(),
         });
         self.register(io_stress::IoStress { workers });
+        self.register_kube();
         self
     }
 

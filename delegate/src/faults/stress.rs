@@ -85,6 +85,19 @@ impl Workers {
         Ok(ProcRef { pid, start_time })
     }
 
+    /// The pids of the workers of `tag` this process started and that still run.
+    pub fn running(&self, tag: &str) -> Vec<i32> {
+        let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        children
+            .get_mut(tag)
+            .map(|cs| {
+                cs.iter_mut()
+                    .filter_map(|c| c.try_wait().ok().flatten().is_none().then(|| c.id() as i32))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Kills every worker of `tag`: those this process started (and reaps them), and any other
     /// process whose command line says it is a worker of `tag` (left by a previous delegate
     /// process). Returns how many were killed, once they are gone.

@@ -70,6 +70,8 @@ pub struct FakePod {
     /// Its containers, with their restart counts.
     pub containers: Vec<(String, i32)>,
     pub image: Image,
+    /// The runtime id of its first container (`containerd://ID` in its status).
+    pub container_id: Option<String>,
 }
 
 impl FakePod {
@@ -89,6 +91,7 @@ impl FakePod {
             resource_version: 1,
             containers: vec![("app".into(), 0)],
             image: Image::Shell,
+            container_id: None,
         }
     }
 
@@ -388,6 +391,9 @@ fn pod_json(ns: &str, name: &str, p: &FakePod) -> Value {
                "containerStatuses": p.containers.iter().map(|(c, r)| json!({"name": c,
                    "ready": p.phase == "Running", "restartCount": r, "image": "example/app:1",
                    "imageID": "sha256:0"})).collect::<Vec<_>>()}});
+    if let Some(id) = &p.container_id {
+        v["status"]["containerStatuses"][0]["containerID"] = json!(format!("containerd://{id}"));
+    }
     if let Some(node) = &p.node {
         v["spec"]["nodeName"] = json!(node);
     }

@@ -36,11 +36,12 @@ const K8S_KINDS: [&str; 6] = [
     "statefulset-scale",
 ];
 
-fn connect(kubeconfig: &Path) -> Arc<Kube> {
+pub(crate) fn connect(kubeconfig: &Path) -> Arc<Kube> {
     let opts = KubeOptions {
         kubeconfig: Some(kubeconfig.to_path_buf()),
         cluster_name: None,
         timeout: Duration::from_secs(3),
+        node: Some("node-a".into()),
     };
     Arc::new(
         Kube::connect(&opts)
@@ -49,7 +50,7 @@ fn connect(kubeconfig: &Path) -> Arc<Kube> {
     )
 }
 
-fn allow(entries: &[&str]) -> AllowList {
+pub(crate) fn allow(entries: &[&str]) -> AllowList {
     let e: Vec<Entry> = entries.iter().map(|e| e.parse().unwrap()).collect();
     AllowList::from_entries(&e)
 }
@@ -104,6 +105,7 @@ fn kinds_are_advertised_only_when_the_api_answers() {
         kubeconfig: Some(path),
         cluster_name: Some("prod".into()),
         timeout: Duration::from_secs(1),
+        node: None,
     })
     .unwrap()
     .unwrap();

@@ -18,6 +18,7 @@ mod kubernetes;
 mod link;
 mod modes;
 mod network;
+mod pod_faults;
 mod postgres_probe;
 mod process_faults;
 mod process_kill;

@@ -84,16 +84,16 @@ elif mode == 'source':
 "#;
 
 /// Two namespaces joined by a veth pair; both deleted on drop.
-struct Net {
-    a: String,
-    b: String,
+pub(crate) struct Net {
+    pub(crate) a: String,
+    pub(crate) b: String,
     /// A's end of the pair (the interface the faults act on).
-    va: String,
+    pub(crate) va: String,
     tool: tempfile::TempPath,
 }
 
 impl Net {
-    fn new() -> Net {
+    pub(crate) fn new() -> Net {
         let tag = format!(
             "{}x{}",
             std::process::id() % 100_000,
@@ -149,7 +149,7 @@ impl Net {
     }
 
     /// Starts a tool mode that prints `ready` first; killed on drop.
-    fn serve(&self, ns: &str, args: &[&str]) -> Server {
+    pub(crate) fn serve(&self, ns: &str, args: &[&str]) -> Server {
         let mut child = self.tool(ns, args).stdout(Stdio::piped()).spawn().unwrap();
         let mut out = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
@@ -159,7 +159,7 @@ impl Net {
     }
 
     /// Whether a TCP connection from `ns` (optionally from address `src`) succeeds within 0.7s.
-    fn connects(&self, ns: &str, host: &str, port: u16, src: Option<&str>) -> bool {
+    pub(crate) fn connects(&self, ns: &str, host: &str, port: u16, src: Option<&str>) -> bool {
         let port = port.to_string();
         let mut args = vec!["connect", host, &port];
         args.extend(src);
@@ -167,7 +167,7 @@ impl Net {
     }
 
     /// What A's namespace holds: its nftables ruleset and A's qdiscs (without packet counts).
-    fn state(&self) -> (String, String) {
+    pub(crate) fn state(&self) -> (String, String) {
         let qdiscs = sh(&["tc", "-n", &self.a, "qdisc", "show", "dev", &self.va]);
         let counts = regex::Regex::new(r"direct_packets_stat \d+ ").unwrap();
         (
@@ -195,8 +195,8 @@ impl Drop for Net {
     }
 }
 
-struct Server {
-    child: Child,
+pub(crate) struct Server {
+    pub(crate) child: Child,
     out: BufReader<std::process::ChildStdout>,
 }
 

@@ -208,6 +208,10 @@ pub(super) fn scope(spec: &FaultSpec) -> Option<K8sScope<'_>> {
                 kinds: &["Pod"],
             })
         }
+        s if s.pod_scope().is_some() => s.pod_scope().map(|t| K8sScope {
+            namespace: Some(&t.namespace),
+            kinds: &["Pod"],
+        }),
         FaultSpec::DeploymentScale { target, .. } => Some(K8sScope {
             namespace: Some(&target.namespace),
             kinds: &["Deployment"],
@@ -281,6 +285,23 @@ fn count_or_percentage(
     }
 }
 
+/// Checks a pod target: its namespace, selectors or names, count or percentage.
+pub(super) fn check_pods(at: &Field<'_>, target: &PodTarget) -> Result<(), SpecError> {
+    namespace(at, &target.namespace)?;
+    let selects = target.label_selector.is_some() || target.field_selector.is_some();
+    if selects != target.names.is_empty() {
+        return Err(SpecError::field(
+            at.of("target"),
+            "give labelSelector and/or fieldSelector, or names",
+        )
+        .hint("e.g. target: {namespace: shop, labelSelector: app=web, count: 1}"));
+    }
+    for (i, n) in target.names.iter().enumerate() {
+        object_name(at.of(&format!("target.names[{i}]")), n)?;
+    }
+    count_or_percentage(at, target.count, target.percentage)
+}
+
 pub(super) fn parse(at: &Field<'_>, step: &FaultStep) -> Result<FaultSpec, SpecError> {
     let params = at.of("params");
     match step.fault.as_str() {
@@ -316,19 +337,7 @@ pub(super) fn parse(at: &Field<'_>, step: &FaultStep) -> Result<FaultSpec, SpecE
         }
         "pod-delete" | "container-kill" => {
             let target: PodTarget = typed(&step.target, &at.of("target"))?;
-            namespace(at, &target.namespace)?;
-            let selects = target.label_selector.is_some() || target.field_selector.is_some();
-            if selects != target.names.is_empty() {
-                return Err(SpecError::field(
-                    at.of("target"),
-                    "give labelSelector and/or fieldSelector, or names",
-                )
-                .hint("e.g. target: {namespace: shop, labelSelector: app=web, count: 1}"));
-            }
-            for (i, n) in target.names.iter().enumerate() {
-                object_name(at.of(&format!("target.names[{i}]")), n)?;
-            }
-            count_or_percentage(at, target.count, target.percentage)?;
+            check_pods(at, &target)?;
             if step.fault == "container-kill" {
                 let p: ContainerKillParams = typed(&step.params, &params)?;
                 if let Some(c) = &p.container {

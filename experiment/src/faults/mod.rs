@@ -18,6 +18,8 @@ mod stress;
 pub use stress::*;
 mod kubernetes;
 pub use kubernetes::*;
+mod pods;
+pub use pods::{host_kind, PodScopeTarget, DEFAULT_POD_INTERFACE, POD_KINDS};
 
 /// Fault kinds this version understands.
 pub const KINDS: &[&str] = &[
@@ -43,6 +45,16 @@ pub const KINDS: &[&str] = &[
     "node-cordon",
     "node-drain",
     "container-kill",
+    "pod-network-loss",
+    "pod-network-partition",
+    "pod-network-bandwidth",
+    "pod-network-latency",
+    "pod-network-corrupt",
+    "pod-network-duplicate",
+    "pod-network-reorder",
+    "pod-cpu-stress",
+    "pod-memory-stress",
+    "pod-process-kill",
 ];
 
 /// The typed fault of a step. Its schema (feature `schema`) describes each kind's `target` and
@@ -198,6 +210,69 @@ pub enum FaultSpec {
         target: PodTarget,
         params: ContainerKillParams,
     },
+    /// `network-loss` inside the target pods' network namespace (on `target.interface`,
+    /// default `eth0`); needs a delegate on the pods' node (privileged DaemonSet).
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    PodNetworkLoss {
+        target: PodScopeTarget,
+        params: LossParams,
+    },
+    /// `network-partition` inside the target pods' network namespace.
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    PodNetworkPartition {
+        target: PodScopeTarget,
+        params: PartitionParams,
+    },
+    /// `network-bandwidth` inside the target pods' network namespace.
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    PodNetworkBandwidth {
+        target: PodScopeTarget,
+        params: BandwidthParams,
+    },
+    /// `network-latency` inside the target pods' network namespace (tc netem).
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    PodNetworkLatency {
+        target: PodScopeTarget,
+        params: LatencyParams,
+    },
+    /// `network-corrupt` inside the target pods' network namespace (tc netem).
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    PodNetworkCorrupt {
+        target: PodScopeTarget,
+        params: NetemShareParams,
+    },
+    /// `network-duplicate` inside the target pods' network namespace (tc netem).
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    PodNetworkDuplicate {
+        target: PodScopeTarget,
+        params: NetemShareParams,
+    },
+    /// `network-reorder` inside the target pods' network namespace (tc netem).
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    PodNetworkReorder {
+        target: PodScopeTarget,
+        params: ReorderParams,
+    },
+    /// `cpu-stress` whose workers run in the target container's cgroups, so they share its CPU
+    /// limit.
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "duration"])))]
+    PodCpuStress {
+        target: PodScopeTarget,
+        params: CpuParams,
+    },
+    /// `memory-stress` whose worker runs in the target container's cgroups, so it counts against
+    /// the container's memory limit (and is the first the OOM killer takes there).
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target", "params", "duration"])))]
+    PodMemoryStress {
+        target: PodScopeTarget,
+        params: MemoryParams,
+    },
+    /// `process-kill` of the processes named `target.process` inside the target container.
+    #[cfg_attr(feature = "schema", schemars(extend("required" = ["target"])))]
+    PodProcessKill {
+        target: PodScopeTarget,
+        params: KillParams,
+    },
 }
 
 impl FaultSpec {
@@ -210,6 +285,7 @@ impl FaultSpec {
             "process-kill" | "process-pause" | "process-stop" => process::parse(&at, step),
             "cpu-stress" | "memory-stress" | "io-stress" | "disk-fill" => stress::parse(&at, step),
             "tcp-proxy" => proxy::parse(&at, step),
+            k if host_kind(k).is_some() => pods::parse(&at, step, kubernetes::check_pods),
             k if K8S_KINDS.contains(&k) => kubernetes::parse(&at, step),
             other => {
                 let hint = crate::hints::did_you_mean(other, KINDS)
@@ -246,6 +322,16 @@ impl FaultSpec {
             FaultSpec::NodeCordon { .. } => "node-cordon",
             FaultSpec::NodeDrain { .. } => "node-drain",
             FaultSpec::ContainerKill { .. } => "container-kill",
+            FaultSpec::PodNetworkLoss { .. } => "pod-network-loss",
+            FaultSpec::PodNetworkPartition { .. } => "pod-network-partition",
+            FaultSpec::PodNetworkBandwidth { .. } => "pod-network-bandwidth",
+            FaultSpec::PodNetworkLatency { .. } => "pod-network-latency",
+            FaultSpec::PodNetworkCorrupt { .. } => "pod-network-corrupt",
+            FaultSpec::PodNetworkDuplicate { .. } => "pod-network-duplicate",
+            FaultSpec::PodNetworkReorder { .. } => "pod-network-reorder",
+            FaultSpec::PodCpuStress { .. } => "pod-cpu-stress",
+            FaultSpec::PodMemoryStress { .. } => "pod-memory-stress",
+            FaultSpec::PodProcessKill { .. } => "pod-process-kill",
         }
     }
 
@@ -256,6 +342,9 @@ impl FaultSpec {
                 params.restart_wait.map(|d| d.0).unwrap_or_default()
             }
             FaultSpec::ContainerKill { params, .. } => {
+                params.restart_wait.map(|d| d.0).unwrap_or_default()
+            }
+            FaultSpec::PodProcessKill { params, .. } => {
                 params.restart_wait.map(|d| d.0).unwrap_or_default()
             }
             _ => Duration::ZERO,
