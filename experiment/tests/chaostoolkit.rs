@@ -359,7 +359,7 @@ fn python_providers_are_errors() {
     );
     assert_eq!(
         errs[2].to_string(),
-        "method[0].provider.type: provider type \"python\" cannot be mapped; Faultline runs http and process providers only"
+        "method[0].provider.type: provider type \"python\" cannot be mapped; Faultline runs http and process providers only, and the Kubernetes activities of chaosk8s"
     );
     assert!(
         errs[1].message.starts_with("a boolean tolerance"),
