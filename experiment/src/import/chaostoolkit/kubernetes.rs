@@ -350,7 +350,8 @@ impl Cx {
     pub(super) fn k8s_rollback(&mut self, def: &str, k: &K8sCall) {
         let a = k.arguments();
         let errors = self.errors.len();
-        let key = match (k.module.as_str(), k.func.as_str()) {
+        // What the rollback does, read as the method's action would be.
+        let undo = match (k.module.as_str(), k.func.as_str()) {
             ("chaosk8s.deployment.actions", "scale_deployment")
             | ("chaosk8s.actions", "scale_microservice") => {
                 self.scale(String::new(), &a, "deployment-scale")
@@ -377,7 +378,7 @@ impl Cx {
                 return;
             }
         };
-        let Some(act) = key.filter(|_| self.errors.len() == errors) else {
+        let Some(act) = undo.filter(|_| self.errors.len() == errors) else {
             return;
         };
         let undone = self.k8s_held.iter().find(|h| act.undoes(h)).cloned();
