@@ -2,8 +2,10 @@
 //! (`fixtures/chaostoolkit/public/`, sources in its README.md), kept verbatim: each one is first
 //! checked valid by the real `chaos validate`, then imported, and the outcome is asserted per
 //! file: converted, or refused at the path and for the reason named.
+mod chaos_cli;
+
 use faultline_experiment::import::from_chaostoolkit;
-use std::{path::PathBuf, process::Command};
+use std::path::PathBuf;
 
 /// What importing one public experiment gives.
 enum Outcome {
@@ -112,55 +114,11 @@ fn the_interactive_sample_becomes_probes_an_action_and_a_rollback() {
     assert!(e.faults().is_empty(), "no fault: action steps only");
 }
 
-/// `chaos`: FAULTLINE_CHAOS_BIN, else the venv of tests/toxiproxy-clients (install.sh), else
-/// the PATH.
-fn chaos() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("FAULTLINE_CHAOS_BIN") {
-        return Some(PathBuf::from(p));
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/toxiproxy-clients/.venv/bin/chaos");
-    if venv.is_file() {
-        return Some(venv);
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("chaos"))
-            .find(|p| p.is_file())
-    })
-}
-
 #[test]
 fn every_public_experiment_is_valid_for_chaos_toolkit() {
-    let Some(chaos) = chaos() else {
-        if std::env::var("FAULTLINE_SKIP_CHAOSTOOLKIT").as_deref() == Ok("1") {
-            eprintln!("skipped: no chaos CLI and FAULTLINE_SKIP_CHAOSTOOLKIT=1");
-            return;
-        }
-        panic!(
-            "the chaos CLI (PyPI chaostoolkit) is needed to check the public fixtures: run \
-             tests/toxiproxy-clients/install.sh, or set FAULTLINE_CHAOS_BIN, or \
-             FAULTLINE_SKIP_CHAOSTOOLKIT=1 to skip"
-        );
+    let Some(chaos) = chaos_cli::chaos() else {
+        return;
     };
-    let work =
-        std::env::temp_dir().join(format!("faultline-chaos-validate-{}", std::process::id()));
-    std::fs::create_dir_all(&work).unwrap();
-    for (file, _) in PUBLIC {
-        // Run elsewhere, so that no log or journal lands in the source tree.
-        let out = Command::new(&chaos)
-            .args(["--no-log-file", "validate"])
-            .arg(dir().join(file))
-            .current_dir(&work)
-            .output()
-            .unwrap_or_else(|e| panic!("{}: {e}", chaos.display()));
-        let text = String::from_utf8_lossy(&out.stderr).to_string()
-            + &String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && text.contains("experiment syntax and semantic look valid"),
-            "chaos validate {file}: {}\n{text}",
-            out.status
-        );
-    }
-    let _ = std::fs::remove_dir_all(&work);
+    let files: Vec<PathBuf> = PUBLIC.iter().map(|(f, _)| dir().join(f)).collect();
+    chaos_cli::validate_all(&chaos, &files, &[]);
 }

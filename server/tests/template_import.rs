@@ -85,7 +85,7 @@ fn reports_every_problem_with_its_path_and_exits_1() {
     assert_eq!(lines.len(), 3, "{stderr}");
     assert_eq!(
         lines[2],
-        format!("{f}: method[0].provider.type: provider type \"python\" cannot be mapped; Faultline runs http and process providers only")
+        format!("{f}: method[0].provider.type: provider type \"python\" cannot be mapped; Faultline runs http and process providers only, and the Kubernetes activities of chaosk8s")
     );
     assert!(
         lines[0].starts_with(&format!(

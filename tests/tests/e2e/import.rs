@@ -167,7 +167,7 @@ async fn import_problems_are_one_error_listing_each_path() {
         assert_eq!(paths(&e), want, "{e}");
         assert_eq!(
             e.extensions["errors"][2]["message"],
-            "provider type \"python\" cannot be mapped; Faultline runs http and process providers only"
+            "provider type \"python\" cannot be mapped; Faultline runs http and process providers only, and the Kubernetes activities of chaosk8s"
         );
         assert!(e.message.starts_with("cannot import: "), "{e}");
     }

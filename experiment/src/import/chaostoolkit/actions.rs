@@ -1,8 +1,10 @@
 //! The method and the rollbacks: kills as `process-kill` (a SIGSTOP then SIGCONT as
 //! `process-pause`), toxics POSTed to a Toxiproxy API as `tcp-proxy`, other `process` and `http`
 //! actions as action steps, pauses, background groups, method probes, and `http` / `process`
-//! rollbacks.
+//! rollbacks. What chaosk8s actions do is read in `kubernetes`; their steps are laid out here
+//! with the others.
 use super::{
+    kubernetes::K8sPlanned,
     probes::{Args, Call, HttpCall, ProcessCall},
     reading::Index,
     Cx,
@@ -28,6 +30,8 @@ pub(super) enum Planned {
         removes: Option<(String, String)>,
     },
     Toxic(Toxicked),
+    /// A chaosk8s action: a Kubernetes fault, or the end of one.
+    K8s(Box<K8sPlanned>),
 }
 
 /// A toxic POSTed to `/proxies/NAME/toxics`.
@@ -72,10 +76,10 @@ impl Cx {
                 Some("probe") => {
                     planned.extend(before.map(Planned::Pause));
                     if let Some(p) = self.probe(&def, act, act.get("tolerance"), Mode::Continuous) {
-                        let how = if act.contains_key("tolerance") {
-                            "its tolerance"
-                        } else {
-                            "no tolerance, so any HTTP status or exit code 0"
+                        let how = match (act.contains_key("tolerance"), &p.k8s) {
+                            (true, _) => "its tolerance",
+                            (false, Some(_)) => "no tolerance, so it passes when its check holds",
+                            (false, None) => "no tolerance, so any HTTP status or exit code 0",
                         };
                         self.note(
                             &at,
@@ -116,6 +120,9 @@ impl Cx {
         let call = self.call(def, act);
         let (name, call) = (name?, call?);
         match call {
+            Call::K8s(k) => self
+                .k8s_action(def, name, &k, background)
+                .map(|k| Planned::K8s(Box::new(k))),
             Call::Process(p) => {
                 let program = p.program.rsplit('/').next().unwrap_or_default();
                 if ["kill", "pkill", "killall"].contains(&program) {
@@ -310,6 +317,10 @@ impl Cx {
                     continue;
                 }
                 Planned::Signal(s) => s,
+                Planned::K8s(k) => {
+                    self.k8s_step(k, &planned, &mut i, &mut steps);
+                    continue;
+                }
                 Planned::Action { step, .. } => {
                     steps.push(Step::clone(step));
                     continue;
@@ -509,6 +520,10 @@ impl Cx {
                 continue;
             };
             let (timeout, http, command) = match call {
+                Call::K8s(k) => {
+                    self.k8s_rollback(&def, &k);
+                    continue;
+                }
                 Call::Http(h) => {
                     if let ("DELETE", Some((proxy, Some(toxic)))) =
                         (h.method.as_str(), toxiproxy_path(&h.url))

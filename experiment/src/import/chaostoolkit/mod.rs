@@ -11,16 +11,21 @@
 //!   steps; method probes become `continuous` probes; `pauses` become pause steps; `background`
 //!   kills a `parallel` group. A method of probes only is a steady-state check.
 //! - Rollbacks with `http` or `process` providers become `http` and `command` rollbacks.
+//! - Activities of the `chaosk8s` extension (Python providers) become the Kubernetes faults and
+//!   `k8s` probes where they map; rollbacks that undo a held fault are absorbed by its revert.
 //!
-//! Everything else (Python providers and tolerances, secrets, kills it cannot pin down) is an
-//! error naming its path in the source, and every such problem is reported, not just the first.
+//! Everything else (other Python providers and tolerances, secrets, kills it cannot pin down,
+//! chaosk8s activities that do not map) is an error naming its path in the source, and every
+//! such problem is reported, not just the first.
 //! This module reads text and builds values; it never reads the environment or runs anything,
 //! so `{type: env}` configuration resolves only through its `default`.
 //!
 //! The parts: this module holds the entry, the whole document's shape and the notes and errors;
 //! `reading` the document, configuration substitution and `ref`s; `probes` providers and
-//! probes; `tolerances` what a tolerance expects; `actions` the method and the rollbacks.
+//! probes; `tolerances` what a tolerance expects; `actions` the method and the rollbacks;
+//! `kubernetes` the chaosk8s activities.
 mod actions;
+mod kubernetes;
 mod probes;
 mod reading;
 mod tolerances;
@@ -71,6 +76,10 @@ struct Cx {
     probe_names: BTreeSet<String>,
     /// Toxics (proxy, toxic name) that became tcp-proxy steps, whose revert removes them.
     toxics: BTreeSet<(String, String)>,
+    /// Workloads scaled and nodes cordoned by held Kubernetes steps, whose revert undoes them.
+    k8s_held: BTreeSet<kubernetes::Held>,
+    /// The note on which cluster chaosk8s activities act on is given once.
+    k8s_noted: bool,
 }
 
 const TOP_LEVEL: &[&str] = &[

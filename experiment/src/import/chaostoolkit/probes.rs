@@ -1,5 +1,7 @@
-//! Providers (`http`, `process`) as calls, and probes from them: steady-state probes with their
-//! runtime strategy, method probes as continuous ones, unique probe names.
+//! Providers (`http`, `process`, and `python` ones of chaosk8s) as calls, and probes from them:
+//! steady-state probes with their runtime strategy, method probes as continuous ones, unique
+//! probe names.
+use super::kubernetes::K8sCall;
 use super::tolerances::http_status;
 use super::{reading::python_str, reading::HypothesisRun, reading::Index, Cx};
 use crate::{
@@ -15,6 +17,8 @@ use std::{collections::BTreeMap, time::Duration};
 pub(super) enum Call {
     Http(HttpCall),
     Process(ProcessCall),
+    /// A Python provider of the chaosk8s extension (`kubernetes` reads what it does).
+    K8s(K8sCall),
 }
 
 pub(super) struct HttpCall {
@@ -87,35 +91,45 @@ impl Cx {
         let name = self.activity_name(def, act);
         let call = self.call(def, act);
         let (call, name) = (call?, name?);
-        let (timeout, attempts) = match &call {
-            Call::Http(h) => (h.timeout, h.attempts),
-            Call::Process(p) => (p.timeout, 1),
-        };
-        let mut check = match call {
-            Call::Http(h) => Check::Http(HttpProbe {
-                url: h.url,
-                method: h.method,
-                headers: h.headers,
-                body: h.body,
-                tls_verify: h.tls_verify,
-                expect: HttpExpect {
-                    // Chaos Toolkit's tolerances see every status; only an explicit one narrows.
-                    status: h
-                        .expected_status
-                        .unwrap_or_else(|| StatusSpec::Text("100-599".into())),
-                    ..HttpExpect::default()
-                },
-            }),
+        let (timeout, attempts, mut check) = match call {
+            Call::Http(h) => (
+                h.timeout,
+                h.attempts,
+                Check::Http(HttpProbe {
+                    url: h.url,
+                    method: h.method,
+                    headers: h.headers,
+                    body: h.body,
+                    tls_verify: h.tls_verify,
+                    expect: HttpExpect {
+                        // Chaos Toolkit's tolerances see every status; only an explicit one
+                        // narrows.
+                        status: h
+                            .expected_status
+                            .unwrap_or_else(|| StatusSpec::Text("100-599".into())),
+                        ..HttpExpect::default()
+                    },
+                }),
+            ),
             Call::Process(p) => {
                 let (run, shell) = p.command();
-                Check::Command(CommandProbe {
+                let check = Check::Command(CommandProbe {
                     run,
                     shell,
                     env: BTreeMap::new(),
                     workdir: None,
                     capture_output: false,
                     expect: CommandExpect::default(),
-                })
+                });
+                (p.timeout, 1, check)
+            }
+            // A chaosk8s probe returns true or false: its tolerance is read with it.
+            Call::K8s(k) => {
+                let k8s = self.k8s_probe(def, &k, tolerance)?;
+                return Some(Probe {
+                    k8s: Some(k8s),
+                    ..self.bare_probe(&name, mode)
+                });
             }
         };
         if let Some(t) = tolerance {
@@ -137,21 +151,32 @@ impl Cx {
             Check::Command(c) => (None, Some(c)),
         };
         Some(Probe {
-            name: self.unique_probe_name(&name),
             http,
-            tcp: None,
             command,
+            timeout,
+            attempts,
+            ..self.bare_probe(&name, mode)
+        })
+    }
+
+    /// A probe of `mode` named uniquely after `name`, with no check yet and the defaults.
+    fn bare_probe(&mut self, name: &str, mode: Mode) -> Probe {
+        Probe {
+            name: self.unique_probe_name(name),
+            http: None,
+            tcp: None,
+            command: None,
             prometheus: None,
             postgres: None,
             redis: None,
             k8s: None,
             mode,
             interval: crate::probes::default_interval(),
-            timeout,
-            attempts,
+            timeout: crate::probes::default_timeout(),
+            attempts: 1,
             initial_delay: Dur::default(),
             stop_on_failure: false,
-        })
+        }
     }
 
     pub(super) fn unique_probe_name(&mut self, name: &str) -> String {
@@ -187,12 +212,13 @@ impl Cx {
         match p.get("type").and_then(Value::as_str) {
             Some("http") => self.http_call(&at, p, timeout).map(Call::Http),
             Some("process") => self.process_call(&at, p, timeout).map(Call::Process),
+            Some("python") if is_chaosk8s(p.get("module")) => self.k8s_call(&at, p).map(Call::K8s),
             Some(t) => {
                 self.err(
                     format!("{at}.type"),
                     format!(
                         "provider type {t:?} cannot be mapped; Faultline runs http and process \
-                         providers only"
+                         providers only, and the Kubernetes activities of chaosk8s"
                     ),
                 );
                 None
@@ -389,6 +415,13 @@ impl ProcessCall {
             Args::Line(s) => (Vec::new(), Some(format!("{} {s}", self.program))),
         }
     }
+}
+
+/// The module of a Python provider is chaosk8s or one of its submodules.
+fn is_chaosk8s(module: Option<&Value>) -> bool {
+    module
+        .and_then(Value::as_str)
+        .is_some_and(|m| m == "chaosk8s" || m.starts_with("chaosk8s."))
 }
 
 pub(super) fn hypothesis_note(mode: Mode) -> String {
