@@ -27,11 +27,17 @@ describe('completion of fault kinds', () => {
     const r = complete('steps:\n  - fault: |');
     expect(labels(r)).toEqual(faultKinds(SCHEMA).map((k) => k.kind));
     const drain = option(r, 'node-drain');
-    expect(drain?.detail).toBe('Cordon the target nodes, then evict their pods through the Eviction API for `duration`, as `kubectl drain` does: PodDisruptionBudgets are honoured (a 429 is retried until the step ends), DaemonSet and mirror pods stay.');
-    expect(drain?.section).toBe('Kubernetes');
+    // The first sentence, its code marks dropped.
+    expect(drain?.detail).toBe('Cordon the target nodes, then evict their pods through the Eviction API for duration, as kubectl drain does: PodDisruptionBudgets are honoured (a 429 is retried until the step ends), DaemonSet and mirror pods stay.');
     const kill = option(r, 'container-kill');
-    expect(kill?.detail).toBe(firstSentence(faultKinds(SCHEMA).find((k) => k.kind === 'container-kill')!.description));
-    expect(kill?.detail).toMatch(/^Restart a container of the target pods/);
+    expect(kill?.detail).toBe(firstSentence(faultKinds(SCHEMA).find((k) => k.kind === 'container-kill')!.description).replace(/`/g, ''));
+    expect(kill?.detail).toMatch(/^Restart a container of the target pods by signalling its main process \(kill 1 run/);
+    // Grouped by family, in the menu's order.
+    const section = (label: string) => option(r, label)?.section as { name: string; rank: number };
+    expect(section('node-drain').name).toBe('Kubernetes');
+    expect(section('process-kill').name).toBe('Process');
+    expect(section('process-kill').rank).toBeLessThan(section('network-loss').rank);
+    expect(section('network-loss').rank).toBeLessThan(section('node-drain').rank);
     // The info has the whole description and what the kind needs.
     expect(infoText(kill)).toContain('the step watches for restartWait');
     expect(infoText(option(r, 'deployment-scale'))).toContain('Needs: target (namespace; name), params (replicas), duration');
@@ -86,6 +92,10 @@ describe('completion of keys', () => {
     expect(cordon).not.toContain('params'); // node-cordon takes none
     expect(cordon).not.toContain('fault');
     expect(cordon).not.toContain('pause');
+    // A mapping's value goes on the next lines; a scalar's after the space.
+    expect(option(complete(KIND_STEP('node-cordon', '    t|')), 'target')?.apply).toBe('target:');
+    expect(option(complete(KIND_STEP('node-cordon', '    d|')), 'duration')?.apply).toBe('duration: ');
+    expect(option(complete('steps:\n  - {fault: node-cordon, t|}'), 'target')?.apply).toBe('target: ');
     expect(labels(complete('steps:\n  - |', true))).toEqual(expect.arrayContaining(['fault', 'pause', 'parallel', 'action']));
   });
 

@@ -4,7 +4,7 @@
 // first) and the values a field takes (a signal, a probe's mode, true/false).
 import type { Completion, CompletionContext, CompletionResult } from '@codemirror/autocomplete';
 import { docElement } from './docText';
-import { familyOf } from './families';
+import { FAMILIES, familyOf } from './families';
 import {
   deref,
   faultKinds,
@@ -16,9 +16,20 @@ import {
   requirements,
   schemaAt,
   valuesOf,
+  type SchemaNode,
   type TemplateSchema,
 } from './schema';
 import { yamlContextAt, type YamlContext } from './yamlContext';
+
+/** Descriptions write code in backquotes; a one-line detail shows plain text. */
+const plain = (text: string) => text.replace(/`/g, '');
+
+/** A mapping or a list: in block style its value starts on the next line. */
+function takesBlock(root: TemplateSchema, node: SchemaNode | undefined): boolean {
+  const n = deref(root, node);
+  const types = Array.isArray(n?.type) ? n.type : [n?.type];
+  return !!n && (!!n.properties || types.includes('object') || types.includes('array'));
+}
 
 function keyOptions(root: TemplateSchema, c: YamlContext): Completion[] {
   const here = c.mappings[c.path.length] ?? {};
@@ -31,7 +42,7 @@ function keyOptions(root: TemplateSchema, c: YamlContext): Completion[] {
         type: 'property',
         detail: f.required ? 'required' : undefined,
         info: () => docElement(f.key, f.description, needs),
-        apply: `${f.key}: `,
+        apply: !c.flow && takesBlock(root, f.schema) ? `${f.key}:` : `${f.key}: `,
         boost: f.required ? 1 : 0,
       };
     });
@@ -44,15 +55,15 @@ function valueOptions(root: TemplateSchema, c: YamlContext): Completion[] {
     return faultKinds(root).map((k) => ({
       label: k.kind,
       type: 'enum',
-      detail: firstSentence(k.description),
+      detail: plain(firstSentence(k.description)),
       info: () => docElement(k.kind, k.description, kindRequirements(root, k)),
-      section: familyOf(k),
+      section: { name: familyOf(k), rank: FAMILIES.indexOf(familyOf(k)) },
     }));
   }
   return valuesOf(root, schemaAt(root, c.path, c.mappings)).map((v) => ({
     label: v.value,
     type: v.value === 'true' || v.value === 'false' ? 'keyword' : 'enum',
-    detail: firstSentence(v.description) || undefined,
+    detail: plain(firstSentence(v.description)) || undefined,
     info: v.description ? () => docElement(v.value, v.description) : undefined,
   }));
 }

@@ -14,7 +14,7 @@ const STEP = ['apiVersion: faultline.dev/v1', 'steps:', '  - fault: pod-delete',
 describe('yamlContextAt', () => {
   it('finds a key being typed in a step’s target, with the step’s fault on the way', () => {
     const c = at([...STEP, '      namespace: shop', '      lab|'].join('\n'));
-    expect(c).toMatchObject({ position: 'key', text: 'lab', typed: 'lab' });
+    expect(c).toMatchObject({ position: 'key', text: 'lab', typed: 'lab', flow: false });
     expect(c!.path).toEqual([{ key: 'steps' }, { item: true }, { key: 'target' }]);
     expect(c!.mappings[2]).toEqual({ fault: 'pod-delete', target: '' });
     expect(c!.mappings[3]).toEqual({ namespace: 'shop' });
@@ -58,7 +58,7 @@ describe('yamlContextAt', () => {
 
   it('inside flow mappings on the line', () => {
     const c = at([...STEP.slice(0, 3), '    target: {namespace: shop, lab|}'].join('\n'));
-    expect(c).toMatchObject({ position: 'key', text: 'lab' });
+    expect(c).toMatchObject({ position: 'key', text: 'lab', flow: true });
     expect(c!.path).toEqual([{ key: 'steps' }, { item: true }, { key: 'target' }]);
     expect(c!.mappings[3]).toEqual({ namespace: 'shop' });
 

@@ -22,6 +22,8 @@ export interface YamlContext {
   /** Where the word being typed starts, and what it is so far. */
   from: number;
   text: string;
+  /** Inside a flow collection on the line (`{…}`, `[…]`). */
+  flow: boolean;
 }
 
 interface Line {
@@ -251,30 +253,30 @@ export function yamlContextAt(doc: string, pos: number): YamlContext | null {
     const lead = entryText.length - entryText.trimStart().length;
     const inner = flow.open.at(-1)!;
     if (inner.char === '[') {
-      return { position: 'value', ...extend(built, { item: true }, undefined), from: lineStart + flow.entry + lead, text: entryText.trimStart() };
+      return { position: 'value', ...extend(built, { item: true }, undefined), from: lineStart + flow.entry + lead, text: entryText.trimStart(), flow: true };
     }
     const kv = /^([^:]*?)\s*:\s*/.exec(entryText.trimStart());
     if (kv) {
       const start = flow.entry + lead + kv[0].length;
-      return { position: 'value', ...extend(built, { key: unquote(kv[1]) }, undefined), from: lineStart + start, text: text.slice(start, col) };
+      return { position: 'value', ...extend(built, { key: unquote(kv[1]) }, undefined), from: lineStart + start, text: text.slice(start, col), flow: true };
     }
-    return { position: 'key', ...built, from: lineStart + flow.entry + lead, text: entryText.trimStart() };
+    return { position: 'key', ...built, from: lineStart + flow.entry + lead, text: entryText.trimStart(), flow: true };
   }
 
   const before = parseLine(text.slice(0, col));
   if (before.blank) {
     // An empty line (or only spaces): a key of the mapping at the cursor's column.
     const built = document.mappingPath(row, col);
-    return built && { position: 'key', ...built, from: pos, text: '' };
+    return built && { position: 'key', ...built, from: pos, text: '', flow: false };
   }
   const typed = text.slice(before.content, col);
   const kv = KEY.exec(typed);
   if (kv) {
     const built = document.mappingPath(row, before.content);
     const start = col - kv[2].length;
-    return built && { position: 'value', ...extend(built, { key: unquote(kv[1]) }, undefined), from: lineStart + start, text: kv[2] };
+    return built && { position: 'value', ...extend(built, { key: unquote(kv[1]) }, undefined), from: lineStart + start, text: kv[2], flow: false };
   }
   if (/[:\s]/.test(typed)) return null; // a value with spaces, or something else
   const built = document.mappingPath(row, before.content);
-  return built && { position: 'key', ...built, from: lineStart + before.content, text: typed };
+  return built && { position: 'key', ...built, from: lineStart + before.content, text: typed, flow: false };
 }
