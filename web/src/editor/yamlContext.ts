@@ -77,7 +77,8 @@ const extend = (b: Built, step: PathStep, mapping: Record<string, string> | unde
   mappings: [...b.mappings, mapping],
 });
 
-class Document {
+/** The document's lines, parsed once, walked by indentation. */
+class BlockLines {
   private readonly parsed: Line[];
   constructor(lines: readonly string[]) {
     this.parsed = lines.map(parseLine);
@@ -198,7 +199,8 @@ function scanFlow(text: string, at: number): Flow {
       if (c === quote && text[i - 1] !== '\\') quote = null;
       continue;
     }
-    if ((c === '"' || c === "'") && /(^|[:{[,-])\s*$/.test(text.slice(0, i))) quote = c; // a quote opens a scalar only
+    // A quote starts a quoted scalar only where a scalar starts (`it's` is plain text).
+    if ((c === '"' || c === "'") && /(^|[:{[,-])\s*$/.test(text.slice(0, i))) quote = c;
     else if (c === '#' && (i === 0 || /\s/.test(text[i - 1]))) {
       snapshot ??= { open: [...stack], entry, inert: true };
       break;
@@ -230,16 +232,16 @@ export function yamlContextAt(doc: string, pos: number): YamlContext | null {
   const col = pos - lineStart;
   const flow = scanFlow(text, col);
   if (flow.inert) return null;
-  const document = new Document(lines);
+  const blocks = new BlockLines(lines);
 
   if (flow.open.length) {
     const head = parseLine(text.slice(0, flow.open[0].col));
     let built: Built | null;
     if (head.key !== undefined) {
-      const m = document.mappingPath(row, head.content);
+      const m = blocks.mappingPath(row, head.content);
       built = m && extend(m, { key: head.key }, undefined);
     } else if (head.dashes.length && head.content === flow.open[0].col) {
-      const s = document.sequencePath(row, head.dashes.at(-1)!);
+      const s = blocks.sequencePath(row, head.dashes.at(-1)!);
       built = s && extend(s, { item: true }, undefined);
     } else return null;
     if (!built) return null;
@@ -266,17 +268,17 @@ export function yamlContextAt(doc: string, pos: number): YamlContext | null {
   const before = parseLine(text.slice(0, col));
   if (before.blank) {
     // An empty line (or only spaces): a key of the mapping at the cursor's column.
-    const built = document.mappingPath(row, col);
+    const built = blocks.mappingPath(row, col);
     return built && { position: 'key', ...built, from: pos, text: '', flow: false };
   }
   const typed = text.slice(before.content, col);
   const kv = KEY.exec(typed);
   if (kv) {
-    const built = document.mappingPath(row, before.content);
+    const built = blocks.mappingPath(row, before.content);
     const start = col - kv[2].length;
     return built && { position: 'value', ...extend(built, { key: unquote(kv[1]) }, undefined), from: lineStart + start, text: kv[2], flow: false };
   }
   if (/[:\s]/.test(typed)) return null; // a value with spaces, or something else
-  const built = document.mappingPath(row, before.content);
+  const built = blocks.mappingPath(row, before.content);
   return built && { position: 'key', ...built, from: lineStart + before.content, text: typed, flow: false };
 }
