@@ -3,6 +3,7 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { searchForWorkspaceRoot } from 'vite';
 import { defineConfig, type Plugin } from 'vitest/config';
 import react from '@vitejs/plugin-react';
 
@@ -53,6 +54,8 @@ export default defineConfig({
     },
   },
   server: {
+    // The editor imports the template's JSON Schema from docs/, outside web/.
+    fs: { allow: [searchForWorkspaceRoot(process.cwd()), fileURLToPath(new URL('../docs/template.schema.json', import.meta.url))] },
     proxy: {
       '/graphql': { target: hub, secure: false, ws: true },
       '/auth': { target: hub, secure: false },

@@ -212,14 +212,18 @@ mod schema_tests {
     fn every_shipped_and_documented_template_passes_schema_and_parser() {
         let v = Validator::new();
         let mut templates = vec![("FULL".to_string(), full_example())];
-        for dir in ["deploy", "tests", "docs"] {
+        // web/src: the dashboard editor's example step of every fault kind (every-kind.yaml).
+        for dir in ["deploy", "tests", "docs", "web/src"] {
             templates_under(&repo().join(dir), &mut templates);
         }
         templates.extend(yaml_blocks(&repo().join("README.md")));
         let names: Vec<&str> = templates.iter().map(|t| t.0.as_str()).collect();
         assert!(
             names.iter().any(|n| n.ends_with("demo-experiment.yaml"))
-                && names.iter().any(|n| n.contains("template-reference.md")),
+                && names.iter().any(|n| n.contains("template-reference.md"))
+                && names
+                    .iter()
+                    .any(|n| n.ends_with("web/src/editor/every-kind.yaml")),
             "{names:?}"
         );
         for (name, yaml) in &templates {

@@ -1,12 +1,14 @@
 // A CodeMirror 6 YAML editor as a React component: line numbers, history, the default keymap,
-// YAML highlighting and the template's problems as lint diagnostics. Only the template editor
-// page imports it, so CodeMirror stays in the lazily loaded editor chunk.
-import { useEffect, useRef } from 'react';
+// YAML highlighting, the template's problems as lint diagnostics, and what the template's schema
+// knows (completion while editable, hover docs). Only the template editor page imports it, so
+// CodeMirror stays in the lazily loaded editor chunk.
+import { useEffect, useImperativeHandle, useRef, type Ref } from 'react';
+import { autocompletion } from '@codemirror/autocomplete';
 import { defaultKeymap, history, historyKeymap, indentWithTab } from '@codemirror/commands';
 import { yaml } from '@codemirror/lang-yaml';
 import { bracketMatching, defaultHighlightStyle, indentOnInput, syntaxHighlighting } from '@codemirror/language';
 import { lintGutter, setDiagnostics, type Diagnostic } from '@codemirror/lint';
-import { Compartment, EditorState } from '@codemirror/state';
+import { Compartment, EditorSelection, EditorState } from '@codemirror/state';
 import {
   drawSelection,
   EditorView,
@@ -16,7 +18,19 @@ import {
   lineNumbers,
 } from '@codemirror/view';
 import { formatProblem, problemRange, type Problem } from '../pages/templates/problems';
+import { templateCompletions } from './completion';
+import type { TextEdit } from './examples';
+import { templateHover } from './hover';
 import { listDedent } from './listDedent';
+
+/** What the page may do to the text besides replacing it. */
+export interface YamlEditorHandle {
+  /**
+   * Applies the edit `make` returns for the current text as one undoable change, selects its
+   * `select` range, scrolls to it and focuses the editor. False when `make` returned null.
+   */
+  edit(make: (doc: string) => TextEdit | null): boolean;
+}
 
 export interface YamlEditorProps {
   value: string;
@@ -25,6 +39,7 @@ export interface YamlEditorProps {
   /** Problems of the current text; shown as diagnostics whenever this array changes. */
   problems?: readonly Problem[];
   label?: string;
+  ref?: Ref<YamlEditorHandle>;
 }
 
 /** Problems as lint diagnostics over `text` (a problem without a place covers the first line). */
@@ -35,7 +50,7 @@ export function toDiagnostics(text: string, problems: readonly Problem[]): Diagn
   });
 }
 
-export function YamlEditor({ value, onChange, readOnly = false, problems, label = 'Template YAML' }: YamlEditorProps) {
+export function YamlEditor({ value, onChange, readOnly = false, problems, label = 'Template YAML', ref }: YamlEditorProps) {
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
   const editable = useRef(new Compartment());
@@ -60,6 +75,7 @@ export function YamlEditor({ value, onChange, readOnly = false, problems, label 
           yaml(),
           listDedent,
           lintGutter(),
+          templateHover,
           keymap.of([...defaultKeymap, ...historyKeymap, indentWithTab]),
           EditorView.contentAttributes.of({ 'aria-label': label }),
           editable.current.of(editability(readOnly)),
@@ -89,6 +105,26 @@ export function YamlEditor({ value, onChange, readOnly = false, problems, label 
     view.current?.dispatch({ effects: editable.current.reconfigure(editability(readOnly)) });
   }, [readOnly]);
 
+  useImperativeHandle(
+    ref,
+    () => ({
+      edit(make) {
+        const v = view.current;
+        const e = v && make(v.state.doc.toString());
+        if (!v || !e) return false;
+        v.dispatch({
+          changes: { from: e.from, to: e.to, insert: e.insert },
+          selection: EditorSelection.range(e.select.from, e.select.to),
+          scrollIntoView: true,
+          userEvent: 'input',
+        });
+        v.focus();
+        return true;
+      },
+    }),
+    [],
+  );
+
   useEffect(() => {
     const v = view.current;
     if (!v || !problems) return;
@@ -98,6 +134,11 @@ export function YamlEditor({ value, onChange, readOnly = false, problems, label 
   return <div className="yaml-editor" ref={host} data-readonly={readOnly || undefined} />;
 }
 
+/** Read-only or not; completion only where the text can change. */
 function editability(readOnly: boolean) {
-  return [EditorState.readOnly.of(readOnly), EditorView.editable.of(!readOnly)];
+  return [
+    EditorState.readOnly.of(readOnly),
+    EditorView.editable.of(!readOnly),
+    readOnly ? [] : autocompletion({ override: [templateCompletions] }),
+  ];
 }

@@ -2,6 +2,7 @@ import { fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { GraphQLError } from 'graphql';
 import { memoryLocation } from 'wouter/memory-location';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import TemplateEditorPage from './TemplateEditor';
 import { fakeHub, Wrap, type Handlers } from './templates/testClient';
 
@@ -88,6 +89,7 @@ describe('TemplateEditorPage', () => {
     expect(screen.queryByRole('button', { name: 'Save' })).toBeNull();
     expect(screen.queryByRole('button', { name: 'Run' })).toBeNull();
     expect(screen.queryByRole('button', { name: 'Schedule…' })).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Add step' })).toBeNull();
     expect(document.querySelector('.cm-content')?.getAttribute('contenteditable')).toBe('false');
   });
 
@@ -193,6 +195,43 @@ describe('TemplateEditorPage', () => {
     const create = seen.find((s) => s.name === 'TemplateEditorCreate');
     expect(create?.variables.project).toBe('default');
     expect(String(create?.variables.yaml)).toContain('apiVersion: faultline.dev/v1');
+  });
+
+  it('Add step: kinds by family from the schema; the picked kind’s example goes at the end of steps', async () => {
+    const seen: { name: string; variables: Record<string, unknown> }[] = [];
+    const location = memoryLocation({ path: '/templates/new', record: true });
+    render(
+      <Wrap
+        location={location}
+        client={fakeHub(
+          hub({ TemplateEditorCreate: () => ({ createTemplate: { __typename: 'Template', id: 'new1', name: 'x', version: 1 } }) }),
+          seen,
+        )}
+      >
+        <TemplateEditorPage />
+      </Wrap>,
+    );
+    await screen.findByRole('option', { name: 'node-drain' });
+    const group = screen.getByRole('group', { name: 'Add a step' });
+    expect([...group.querySelectorAll('optgroup')].map((g) => g.label)).toEqual(['Process', 'Resources', 'Network', 'HTTP / proxy', 'Kubernetes']);
+    const kubernetes = [...group.querySelectorAll('optgroup[label="Kubernetes"] option')].map((o) => o.textContent);
+    expect(kubernetes).toEqual(['pod-delete', 'deployment-scale', 'statefulset-scale', 'node-cordon', 'node-drain', 'container-kill']);
+
+    const select = screen.getByRole('combobox', { name: 'Fault kind' });
+    fireEvent.change(select, { target: { value: 'node-drain' } });
+    // The kind's first sentence describes the select.
+    expect(document.getElementById(select.getAttribute('aria-describedby')!)?.textContent).toMatch(/^Cordon the target nodes, then evict/);
+    fireEvent.click(screen.getByRole('button', { name: 'Add step' }));
+    fireEvent.change(select, { target: { value: 'deployment-scale' } });
+    fireEvent.click(screen.getByRole('button', { name: 'Add step' }));
+
+    fireEvent.click(screen.getByRole('button', { name: 'Create' }));
+    await waitFor(() => expect(location.history?.at(-1)).toBe('/templates/new1'));
+    const yaml = String(seen.find((s) => s.name === 'TemplateEditorCreate')?.variables.yaml);
+    const steps = parse(yaml).steps;
+    expect(steps.map((s: { fault?: string }) => s.fault)).toEqual(['process-pause', undefined, 'process-kill', 'node-drain', 'deployment-scale']);
+    expect(steps[3]).toEqual({ fault: 'node-drain', target: { labelSelector: 'pool=my-pool', count: 1 }, duration: '30s' });
+    expect(steps[4]).toMatchObject({ target: { namespace: 'default', name: 'my-app' }, params: { replicas: 0 } });
   });
 
   it('shows the problems of a refused create', async () => {

@@ -1,10 +1,11 @@
 // The template editor (`/templates/new` and `/templates/:id`): CodeMirror with the hub's
 // validation as you type, Create/Save, version history with diffs, and Run. Lazily loaded: every
 // CodeMirror import lives in ../editor/, which only this page imports.
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { useMutation, useQuery } from 'urql';
 import { Link, useLocation } from 'wouter';
-import { YamlEditor } from '../editor/YamlEditor';
+import { AddStepMenu } from '../editor/AddStepMenu';
+import { YamlEditor, type YamlEditorHandle } from '../editor/YamlEditor';
 import { graphql } from '../gql';
 import type { TemplateEditorLoadQuery } from '../gql/graphql';
 import { useProject } from '../project';
@@ -163,6 +164,7 @@ function Editor({ template, initial, copyOf }: { template: Loaded | null; initia
   const [, navigate] = useLocation();
   const canWrite = project.can('EDITOR');
   const [text, setText] = useState(template?.yaml ?? initial ?? EXAMPLE_TEMPLATE);
+  const editor = useRef<YamlEditorHandle>(null);
   // The text as last stored: Save is enabled only when the editor differs from it.
   const [saved, setSaved] = useState(template?.yaml ?? null);
   const dirty = saved === null || text !== saved;
@@ -303,13 +305,15 @@ function Editor({ template, initial, copyOf }: { template: Loaded | null; initia
       {!template && !copyOf && (
         <p className="muted tpl-intro">
           Adapt the example: the name, the delegate to run on, what to probe and which faults to inject. The hub checks
-          the YAML as you type. Field reference: <code>docs/template-reference.md</code>.
+          the YAML as you type. Ctrl-Space offers the fields at the cursor, hovering a key or a fault kind explains it,
+          and Add step appends an example of any kind. Field reference: <code>docs/template-reference.md</code>.
         </p>
       )}
 
       <div className={template ? 'tpl-grid' : 'tpl-grid single'}>
         <section className="tpl-main" aria-label="Editor">
-          <YamlEditor value={text} onChange={setText} readOnly={!canWrite} problems={editorProblems} />
+          {canWrite && <AddStepMenu editor={editor} />}
+          <YamlEditor ref={editor} value={text} onChange={setText} readOnly={!canWrite} problems={editorProblems} />
           <ProblemList
             problems={problems}
             pending={refusedNow ? false : validation.pending}
