@@ -35,9 +35,15 @@ const PLACEHOLDERS: Record<string, unknown> = {
 const SUGGESTED: Record<string, string[]> = {
   ProcessTarget: ['pidFile'],
   PodTarget: ['labelSelector', 'count'],
+  PodScopeTarget: ['labelSelector', 'count'],
   NodeTarget: ['labelSelector', 'count'],
   PartitionParams: ['destinations'],
   Latency: ['latency'],
+};
+
+/** What the hub asks of one kind alone, beyond its definitions: a pod-process-kill names the process. */
+const KIND_TARGETS: Record<string, Record<string, unknown>> = {
+  'pod-process-kill': { process: 'my-process' },
 };
 
 const typesOf = (n: SchemaNode) => (Array.isArray(n.type) ? n.type : n.type ? [n.type] : []);
@@ -77,6 +83,8 @@ export function exampleStep(root: TemplateSchema, kind: string): Record<string, 
   if (!k) throw new Error(`no fault kind ${kind} in the schema`);
   const step: Record<string, unknown> = { fault: kind };
   for (const key of k.required) step[key] = example(root, fieldSchema(root, root.definitions.Step, key, { fault: kind }), key, 'Step', 0);
+  const extra = KIND_TARGETS[kind];
+  if (extra && step.target && typeof step.target === 'object') Object.assign(step.target as object, extra);
   return step;
 }
 

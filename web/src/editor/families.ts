@@ -3,7 +3,7 @@
 // new kind of target shows under "Other" until it gets a line (a test says so).
 import type { FaultKind } from './schema';
 
-export const FAMILIES = ['Process', 'Resources', 'Network', 'HTTP / proxy', 'Kubernetes', 'Other'] as const;
+export const FAMILIES = ['Process', 'Resources', 'Network', 'HTTP / proxy', 'Kubernetes', 'Inside pods', 'Other'] as const;
 export type Family = (typeof FAMILIES)[number];
 
 const BY_TARGET: Record<string, Family> = {
@@ -15,6 +15,7 @@ const BY_TARGET: Record<string, Family> = {
   PodTarget: 'Kubernetes',
   WorkloadTarget: 'Kubernetes',
   NodeTarget: 'Kubernetes',
+  PodScopeTarget: 'Inside pods',
 };
 
 /** A kind's family; no target means the delegate's own host (cpu-stress, memory-stress). */

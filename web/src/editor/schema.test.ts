@@ -75,6 +75,8 @@ describe('families', () => {
     expect(groups.Kubernetes).toEqual(['pod-delete', 'deployment-scale', 'statefulset-scale', 'node-cordon', 'node-drain', 'container-kill']);
     expect(groups.Resources).toEqual(['cpu-stress', 'memory-stress', 'io-stress', 'disk-fill']);
     expect(groups['HTTP / proxy']).toEqual(['http-fault', 'tcp-proxy']);
+    expect(groups['Inside pods']).toContain('pod-network-loss');
+    expect(groups['Inside pods']).toContain('pod-process-kill');
   });
 });
 

@@ -213,7 +213,7 @@ describe('TemplateEditorPage', () => {
     );
     await screen.findByRole('option', { name: 'node-drain' });
     const group = screen.getByRole('group', { name: 'Add a step' });
-    expect([...group.querySelectorAll('optgroup')].map((g) => g.label)).toEqual(['Process', 'Resources', 'Network', 'HTTP / proxy', 'Kubernetes']);
+    expect([...group.querySelectorAll('optgroup')].map((g) => g.label)).toEqual(['Process', 'Resources', 'Network', 'HTTP / proxy', 'Kubernetes', 'Inside pods']);
     const kubernetes = [...group.querySelectorAll('optgroup[label="Kubernetes"] option')].map((o) => o.textContent);
     expect(kubernetes).toEqual(['pod-delete', 'deployment-scale', 'statefulset-scale', 'node-cordon', 'node-drain', 'container-kill']);
 
