@@ -146,15 +146,56 @@ pub fn cgroup_procs(pid: i32) -> Vec<PathBuf> {
     out
 }
 
-/// Moves `pid` into every cgroup the process `of` is in (the container's CPU and memory
-/// limits then apply to it); returns how many it joined.
-pub fn join(pid: i32, of: i32) -> Result<usize, ContainerError> {
-    let files = cgroup_procs(of);
+/// The `cgroup.procs` files of container `id`: in every cgroup hierarchy mounted here, the
+/// directories whose name holds the id (`cri-containerd-<id>.scope`, `crio-<id>.scope`,
+/// `.../<id>`), searched a few levels deep. Found by name, not through `/proc/PID/cgroup`,
+/// whose paths are relative to the reader's cgroup namespace (`/../../kubepods/...` in a pod).
+pub fn container_cgroups(id: &str) -> Vec<PathBuf> {
+    let (v1, v2) = mounts();
+    let mut roots: Vec<PathBuf> = v1.into_values().collect();
+    roots.extend(v2);
+    roots.sort();
+    roots.dedup();
+    let mut out = Vec::new();
+    for root in roots {
+        find(&root, id, 0, &mut out);
+    }
+    out
+}
+
+/// Depth-first search for directories named after `id`, at most 10 levels down.
+fn find(dir: &Path, id: &str, depth: usize, out: &mut Vec<PathBuf>) {
+    if depth > 10 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if !e.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let path = e.path();
+        if e.file_name().to_string_lossy().contains(id) {
+            let procs = path.join("cgroup.procs");
+            if procs.exists() {
+                out.push(procs);
+            }
+        } else {
+            find(&path, id, depth + 1, out);
+        }
+    }
+}
+
+/// Moves `pid` into every cgroup of container `id` (the container's CPU and memory limits
+/// then apply to it); returns how many it joined.
+pub fn join(pid: i32, id: &str) -> Result<usize, ContainerError> {
+    let files = container_cgroups(id);
     if files.is_empty() {
         return Err(ContainerError::Cgroup {
             pid,
             reason: format!(
-                "no cgroup of pid {of} is reachable under this delegate's cgroup mounts"
+                "no cgroup of container {id} under this delegate's cgroup mounts (a DaemonSet needs the host's /sys/fs/cgroup)"
             ),
         });
     }

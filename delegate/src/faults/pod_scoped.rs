@@ -327,7 +327,7 @@ impl Fault for PodScoped {
             }
             if let Some(w) = &self.workers {
                 for pid in w.running(&tag).into_iter().filter(|p| !before.contains(p)) {
-                    containers::join(pid, part.pid).map_err(map_container)?;
+                    containers::join(pid, &part.container_id).map_err(map_container)?;
                 }
             }
         }
@@ -338,6 +338,17 @@ impl Fault for PodScoped {
         let d = data(applied)?;
         let mut out = Vec::new();
         for part in &d.parts {
+            if let Some(ns) = &part.netns {
+                // The name is gone with the delegate's mount namespace (a restarted container
+                // without shared mounts): reach the pod's namespace again through its container.
+                if !std::path::Path::new("/run/netns").join(ns).exists() {
+                    if let Ok(pid) = containers::init_pid(&part.container_id) {
+                        if let Err(e) = containers::attach_netns(ns, pid) {
+                            tracing::warn!(netns = %ns, error = %e, "cannot attach the pod's network namespace again");
+                        }
+                    }
+                }
+            }
             let mut done = Vec::new();
             for a in &part.applied {
                 done.push(self.host.revert(a)?);

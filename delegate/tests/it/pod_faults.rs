@@ -200,6 +200,18 @@ fn a_restarted_delegate_reverts_a_pod_network_fault_from_its_journal() {
         assert!(!net.connects(&net.a, "10.9.0.2", 8080, None));
         // The delegate dies here.
     }
+    // ...and, restarted in a new container without shared mounts, has lost the name it
+    // attached: revert reaches the pod's namespace again through the container.
+    assert_eq!(attached(3), ["fl-5e7a9b1c-3-0"]);
+    let out = Command::new("ip")
+        .args(["netns", "delete", "fl-5e7a9b1c-3-0"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        !net.connects(&net.a, "10.9.0.2", 8080, None),
+        "the rules stay in the pod's namespace"
+    );
     let f = faults(&api, dir.path());
     let journal = Journal::open(&path).unwrap();
     assert_eq!(journal.recover(&f).unwrap(), 1);
@@ -230,8 +242,11 @@ fn pod_cpu_stress_workers_run_in_the_containers_cgroups() {
         "{fault: pod-cpu-stress, target: {namespace: shop, names: [web-1]}, params: {workers: 2, load: 10}, duration: 10s}",
     );
     let applied = f.inject(&journal, &s, ctx(5)).unwrap();
+    // A worker's command line shows in /proc a moment after it starts.
+    crate::helpers::wait_until(Duration::from_secs(5), || {
+        stress::tagged(&stress::tag("5e7a9b1c-pod", 5)).len() == 2
+    });
     let workers = stress::tagged(&stress::tag("5e7a9b1c-pod", 5));
-    assert_eq!(workers.len(), 2, "{workers:?}");
     for w in &workers {
         let cg = cgroup_of(w.pid);
         assert!(cg.contains(&c.id), "worker {} is in {cg}", w.pid);

@@ -802,7 +802,23 @@ fn delegate_chart_modes_state_and_flags() {
         pod["volumes"][0]["hostPath"]["path"],
         "/var/lib/faultline-delegate/chaos-t"
     );
+    // Pod faults: the host's /run/netns (Bidirectional, so attached names outlive a restart of
+    // the delegate) and cgroups; the node's name for the delegate.
+    let mounts = &container(&objs)["volumeMounts"];
+    let netns = mounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == "/run/netns")
+        .expect("/run/netns is mounted");
+    assert_eq!(netns["mountPropagation"], "Bidirectional");
+    let vols = pod["volumes"].as_array().unwrap();
+    for (name, path) in [("netns", "/run/netns"), ("cgroup", "/sys/fs/cgroup")] {
+        let v = vols.iter().find(|v| v["name"] == name).unwrap();
+        assert_eq!(v["hostPath"]["path"], path);
+    }
     let e = env(&objs);
+    assert_eq!(e["FAULTLINE_DELEGATE_NODE_NAME"], "$(NODE_NAME)");
     assert_eq!(e["FAULTLINE_DELEGATE_NAME"], "aks-prod-$(NODE_NAME)");
     assert!(e["FAULTLINE_DELEGATE_LABEL"].ends_with("node=$(NODE_NAME)"));
     assert_eq!(
