@@ -1,13 +1,21 @@
 //! Apply and revert times of the Kubernetes faults against the tests' fake API server (no real
 //! one can run here), through the real registry: plan (API reads), fsynced journal entry, apply
-//! (API writes); revert, journal entry removed. 50 iterations each after a warm-up, plain HTTP on
-//! loopback, so this measures the delegate's own cost, not a cluster's. Prints p50 / p99 in
-//! milliseconds.
+//! (API writes; for container-kill an exec over a WebSocket); revert, journal entry removed. 50
+//! iterations each after a warm-up, plain HTTP on loopback, so this measures the delegate's own
+//! cost, not a cluster's. Prints p50 / p99 in milliseconds.
+//!
+//! Then the delegate's idle resident memory (VmRSS) without and with the Kubernetes module: the
+//! real `faultline-delegate` binary connected to the tests' fake hub, once alone and once with
+//! `--kubeconfig` naming the fake API server (so it holds the client, its runtime thread and
+//! the connection pool), each read after 5 s idle.
 //!
 //! `cargo bench -p faultline-delegate --bench k8s_faults`
 #[allow(dead_code)]
 #[path = "../tests/it/fake_kube.rs"]
 mod fake_kube;
+#[allow(dead_code)]
+#[path = "../tests/it/fake_hub.rs"]
+mod fake_hub;
 
 use faultline_delegate::{
     allow::{AllowList, Entry},
@@ -16,7 +24,8 @@ use faultline_delegate::{
     k8s::{Kube, KubeOptions},
 };
 use faultline_experiment::faults::{
-    FaultSpec, PodDeleteParams, PodTarget, ScaleParams, WorkloadTarget,
+    ContainerKillParams, FaultSpec, NodeDrainParams, NodeTarget, PodDeleteParams, PodTarget,
+    ScaleParams, WorkloadTarget,
 };
 use std::{
     sync::Arc,
@@ -42,7 +51,12 @@ fn main() {
     })
     .unwrap()
     .unwrap();
-    let entries: Vec<Entry> = ["namespace=shop", "k8s-kind=Pod", "k8s-kind=Deployment"]
+    let entries: Vec<Entry> = [
+        "namespace=shop",
+        "k8s-kind=Pod",
+        "k8s-kind=Deployment",
+        "k8s-kind=Node",
+    ]
         .iter()
         .map(|e| e.parse().unwrap())
         .collect();
@@ -65,16 +79,41 @@ fn main() {
         },
         params: ScaleParams { replicas: 0 },
     };
+    let drain = FaultSpec::NodeDrain {
+        target: NodeTarget {
+            names: vec!["n1".into()],
+            ..NodeTarget::default()
+        },
+        params: NodeDrainParams::default(),
+    };
+    let kill = FaultSpec::ContainerKill {
+        target: PodTarget {
+            namespace: "shop".into(),
+            names: vec!["web-0".into()],
+            ..PodTarget::default()
+        },
+        params: ContainerKillParams::default(),
+    };
+    api.add_node("n1", &[], false);
     println!("| fault | n | apply p50 | apply p99 | revert p50 | revert p99 |");
     println!("|---|---|---|---|---|---|");
     for (label, spec) in [
         ("pod-delete (1 of 3 pods, fake API server)", &pod_delete),
         ("deployment-scale (3 → 0, fake API server)", &scale),
+        (
+            "node-drain (cordon 1 node; 3 pods evicted in the background)",
+            &drain,
+        ),
+        ("container-kill (1 pod, exec over a WebSocket)", &kill),
     ] {
         let (mut apply, mut revert) = (Vec::new(), Vec::new());
         for i in 0..ITERATIONS + 2 {
             for p in 0..3 {
-                api.add_pod("shop", &format!("web-{p}"), &[("app", "web")]);
+                api.put_pod(
+                    "shop",
+                    &format!("web-{p}"),
+                    fake_kube::FakePod::new(&[("app", "web")]).on("n1"),
+                );
             }
             let run_id = format!("bench-{i}");
             let ctx = RunCtx {
@@ -102,4 +141,56 @@ fn main() {
             percentile(&revert, 0.99)
         );
     }
+    drop(faults);
+    idle_memory(&api, dir.path());
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The real delegate's VmRSS after 5 s connected and idle, without and with the Kubernetes
+/// module (three runs each).
+fn idle_memory(api: &fake_kube::FakeKubeApi, dir: &std::path::Path) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let hub = rt.block_on(fake_hub::FakeHub::start(fake_hub::Mode::Normal, None));
+    let kubeconfig = api.kubeconfig(dir);
+    println!();
+    println!("| delegate, idle 5 s after connecting | VmRSS (3 runs) |");
+    println!("|---|---|");
+    for (label, kube) in [
+        ("without a cluster", false),
+        ("with --kubeconfig (Kubernetes module on)", true),
+    ] {
+        let mut rss = Vec::new();
+        for i in 0..3 {
+            let state = dir.join(format!("state-{kube}-{i}"));
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_faultline-delegate"));
+            cmd.args(["--hub", &hub.url(), "--name", "bench-idle", "--state-dir"])
+                .arg(&state)
+                .env_remove("KUBECONFIG")
+                .env("FAULTLINE_DELEGATE_TOKEN", fake_hub::TOKEN)
+                .env("FAULTLINE_LOG", "warn")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            if kube {
+                cmd.arg("--kubeconfig").arg(&kubeconfig);
+            }
+            let mut child = cmd.spawn().unwrap();
+            std::thread::sleep(Duration::from_secs(5));
+            rss.push(rss_kib(child.id()) as f64 / 1024.0);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let list: Vec<String> = rss.iter().map(|r| format!("{r:.1} MiB")).collect();
+        println!("| {label} | {} |", list.join(", "));
+    }
+    drop(hub);
 }
