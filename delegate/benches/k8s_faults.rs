@@ -11,11 +11,11 @@
 //!
 //! `cargo bench -p faultline-delegate --bench k8s_faults`
 #[allow(dead_code)]
-#[path = "../tests/it/fake_kube.rs"]
-mod fake_kube;
-#[allow(dead_code)]
 #[path = "../tests/it/fake_hub.rs"]
 mod fake_hub;
+#[allow(dead_code)]
+#[path = "../tests/it/fake_kube.rs"]
+mod fake_kube;
 
 use faultline_delegate::{
     allow::{AllowList, Entry},
@@ -57,9 +57,9 @@ fn main() {
         "k8s-kind=Deployment",
         "k8s-kind=Node",
     ]
-        .iter()
-        .map(|e| e.parse().unwrap())
-        .collect();
+    .iter()
+    .map(|e| e.parse().unwrap())
+    .collect();
     let faults =
         Faults::with_allow(AllowList::from_entries(&entries)).with_kube(Some(Arc::new(kube)));
     let journal = Journal::open(&dir.path().join("journal")).unwrap();
