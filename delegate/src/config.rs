@@ -205,6 +205,11 @@ pub struct Config {
     )]
     pub kubernetes_cluster: Option<String>,
 
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (plain HTTP, no credential: bind it to
+    /// an address only the monitoring network reaches). docs/observability.md.
+    #[arg(long, env = "FAULTLINE_DELEGATE_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
     /// The Kubernetes node this delegate runs on (a DaemonSet passes its `spec.nodeName`): the
     /// pod-scoped faults (`pod-network-*`, `pod-cpu-stress`, ...) act on the pods of this node.
     #[arg(long, env = "FAULTLINE_DELEGATE_NODE_NAME", value_name = "NODE")]

@@ -25,6 +25,7 @@ pub mod faults;
 pub mod journal;
 pub mod k8s;
 pub mod link;
+pub mod metrics;
 pub mod outbox;
 pub mod probes;
 pub mod proxy;
@@ -142,7 +143,7 @@ pub async fn run(
     let (to_hub, from_exec) = mpsc::unbounded_channel();
     let exec = Executor::new(
         outbox.clone(),
-        journal,
+        journal.clone(),
         faults.clone(),
         probes.clone(),
         to_hub,
@@ -174,6 +175,16 @@ pub async fn run(
         let _ = stop_tx.send(true);
     });
     let (down_tx, down_rx) = watch::channel(Some(Instant::now()));
+    let _metrics = match cfg.metrics_listen {
+        Some(addr) => {
+            let (bound, task) =
+                metrics::serve(addr, journal.clone(), outbox.clone(), down_rx.clone()).await?;
+            println!("faultline-delegate metrics on http://{bound}/metrics");
+            tracing::info!(%bound, "metrics listening");
+            Some(AbortOnDrop(task))
+        }
+        None => None,
+    };
     let watchdog = tokio::spawn(deadman::watch(exec.clone(), down_rx, cfg.dead_man_timeout));
     let result = match Link::new(
         link_cfg,
@@ -223,4 +234,13 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
+}
+
+/// Ends a background task when dropped (the metrics listener, with the delegate).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

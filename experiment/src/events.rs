@@ -24,6 +24,25 @@ pub const ACTION_DONE: &str = "action.done";
 /// An action step's `undo` ran (payload: [`ActionEvent`]).
 pub const ACTION_UNDONE: &str = "action.undone";
 
+/// Every event kind a delegate sends (metrics count anything else as `other`).
+pub const KINDS: &[&str] = &[
+    RUN_STARTED,
+    PROBE_CHECK,
+    FAULT_APPLIED,
+    FAULT_REVERTED,
+    RUN_RECOVERED,
+    RUN_FINISHED,
+    RUN_ABORTED,
+    PAUSE_STARTED,
+    GUARDRAIL_TRIPPED,
+    ROLLBACK_DONE,
+    FAULT_ENDED,
+    FAULT_PLANNED,
+    ACTION_STARTED,
+    ACTION_DONE,
+    ACTION_UNDONE,
+];
+
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {

@@ -223,7 +223,22 @@ impl Hub {
             perimeter,
             &a.cors_origins,
             self.args.web_dir.clone(),
+            self.args.metrics.token()?,
         )?;
+        let metrics = match self.args.metrics.metrics_listen {
+            Some(addr) => {
+                let l = TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("failed to bind --metrics-listen {addr}: {e}"))?;
+                println!("faultline metrics on http://{}/metrics", l.local_addr()?);
+                Some(tokio::spawn(http::serve_metrics(
+                    l,
+                    self.state.pool.clone(),
+                    self.state.stop.clone(),
+                )))
+            }
+            None => None,
+        };
         let stop_tx = self.stop_tx;
         let shutdown = async move {
             shutdown.await;
@@ -238,6 +253,9 @@ impl Hub {
         )
         .await;
         let _ = tokio::join!(listen, poll, reap, schedule, deliver, git);
+        if let Some(m) = metrics {
+            let _ = m.await;
+        }
         self.state.pool.close().await;
         if let Some(pg) = self.pg {
             pg.stop().await;

@@ -399,6 +399,8 @@ pub struct ServeArgs {
     /// How long in-flight requests may take to finish on shutdown.
     #[arg(long, env = "FAULTLINE_SHUTDOWN_GRACE", default_value = "10s")]
     pub shutdown_grace: Dur,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
     /// TOML configuration file for long lists such as OpenID Connect providers (`[[oidc]]`, see
     /// docs/sso.md). Read and checked at start; problems are printed as FILE:LINE:COL: message.
     #[arg(long = "config", env = "FAULTLINE_CONFIG")]
@@ -570,4 +572,47 @@ pub struct PostgresArgs {
     /// max_connections of the cluster.
     #[arg(long, default_value_t = 200)]
     pub max_connections: u32,
+}
+
+/// Where Prometheus reads the hub's metrics (docs/observability.md).
+#[derive(Args, Debug, Clone, Default)]
+pub struct MetricsArgs {
+    /// Serve `/metrics` on this address too, over plain HTTP and without a credential: bind it
+    /// to an address only the monitoring network reaches (e.g. a pod's IP, scraped in-cluster).
+    #[arg(long, env = "FAULTLINE_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Serve `/metrics` on the main port to requests carrying `Authorization: Bearer TOKEN`
+    /// (Prometheus' `authorization` / `bearer_token_file`). Without it (or the file) the main
+    /// port has no `/metrics`.
+    #[arg(long, env = "FAULTLINE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
+    /// The same token, read from the first line of a file.
+    #[arg(
+        long,
+        env = "FAULTLINE_METRICS_TOKEN_FILE",
+        conflicts_with = "metrics_token"
+    )]
+    pub metrics_token_file: Option<PathBuf>,
+}
+
+impl MetricsArgs {
+    /// The bearer token `/metrics` on the main port asks for, if any.
+    pub fn token(&self) -> anyhow::Result<Option<String>> {
+        let t = match (&self.metrics_token, &self.metrics_token_file) {
+            (Some(t), _) => t.0.clone(),
+            (None, Some(f)) => std::fs::read_to_string(f)
+                .map_err(|e| anyhow::anyhow!("--metrics-token-file {}: {e}", f.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+            (None, None) => return Ok(None),
+        };
+        anyhow::ensure!(
+            t.len() >= 16,
+            "the metrics token must be at least 16 characters"
+        );
+        Ok(Some(t))
+    }
 }

@@ -33,6 +33,38 @@ struct Http {
     schema: FaultlineSchema,
     /// Whose pages may use the session cookie (the WebSocket upgrade checks it too).
     origins: Arc<Origins>,
+    /// The root fields of the schema: the `operation` label of the GraphQL metrics.
+    roots: Arc<Vec<String>>,
+    /// `/metrics` on this port, for this bearer token only (`--metrics-token`).
+    metrics_token: Option<Arc<String>>,
+}
+
+/// The root fields of `schema` (of Query, Mutation and Subscription).
+fn root_fields(schema: &FaultlineSchema) -> Vec<String> {
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+    let Ok(doc) = async_graphql::parser::parse_schema(schema.sdl()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for d in doc.definitions {
+        if let TypeSystemDefinition::Type(t) = d {
+            let name = t.node.name.node.as_str();
+            if matches!(
+                name,
+                "QueryRoot"
+                    | "MutationRoot"
+                    | "SubscriptionRoot"
+                    | "Query"
+                    | "Mutation"
+                    | "Subscription"
+            ) {
+                if let TypeKind::Object(o) = &t.node.kind {
+                    out.extend(o.fields.iter().map(|f| f.node.name.node.to_string()));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Every route, behind the perimeter (address, allow-lists, rate limit, security headers), the
@@ -43,7 +75,9 @@ pub fn router(
     perimeter: Arc<Perimeter>,
     cors_origins: &[String],
     web_dir: Option<std::path::PathBuf>,
+    metrics_token: Option<String>,
 ) -> anyhow::Result<Router> {
+    let roots = Arc::new(root_fields(&schema));
     let origins = Arc::new(Origins::new(app.public_url.as_deref(), cors_origins));
     let grpc = tonic::service::Routes::new(DelegateSvc::server(app.clone())).into_axum_router();
     let auth = crate::identity::routes::router().with_state(app.clone());
@@ -59,10 +93,13 @@ pub fn router(
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(Http {
             app,
             schema,
             origins: origins.clone(),
+            roots,
+            metrics_token: metrics_token.map(Arc::new),
         })
         .merge(auth)
         .layer(axum::middleware::from_fn_with_state(origins, origin::guard));
@@ -107,15 +144,106 @@ async fn graphql(
     headers: HeaderMap,
     req: GraphQLRequest,
 ) -> Response {
+    let started = std::time::Instant::now();
+    let req = req.into_inner();
+    let roots: Vec<&str> = h.roots.iter().map(String::as_str).collect();
+    let operation = crate::metrics::operation(&req.query, req.operation_name.as_deref(), &roots);
     let cred = Credential::from_headers(&headers);
-    match authn::authenticate(&h.app, cred.as_ref(), Some(ip)).await {
+    let (status, response) = match authn::authenticate(&h.app, cred.as_ref(), Some(ip)).await {
         Ok(p) => {
-            GraphQLResponse::from(h.schema.execute(req.into_inner().data(p)).await).into_response()
+            let resp = h.schema.execute(req.data(p)).await;
+            let status = resp
+                .errors
+                .first()
+                .map(|e| {
+                    e.extensions
+                        .as_ref()
+                        .and_then(|x| x.get("code"))
+                        .map(|c| c.to_string().trim_matches('"').to_ascii_lowercase())
+                        .unwrap_or_else(|| "error".into())
+                })
+                .unwrap_or_else(|| "ok".into());
+            (status, GraphQLResponse::from(resp).into_response())
         }
         Err(e) => {
             let body = serde_json::json!({"errors": [{"message": e.to_string(), "extensions": {"code": e.code()}}]});
-            (e.http_status(), axum::Json(body)).into_response()
+            (
+                e.code().to_ascii_lowercase(),
+                (e.http_status(), axum::Json(body)).into_response(),
+            )
         }
+    };
+    crate::metrics::get()
+        .graphql
+        .get_or_create(&crate::metrics::GraphqlLabels { operation, status })
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// `/metrics` on the main port: only with `--metrics-token`, only for that bearer token.
+async fn metrics(State(h): State<Http>, headers: HeaderMap) -> Response {
+    use sha2::{Digest, Sha256};
+    let Some(token) = &h.metrics_token else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // Compared as digests: the time taken says nothing about the token.
+    if Sha256::digest(given.as_bytes()) != Sha256::digest(token.as_bytes()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "a bearer token is required",
+        )
+            .into_response();
+    }
+    render_metrics(&h.app.pool).await
+}
+
+/// The exposition, or 503 when Postgres cannot be read (Prometheus then marks the target down).
+pub async fn render_metrics(pool: &sqlx::PgPool) -> Response {
+    let read = crate::metrics::get().render(pool);
+    match tokio::time::timeout(Duration::from_secs(10), read).await {
+        Ok(Ok(text)) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "metrics: cannot read the hub's series from Postgres");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database too slow").into_response(),
+    }
+}
+
+/// The `--metrics-listen` server: `/metrics` only, plain HTTP, until `stop` flips.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    pool: sqlx::PgPool,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let pool = pool.clone();
+            async move { render_metrics(&pool).await }
+        }),
+    );
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stopped)
+        .await
+    {
+        tracing::warn!(error = %e, "metrics listener failed");
     }
 }
 

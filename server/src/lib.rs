@@ -20,6 +20,7 @@ pub mod grpc;
 pub mod halt;
 pub mod http;
 pub mod identity;
+pub mod metrics;
 pub mod notifications;
 pub mod notify;
 pub mod oidc;

@@ -612,7 +612,7 @@ async fn ingest_run(
     .await?;
     let mut fresh = fresh;
     fresh.sort_by_key(|f| f.0);
-    apply_effects(&mut tx, run, &fresh).await?;
+    let checked = apply_effects(&mut tx, run, &fresh).await?;
     // Extend the contiguous prefix from where it stood; the row lock orders concurrent ingests.
     let (mut acked,): (i64,) =
         sqlx::query_as("SELECT acked_seq FROM runs WHERE id = $1 FOR UPDATE")
@@ -641,14 +641,29 @@ async fn ingest_run(
         notify::notify(&mut *tx, notify::EVENTS, run).await?;
     }
     tx.commit().await?;
+    // Counted once stored: a replayed duplicate is not fresh.
+    let m = crate::metrics::get();
+    for f in &fresh {
+        m.event(&f.2);
+    }
+    for (result, n) in [("ok", checked.0), ("failed", checked.1)] {
+        if n > 0 {
+            m.probe_checks
+                .get_or_create(&crate::metrics::ResultLabel {
+                    result: result.into(),
+                })
+                .inc_by(n);
+        }
+    }
     Ok(acked as u64)
 }
 
+/// Applies what fresh events mean to the run; returns the probe checks stored as (ok, failed).
 async fn apply_effects(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     run: Uuid,
     fresh: &[(i64, DateTime<Utc>, String, Json<serde_json::Value>)],
-) -> ApiResult<()> {
+) -> ApiResult<(u64, u64)> {
     let mut checks: Vec<(i64, DateTime<Utc>, ProbeCheck)> = Vec::new();
     let mut finished = None;
     for (seq, at, kind, payload) in fresh {
@@ -756,7 +771,8 @@ async fn apply_effects(
         .execute(&mut **tx)
         .await?;
     }
-    Ok(())
+    let ok = checks.iter().filter(|c| c.2.ok).count() as u64;
+    Ok((ok, checks.len() as u64 - ok))
 }
 
 /// The hub's own score from the stored checks, by the same rules the delegate applies.

@@ -188,6 +188,7 @@ async fn fire_next(pool: &PgPool, cfg: &Settings) -> ApiResult<bool> {
         .execute(&mut *tx)
         .await?;
         tracing::warn!(schedule = %s.id, name = %s.name, missed = count, "schedule fires missed");
+        crate::metrics::Metrics::outcome(&crate::metrics::get().schedule_fires, "missed");
     }
     if fire_latest {
         let outcome = fire(&mut tx, pool, cfg, &s, latest).await?;
@@ -279,6 +280,7 @@ async fn record(
     .bind(run)
     .execute(&mut *tx)
     .await?;
+    crate::metrics::Metrics::outcome(&crate::metrics::get().schedule_fires, outcome);
     Ok(())
 }
 
@@ -369,6 +371,7 @@ async fn start_next_queued(pool: &PgPool, cfg: &Settings) -> ApiResult<bool> {
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    crate::metrics::Metrics::outcome(&crate::metrics::get().schedule_fires, kind);
     tracing::info!(schedule = %s.id, name = %s.name, due = %due, ?outcome, "queued schedule fire started");
     Ok(true)
 }

@@ -362,6 +362,8 @@ async fn serve(listener: Arc<TcpListener>, shared: Arc<Shared>, mut stop: watch:
                         continue;
                     }
                     shared.open.fetch_add(1, Ordering::Relaxed);
+                    let m = crate::metrics::get();
+                    crate::metrics::Metrics::proxy(&m.proxy_connections, "http", 1);
                     conns.spawn(connection(sock, peer, shared.clone()));
                 }
                 Err(_) if *stop.borrow() => break,

@@ -380,6 +380,7 @@ impl Faults {
         spec: &FaultSpec,
         ctx: RunCtx<'_>,
     ) -> Result<Applied, FaultError> {
+        let started = std::time::Instant::now();
         let plan = self.plan(spec, ctx)?;
         let fault = self.get(spec.kind())?;
         journal.record(&plan).map_err(FaultError::Journal)?;
@@ -396,16 +397,25 @@ impl Faults {
             }
             return Err(e);
         }
+        crate::metrics::get()
+            .fault_apply
+            .get_or_create(&crate::metrics::fault_kind(spec.kind()))
+            .observe(started.elapsed().as_secs_f64());
         Ok(plan)
     }
 
     /// Reverts and forgets the journal entry; returns what the revert did. On failure the entry
     /// stays, so the next start retries.
     pub fn revert(&self, journal: &Journal, applied: &Applied) -> Result<String, FaultError> {
+        let started = std::time::Instant::now();
         let detail = self.get(&applied.kind)?.revert(applied)?;
         journal
             .remove(&applied.run_id, applied.step)
             .map_err(FaultError::Journal)?;
+        crate::metrics::get()
+            .fault_revert
+            .get_or_create(&crate::metrics::fault_kind(&applied.kind))
+            .observe(started.elapsed().as_secs_f64());
         Ok(detail)
     }
 }

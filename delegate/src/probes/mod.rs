@@ -125,7 +125,14 @@ impl Probes {
     pub async fn check(&self, spec: &ProbeSpec) -> Check {
         let kind = Self::kind_of(spec);
         match self.kinds.get(kind) {
-            Some(p) => p.check(spec).await,
+            Some(p) => {
+                let c = p.check(spec).await;
+                crate::metrics::get()
+                    .probe
+                    .get_or_create(&crate::metrics::KindLabel { kind: kind.into() })
+                    .observe(c.latency_ms / 1000.0);
+                c
+            }
             None if kind.is_empty() => Check::fail(Instant::now(), "the probe names no kind"),
             None => Check::fail(
                 Instant::now(),

@@ -62,6 +62,8 @@ pub(super) async fn accept_loop(
         match r {
             Ok((client, _)) => {
                 accepted.fetch_add(1, Ordering::Relaxed);
+                let m = crate::metrics::get();
+                crate::metrics::Metrics::proxy(&m.proxy_connections, "tcp", 1);
                 tokio::spawn(connection(
                     client,
                     upstream.clone(),
@@ -270,6 +272,10 @@ impl<'a> Pump<'a> {
                                 (Ok(()), Some(p)) => p.pass(reader.as_ref(), writer.as_ref()).await,
                                 (Ok(()), None) => copy_once(reader, writer, &mut buf).await,
                             };
+                            if let Ok(Some(n)) = moved {
+                                let m = crate::metrics::get();
+                                crate::metrics::Metrics::proxy(&m.proxy_bytes, "tcp", n as u64);
+                            }
                             match moved {
                                 Ok(Some(0)) => {
                                     tracing::debug!(stream = self.stream.as_str(), "proxy stream ended");
@@ -319,6 +325,8 @@ impl<'a> Pump<'a> {
                 _ = sleep_until(next.unwrap_or(far)), if next.is_some() => {
                     match queue.pop() {
                         Some(Out::Data(_, data)) => {
+                            let m = crate::metrics::get();
+                            crate::metrics::Metrics::proxy(&m.proxy_bytes, "tcp", data.len() as u64);
                             if let Err(e) = writer.write_all(&data).await {
                                 self.fail(&e);
                                 return false;

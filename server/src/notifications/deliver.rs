@@ -268,10 +268,15 @@ async fn send_and_record(
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_default();
     match outbox::record(pool, c, &o, s, replica).await {
-        Ok(state) => tracing::debug!(
+        Ok(state) => {
+            // An attempt that failed with retries left is a `retry`.
+            let outcome = if state == "pending" { "retry" } else { state };
+            crate::metrics::Metrics::outcome(&crate::metrics::get().webhook_deliveries, outcome);
+            tracing::debug!(
             delivery = %c.delivery, attempt = c.attempt, %host, status = ?o.status,
             error = ?o.error, state, "webhook attempt"
-        ),
+            )
+        }
         Err(e) => {
             tracing::warn!(delivery = %c.delivery, error = %e, "recording a webhook attempt failed")
         }

@@ -1,0 +1,283 @@
+//! Metrics: the hub's and the delegate's `/metrics` during and after a real run, linted by the
+//! real `promtool check metrics` and scraped by a real Prometheus (Debian's), queried through
+//! its HTTP API. The main port's `/metrics` answers only the bearer token it was given.
+use anyhow::{Context, Result};
+use faultline_e2e::{free_port, pause_template, HubOpts, Target, World};
+use std::{
+    process::Stdio,
+    time::{Duration, Instant},
+};
+use tokio::process::Command;
+
+const TOKEN: &str = "metrics-token-0123456789abcdef";
+
+async fn get(url: &str) -> Result<String> {
+    let r = reqwest::get(url).await?;
+    anyhow::ensure!(r.status().is_success(), "{url}: {}", r.status());
+    Ok(r.text().await?)
+}
+
+/// The value of the series whose name and labels are exactly `series`, if exposed.
+fn value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// Runs `promtool check metrics` on `text`; returns what it said when it found problems.
+async fn promtool(text: &str) -> Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("promtool (Debian package prometheus) is needed")?;
+    // promtool reads the Prometheus text format: the OpenMetrics exposition in it, as
+    // Prometheus itself converts it (a counter family `x` is `x_total` there; no `# EOF` or
+    // `# UNIT` lines).
+    let counters: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let plain: String = text
+        .lines()
+        .filter(|l| *l != "# EOF" && !l.starts_with("# UNIT"))
+        .map(|l| {
+            for c in &counters {
+                for head in ["# HELP ", "# TYPE "] {
+                    if let Some(rest) = l.strip_prefix(&format!("{head}{c} ")) {
+                        return format!("{head}{c}_total {rest}\n");
+                    }
+                }
+            }
+            format!("{l}\n")
+        })
+        .collect();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(plain.as_bytes())
+        .await?;
+    let out = child.wait_with_output().await?;
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    anyhow::ensure!(out.status.success(), "promtool check metrics:\n{said}");
+    Ok(())
+}
+
+/// The first value Prometheus at `addr` answers for the instant query `q`.
+async fn prom_query(addr: &str, q: &str) -> Option<f64> {
+    let r: serde_json::Value = reqwest::Client::new()
+        .get(format!("http://{addr}/api/v1/query"))
+        .query(&[("query", q)])
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    r["data"]["result"][0]["value"][1]
+        .as_str()
+        .and_then(|v| v.parse::<f64>().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_and_delegate_metrics_are_scraped_by_a_real_prometheus() -> Result<()> {
+    let hub_metrics = format!("127.0.0.1:{}", free_port()?);
+    let w = World::with_hub(HubOpts {
+        extra: vec![
+            "--metrics-listen".into(),
+            hub_metrics.clone(),
+            "--metrics-token".into(),
+            TOKEN.into(),
+        ],
+        ..HubOpts::default()
+    })
+    .await?;
+    let target = Target::start(w.dir.path()).await?;
+    let delegate_metrics = format!("127.0.0.1:{}", free_port()?);
+    let _d = w
+        .delegate("obs", &[], &["--metrics-listen", &delegate_metrics])
+        .await?;
+
+    // The main port: only the configured bearer token reads /metrics.
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&w.hub.ca)?)?)
+        .build()?;
+    let url = format!("{}/metrics", w.hub.url);
+    assert_eq!(client.get(&url).send().await?.status(), 401);
+    let wrong = client.get(&url).bearer_auth("not-the-token").send().await?;
+    assert_eq!(wrong.status(), 401);
+    let ok = client.get(&url).bearer_auth(TOKEN).send().await?;
+    assert_eq!(ok.status(), 200);
+    assert!(ok
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/openmetrics-text")));
+
+    let tid = w
+        .api
+        .create_template(&pause_template("obs-pause", &target, "9s"))
+        .await?;
+    let run = w.api.start_run(&tid, "obs").await?;
+    w.api
+        .wait_event(&run, "fault.applied", Duration::from_secs(30))
+        .await?;
+    // During the fault: the hub's chaos window series and the delegate's journal say so.
+    let hub_url = format!("http://{hub_metrics}/metrics");
+    let d_url = format!("http://{delegate_metrics}/metrics");
+    // The hub's series are read from Postgres at most every 5 s: the window shows within that.
+    let active = "faultline_fault_active{kind=\"process-pause\",project=\"default\"}";
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let during = get(&hub_url).await?;
+        if value(&during, active) == Some(1.0) {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no {active} 1 during the fault:\n{during}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let d_during = get(&d_url).await?;
+    assert_eq!(
+        value(
+            &d_during,
+            "faultline_delegate_faults_active{kind=\"process-pause\"}"
+        ),
+        Some(1.0),
+        "{d_during}"
+    );
+    assert_eq!(
+        value(&d_during, "faultline_delegate_hub_connected"),
+        Some(1.0)
+    );
+    let done = w
+        .api
+        .wait_status(&run, &["PASSED", "FAILED"], Duration::from_secs(60))
+        .await?;
+    let verdict = done["status"].as_str().unwrap().to_ascii_lowercase();
+
+    // After: wait out the hub's snapshot cache.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = get(&hub_url).await?;
+    let series = |s: &str| value(&after, s);
+    assert_eq!(
+        series("faultline_runs_started_total{project=\"default\"}"),
+        Some(1.0),
+        "{after}"
+    );
+    assert_eq!(
+        series(&format!(
+            "faultline_runs_finished_total{{project=\"default\",verdict=\"{verdict}\"}}"
+        )),
+        Some(1.0)
+    );
+    assert_eq!(
+        series("faultline_run_duration_seconds_count{project=\"default\"}"),
+        Some(1.0)
+    );
+    assert!(
+        series("faultline_resilience_score{project=\"default\",template=\"obs-pause\"}").is_some()
+    );
+    assert_eq!(
+        series("faultline_delegates_connected{project=\"default\"}"),
+        Some(1.0)
+    );
+    assert_eq!(series("faultline_delegate_streams"), Some(1.0));
+    assert!(series("faultline_probe_checks_total{result=\"ok\"}").unwrap_or(0.0) > 0.0);
+    assert!(series("faultline_events_ingested_total{kind=\"probe.check\"}").unwrap_or(0.0) > 0.0);
+    assert_eq!(
+        series("faultline_events_ingested_total{kind=\"run.finished\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        series(
+            "faultline_graphql_request_duration_seconds_count{operation=\"startRun\",status=\"ok\"}"
+        ),
+        Some(1.0),
+        "{after}"
+    );
+    // No fault is active once the run is over; no run id is a label anywhere.
+    assert!(!after.contains("faultline_fault_active{"), "{after}");
+    assert!(!after.contains(&run), "a run id in a label");
+    let d_after = get(&d_url).await?;
+    assert!(!d_after.contains("faultline_delegate_faults_active{"));
+    assert_eq!(
+        value(
+            &d_after,
+            "faultline_delegate_fault_apply_duration_seconds_count{kind=\"process-pause\"}"
+        ),
+        Some(1.0),
+        "{d_after}"
+    );
+    assert!(
+        value(
+            &d_after,
+            "faultline_delegate_probe_duration_seconds_count{kind=\"http\"}"
+        )
+        .unwrap_or(0.0)
+            > 0.0
+    );
+    assert_eq!(
+        value(&d_after, "faultline_delegate_events_buffered"),
+        Some(0.0)
+    );
+
+    // Prometheus' own linter finds nothing to say about either exposition.
+    promtool(&after).await?;
+    promtool(&d_after).await?;
+
+    // A real Prometheus scrapes both and answers queries on them.
+    let prom_addr = format!("127.0.0.1:{}", free_port()?);
+    let dir = w.path("prometheus");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n\
+             - job_name: faultline-hub\n  static_configs:\n  - targets: [\"{hub_metrics}\"]\n\
+             - job_name: faultline-delegate\n  static_configs:\n  - targets: [\"{delegate_metrics}\"]\n"
+        ),
+    )?;
+    let log = std::fs::File::create(dir.join("prometheus.log"))?;
+    let _prom = Command::new("prometheus")
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address={prom_addr}"))
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .context("prometheus (Debian package) is needed")?;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let runs = prom_query(&prom_addr, "sum(faultline_runs_finished_total)").await;
+        let linked = prom_query(&prom_addr, "faultline_delegate_hub_connected").await;
+        if runs == Some(1.0) && linked == Some(1.0) {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "Prometheus did not scrape both within 40s (runs {runs:?}, hub connected {linked:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(
+        prom_query(&prom_addr, "sum(up{job=~\"faultline-.*\"})").await,
+        Some(2.0),
+        "both targets up"
+    );
+    Ok(())
+}
