@@ -24,6 +24,7 @@ import { WebhooksPage } from './pages/Webhooks';
 // The editor and the chart are the heavy parts: loaded when their page opens.
 const TemplateEditorPage = lazy(() => import('./pages/TemplateEditor'));
 const TrendsPage = lazy(() => import('./pages/Trends'));
+const ComparePage = lazy(() => import('./pages/Compare'));
 
 const MeDoc = graphql(`
   query Me {
@@ -125,6 +126,7 @@ function ProjectRoutes({ me }: { me: MeQuery['me'] }) {
             <Route path="/templates/new">{() => <NewTemplate />}</Route>
             <Route path="/templates/:id">{(p) => <TemplateEditorPage id={p.id} />}</Route>
             <Route path="/runs" component={RunsPage} />
+            <Route path="/runs/compare">{() => <ComparePage />}</Route>
             <Route path="/runs/:id">{(p) => <RunPage id={p.id} />}</Route>
             <Route path="/schedules" component={SchedulesPage} />
             <Route path="/schedules/new">{() => <NewSchedule />}</Route>

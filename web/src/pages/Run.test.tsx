@@ -238,6 +238,65 @@ describe('RunPage, more', () => {
   });
 });
 
+describe('Compare with…', () => {
+  const cand = (id: string, createdAt: string, status: string, over: Record<string, unknown> = {}) => ({
+    id,
+    status,
+    createdAt,
+    dryRun: false,
+    templateVersion: 2,
+    resilienceScore: status === 'PASSED' || status === 'FAILED' ? 80 : null,
+    ...over,
+  });
+  const PREV = 'dddddddd-4444-4444-8444-444444444444';
+  const NEXT = 'ffffffff-6666-4666-8666-666666666666';
+  const candidates = {
+    later: [cand(NEXT, at(60_000), 'PASSED'), cand(ID, at(-500), 'RUNNING')],
+    earlier: [
+      cand('aaaaaaaa-0000-4000-8000-000000000001', at(-60_000), 'ABORTED'),
+      cand('aaaaaaaa-0000-4000-8000-000000000002', at(-120_000), 'PASSED', { dryRun: true }),
+      cand(PREV, at(-180_000), 'FAILED', { templateVersion: 1 }),
+    ],
+  };
+
+  it('offers the template’s other runs, defaults to the previous finished one, and opens the comparison', () => {
+    const { client, ops } = mockClient({ RunView: { run: run() }, CompareCandidates: candidates }, events);
+    const { tree, location } = renderWith(<RunPage id={ID} />, { client, role: 'VIEWER', path: `/runs/${ID}` });
+    render(tree);
+    expect(ops.some((o) => opName(o) === 'CompareCandidates')).toBe(false); // only asked once opened
+    fireEvent.click(screen.getByRole('button', { name: 'Compare with…' }));
+    const dialog = within(screen.getByRole('dialog', { name: 'Compare with another run' }));
+    expect(ops.find((o) => opName(o) === 'CompareCandidates')?.variables).toEqual({ project: 'default', templateId: 't1', at: at(-500) });
+    const select = dialog.getByLabelText('Run to compare with') as HTMLSelectElement;
+    // Not this run itself; newest first; the aborted and the dry run are skipped for the default.
+    expect([...select.options].map((o) => o.value)).toEqual([NEXT, candidates.earlier[0].id, candidates.earlier[1].id, PREV]);
+    expect(select.value).toBe(PREV);
+    expect(select.selectedOptions[0].textContent).toMatch(/^dddddddd · FAILED · v1 · score 80\.0 · .* \(previous finished\)$/);
+    fireEvent.click(dialog.getByRole('button', { name: 'Compare' }));
+    expect(location.history!.at(-1)).toBe(`/runs/compare?a=${PREV}&b=${ID}`);
+  });
+
+  it('puts a newer run chosen as B, this one as the baseline', () => {
+    const { client } = mockClient({ RunView: { run: run() }, CompareCandidates: candidates }, events);
+    const { tree, location } = renderWith(<RunPage id={ID} />, { client, path: `/runs/${ID}` });
+    render(tree);
+    fireEvent.click(screen.getByRole('button', { name: 'Compare with…' }));
+    const dialog = within(screen.getByRole('dialog'));
+    fireEvent.change(dialog.getByLabelText('Run to compare with'), { target: { value: NEXT } });
+    fireEvent.click(dialog.getByRole('button', { name: 'Compare' }));
+    expect(location.history!.at(-1)).toBe(`/runs/compare?a=${ID}&b=${NEXT}`);
+  });
+
+  it('says so when the template has no other run', () => {
+    const { client } = mockClient({ RunView: { run: run() }, CompareCandidates: { later: [cand(ID, at(-500), 'RUNNING')], earlier: [] } }, events);
+    render(renderWith(<RunPage id={ID} />, { client, path: `/runs/${ID}` }).tree);
+    fireEvent.click(screen.getByRole('button', { name: 'Compare with…' }));
+    const dialog = within(screen.getByRole('dialog'));
+    expect(dialog.getByText('No other run of web-survives-kill yet.')).toBeTruthy();
+    expect((dialog.getByRole('button', { name: 'Compare' }) as HTMLButtonElement).disabled).toBe(true);
+  });
+});
+
 describe('elapsed', () => {
   const started = applyEvents(initialRunLive(), [
     { seq: 1, at: at(0), kind: 'run.started', payload: {} },

@@ -7,6 +7,7 @@ import { graphql } from '../gql';
 import type { RunViewQuery } from '../gql/graphql';
 import { useProject } from '../project';
 import { Confirm, Empty, ErrorBox, isNotFound, Loading, NotFound, StatusBadge, finished } from '../ui';
+import { CompareWithButton } from './runs/CompareWith';
 import { activeFaults, offset, type RunLive } from './runs/events';
 import { formatPrecise, formatRunDuration, formatScore, useNow } from './runs/time';
 import { useRunEvents } from './runs/useRunEvents';
@@ -226,6 +227,7 @@ function RunHeader({ run, live }: { run: Run; live: RunLive }) {
           <StatusBadge status={status} dryRun={run.dryRun} />
         </span>
         <div className="spacer" />
+        <CompareWithButton run={run} />
         <RunAgainButton run={run} />
         <AbortButton run={run} aborting={status === 'ABORTING'} onAborted={() => setAbortRequested(true)} />
       </div>

@@ -168,4 +168,37 @@ describe('RunsPage', () => {
     render(renderWith(<RunsPage />, { client: bad.client, path: '/runs' }).tree);
     expect(screen.getByRole('alert').textContent).toContain('no such project (NOT_FOUND)');
   });
+  it('compares two ticked runs, the older as the baseline A', () => {
+    // Same template: the failed run (an hour ago) and a newer one of t2.
+    const newer = { ...runs[1], id: 'ffffffff-6666-4666-8666-666666666666', status: 'PASSED', createdAt: iso(60_000), resilienceScore: 90 };
+    const { client } = mockClient({ RunsList: { runs: [newer, ...runs] }, RunsFilterOptions: options });
+    const { tree, location } = renderWith(<RunsPage />, { client, path: '/runs' });
+    render(tree);
+    const compare = screen.getByRole('button', { name: 'Compare' });
+    expect((compare as HTMLButtonElement).disabled).toBe(true);
+    // Ticking the newer run first: the order ticked does not decide which is A.
+    fireEvent.click(screen.getByRole('checkbox', { name: 'Compare run ffffffff' }));
+    expect(location.history!.at(-1)).toBe('/runs'); // ticking is not opening the run
+    expect(screen.getByTestId('compare-hint').textContent).toMatch(/tick one more/);
+    expect((compare as HTMLButtonElement).disabled).toBe(true);
+    fireEvent.click(screen.getByRole('checkbox', { name: 'Compare run bbbbbbbb' }));
+    expect((compare as HTMLButtonElement).disabled).toBe(false);
+    expect(screen.getByTestId('compare-hint').textContent).toBe('2 runs ticked.');
+    // Two at most: the others wait until one is unticked.
+    expect((screen.getByRole('checkbox', { name: 'Compare run aaaaaaaa' }) as HTMLInputElement).disabled).toBe(true);
+    fireEvent.click(compare);
+    expect(location.history!.at(-1)).toBe(`/runs/compare?a=${runs[1].id}&b=${newer.id}`);
+  });
+
+  it('warns when the ticked runs are of different templates, and clears the ticks', () => {
+    const { client } = mockClient({ RunsList: { runs }, RunsFilterOptions: options });
+    render(renderWith(<RunsPage />, { client, path: '/runs' }).tree);
+    fireEvent.click(screen.getByRole('checkbox', { name: 'Compare run aaaaaaaa' }));
+    fireEvent.click(screen.getByRole('checkbox', { name: 'Compare run bbbbbbbb' }));
+    expect(screen.getByTestId('compare-hint').textContent).toMatch(/different templates/);
+    expect((screen.getByRole('button', { name: 'Compare' }) as HTMLButtonElement).disabled).toBe(false);
+    fireEvent.click(screen.getByRole('button', { name: 'Clear' }));
+    expect(screen.getAllByRole('checkbox').every((c) => !(c as HTMLInputElement).checked && !(c as HTMLInputElement).disabled)).toBe(true);
+    expect((screen.getByRole('button', { name: 'Compare' }) as HTMLButtonElement).disabled).toBe(true);
+  });
 });

@@ -1,5 +1,6 @@
 // The runs list: newest first, filtered by template, status, delegate and time window (all in the
-// URL), refreshed every few seconds while any listed run is unfinished.
+// URL), refreshed every few seconds while any listed run is unfinished. Ticking two runs and
+// pressing Compare opens them side by side.
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { useQuery } from 'urql';
 import { Link, useLocation, useSearch } from 'wouter';
@@ -17,6 +18,7 @@ import {
   type RunFilters,
   type Window,
 } from './runs/filters';
+import { compareHref, orderPair } from './runs/comparePair';
 import { formatRunDuration, formatScore, runDuration, useNow } from './runs/time';
 import './runs/runs.css';
 
@@ -92,6 +94,8 @@ export function RunsPage() {
   const [, navigate] = useLocation();
   const filters = useMemo(() => parseFilters(search), [search]);
   const [limit, setLimit] = useState(PAGE);
+  // Runs ticked for comparing, in the order ticked (at most two); kept across filter changes.
+  const [picked, setPicked] = useState<Picked[]>([]);
   // `since` is fixed when the window is chosen: recomputing it on every render would make every
   // refresh a new query.
   const since = useMemo(() => sinceOf(filters.window), [filters.window]);
@@ -169,7 +173,8 @@ export function RunsPage() {
       )}
       {runs && runs.length > 0 && (
         <>
-          <RunsTable runs={runs} />
+          <CompareBar picked={picked} onClear={() => setPicked([])} onCompare={([a, b]) => navigate(compareHref(a, b))} />
+          <RunsTable runs={runs} picked={picked} onPick={setPicked} />
           {runs.length >= limit && limit < 1000 && (
             <div className="runs-more">
               <button type="button" onClick={() => setLimit((l) => Math.min(1000, l + PAGE * 2))} disabled={fetching}>
@@ -288,13 +293,62 @@ function RunFiltersBar({
 
 type RunRow = RunsListQuery['runs'][number];
 
-export function RunsTable({ runs }: { runs: RunRow[] }) {
+/** A run ticked for comparing: what ordering the pair and warning about it need. */
+export interface Picked {
+  id: string;
+  createdAt: string;
+  templateId: string;
+}
+
+/** Compare (enabled with two runs ticked: the older is A, the baseline), and what is ticked. */
+function CompareBar({ picked, onClear, onCompare }: { picked: Picked[]; onClear(): void; onCompare(pair: [string, string]): void }) {
+  const ready = picked.length === 2;
+  return (
+    <div className="runs-compare-bar">
+      <button
+        type="button"
+        disabled={!ready}
+        onClick={() => {
+          if (!ready) return;
+          const [a, b] = orderPair(picked[0], picked[1]);
+          onCompare([a.id, b.id]);
+        }}
+        title={ready ? 'Compare the two ticked runs side by side (the older one is the baseline)' : 'Tick two runs to compare them'}
+      >
+        Compare
+      </button>
+      <span className="muted" aria-live="polite" data-testid="compare-hint">
+        {picked.length === 0
+          ? 'Tick two runs to compare them.'
+          : picked.length === 1
+            ? '1 run ticked: tick one more to compare.'
+            : picked[0].templateId !== picked[1].templateId
+              ? '2 runs ticked, of different templates: they can be compared, but they ran different experiments.'
+              : '2 runs ticked.'}
+      </span>
+      {picked.length > 0 && (
+        <button type="button" className="link" onClick={onClear}>
+          Clear
+        </button>
+      )}
+    </div>
+  );
+}
+
+export function RunsTable({ runs, picked, onPick }: { runs: RunRow[]; picked?: Picked[]; onPick?(p: Picked[]): void }) {
   const [, navigate] = useLocation();
   const now = useNow(1000, runs.some((r) => !finished(r.status)));
+  const isPicked = (id: string) => picked?.some((p) => p.id === id) ?? false;
+  const full = (picked?.length ?? 0) >= 2;
   return (
     <table className="runs-table" aria-label="Runs">
       <thead>
         <tr>
+          {onPick && (
+            <th className="runs-select">
+              <span className="sr-only">Compare</span>
+            </th>
+          )}
           <th>Status</th>
           <th>Run</th>
           <th>Template</th>
@@ -314,9 +368,27 @@ export function RunsTable({ runs }: { runs: RunRow[] }) {
             data-run-id={r.id}
             className="clickable"
             onClick={(e) => {
-              if (!(e.target as HTMLElement).closest('a, button')) navigate(`/runs/${r.id}`);
+              if (!(e.target as HTMLElement).closest('a, button, input, label, .runs-select')) navigate(`/runs/${r.id}`);
             }}
           >
+            {onPick && (
+              <td className="runs-select">
+                <input
+                  type="checkbox"
+                  aria-label={`Compare run ${r.id.slice(0, 8)}`}
+                  checked={isPicked(r.id)}
+                  // Two at most: untick one to pick another.
+                  disabled={full && !isPicked(r.id)}
+                  onChange={(e) =>
+                    onPick(
+                      e.target.checked
+                        ? [...(picked ?? []), { id: r.id, createdAt: r.createdAt, templateId: r.template.id }]
+                        : (picked ?? []).filter((p) => p.id !== r.id),
+                    )
+                  }
+                />
+              </td>
+            )}
             <td>
               <StatusBadge status={r.status} dryRun={r.dryRun} />
             </td>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chartData, computeTrends, xRange, type TrendRunIn } from './trends';
+import { chartData, computeTrends, type TrendRunIn } from './trends';
 
 const utcDay = (t: number) => t - (t % 86_400_000);
 const A = { id: 'a', name: 'alpha' };
@@ -64,19 +64,5 @@ describe('chartData', () => {
     expect(c.series.map((s) => s.label)).toEqual(['beta']);
     expect(c.data).toHaveLength(2);
     expect(c.data[1]).toEqual([100, 50]);
-  });
-});
-
-describe('the time axis', () => {
-  it('puts at least an hour around a single run', () => {
-    const [lo, hi] = xRange(null, 1_800_000_000, 1_800_000_000);
-    expect(hi - lo).toBe(3600);
-    expect(lo).toBeLessThan(1_800_000_000);
-    expect(hi).toBeGreaterThan(1_800_000_000);
-  });
-  it('pads a long span by 5 % each side', () => {
-    const [lo, hi] = xRange(null, 0, 864_000);
-    expect(lo).toBe(-43_200);
-    expect(hi).toBe(907_200);
   });
 });

@@ -123,16 +123,3 @@ export function chartData(templates: readonly TemplateTrend[], project: readonly
   for (const l of lines) data.push(xs.map((x) => l.pts.get(x) ?? null));
   return { data, series: lines.map(({ label, color, dashed }) => ({ label, color, dashed })) };
 }
-
-const HOUR = 3600;
-
-/** The time axis: the data's span with 5 % room each side, and at least an hour around a
- * single point (uPlot alone stretches one point over years). Times are in seconds. */
-export function xRange(_u: unknown, min: number | null, max: number | null): [number, number] {
-  if (min === null || max === null) {
-    const now = Date.now() / 1000;
-    return [now - HOUR, now];
-  }
-  const pad = Math.max((max - min) * 0.05, max - min < HOUR ? HOUR / 2 : 0);
-  return [min - pad, max + pad];
-}
