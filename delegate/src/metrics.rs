@@ -90,6 +90,14 @@ impl Metrics {
             "Bytes the delegate's TCP proxies forwarded, both directions",
             proxy_bytes.clone(),
         );
+        // Zero from the start for the fixed label values, so `rate()` has a series to work on.
+        for proxy in ["tcp", "http"] {
+            let l = ProxyLabel {
+                proxy: proxy.into(),
+            };
+            proxy_connections.get_or_create(&l);
+            proxy_bytes.get_or_create(&l);
+        }
         Metrics {
             fault_apply,
             fault_revert,

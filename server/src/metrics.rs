@@ -136,6 +136,22 @@ impl Metrics {
             "This replica's Postgres connections, by state (idle, used)",
             pool.clone(),
         );
+        // Zero from the start for the fixed label values, so `rate()` has a series to work on.
+        for result in ["ok", "failed"] {
+            probe_checks.get_or_create(&ResultLabel {
+                result: result.into(),
+            });
+        }
+        for outcome in ["started", "queued", "skipped", "failed", "missed"] {
+            schedule_fires.get_or_create(&OutcomeLabel {
+                outcome: outcome.into(),
+            });
+        }
+        for outcome in ["delivered", "retry", "failed"] {
+            webhook_deliveries.get_or_create(&OutcomeLabel {
+                outcome: outcome.into(),
+            });
+        }
         let hub = Arc::new(HubSeries::default());
         registry.register_collector(Box::new(hub.clone()));
         Metrics {

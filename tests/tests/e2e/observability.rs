@@ -68,6 +68,34 @@ async fn promtool(text: &str) -> Result<()> {
     Ok(())
 }
 
+/// Every series name in an exposition (histograms by their family, counters with `_total`).
+fn regex_lite_names(text: &str) -> std::collections::BTreeSet<String> {
+    // A family with no sample now (no fault active) still has its TYPE line.
+    let typed = text.lines().filter_map(|l| {
+        let mut w = l.strip_prefix("# TYPE ")?.split(' ');
+        let (name, kind) = (w.next()?, w.next()?);
+        Some(if kind == "counter" {
+            format!("{name}_total")
+        } else {
+            name.to_string()
+        })
+    });
+    let mut names: std::collections::BTreeSet<String> = typed.collect();
+    names.extend(
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .map(|n| {
+                ["_bucket", "_count", "_sum"]
+                    .iter()
+                    .find_map(|s| n.strip_suffix(s))
+                    .unwrap_or(n)
+                    .to_string()
+            }),
+    );
+    names
+}
+
 /// The first value Prometheus at `addr` answers for the instant query `q`.
 async fn prom_query(addr: &str, q: &str) -> Option<f64> {
     let r: serde_json::Value = reqwest::Client::new()
@@ -279,5 +307,53 @@ async fn hub_and_delegate_metrics_are_scraped_by_a_real_prometheus() -> Result<(
         Some(2.0),
         "both targets up"
     );
+
+    // The Grafana dashboard: every query is PromQL this Prometheus accepts, every faultline
+    // series it names is one the hub or the delegate exposes, and the score panel has data.
+    let dash: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana/faultline.json"),
+    )?)?;
+    let mut exprs: Vec<String> = Vec::new();
+    for p in dash["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            exprs.push(t["expr"].as_str().unwrap().to_string());
+        }
+    }
+    for a in dash["annotations"]["list"].as_array().unwrap() {
+        if let Some(e) = a["expr"].as_str() {
+            exprs.push(e.to_string());
+        }
+    }
+    assert!(exprs.len() >= 20, "{} queries", exprs.len());
+    let exposed = format!("{after}\n{d_after}");
+    let names = regex_lite_names(&exposed);
+    for e in &exprs {
+        let q = e
+            .replace("$project", ".*")
+            .replace("$__rate_interval", "1m")
+            .replace("$__range", "1h");
+        let r: serde_json::Value = reqwest::Client::new()
+            .get(format!("http://{prom_addr}/api/v1/query"))
+            .query(&[("query", q.as_str())])
+            .send()
+            .await?
+            .json()
+            .await?;
+        assert_eq!(r["status"], "success", "{q}: {r}");
+        for word in q.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if word.starts_with("faultline_") {
+                let base = ["_bucket", "_count", "_sum"]
+                    .iter()
+                    .find_map(|s| word.strip_suffix(s))
+                    .unwrap_or(word);
+                assert!(
+                    names.contains(base),
+                    "{word} in the dashboard is not exposed"
+                );
+            }
+        }
+    }
+    let score = "max by (project, template) (faultline_resilience_score{project=~\".*\"})";
+    assert!(prom_query(&prom_addr, score).await.is_some());
     Ok(())
 }
