@@ -95,8 +95,8 @@ impl Metrics {
             let l = ProxyLabel {
                 proxy: proxy.into(),
             };
-            proxy_connections.get_or_create(&l);
-            proxy_bytes.get_or_create(&l);
+            let _ = proxy_connections.get_or_create(&l);
+            let _ = proxy_bytes.get_or_create(&l);
         }
         Metrics {
             fault_apply,

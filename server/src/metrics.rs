@@ -138,17 +138,17 @@ impl Metrics {
         );
         // Zero from the start for the fixed label values, so `rate()` has a series to work on.
         for result in ["ok", "failed"] {
-            probe_checks.get_or_create(&ResultLabel {
+            let _ = probe_checks.get_or_create(&ResultLabel {
                 result: result.into(),
             });
         }
         for outcome in ["started", "queued", "skipped", "failed", "missed"] {
-            schedule_fires.get_or_create(&OutcomeLabel {
+            let _ = schedule_fires.get_or_create(&OutcomeLabel {
                 outcome: outcome.into(),
             });
         }
         for outcome in ["delivered", "retry", "failed"] {
-            webhook_deliveries.get_or_create(&OutcomeLabel {
+            let _ = webhook_deliveries.get_or_create(&OutcomeLabel {
                 outcome: outcome.into(),
             });
         }
