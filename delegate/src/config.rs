@@ -98,6 +98,11 @@ pub struct Config {
     #[arg(long, env = "FAULTLINE_DELEGATE_HUB")]
     pub hub: String,
 
+    /// Log lines as `text` (for people) or `json` (one object per line, with the fields of the
+    /// spans they belong to: a run's lines carry `run_id`, the delegate's name and project).
+    #[arg(long, env = "FAULTLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// One-time registration token. Only needed until the state directory holds a credential.
     /// Prefer the environment variable or `--token-file`: a flag shows up in `ps` to every
     /// local user. The delegate removes the variable from its environment at start, so nothing
@@ -376,4 +381,11 @@ mod tests {
         assert!(Invocation::parse_from(["faultline-delegate"]).is_err());
         assert!(Invocation::parse_from(["faultline-delegate", "--name", "toxiproxy"]).is_err());
     }
+}
+
+/// How log lines are written (`--log-format`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }

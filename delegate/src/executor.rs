@@ -180,7 +180,13 @@ impl Executor {
             run_id: req.run_id.clone(),
         }));
         tracing::info!(run = %req.run_id, template = %req.template_name, version = req.template_version, "run accepted");
-        tokio::spawn(run_task(inner.clone(), req, stop_rx, done_tx));
+        // Every line the run logs carries its id (and, through the delegate's span, the
+        // delegate's name and project).
+        let span = tracing::info_span!("run", run_id = %req.run_id, template = %req.template_name);
+        tokio::spawn(tracing::Instrument::instrument(
+            run_task(inner.clone(), req, stop_rx, done_tx),
+            span,
+        ));
         Ok(())
     }
 

@@ -50,6 +50,15 @@ pub async fn run(
     cfg: config::Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Every line names the delegate (JSON logs carry it as a span field).
+    let span = tracing::info_span!("delegate", delegate = %cfg.delegate_name());
+    tracing::Instrument::instrument(run_delegate(cfg, shutdown), span).await
+}
+
+async fn run_delegate(
+    cfg: config::Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let hub_ca = match &cfg.hub_ca {
         Some(path) => {
             let pem = std::fs::read(path)

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     // Read; now out of the environment, so nothing the delegate starts inherits it (programs
     // get an explicit environment anyway; the stress workers are this binary).
     std::env::remove_var("FAULTLINE_DELEGATE_TOKEN");
-    init_tracing();
+    init_tracing(cfg.log_format == faultline_delegate::config::LogFormat::Json);
     // One thread is plenty for a few probes and one stream, and keeps the idle footprint small.
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -43,7 +43,7 @@ fn main() -> ExitCode {
 /// The standalone Toxiproxy server. Unlike the delegate, a multi-threaded runtime: it exists to
 /// move test traffic through its proxies, and the pumps of many connections share the cores.
 fn toxiproxy(cfg: ToxiproxyConfig) -> ExitCode {
-    init_tracing();
+    init_tracing(std::env::var("FAULTLINE_LOG_FORMAT").as_deref() == Ok("json"));
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -66,8 +66,9 @@ fn toxiproxy(cfg: ToxiproxyConfig) -> ExitCode {
 }
 
 /// Logs to stderr (stdout carries only the "connected" line), filtered by `FAULTLINE_LOG`;
-/// `FAULTLINE_LOG_FORMAT=json` for machine-readable lines. Colour only on a terminal.
-fn init_tracing() {
+/// `--log-format json` (`FAULTLINE_LOG_FORMAT=json`) for machine-readable lines, each with the
+/// fields of its spans (a run's `run_id`). Colour only on a terminal.
+fn init_tracing(json: bool) {
     use std::io::IsTerminal;
     use tracing_subscriber::{fmt, EnvFilter};
     let filter = EnvFilter::try_from_env("FAULTLINE_LOG").unwrap_or_else(|_| {
@@ -77,8 +78,8 @@ fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
-    if std::env::var("FAULTLINE_LOG_FORMAT").as_deref() == Ok("json") {
-        b.json().init();
+    if json {
+        b.json().with_current_span(true).with_span_list(true).init();
     } else {
         b.init();
     }

@@ -8,6 +8,17 @@ use std::{fmt, net::SocketAddr, path::PathBuf};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log lines as `text` (for people) or `json` (one object per line, with the fields of the
+    /// spans they belong to: a run's lines carry `run_id`, `delegate`, `project`).
+    #[arg(long, global = true, env = "FAULTLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (`--log-format`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 // Parsed once at start-up; the size difference between variants does not matter.

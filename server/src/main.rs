@@ -3,26 +3,26 @@ use clap::Parser;
 use faultline_hub::{
     app::Hub,
     client,
-    config::{Cli, Command, RunCmd, SchemaWhat, TemplateCmd},
+    config::{Cli, Command, LogFormat, RunCmd, SchemaWhat, TemplateCmd},
     db, embedded_pg, graphql, shutdown, template_cli, user_cli,
 };
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     use tracing_subscriber::{fmt, EnvFilter};
     let filter = EnvFilter::try_from_env("FAULTLINE_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,h2=warn,tower=warn,hyper=warn"));
     let b = fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::env::var("FAULTLINE_LOG_FORMAT").as_deref() == Ok("json") {
-        b.json().init();
-    } else {
-        b.init();
+    match format {
+        // Each line also names the spans it is in, with their fields (`run_id`, ...).
+        LogFormat::Json => b.json().with_current_span(true).with_span_list(true).init(),
+        LogFormat::Text => b.init(),
     }
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.log_format);
     // The hub's clients have their own exit codes (docs/ci.md).
     match cli.command {
         Command::Run(RunCmd {

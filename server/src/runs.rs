@@ -548,7 +548,12 @@ pub async fn ingest(
     let mut acks = Vec::with_capacity(by_run.len());
     for (run, mut evs) in by_run {
         evs.sort_by_key(|e| e.seq);
-        acks.push((run, ingest_run(pool, delegate, run, evs).await?));
+        // Each line about the run carries its id, its delegate and (once read) its project.
+        let span =
+            tracing::info_span!("run", run_id = %run, %delegate, project = tracing::field::Empty);
+        let stored =
+            tracing::Instrument::instrument(ingest_run(pool, delegate, run, evs), span).await?;
+        acks.push((run, stored));
     }
     Ok(acks)
 }
@@ -560,13 +565,16 @@ async fn ingest_run(
     evs: Vec<pb::Event>,
 ) -> ApiResult<u64> {
     let mut tx = pool.begin().await?;
-    let owner: Option<(Option<Uuid>,)> =
-        sqlx::query_as("SELECT delegate_id FROM runs WHERE id = $1")
-            .bind(run)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let owner: Option<(Option<Uuid>, String)> = sqlx::query_as(
+        "SELECT r.delegate_id, p.name FROM runs r JOIN projects p ON p.id = r.project_id WHERE r.id = $1",
+    )
+    .bind(run)
+    .fetch_optional(&mut *tx)
+    .await?;
     match owner {
-        Some((Some(d),)) if d == delegate => {}
+        Some((Some(d), project)) if d == delegate => {
+            tracing::Span::current().record("project", project.as_str());
+        }
         _ => {
             return Err(ApiError::Forbidden(format!(
                 "run {run} is not assigned to this delegate"
@@ -754,6 +762,7 @@ async fn apply_effects(
         if score != f.score {
             tracing::error!(%run, hub = ?score, delegate = ?f.score, "score mismatch between hub and delegate");
         }
+        tracing::info!(verdict = f.verdict.as_str(), ?score, "run finished");
         sqlx::query(
             "UPDATE runs SET state = $2, score = $3, delegate_score = $4, verdict_reason = $5, \
                recovery_ms = COALESCE($6, recovery_ms), latency = $8, recovery_from = COALESCE($9, recovery_from), \

@@ -357,3 +357,58 @@ async fn hub_and_delegate_metrics_are_scraped_by_a_real_prometheus() -> Result<(
     assert!(prom_query(&prom_addr, score).await.is_some());
     Ok(())
 }
+
+/// The JSON log lines of a log file whose `fields.message` is `message`.
+fn json_lines(log: &std::path::Path, message: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == message)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_run_id_delegate_and_project() -> Result<()> {
+    if std::env::var_os("TEST_LOG").is_some() {
+        return Ok(()); // the logs go to the terminal then, not to files
+    }
+    let w = World::with_hub(HubOpts {
+        extra: vec!["--log-format".into(), "json".into()],
+        ..HubOpts::default()
+    })
+    .await?;
+    let target = Target::start(w.dir.path()).await?;
+    let d = w.delegate("logs", &[], &["--log-format", "json"]).await?;
+    let tid = w
+        .api
+        .create_template(&pause_template("logs-pause", &target, "1s"))
+        .await?;
+    let run = w.api.start_run(&tid, "logs").await?;
+    w.api
+        .wait_status(&run, &["PASSED", "FAILED"], Duration::from_secs(60))
+        .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // The delegate: the run's lines (here "fault applied") are in its run span and its
+    // delegate span.
+    let applied = json_lines(&d.proc.log, "fault applied");
+    assert_eq!(applied.len(), 1, "{}", d.proc.log.display());
+    let line = &applied[0];
+    assert_eq!(line["span"]["run_id"], run.as_str(), "{line}");
+    let spans = line["spans"].as_array().unwrap();
+    assert!(
+        spans
+            .iter()
+            .any(|s| s["name"] == "delegate" && s["delegate"] == "logs"),
+        "{line}"
+    );
+    // The hub: the line that records the verdict names the run, its delegate and project.
+    let finished = json_lines(&w.hub.proc.log, "run finished");
+    assert_eq!(finished.len(), 1, "{}", w.hub.proc.log.display());
+    let span = &finished[0]["span"];
+    assert_eq!(span["run_id"], run.as_str(), "{}", finished[0]);
+    assert_eq!(span["project"], "default");
+    assert!(span["delegate"].as_str().is_some_and(|d| !d.is_empty()));
+    Ok(())
+}
