@@ -39,6 +39,9 @@ impl Hub {
             }
         };
         let secrets = args.secret_keys()?;
+        // Mistakes in these stop the hub before it starts.
+        args.metrics.token()?;
+        args.grafana.settings()?;
         let pool = db::connect(&url, args.db.db_max_connections).await?;
         db::migrate(&pool).await?;
         if secrets.enabled() {
@@ -203,6 +206,11 @@ impl Hub {
             self.state.hub.webhooks.clone(),
             self.state.stop.clone(),
         ));
+        let annotate = tokio::spawn(crate::annotations::run(
+            self.state.pool.clone(),
+            self.args.grafana.settings()?,
+            self.state.stop.clone(),
+        ));
         let git = tokio::spawn(git_sync::run(
             self.state.pool.clone(),
             self.state.git.clone(),
@@ -252,7 +260,7 @@ impl Hub {
             self.args.shutdown_grace.0,
         )
         .await;
-        let _ = tokio::join!(listen, poll, reap, schedule, deliver, git);
+        let _ = tokio::join!(listen, poll, reap, schedule, deliver, git, annotate);
         if let Some(m) = metrics {
             let _ = m.await;
         }

@@ -412,6 +412,8 @@ pub struct ServeArgs {
     pub shutdown_grace: Dur,
     #[command(flatten)]
     pub metrics: MetricsArgs,
+    #[command(flatten)]
+    pub grafana: GrafanaArgs,
     /// TOML configuration file for long lists such as OpenID Connect providers (`[[oidc]]`, see
     /// docs/sso.md). Read and checked at start; problems are printed as FILE:LINE:COL: message.
     #[arg(long = "config", env = "FAULTLINE_CONFIG")]
@@ -625,5 +627,64 @@ impl MetricsArgs {
             "the metrics token must be at least 16 characters"
         );
         Ok(Some(t))
+    }
+}
+
+/// Grafana annotations of the chaos windows and runs (docs/observability.md).
+#[derive(Args, Debug, Clone, Default)]
+pub struct GrafanaArgs {
+    /// Push an annotation for each fault's window and each run to this Grafana
+    /// (`https://grafana.example.com`), through its HTTP API.
+    #[arg(long, env = "FAULTLINE_GRAFANA_URL", value_name = "URL")]
+    pub grafana_url: Option<url::Url>,
+    /// A Grafana service account token allowed to write annotations.
+    #[arg(long, env = "FAULTLINE_GRAFANA_TOKEN", hide_env_values = true)]
+    pub grafana_token: Option<Secret>,
+    /// The same token, read from the first line of a file.
+    #[arg(
+        long,
+        env = "FAULTLINE_GRAFANA_TOKEN_FILE",
+        conflicts_with = "grafana_token"
+    )]
+    pub grafana_token_file: Option<PathBuf>,
+    /// Attach the annotations to this dashboard (its UID) rather than to the whole organisation.
+    #[arg(long, env = "FAULTLINE_GRAFANA_DASHBOARD_UID")]
+    pub grafana_dashboard_uid: Option<String>,
+    /// How long one request to Grafana may take.
+    #[arg(long, env = "FAULTLINE_GRAFANA_TIMEOUT", default_value = "10s")]
+    pub grafana_timeout: Dur,
+}
+
+impl GrafanaArgs {
+    /// Where to send annotations, if anywhere.
+    pub fn settings(&self) -> anyhow::Result<Option<crate::annotations::Settings>> {
+        let Some(url) = &self.grafana_url else {
+            return Ok(None);
+        };
+        anyhow::ensure!(
+            matches!(url.scheme(), "http" | "https"),
+            "--grafana-url must be http(s)://, not {}",
+            url.scheme()
+        );
+        let token = match (&self.grafana_token, &self.grafana_token_file) {
+            (Some(t), _) => t.0.clone(),
+            (None, Some(f)) => std::fs::read_to_string(f)
+                .map_err(|e| anyhow::anyhow!("--grafana-token-file {}: {e}", f.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+            (None, None) => anyhow::bail!(
+                "--grafana-url needs --grafana-token or --grafana-token-file (a service account token)"
+            ),
+        };
+        anyhow::ensure!(!token.is_empty(), "the Grafana token is empty");
+        Ok(Some(crate::annotations::Settings {
+            url: url.clone(),
+            token,
+            dashboard_uid: self.grafana_dashboard_uid.clone(),
+            timeout: self.grafana_timeout.0,
+        }))
     }
 }

@@ -2,6 +2,7 @@
 //! benchmarks can start a real hub in-process.
 #![forbid(unsafe_code)]
 
+pub mod annotations;
 pub mod app;
 pub mod audit;
 pub mod bucket;

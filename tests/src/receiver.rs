@@ -16,6 +16,7 @@ use tokio::{
 /// One request as received.
 #[derive(Clone, Debug)]
 pub struct Received {
+    pub method: String,
     pub at: Instant,
     /// The same moment by the wall clock (compared with times stored by Postgres).
     pub wall: SystemTime,
@@ -38,6 +39,9 @@ impl Received {
 
 #[derive(Default)]
 struct Shared {
+    /// Answer as Grafana's annotations API does (ids, shape checks, bearer token).
+    grafana: Option<String>,
+    next_id: std::sync::atomic::AtomicI64,
     got: Mutex<Vec<Received>>,
     /// Statuses to answer before answering 200.
     plan: Mutex<VecDeque<u16>>,
@@ -62,13 +66,30 @@ impl Receiver {
         Self::start_on(0).await
     }
 
+    /// Listens on a free loopback port and answers as Grafana's HTTP API for annotations:
+    /// `POST /api/annotations` (a JSON object with a numeric `time`, an optional numeric
+    /// `timeEnd` not before it, a `text` string, `tags` strings, an optional `dashboardUID`)
+    /// gets `{"id": N, "message": "Annotation added"}`; `PATCH /api/annotations/{N}` of a known
+    /// id with a numeric `timeEnd` gets `{"message": "Annotation patched"}`; a bad shape 400, a
+    /// missing or wrong `Authorization: Bearer <token>` 401, as Grafana answers.
+    pub async fn grafana(token: &str) -> Result<Receiver> {
+        Self::start_with(0, Some(token.to_string())).await
+    }
+
     /// Listens on `port` of 127.0.0.1 (0: any free one).
     pub async fn start_on(port: u16) -> Result<Receiver> {
+        Self::start_with(port, None).await
+    }
+
+    async fn start_with(port: u16, grafana: Option<String>) -> Result<Receiver> {
         let l = TcpListener::bind(("127.0.0.1", port))
             .await
             .with_context(|| format!("binding receiver port {port}"))?;
         let port = l.local_addr()?.port();
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            grafana,
+            ..Shared::default()
+        });
         let s = shared.clone();
         let task = tokio::spawn(async move {
             // Connections end with the accept loop (aborted on drop), so a stopped receiver
@@ -133,11 +154,9 @@ async fn serve(mut sock: TcpStream, s: Arc<Shared>) {
         };
         let head = String::from_utf8_lossy(&buf[..end]).to_string();
         let mut lines = head.split("\r\n");
-        let path = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .unwrap_or("")
-            .to_string();
+        let first = lines.next().unwrap_or("");
+        let method = first.split(' ').next().unwrap_or("").to_string();
+        let path = first.split(' ').nth(1).unwrap_or("").to_string();
         let headers: HashMap<String, String> = lines
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
@@ -155,8 +174,14 @@ async fn serve(mut sock: TcpStream, s: Arc<Shared>) {
             }
         }
         let body: Vec<u8> = buf.drain(..len).collect();
-        let status = s.plan.lock().unwrap().pop_front().unwrap_or(200);
+        let planned = s.plan.lock().unwrap().pop_front();
+        let (status, answer) = match (&s.grafana, planned) {
+            (_, Some(st)) => (st, "{\"message\":\"try again\"}".to_string()),
+            (Some(token), None) => grafana_answer(&s, token, &method, &path, &headers, &body),
+            (None, None) => (200, "ok".to_string()),
+        };
         s.got.lock().unwrap().push(Received {
+            method,
             at: Instant::now(),
             wall: SystemTime::now(),
             path,
@@ -165,13 +190,77 @@ async fn serve(mut sock: TcpStream, s: Arc<Shared>) {
             status,
         });
         s.arrived.notify_waiters();
-        let text = if status < 300 { "ok" } else { "try again" };
+        let text = if s.grafana.is_some() || status < 300 {
+            answer
+        } else {
+            "try again".to_string()
+        };
+        let kind = if s.grafana.is_some() {
+            "application/json"
+        } else {
+            "text/plain"
+        };
         let resp = format!(
-            "HTTP/1.1 {status} X\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{text}",
+            "HTTP/1.1 {status} X\r\ncontent-type: {kind}\r\ncontent-length: {}\r\n\r\n{text}",
             text.len()
         );
         if sock.write_all(resp.as_bytes()).await.is_err() {
             return;
         }
+    }
+}
+
+/// Grafana's answer to an annotations request (see [`Receiver::grafana`]).
+fn grafana_answer(
+    s: &Shared,
+    token: &str,
+    method: &str,
+    path: &str,
+    headers: &HashMap<String, String>,
+    body: &[u8],
+) -> (u16, String) {
+    let msg = |m: &str| serde_json::json!({ "message": m }).to_string();
+    if headers.get("authorization").map(String::as_str) != Some(&format!("Bearer {token}")) {
+        return (401, msg("Unauthorized"));
+    }
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return (400, msg("bad request data"));
+    };
+    let time = v["time"].as_i64();
+    let end_ok = |t: Option<i64>| match (&v["timeEnd"], t) {
+        (serde_json::Value::Null, _) => true,
+        (e, Some(t)) => e.as_i64().is_some_and(|e| e >= t),
+        (e, None) => e.as_i64().is_some(),
+    };
+    match (method, path) {
+        ("POST", "/api/annotations") => {
+            let tags_ok = v["tags"]
+                .as_array()
+                .is_some_and(|t| t.iter().all(|x| x.is_string()));
+            let uid_ok = v["dashboardUID"].is_null() || v["dashboardUID"].is_string();
+            if time.is_none() || !v["text"].is_string() || !tags_ok || !uid_ok || !end_ok(time) {
+                return (400, msg("bad request data"));
+            }
+            let id = s.next_id.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            (
+                200,
+                serde_json::json!({"id": id, "message": "Annotation added"}).to_string(),
+            )
+        }
+        ("PATCH", p) if p.starts_with("/api/annotations/") => {
+            let known = p["/api/annotations/".len()..]
+                .parse::<i64>()
+                .is_ok_and(|id| {
+                    id >= 1 && id <= s.next_id.load(std::sync::atomic::Ordering::SeqCst)
+                });
+            if !known {
+                return (404, msg("Annotation not found"));
+            }
+            if v["timeEnd"].as_i64().is_none() {
+                return (400, msg("bad request data"));
+            }
+            (200, msg("Annotation patched"))
+        }
+        _ => (404, msg("Not found")),
     }
 }

@@ -412,3 +412,152 @@ async fn json_logs_carry_the_run_id_delegate_and_project() -> Result<()> {
     assert!(span["delegate"].as_str().is_some_and(|d| !d.is_empty()));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grafana_annotations_mark_each_fault_window_and_run_once() -> Result<()> {
+    use faultline_e2e::receiver::Receiver;
+    let grafana = Receiver::grafana("glsa_faultline_test").await?;
+    // Grafana is away at first: the start of the window is retried.
+    grafana.fail_next(&[503]);
+    let dir = tempfile::tempdir()?;
+    let token = dir.path().join("grafana-token");
+    std::fs::write(&token, "glsa_faultline_test\n")?;
+    let w = World::with_hub(HubOpts {
+        extra: vec![
+            "--grafana-url".into(),
+            grafana.url(""),
+            "--grafana-token-file".into(),
+            token.display().to_string(),
+            "--grafana-dashboard-uid".into(),
+            "faultline".into(),
+        ],
+        ..HubOpts::default()
+    })
+    .await?;
+    let target = Target::start(w.dir.path()).await?;
+    let _d = w.delegate("annotate", &[], &[]).await?;
+    let tid = w
+        .api
+        .create_template(&pause_template("annotated", &target, "2s"))
+        .await?;
+    let run = w.api.start_run(&tid, "annotate").await?;
+    let done = w
+        .api
+        .wait_status(&run, &["PASSED", "FAILED"], Duration::from_secs(60))
+        .await?;
+    let verdict = done["status"].as_str().unwrap().to_ascii_lowercase();
+
+    // The fault's window and the run, each answered 200 once (the 503 before one of them).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (fault, run_region) = loop {
+        let got = grafana.received();
+        let ok: Vec<_> = got.iter().filter(|r| r.status == 200).collect();
+        let has = |tag: &str| {
+            ok.iter()
+                .filter(|r| {
+                    r.method == "POST"
+                        && r.json()["tags"]
+                            .as_array()
+                            .is_some_and(|t| t.iter().any(|x| x == tag))
+                })
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let (faults, runs) = (has("fault"), has("run"));
+        let patched = ok.iter().any(|r| r.method == "PATCH");
+        let closed = faults
+            .iter()
+            .any(|f| f.json()["timeEnd"] != f.json()["time"]);
+        if faults.len() == 1 && runs.len() == 1 && (patched || closed) {
+            break (faults[0].clone(), runs[0].clone());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "annotations not all sent within 30s: {:?}",
+            got.iter()
+                .map(|r| (r.method.clone(), r.path.clone(), r.status))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let got = grafana.received();
+    assert_eq!(got[0].status, 503, "the first try met the outage");
+    assert!(got
+        .iter()
+        .all(|r| r.header("authorization") == "Bearer glsa_faultline_test"));
+    let f = fault.json();
+    for tag in [
+        "faultline",
+        "fault",
+        "project:default",
+        "kind:process-pause",
+        "template:annotated",
+    ] {
+        assert!(
+            f["tags"].as_array().unwrap().iter().any(|t| t == tag),
+            "{tag}: {f}"
+        );
+    }
+    assert_eq!(f["dashboardUID"], "faultline");
+    assert!(
+        f["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("process-pause (annotated v1"),
+        "{f}"
+    );
+    // The window's end: patched onto the annotation Grafana made, or sent with its start.
+    let start = f["time"].as_i64().unwrap();
+    let end = match got.iter().find(|r| r.method == "PATCH" && r.status == 200) {
+        Some(p) => {
+            assert_eq!(
+                p.path,
+                format!("/api/annotations/{}", grafana_id(&got, &fault))
+            );
+            p.json()["timeEnd"].as_i64().unwrap()
+        }
+        None => f["timeEnd"].as_i64().unwrap(),
+    };
+    let window = end - start;
+    assert!(
+        (1500..=4500).contains(&window),
+        "the 2s fault's window is {window} ms"
+    );
+    let r = run_region.json();
+    assert!(
+        r["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == &format!("verdict:{verdict}")),
+        "{r}"
+    );
+    assert!(r["timeEnd"].as_i64().unwrap() > r["time"].as_i64().unwrap());
+    assert!(
+        r["time"].as_i64().unwrap() <= start,
+        "the run's region holds the fault"
+    );
+    // Nothing more is sent later: each was sent once.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let posts = grafana
+        .received()
+        .iter()
+        .filter(|r| r.method == "POST" && r.status == 200)
+        .count();
+    assert_eq!(posts, 2);
+    Ok(())
+}
+
+/// The id Grafana (the receiver) gave the annotation `post` created: its 1-based order among
+/// the successful POSTs.
+fn grafana_id(
+    got: &[faultline_e2e::receiver::Received],
+    post: &faultline_e2e::receiver::Received,
+) -> String {
+    let n = got
+        .iter()
+        .filter(|r| r.method == "POST" && r.status == 200)
+        .position(|r| r.at == post.at)
+        .unwrap();
+    (n + 1).to_string()
+}
