@@ -39,6 +39,7 @@ impl Hub {
             }
         };
         let secrets = args.secret_keys()?;
+        crate::metrics::init(!args.metrics.no_metrics);
         // Mistakes in these stop the hub before it starts.
         args.metrics.token()?;
         args.grafana.settings()?;

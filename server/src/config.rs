@@ -606,6 +606,10 @@ pub struct MetricsArgs {
         conflicts_with = "metrics_token"
     )]
     pub metrics_token_file: Option<PathBuf>,
+    /// Record no metrics (what `faultline-bench-metrics` compares against); `/metrics` then
+    /// has only the hub-wide series read from Postgres.
+    #[arg(long, env = "FAULTLINE_NO_METRICS")]
+    pub no_metrics: bool,
 }
 
 impl MetricsArgs {

@@ -229,7 +229,7 @@ struct Session {
 impl Session {
     async fn run(mut self, mut inbound: Streaming<pb::DelegateMessage>) {
         let local = self.state.hub.register_delegate(self.id);
-        crate::metrics::get().streams.inc();
+        crate::metrics::get().stream(1);
         // Work arrives through `local.wake` (NOTIFY or the replica's poll); this tick only
         // watches for a silent delegate.
         let mut tick = tokio::time::interval(self.state.timing.heartbeat);
@@ -284,7 +284,7 @@ impl Session {
             }
         }
         self.state.hub.unregister_delegate(self.id, &local);
-        crate::metrics::get().streams.dec();
+        crate::metrics::get().stream(-1);
         if let Err(e) = delegates::mark_disconnected(&self.state.pool, self.id, self.session).await
         {
             tracing::warn!(delegate = %self.id, error = ?e, "failed to mark delegate disconnected");
@@ -376,9 +376,7 @@ impl Session {
                 let started = std::time::Instant::now();
                 let acks = match runs::ingest(pool, self.id, batch.events).await {
                     Ok(a) => {
-                        crate::metrics::get()
-                            .ingest_batch
-                            .observe(started.elapsed().as_secs_f64());
+                        crate::metrics::get().ingested(started.elapsed().as_secs_f64());
                         a
                     }
                     // Unstored events stay unacknowledged; reconnecting makes the delegate resend.

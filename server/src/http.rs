@@ -146,8 +146,10 @@ async fn graphql(
 ) -> Response {
     let started = std::time::Instant::now();
     let req = req.into_inner();
-    let roots: Vec<&str> = h.roots.iter().map(String::as_str).collect();
-    let operation = crate::metrics::operation(&req.query, req.operation_name.as_deref(), &roots);
+    // Kept for the metrics' `operation` label only when metrics are recorded.
+    let query = crate::metrics::get()
+        .enabled
+        .then(|| (req.query.clone(), req.operation_name.clone()));
     let cred = Credential::from_headers(&headers);
     let (status, response) = match authn::authenticate(&h.app, cred.as_ref(), Some(ip)).await {
         Ok(p) => {
@@ -173,10 +175,17 @@ async fn graphql(
             )
         }
     };
-    crate::metrics::get()
-        .graphql
-        .get_or_create(&crate::metrics::GraphqlLabels { operation, status })
-        .observe(started.elapsed().as_secs_f64());
+    crate::metrics::get().graphql(
+        || {
+            let roots: Vec<&str> = h.roots.iter().map(String::as_str).collect();
+            query
+                .as_ref()
+                .map(|(q, name)| crate::metrics::operation(q, name.as_deref(), &roots))
+                .unwrap_or_default()
+        },
+        status,
+        started.elapsed().as_secs_f64(),
+    );
     response
 }
 

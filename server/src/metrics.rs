@@ -78,6 +78,8 @@ pub struct Metrics {
     pool: Family<StateLabel, Gauge>,
     hub: Arc<HubSeries>,
     registry: Registry,
+    /// False with `--no-metrics`: nothing is recorded (the benchmark's baseline).
+    pub enabled: bool,
 }
 
 fn latency_histogram() -> Histogram {
@@ -86,7 +88,7 @@ fn latency_histogram() -> Histogram {
 }
 
 impl Metrics {
-    fn new() -> Metrics {
+    fn new(enabled: bool) -> Metrics {
         let mut registry = Registry::with_prefix("faultline");
         let graphql = Family::<GraphqlLabels, Histogram>::new_with_constructor(latency_histogram);
         registry.register(
@@ -165,11 +167,57 @@ impl Metrics {
             pool,
             hub,
             registry,
+            enabled,
+        }
+    }
+
+    /// A GraphQL request's outcome (the label's root field is found only when recording).
+    pub fn graphql(&self, operation: impl FnOnce() -> String, status: String, secs: f64) {
+        if self.enabled {
+            self.graphql
+                .get_or_create(&GraphqlLabels {
+                    operation: operation(),
+                    status,
+                })
+                .observe(secs);
+        }
+    }
+
+    /// One batch of events stored in `secs`.
+    pub fn ingested(&self, secs: f64) {
+        if self.enabled {
+            self.ingest_batch.observe(secs);
+        }
+    }
+
+    /// Probe checks stored, ok and failed.
+    pub fn checks(&self, ok: u64, failed: u64) {
+        if !self.enabled {
+            return;
+        }
+        for (result, n) in [("ok", ok), ("failed", failed)] {
+            if n > 0 {
+                self.probe_checks
+                    .get_or_create(&ResultLabel {
+                        result: result.into(),
+                    })
+                    .inc_by(n);
+            }
+        }
+    }
+
+    /// A delegate stream opened (+1) or closed (-1) on this replica.
+    pub fn stream(&self, delta: i64) {
+        if self.enabled {
+            self.streams.inc_by(delta);
         }
     }
 
     /// Counts a stored event of `kind`, as `other` when it is not one of the known kinds.
     pub fn event(&self, kind: &str) {
+        if !self.enabled {
+            return;
+        }
         let kind = if faultline_experiment::events::KINDS.contains(&kind) {
             kind
         } else {
@@ -181,6 +229,9 @@ impl Metrics {
     }
 
     pub fn outcome(family: &Family<OutcomeLabel, Counter>, outcome: &str) {
+        if !get().enabled {
+            return;
+        }
         family
             .get_or_create(&OutcomeLabel {
                 outcome: outcome.to_ascii_lowercase(),
@@ -209,10 +260,19 @@ impl Metrics {
     }
 }
 
+static METRICS: OnceLock<Metrics> = OnceLock::new();
+
 /// The process's metrics.
 pub fn get() -> &'static Metrics {
-    static M: OnceLock<Metrics> = OnceLock::new();
-    M.get_or_init(Metrics::new)
+    METRICS.get_or_init(|| Metrics::new(true))
+}
+
+/// Chooses, before anything is recorded, whether anything is (`--no-metrics`).
+pub fn init(enabled: bool) {
+    let m = METRICS.get_or_init(|| Metrics::new(enabled));
+    if m.enabled != enabled {
+        tracing::warn!("metrics were in use before the hub chose whether to record them");
+    }
 }
 
 /// The hub-wide series, as last read from Postgres.

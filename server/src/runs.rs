@@ -654,15 +654,7 @@ async fn ingest_run(
     for f in &fresh {
         m.event(&f.2);
     }
-    for (result, n) in [("ok", checked.0), ("failed", checked.1)] {
-        if n > 0 {
-            m.probe_checks
-                .get_or_create(&crate::metrics::ResultLabel {
-                    result: result.into(),
-                })
-                .inc_by(n);
-        }
-    }
+    m.checks(checked.0, checked.1);
     Ok(acked as u64)
 }
 
