@@ -11,6 +11,7 @@ mod import;
 mod language;
 mod lifecycle;
 mod notifications;
+mod report;
 mod resilience;
 mod safety;
 mod schedules;
