@@ -429,7 +429,7 @@ pub fn svg(h: &mut String, s: &Scene) {
     }
     h.push_str("</g>\n");
     // Labels over everything, outside the clip so a label near the right edge stays whole.
-    for b in &s.bands {
+    for b in s.bands.iter().filter(|b| !b.label.is_empty()) {
         let (color, weight) = match b.step {
             None => (plot::BASELINE, "400"),
             Some(_) => (plot::FAULT_INK, "600"),

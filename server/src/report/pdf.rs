@@ -397,7 +397,7 @@ impl Doc {
         ]);
         c.show(Str(&encode(label)));
         c.end_text();
-        for b in &s.bands {
+        for b in s.bands.iter().filter(|b| !b.label.is_empty()) {
             let (color, bold) = match b.step {
                 None => (rgb(plot::BASELINE), false),
                 Some(_) => (rgb(plot::FAULT_INK), true),

@@ -55,7 +55,7 @@ pub struct Band {
     pub x0: f64,
     pub x1: f64,
     pub label: String,
-    /// Where the label's baseline sits.
+    /// Where the label's baseline sits (no label when empty).
     pub label_y: f64,
     /// The fault's ordinal; `None` for the baseline.
     pub step: Option<i64>,
@@ -198,10 +198,16 @@ impl Scene {
         let text_w = |s: &str| s.chars().count() as f64 * l.font * 0.55;
         let mut bands = Vec::new();
         if let Some((from, to)) = d.baseline {
+            // A baseline too narrow for its label (the method began at once) goes unlabelled.
+            let label = if x(to) - x(from) >= text_w("baseline") {
+                "baseline"
+            } else {
+                ""
+            };
             bands.push(Band {
                 x0: x(from),
                 x1: x(to),
-                label: "baseline".into(),
+                label: label.into(),
                 label_y: row(0),
                 step: None,
                 instant: false,
@@ -461,6 +467,28 @@ mod tests {
             "failed checks are on the line too"
         );
         assert_eq!(s.actions[0].x, 600.0);
+    }
+
+    #[test]
+    fn a_baseline_too_narrow_for_its_label_has_none() {
+        let plot = |to: f64| {
+            Scene::build(
+                PlotData {
+                    probes: &[],
+                    points: &[],
+                    windows: &[],
+                    actions: &[],
+                    baseline: Some((0.0, to)),
+                    x_end: 10.0,
+                },
+                L,
+            )
+            .bands[0]
+                .label
+                .clone()
+        };
+        assert_eq!(plot(2.0), "baseline");
+        assert_eq!(plot(0.01), "");
     }
 
     #[test]
