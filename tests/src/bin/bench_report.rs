@@ -60,6 +60,9 @@ const TEMPLATE: &str = "apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata
     - fault: process-pause\n    target: {pidFile: /tmp/none.pid}\n    duration: 120s\n  - pause: 60s\n  \
     - fault: network-latency\n    target: {interface: lo}\n    params: {latency: 200ms}\n    duration: 120s\n";
 
+/// A check as stored: seq, probe, phase, when it ended, ok, latency, detail.
+type Check = (i64, String, String, DateTime<Utc>, bool, f64, String);
+
 /// Inserts a finished run of `n` checks into the database; returns its id.
 async fn insert_run(db: &str, template: Uuid, n: usize) -> Result<Uuid> {
     let mut c = sqlx::PgConnection::connect(db).await?;
@@ -82,7 +85,7 @@ async fn insert_run(db: &str, template: Uuid, n: usize) -> Result<Uuid> {
     let (pause, delay) = ((60_000, 180_000), (240_000, 360_000));
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let (mut seqs, mut ats, mut kinds, mut payloads) = (vec![], vec![], vec![], vec![]);
-    let mut checks: Vec<(i64, String, String, DateTime<Utc>, bool, f64, String)> = vec![];
+    let mut checks: Vec<Check> = vec![];
     let mut push = |seq: &mut i64, ms: i64, kind: &str, payload: Value| {
         *seq += 1;
         seqs.push(*seq);
