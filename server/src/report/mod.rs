@@ -89,9 +89,10 @@ async fn report(
     Query(q): Query<Params>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let format = Format::parse(q.format.as_deref())?;
+    // Who asks comes first: without a credential every answer is 401, as for GraphQL.
     let cred = Credential::from_headers(&headers);
     let p = authn::authenticate(&s, cred.as_ref(), Some(ip)).await?;
+    let format = Format::parse(q.format.as_deref())?;
     Ok(respond(make(&s, &p, &id, format).await?))
 }
 

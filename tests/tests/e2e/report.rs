@@ -316,6 +316,8 @@ async fn the_report_is_authorised_like_the_run() {
     assert_eq!((status, code(&body).as_str()), (401, "UNAUTHENTICATED"));
     let (status, _, _) = get(&w.api, &path, Some("fl_not-a-token"), None).await;
     assert_eq!(status, 401);
+    let (status, _, _) = get(&w.api, &format!("{path}?format=docx"), None, None).await;
+    assert_eq!(status, 401, "nothing is said before the caller is known");
 
     // An API token of the run's project, any role: 200, by id and by prefix.
     let viewer = api_token(&w, "default", "VIEWER").await;
