@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: builds the binaries, starts one shared PostgreSQL for all tests (each test
 # creates its own database on it), runs the whole suite, and stops PostgreSQL again.
-# Needs PostgreSQL server binaries (apt-get install postgresql), python3, Node.js with npm, and
-# Debian's chromium for the dashboard's browser test (.ci/run installs them all).
+# Needs PostgreSQL server binaries (apt-get install postgresql), python3, Node.js with npm,
+# Debian's chromium for the dashboard's browser test and poppler-utils (pdftotext) for the run
+# report's PDF test (.ci/run installs them all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

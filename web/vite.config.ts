@@ -59,6 +59,8 @@ export default defineConfig({
     proxy: {
       '/graphql': { target: hub, secure: false, ws: true },
       '/auth': { target: hub, secure: false },
+      // The run report (the hub renders it): only that path, the app owns the others.
+      '^/runs/[^/]+/report': { target: hub, secure: false },
     },
   },
   test: {

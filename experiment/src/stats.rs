@@ -179,6 +179,17 @@ pub fn median(xs: &[f64]) -> Option<f64> {
     })
 }
 
+/// The `q` quantile (0 to 1) of values already sorted ascending, interpolated between the two
+/// nearest ranks (R's default, type 7; `quantile_sorted(v, 0.5)` is the [`median`]). None on
+/// empty; `q` is clamped to 0..=1. The run report's latency percentiles.
+pub fn quantile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    let h = last as f64 * q.clamp(0.0, 1.0);
+    let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+    let (a, b) = (sorted[lo], sorted[hi.min(last)]);
+    Some(a + (b - a) * (h - lo as f64))
+}
+
 /// Latency before vs during the faults for one probe, as stored with the run and shown in the UI.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -596,6 +607,22 @@ mod tests {
         assert!(latency_shift("p", &extreme, &extreme)
             .summary
             .starts_with("no significant"));
+    }
+
+    // R 4.x: quantile(c(1, 2, 3, 4, 10), c(0, .5, .95, .99, 1)) -> 1, 3, 8.8, 9.76, 10 (type 7).
+    #[test]
+    fn quantiles_interpolate_like_r_type_7() {
+        let v = [1.0, 2.0, 3.0, 4.0, 10.0];
+        let q = |p| quantile_sorted(&v, p).unwrap();
+        assert_eq!(q(0.0), 1.0);
+        assert_eq!(q(0.5), 3.0);
+        assert!((q(0.95) - 8.8).abs() < 1e-9, "{}", q(0.95));
+        assert!((q(0.99) - 9.76).abs() < 1e-9, "{}", q(0.99));
+        assert_eq!(q(1.0), 10.0);
+        assert_eq!(quantile_sorted(&[], 0.5), None);
+        assert_eq!(quantile_sorted(&[7.0], 0.99), Some(7.0));
+        let even = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(quantile_sorted(&even, 0.5), median(&even));
     }
 
     #[test]

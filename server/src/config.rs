@@ -114,6 +114,10 @@ pub enum RunSub {
         /// Print the run as JSON.
         #[arg(long)]
         json: bool,
+        /// Also write the run's report to FILE: a self-contained HTML page, or a PDF when FILE
+        /// ends in .pdf (docs/run-report.md).
+        #[arg(long, value_name = "FILE")]
+        report: Option<std::path::PathBuf>,
     },
     /// Aborts a run: its delegate reverts every fault at once.
     Abort {

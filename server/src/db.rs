@@ -32,3 +32,13 @@ pub async fn project_id(pool: &PgPool, name: &str) -> crate::error::ApiResult<uu
     row.map(|r| r.0)
         .ok_or_else(|| crate::error::ApiError::NotFound(format!("project {name:?}")))
 }
+
+/// A project's name.
+pub async fn project_name(pool: &PgPool, id: uuid::Uuid) -> crate::error::ApiResult<String> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT name FROM projects WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    row.map(|r| r.0)
+        .ok_or_else(|| crate::error::ApiError::NotFound(format!("project {id}")))
+}

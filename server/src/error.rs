@@ -159,6 +159,28 @@ fn set_list<T: serde::Serialize>(ext: &mut async_graphql::ErrorExtensionValues, 
     );
 }
 
+impl ApiError {
+    /// The answer of a plain-HTTP endpoint (`/auth`, the run report): `{"error": message,
+    /// "code": CODE}` with [`ApiError::http_status`], and `Retry-After` when rate limited.
+    pub fn http_response(&self) -> axum::response::Response {
+        use axum::{http::header, response::IntoResponse};
+        let body = serde_json::json!({"error": self.to_string(), "code": self.code()});
+        let mut r = (self.http_status(), axum::Json(body)).into_response();
+        if matches!(self, ApiError::RateLimited(_)) {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
+        }
+        r
+    }
+}
+
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> axum::response::Response {
+        self.log_internal();
+        self.http_response()
+    }
+}
+
 impl From<ApiError> for tonic::Status {
     fn from(e: ApiError) -> Self {
         e.log_internal();

@@ -1,5 +1,6 @@
-//! The one port: axum routes (GraphQL, GraphiQL, WebSocket subscriptions, health, dashboard)
-//! merged with the tonic delegate service, served over rustls with HTTP/1.1 and HTTP/2 (ALPN).
+//! The one port: axum routes (GraphQL, GraphiQL, WebSocket subscriptions, health, the run
+//! report, dashboard) merged with the tonic delegate service, served over rustls with HTTP/1.1
+//! and HTTP/2 (ALPN).
 use crate::{
     graphql::FaultlineSchema,
     grpc::DelegateSvc,
@@ -81,6 +82,7 @@ pub fn router(
     let origins = Arc::new(Origins::new(app.public_url.as_deref(), cors_origins));
     let grpc = tonic::service::Routes::new(DelegateSvc::server(app.clone())).into_axum_router();
     let auth = crate::identity::routes::router().with_state(app.clone());
+    let report = crate::report::router().with_state(app.clone());
     let graphql = Router::new()
         .route("/graphql", get(graphiql).post(graphql))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY))
@@ -102,6 +104,7 @@ pub fn router(
             metrics_token: metrics_token.map(Arc::new),
         })
         .merge(auth)
+        .merge(report)
         .layer(axum::middleware::from_fn_with_state(origins, origin::guard));
     if !cors_origins.is_empty() {
         api = api.layer(cors(cors_origins)?);

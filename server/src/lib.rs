@@ -27,6 +27,7 @@ pub mod notify;
 pub mod oidc;
 pub mod perimeter;
 pub mod reaper;
+pub mod report;
 pub mod run_ids;
 pub mod runs;
 pub mod scheduler;

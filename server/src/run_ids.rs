@@ -1,7 +1,10 @@
 //! How a caller names a run: its full id, or a unique prefix of at least 8 hex digits (the
 //! dashboard and the CLI show 8-character ids). Parsing here, resolving the prefix among the
-//! runs the caller can read; the runs themselves live in `runs.rs`.
+//! runs the caller can read, and [`readable`], the one lookup that GraphQL's `run(id:)` and the
+//! run report share; the runs themselves live in `runs.rs`.
 use crate::error::{ApiError, ApiResult};
+use crate::identity::{Principal, Role};
+use crate::runs::RunRow;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -89,6 +92,23 @@ impl RunRef {
             )),
         }
     }
+}
+
+/// The run `text` names (an id or a prefix), if the caller may read it: a prefix is resolved
+/// among the runs of the projects the caller can see, and a run in a project where the caller
+/// has no role is "not found", like a run that does not exist. `field` names the argument.
+pub async fn readable(pool: &PgPool, p: &Principal, text: &str, field: &str) -> ApiResult<RunRow> {
+    let id = match RunRef::parse(field, text)? {
+        RunRef::Id(id) => id,
+        prefix => {
+            let scope = p.visible(pool).await?;
+            prefix.resolve(pool, scope.as_deref(), field).await?
+        }
+    };
+    let run = crate::runs::get(pool, None, id).await?;
+    p.require_on(pool, run.project_id, Role::Viewer, &format!("run {id}"))
+        .await?;
+    Ok(run)
 }
 
 #[cfg(test)]

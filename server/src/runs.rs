@@ -380,6 +380,52 @@ pub async fn checks(pool: &PgPool, run: Uuid) -> ApiResult<Vec<CheckRow>> {
     .await?)
 }
 
+/// A probe check as the run report reads it: when it started (from its event's `startedMs`,
+/// absent from older delegates) and, for a failed one only, its detail.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct TimedCheck {
+    pub seq: i64,
+    pub probe: String,
+    pub phase: String,
+    pub mode: String,
+    /// When its event was written (the check ended).
+    pub at: DateTime<Utc>,
+    /// When it started, ms since the Unix epoch (the delegate's clock).
+    pub started_ms: Option<i64>,
+    pub ok: bool,
+    pub latency_ms: f64,
+    /// Empty for a passing check: the report lists failures only.
+    pub detail: String,
+}
+
+/// Every check of the run in seq order, with its start time: one indexed join on the run's
+/// events, whose `(run_id, seq)` is the check's.
+pub async fn timed_checks(pool: &PgPool, run: Uuid) -> ApiResult<Vec<TimedCheck>> {
+    Ok(sqlx::query_as::<_, TimedCheck>(
+        "SELECT c.seq, c.probe, c.phase, c.mode, c.at, \
+           CASE WHEN jsonb_typeof(e.payload->'startedMs') = 'number' THEN (e.payload->>'startedMs')::float8::bigint END AS started_ms, \
+           c.ok, c.latency_ms, CASE WHEN c.ok THEN '' ELSE c.detail END AS detail \
+         FROM probe_checks c LEFT JOIN run_events e ON e.run_id = c.run_id AND e.seq = c.seq \
+         WHERE c.run_id = $1 ORDER BY c.seq",
+    )
+    .bind(run)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// The run's events other than probe checks (the method: faults, actions, pauses, the verdict),
+/// in seq order; at most `limit`.
+pub async fn method_events(pool: &PgPool, run: Uuid, limit: i64) -> ApiResult<Vec<EventRow>> {
+    Ok(sqlx::query_as::<_, EventRow>(
+        "SELECT seq, at, kind, payload FROM run_events WHERE run_id = $1 AND kind <> $2 ORDER BY seq LIMIT $3",
+    )
+    .bind(run)
+    .bind(events::PROBE_CHECK)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
 /// One run handed to a delegate.
 pub struct Assignment {
     pub run_id: Uuid,

@@ -251,6 +251,18 @@ pub async fn versions(pool: &PgPool, scope: Option<Uuid>, id: Uuid) -> ApiResult
     .await?)
 }
 
+/// One version of a template (the one a run is pinned to).
+pub async fn version(pool: &PgPool, id: Uuid, version: i32) -> ApiResult<VersionRow> {
+    sqlx::query_as::<_, VersionRow>(
+        "SELECT version, yaml, created_by, created_at, git_commit, git_path FROM template_versions WHERE template_id = $1 AND version = $2",
+    )
+    .bind(id)
+    .bind(version)
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("version {version} of template {id}")))
+}
+
 /// A unified diff between two versions of a template.
 pub async fn diff(
     pool: &PgPool,

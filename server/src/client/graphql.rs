@@ -75,6 +75,25 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// Reads a response body of at most [`MAX_RESPONSE`] bytes.
+async fn read_body(mut resp: reqwest::Response) -> Result<Vec<u8>, ClientError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| ClientError::Transport(format!("reading the hub's answer: {}", chain(&e))))?
+    {
+        if bytes.len() + chunk.len() > MAX_RESPONSE {
+            return Err(ClientError::Transport(format!(
+                "the hub's answer is larger than {} MiB",
+                MAX_RESPONSE >> 20
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
 /// A GraphQL client of one hub with one API token.
 pub struct Client {
     http: reqwest::Client,
@@ -118,7 +137,7 @@ impl Client {
 
     /// Runs one query or mutation; `data` on success.
     pub async fn gql(&self, query: &str, vars: Value) -> Result<Value, ClientError> {
-        let mut resp = self
+        let resp = self
             .http
             .post(format!("{}/graphql", self.hub))
             .bearer_auth(&self.token)
@@ -127,18 +146,7 @@ impl Client {
             .await
             .map_err(|e| ClientError::Transport(format!("cannot reach the hub: {}", chain(&e))))?;
         let status = resp.status();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| {
-            ClientError::Transport(format!("reading the hub's answer: {}", chain(&e)))
-        })? {
-            if bytes.len() + chunk.len() > MAX_RESPONSE {
-                return Err(ClientError::Transport(format!(
-                    "the hub's answer is larger than {} MiB",
-                    MAX_RESPONSE >> 20
-                )));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
+        let bytes = read_body(resp).await?;
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if let Some(e) = body.get("errors").and_then(|e| e.get(0)) {
             let message = e["message"].as_str().unwrap_or("error").to_string();
@@ -166,5 +174,55 @@ impl Client {
             )));
         }
         Ok(body["data"].clone())
+    }
+
+    /// GETs a document of the hub's plain-HTTP API (`segments` joined as the path, each
+    /// escaped); its bytes on success. The hub's errors (`{"error", "code"}`) are mapped as
+    /// GraphQL's are: a refused token or request is the caller's, the rest the hub's.
+    pub async fn get(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut url = reqwest::Url::parse(&self.hub)
+            .map_err(|e| ClientError::Usage(format!("the hub's URL {:?}: {e}", self.hub)))?;
+        url.path_segments_mut()
+            .map_err(|_| ClientError::Usage(format!("the hub's URL {:?} has no path", self.hub)))?
+            .pop_if_empty()
+            .extend(segments);
+        url.query_pairs_mut().extend_pairs(query);
+        let resp = self
+            .http
+            .get(url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(format!("cannot reach the hub: {}", chain(&e))))?;
+        let status = resp.status();
+        let bytes = read_body(resp).await?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let code = body["code"].as_str().unwrap_or_default().to_string();
+        let message = body["error"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("HTTP {status} from the hub"));
+        match status.as_u16() {
+            401 => Err(ClientError::Usage(format!(
+                "the hub refused the token (HTTP {status}): {message}"
+            ))),
+            400..=499 if code != "RATE_LIMITED" => Err(ClientError::Refused {
+                code,
+                message,
+                extensions: Value::Null,
+            }),
+            _ => Err(ClientError::Transport(if code.is_empty() {
+                message
+            } else {
+                format!("{code}: {message}")
+            })),
+        }
     }
 }

@@ -1,9 +1,11 @@
 //! `faultline run list`, `run show ID`, `run abort ID`: reading and stopping runs on a hub. A
 //! run is named by its id or a prefix of at least 8 hex digits (the hub's `run(id:)` resolves
-//! it); tables for people, `--json` for scripts.
+//! it); tables for people, `--json` for scripts; `run show --report FILE` saves the run's report
+//! (`GET /runs/{id}/report`, HTML or PDF by the file's extension).
 use super::{cell, exit, table, Client, ClientError};
 use crate::config::{HubArgs, RunSub};
 use serde_json::{json, Value};
+use std::path::Path;
 
 const FIELDS: &str = "id status template { name } templateVersion delegate { name } dryRun createdAt startedAt endedAt \
     resilienceScore recoveryMs reason probeTally { passed failed total }";
@@ -21,7 +23,7 @@ pub async fn run(hub: HubArgs, what: RunSub) -> u8 {
             limit,
             json,
         } => list(&client, &hub, template, status, limit, json).await,
-        RunSub::Show { id, json } => show(&client, &id, json).await,
+        RunSub::Show { id, json, report } => show(&client, &id, json, report.as_deref()).await,
         RunSub::Abort { id, reason, json } => abort(&client, &id, reason, json).await,
     };
     match res {
@@ -98,14 +100,45 @@ async fn get(client: &Client, id: &str) -> Result<Value, ClientError> {
     Ok(client.gql(&q, json!({"id": id})).await?["run"].clone())
 }
 
-async fn show(client: &Client, id: &str, as_json: bool) -> Result<(), ClientError> {
+async fn show(
+    client: &Client,
+    id: &str,
+    as_json: bool,
+    report: Option<&Path>,
+) -> Result<(), ClientError> {
     let r = get(client, id).await?;
     if as_json {
         println!("{r}");
-        return Ok(());
+    } else {
+        print!("{}", describe(&r));
     }
-    print!("{}", describe(&r));
+    if let Some(file) = report {
+        let format = report_format(file);
+        let full = cell(&r["id"]);
+        let body = client
+            .get(&["runs", &full, "report"], &[("format", format)])
+            .await?;
+        std::fs::write(file, &body).map_err(|e| {
+            ClientError::Usage(format!("--report: cannot write {}: {e}", file.display()))
+        })?;
+        // On stderr: stdout stays the run (or its JSON) alone.
+        eprintln!(
+            "wrote the {} report of run {} to {} ({} bytes)",
+            format.to_uppercase(),
+            &full[..full.len().min(8)],
+            file.display(),
+            body.len()
+        );
+    }
     Ok(())
+}
+
+/// The report's format for `--report FILE`: a PDF for `.pdf` (any case), else HTML.
+fn report_format(file: &Path) -> &'static str {
+    match file.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("pdf") => "pdf",
+        _ => "html",
+    }
 }
 
 /// `key: value` lines of a run for people.
@@ -182,5 +215,13 @@ mod tests {
         assert!(d.contains("template: t v2\n"), "{d}");
         assert!(d.contains("checks:   9/10 passed\n"), "{d}");
         assert!(!d.contains("delegate"), "{d}");
+    }
+
+    #[test]
+    fn the_report_format_follows_the_file_extension() {
+        assert_eq!(report_format(Path::new("out/run.pdf")), "pdf");
+        assert_eq!(report_format(Path::new("RUN.PDF")), "pdf");
+        assert_eq!(report_format(Path::new("run.html")), "html");
+        assert_eq!(report_format(Path::new("report")), "html");
     }
 }

@@ -4,7 +4,6 @@ use crate::{
     audit,
     error::ApiError,
     identity::{Role, RECHECK_EVERY},
-    run_ids::RunRef,
     runs::RunRow,
 };
 use async_graphql::{Context, Enum, Object, Result, SimpleObject, Subscription, ID};
@@ -413,21 +412,7 @@ impl RunQuery {
     /// caller can read has (the dashboard shows 8). An ambiguous prefix is refused.
     async fn run(&self, c: &Context<'_>, id: ID) -> Result<Run> {
         let (s, p) = ctx(c)?;
-        let full = match RunRef::parse("id", &id)? {
-            RunRef::Id(id) => id,
-            prefix => {
-                let scope = p.visible(&s.pool).await?;
-                prefix.resolve(&s.pool, scope.as_deref(), "id").await?
-            }
-        };
-        Ok(Run(readable_run(
-            s,
-            p,
-            &ID(full.to_string()),
-            "id",
-            Role::Viewer,
-        )
-        .await?))
+        Ok(Run(crate::run_ids::readable(&s.pool, p, &id, "id").await?))
     }
 
     /// Most recent runs first (at most 1,000), of one project or of every project the caller

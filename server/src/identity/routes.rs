@@ -35,16 +35,7 @@ struct LoginBody {
 
 /// An error answer: `{"error": message, "code": CODE}` with the error's HTTP status.
 pub fn error_response(e: &ApiError) -> Response {
-    let mut r = (
-        e.http_status(),
-        Json(json!({"error": e.to_string(), "code": e.code()})),
-    )
-        .into_response();
-    if matches!(e, ApiError::RateLimited(_)) {
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
-    }
-    r
+    e.http_response()
 }
 
 /// Refuses a login attempt from an address with [`MAX_FAILED_LOGINS`] failures in the last

@@ -3,7 +3,9 @@
 //! here. The browser signs in, writes a template (fixing a validation error the hub reports at
 //! its line), runs it and watches probe checks arrive, aborts a second run, and visits every
 //! page; screenshots go to `target/web-e2e/`. A second script (`web/e2e/schedules.mjs`) creates
-//! a schedule with the cron helper and follows its fires (`target/web-e2e-schedules/`).
+//! a schedule with the cron helper and follows its fires (`target/web-e2e-schedules/`); a third
+//! (`web/e2e/report.mjs`) opens a run's report from the run view (screenshots in the test's
+//! temporary directory).
 //! Afterwards the API must agree with what the browser saw.
 use faultline_e2e::{bin, Target, World};
 use serde_json::json;
@@ -17,6 +19,19 @@ fn web_dir() -> PathBuf {
 /// Checks that the dashboard is built into this hub and Chromium is there, and returns an empty
 /// screenshot directory `target/<shots>/`.
 async fn browser_ready(w: &World, shots: &str) -> PathBuf {
+    assert_browser(w).await;
+    let dir = bin("faultline")
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join(shots);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Checks that the dashboard is built into this hub and Chromium is there.
+async fn assert_browser(w: &World) {
     let web = web_dir();
     assert!(
         web.join("dist/index.html").is_file() && web.join("node_modules/playwright-core").is_dir(),
@@ -42,14 +57,6 @@ async fn browser_ready(w: &World, shots: &str) -> PathBuf {
         std::fs::read_to_string(web.join("dist/index.html")).unwrap(),
         "the hub embeds another build of the dashboard: run `cargo build -p faultline` after `npm run build`"
     );
-    let dir = bin("faultline")
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join(shots);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }
 
 /// Runs a browser script of `web/e2e/` with `env` and the hub's address and administrator, and
@@ -222,6 +229,57 @@ async fn dashboard_schedules_in_chromium() {
         assert_eq!(run["schedule"]["name"], "every-2s", "{r}");
     }
     assert!(std::fs::read_dir(&shots).unwrap().count() >= 6);
+}
+
+/// The run report from the run view (`web/e2e/report.mjs`): "Report" opens the hub's report of
+/// a finished run in a new tab, showing its verdict and score, screenshotted into this test's
+/// temporary directory; it reads the same without JavaScript and prints; "PDF" downloads it.
+#[tokio::test]
+async fn dashboard_opens_the_run_report_in_chromium() {
+    let w = World::new().await.unwrap();
+    let target = Target::start(w.dir.path()).await.unwrap();
+    let _delegate = w
+        .delegate("web-report-delegate", &["env=web"], &[])
+        .await
+        .unwrap();
+    let tid = w
+        .api
+        .create_template(&faultline_e2e::pause_template("report-e2e", &target, "1s"))
+        .await
+        .unwrap();
+    let id = w.api.start_run(&tid, "web-report-delegate").await.unwrap();
+    let run = w
+        .api
+        .wait_status(&id, &["PASSED", "FAILED"], Duration::from_secs(90))
+        .await
+        .unwrap();
+    assert_browser(&w).await;
+    let shots = w.path("report-shots");
+    run_browser_script(
+        &w,
+        "e2e/report.mjs",
+        "report",
+        &[
+            ("RUN_ID", id.clone()),
+            ("RUN_STATUS", run["status"].as_str().unwrap().to_string()),
+            (
+                "RUN_SCORE",
+                format!("{:.1}", run["resilienceScore"].as_f64().unwrap()),
+            ),
+        ],
+        &shots,
+    )
+    .await;
+    let png = std::fs::read(shots.join("report.png")).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "a screenshot of the report"
+    );
+    for pdf in ["downloaded.pdf", "report-printed.pdf"] {
+        assert!(std::fs::read(shots.join(pdf))
+            .unwrap()
+            .starts_with(b"%PDF-"));
+    }
 }
 
 /// The hub's side of the dashboard: files with cache headers and gzip, deep links answered with

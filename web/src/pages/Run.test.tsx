@@ -78,6 +78,19 @@ describe('RunPage', () => {
     expect(screen.getByRole('button', { name: 'Abort' })).toBeTruthy();
   });
 
+  it('links the run report: the page in a new tab and the PDF as a download, by the full id', async () => {
+    // Opened by an 8-character prefix: the links name the run's full id, which the hub resolved.
+    const { client } = mockClient({ RunView: { run: run() } }, events);
+    render(renderWith(<RunPage id={ID.slice(0, 8)} />, { client, role: 'VIEWER' }).tree);
+    const report = await screen.findByRole('link', { name: 'Report' });
+    expect(report.getAttribute('href')).toBe(`/runs/${ID}/report`);
+    expect(report.getAttribute('target')).toBe('_blank');
+    expect(report.getAttribute('rel')).toContain('noopener');
+    const pdf = screen.getByRole('link', { name: 'PDF' });
+    expect(pdf.getAttribute('href')).toBe(`/runs/${ID}/report?format=pdf`);
+    expect(pdf.getAttribute('download')).toBe('faultline-run-cccccccc.pdf');
+  });
+
   it('shows the git commit of its template version', async () => {
     const { client } = mockClient({ RunView: { run: run({ gitCommit: '0123456789abcdef' }) } }, events);
     render(renderWith(<RunPage id={ID} />, { client, role: 'EDITOR' }).tree);

@@ -228,6 +228,7 @@ function RunHeader({ run, live }: { run: Run; live: RunLive }) {
         </span>
         <div className="spacer" />
         <CompareWithButton run={run} />
+        <ReportLinks run={run} />
         <RunAgainButton run={run} />
         <AbortButton run={run} aborting={status === 'ABORTING'} onAborted={() => setAbortRequested(true)} />
       </div>
@@ -278,6 +279,38 @@ function RunHeader({ run, live }: { run: Run; live: RunLive }) {
         <p className="muted">Abort requested: waiting for the delegate to revert every fault.</p>
       )}
     </header>
+  );
+}
+
+/**
+ * The run's report, served by the hub (`GET /runs/{id}/report`, the session cookie goes along):
+ * the printable page in a new tab, or the PDF as a download. Plain links, outside the app's
+ * router: the report is a document of its own, with no script.
+ */
+export function ReportLinks({ run }: { run: { id: string } }) {
+  const href = `/runs/${encodeURIComponent(run.id)}/report`;
+  return (
+    <>
+      <a
+        className="button"
+        href={href}
+        target="_blank"
+        rel="noopener noreferrer"
+        data-testid="report-link"
+        title="The run's report: a self-contained, printable page to share (opens in a new tab)"
+      >
+        Report
+      </a>
+      <a
+        className="button"
+        href={`${href}?format=pdf`}
+        download={`faultline-run-${run.id.slice(0, 8)}.pdf`}
+        data-testid="report-pdf"
+        title="The run's report as a PDF"
+      >
+        PDF
+      </a>
+    </>
   );
 }
 
