@@ -500,7 +500,16 @@ jq -r '.run.resilienceScore | "resilience score: " + (if . == null then "n/a" el
 jq -r '.run | "recovery: " + (if .recoveryMs == null then "n/a" else "\(.recoveryMs) ms" + (if .recoveryFrom == null then "" else " " + .recoveryFrom.summary end) end)' <<<"$run"
 jq -r '.run.latency[]? | "latency (\(.probe)): \(.summary)"' <<<"$run"
 jq -r '"reason: " + (.run.reason // "-")' <<<"$run"
+# The run's report, kept beside the logs (the hub serves it while it runs).
+REPORT_FILE="$DIR/demo-report.html"
+if curl -sS --fail --max-time 30 --cacert "$CA" -H "Authorization: Bearer $TOKEN" \
+    -o "$REPORT_FILE" "$HUB_URL/runs/$run_id/report"; then
+    report_saved=" (saved: $REPORT_FILE)"
+else
+    report_saved=""
+fi
 echo
+echo "report:      $HUB_URL/runs/$run_id/report$report_saved; PDF: ?format=pdf"
 echo "dashboard:   $HUB_URL  (sign in as below; GraphiQL: $HUB_URL/graphql)"
 echo "CA:          $CA"
 echo "admin login: $ADMIN_EMAIL, password in $LOGIN_FILE (sign in: POST $HUB_URL/auth/login)"

@@ -174,12 +174,11 @@ async fn ingest(w: &World, events: usize) -> Result<f64> {
     }
     let secs = t0.elapsed().as_secs_f64();
     let mut c = sqlx::PgConnection::connect(&w.db).await?;
-    let (stored,): (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM probe_checks WHERE run_id = $1::uuid",
-    )
-    .bind(&run)
-    .fetch_one(&mut c)
-    .await?;
+    let (stored,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM probe_checks WHERE run_id = $1::uuid")
+            .bind(&run)
+            .fetch_one(&mut c)
+            .await?;
     anyhow::ensure!(
         stored as usize == events,
         "{stored} of {events} checks stored"
@@ -197,7 +196,11 @@ async fn main() -> Result<()> {
     println!("faultline-bench-metrics ({runs} runs, {events} events, {rounds} rounds per mode)");
     for round in 0..rounds * 2 {
         let on = round % 2 == 0;
-        let extra = if on { vec![] } else { vec!["--no-metrics".into()] };
+        let extra = if on {
+            vec![]
+        } else {
+            vec!["--no-metrics".into()]
+        };
         let w = World::with_hub(HubOpts {
             extra,
             ..HubOpts::default()
