@@ -12,6 +12,16 @@ pub struct Cli {
     /// spans they belong to: a run's lines carry `run_id`, `delegate`, `project`).
     #[arg(long, global = true, env = "FAULTLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Send traces to this OpenTelemetry collector over OTLP/HTTP (protobuf), e.g.
+    /// `http://otel-collector:4318` (`/v1/traces` is appended): a span per GraphQL request, per
+    /// dispatch to a delegate and per batch of events stored.
+    #[arg(
+        long,
+        global = true,
+        env = "FAULTLINE_OTLP_ENDPOINT",
+        value_name = "URL"
+    )]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// How log lines are written (`--log-format`).

@@ -245,7 +245,8 @@ impl Session {
                         tracing::info!(delegate = %self.id, "a newer stream of this delegate connected; closing this one");
                         break;
                     }
-                    self.dispatch().await
+                    let span = tracing::info_span!("dispatch", delegate = %self.id);
+                    tracing::Instrument::instrument(self.dispatch(), span).await
                 }
                 _ = tick.tick() => {
                     if last_seen.elapsed() > silence {
@@ -374,7 +375,12 @@ impl Session {
                 }
                 let count = batch.events.len();
                 let started = std::time::Instant::now();
-                let acks = match runs::ingest(pool, self.id, batch.events).await {
+                let span = tracing::info_span!("ingest", delegate = %self.id, events = count);
+                let stored = tracing::Instrument::instrument(
+                    runs::ingest(pool, self.id, batch.events),
+                    span,
+                );
+                let acks = match stored.await {
                     Ok(a) => {
                         crate::metrics::get().ingested(started.elapsed().as_secs_f64());
                         a

@@ -154,30 +154,43 @@ async fn graphql(
         .enabled
         .then(|| (req.query.clone(), req.operation_name.clone()));
     let cred = Credential::from_headers(&headers);
-    let (status, response) = match authn::authenticate(&h.app, cred.as_ref(), Some(ip)).await {
-        Ok(p) => {
-            let resp = h.schema.execute(req.data(p)).await;
-            let status = resp
-                .errors
-                .first()
-                .map(|e| {
-                    e.extensions
-                        .as_ref()
-                        .and_then(|x| x.get("code"))
-                        .map(|c| c.to_string().trim_matches('"').to_ascii_lowercase())
-                        .unwrap_or_else(|| "error".into())
-                })
-                .unwrap_or_else(|| "ok".into());
-            (status, GraphQLResponse::from(resp).into_response())
-        }
-        Err(e) => {
-            let body = serde_json::json!({"errors": [{"message": e.to_string(), "extensions": {"code": e.code()}}]});
-            (
-                e.code().to_ascii_lowercase(),
-                (e.http_status(), axum::Json(body)).into_response(),
-            )
+    // One span per request (traces: `--otlp-endpoint`), named after the operation when given.
+    let span = tracing::info_span!(
+        "graphql",
+        operation = query
+            .as_ref()
+            .and_then(|q| q.1.as_deref())
+            .unwrap_or_default(),
+        status = tracing::field::Empty
+    );
+    let answered = async {
+        match authn::authenticate(&h.app, cred.as_ref(), Some(ip)).await {
+            Ok(p) => {
+                let resp = h.schema.execute(req.data(p)).await;
+                let status = resp
+                    .errors
+                    .first()
+                    .map(|e| {
+                        e.extensions
+                            .as_ref()
+                            .and_then(|x| x.get("code"))
+                            .map(|c| c.to_string().trim_matches('"').to_ascii_lowercase())
+                            .unwrap_or_else(|| "error".into())
+                    })
+                    .unwrap_or_else(|| "ok".into());
+                (status, GraphQLResponse::from(resp).into_response())
+            }
+            Err(e) => {
+                let body = serde_json::json!({"errors": [{"message": e.to_string(), "extensions": {"code": e.code()}}]});
+                (
+                    e.code().to_ascii_lowercase(),
+                    (e.http_status(), axum::Json(body)).into_response(),
+                )
+            }
         }
     };
+    let (status, response) = tracing::Instrument::instrument(answered, span.clone()).await;
+    span.record("status", status.as_str());
     crate::metrics::get().graphql(
         || {
             let roots: Vec<&str> = h.roots.iter().map(String::as_str).collect();

@@ -35,6 +35,7 @@ pub mod schedules;
 pub mod secretbox;
 pub mod shutdown;
 pub mod state;
+pub mod telemetry;
 pub mod template_cli;
 pub mod templates;
 pub mod tls;

@@ -4,25 +4,78 @@ use faultline_hub::{
     app::Hub,
     client,
     config::{Cli, Command, LogFormat, RunCmd, SchemaWhat, TemplateCmd},
-    db, embedded_pg, graphql, shutdown, template_cli, user_cli,
+    db, embedded_pg, graphql, shutdown, telemetry, template_cli, user_cli,
 };
 
-fn init_tracing(format: LogFormat) {
-    use tracing_subscriber::{fmt, EnvFilter};
+/// Sends the spans still batched when the hub exits, then drops the exporter off the async
+/// runtime (its blocking client may not be dropped on it).
+struct Flush(Option<opentelemetry_sdk::trace::SdkTracerProvider>);
+
+impl Drop for Flush {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::thread::spawn(move || {
+                let _ = p.shutdown();
+            })
+            .join();
+        }
+    }
+}
+
+/// Logs to stderr as text or JSON; with `--otlp-endpoint`, spans also go to that collector (the
+/// provider returned is flushed and dropped at exit).
+fn init_tracing(
+    format: LogFormat,
+    otlp: Option<&str>,
+) -> anyhow::Result<Option<opentelemetry_sdk::trace::SdkTracerProvider>> {
+    use tracing_subscriber::{
+        fmt, layer::SubscriberExt, util::SubscriberInitExt, EnvFilter, Layer,
+    };
     let filter = EnvFilter::try_from_env("FAULTLINE_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,h2=warn,tower=warn,hyper=warn"));
-    let b = fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
+    let lines = fmt::layer().with_writer(std::io::stderr);
+    let lines = match format {
         // Each line also names the spans it is in, with their fields (`run_id`, ...).
-        LogFormat::Json => b.json().with_current_span(true).with_span_list(true).init(),
-        LogFormat::Text => b.init(),
-    }
+        LogFormat::Json => lines
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .boxed(),
+        LogFormat::Text => lines.boxed(),
+    };
+    // The exporter's blocking client is made off the async runtime's threads.
+    let provider = match otlp {
+        Some(url) => {
+            let url = url.to_string();
+            Some(
+                std::thread::spawn(move || telemetry::provider(&url, "faultline-hub"))
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the OTLP exporter's start panicked"))??,
+            )
+        }
+        None => None,
+    };
+    let traces = provider.as_ref().map(telemetry::layer);
+    tracing_subscriber::registry()
+        .with(lines.with_filter(filter))
+        .with(traces.with_filter(EnvFilter::new(
+            "info,sqlx=warn,h2=warn,tower=warn,hyper=warn",
+        )))
+        .init();
+    Ok(provider)
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    let provider = match init_tracing(cli.log_format, cli.otlp_endpoint.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: --otlp-endpoint: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let _flush = Flush(provider);
     // The hub's clients have their own exit codes (docs/ci.md).
     match cli.command {
         Command::Run(RunCmd {

@@ -561,3 +561,79 @@ fn grafana_id(
         .unwrap();
     (n + 1).to_string()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_reach_an_otlp_receiver_as_real_protobuf() -> Result<()> {
+    use faultline_e2e::receiver::Receiver;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
+    let otlp = Receiver::start().await?;
+    let w = World::with_hub(HubOpts {
+        extra: vec!["--otlp-endpoint".into(), otlp.url("")],
+        ..HubOpts::default()
+    })
+    .await?;
+    let target = Target::start(w.dir.path()).await?;
+    let _d = w.delegate("traced", &[], &[]).await?;
+    let tid = w
+        .api
+        .create_template(&pause_template("traced", &target, "1s"))
+        .await?;
+    let run = w.api.start_run(&tid, "traced").await?;
+    w.api
+        .wait_status(&run, &["PASSED", "FAILED"], Duration::from_secs(60))
+        .await?;
+
+    // The SDK sends batches every few seconds: wait for a run span among them.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let spans = loop {
+        let mut spans = Vec::new();
+        for r in otlp.received() {
+            assert_eq!(r.path, "/v1/traces");
+            assert_eq!(r.header("content-type"), "application/x-protobuf");
+            let req = ExportTraceServiceRequest::decode(r.body.as_slice())?;
+            for rs in req.resource_spans {
+                let service = rs
+                    .resource
+                    .as_ref()
+                    .and_then(|res| res.attributes.iter().find(|a| a.key == "service.name"))
+                    .and_then(|a| a.value.as_ref())
+                    .map(|v| format!("{:?}", v.value));
+                assert!(service.is_some_and(|s| s.contains("faultline-hub")));
+                for ss in rs.scope_spans {
+                    spans.extend(ss.spans);
+                }
+            }
+        }
+        let run_span = spans.iter().any(|s| {
+            s.name == "run"
+                && s.attributes
+                    .iter()
+                    .any(|a| a.key == "run_id" && format!("{:?}", a.value).contains(&run))
+        });
+        if run_span {
+            break spans;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "no run span within 30s ({} spans)",
+            spans.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let named = |n: &str| spans.iter().filter(|s| s.name == n).count();
+    assert!(named("graphql") > 0, "a span per GraphQL request");
+    assert!(named("dispatch") > 0, "a span per dispatch");
+    assert!(named("ingest") > 0, "a span per ingest batch");
+    // A run's span is a child of the batch that stored its events.
+    let ingests: Vec<&Vec<u8>> = spans
+        .iter()
+        .filter(|s| s.name == "ingest")
+        .map(|s| &s.span_id)
+        .collect();
+    assert!(spans
+        .iter()
+        .filter(|s| s.name == "run")
+        .all(|s| ingests.contains(&&s.parent_span_id)));
+    Ok(())
+}
