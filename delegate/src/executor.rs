@@ -47,6 +47,9 @@ pub struct RunRequest {
     /// Resolve every fault and list its targets; apply nothing.
     #[serde(default)]
     pub dry_run: bool,
+    /// The run's project (for log lines; empty from older hubs).
+    #[serde(default)]
+    pub project: String,
 }
 
 /// Why a run was not started.
@@ -182,7 +185,12 @@ impl Executor {
         tracing::info!(run = %req.run_id, template = %req.template_name, version = req.template_version, "run accepted");
         // Every line the run logs carries its id (and, through the delegate's span, the
         // delegate's name and project).
-        let span = tracing::info_span!("run", run_id = %req.run_id, template = %req.template_name);
+        let span = tracing::info_span!(
+            "run",
+            run_id = %req.run_id,
+            template = %req.template_name,
+            project = %req.project
+        );
         tokio::spawn(tracing::Instrument::instrument(
             run_task(inner.clone(), req, stop_rx, done_tx),
             span,
@@ -330,6 +338,7 @@ pub fn parse_assignment(a: pb::AssignRun) -> Result<RunRequest, String> {
         template_version: a.template_version,
         spec,
         dry_run: a.dry_run,
+        project: a.project,
     })
 }
 

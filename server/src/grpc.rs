@@ -328,6 +328,7 @@ impl Session {
                 template_name: a.template_name,
                 template_version: a.template_version as u32,
                 dry_run: a.dry_run,
+                project: a.project,
             };
             if self.tx.send(Ok(hub(HMsg::Assign(msg)))).await.is_err() {
                 // The stream is gone: hand this run and the rest of the batch back.

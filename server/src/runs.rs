@@ -433,21 +433,23 @@ pub struct Assignment {
     pub template_name: String,
     pub template_version: i32,
     pub dry_run: bool,
+    pub project: String,
 }
 
 /// Atomically claims the delegate's PENDING runs (oldest first). Exactly one replica wins each.
 /// Only the delegate's live stream (`session`) may claim, so a stale stream never takes work.
 pub async fn claim(pool: &PgPool, delegate: Uuid, session: Uuid) -> ApiResult<Vec<Assignment>> {
-    let rows: Vec<(Uuid, Json<Experiment>, String, i32, bool)> = sqlx::query_as(
+    let rows: Vec<(Uuid, Json<Experiment>, String, i32, bool, String)> = sqlx::query_as(
         "WITH claimed AS ( \
            UPDATE runs SET state = 'DISPATCHED', dispatched_at = now() WHERE id IN ( \
              SELECT id FROM runs WHERE delegate_id = $1 AND state = 'PENDING' \
                AND EXISTS (SELECT 1 FROM delegates WHERE id = $1 AND session_id = $2) \
              ORDER BY created_at LIMIT 16 FOR UPDATE SKIP LOCKED) \
-           RETURNING id, template_id, template_version, created_at, dry_run) \
-         SELECT c.id, v.spec, t.name, c.template_version, c.dry_run FROM claimed c \
+           RETURNING id, template_id, template_version, created_at, dry_run, project_id) \
+         SELECT c.id, v.spec, t.name, c.template_version, c.dry_run, p.name FROM claimed c \
            JOIN template_versions v ON v.template_id = c.template_id AND v.version = c.template_version \
-           JOIN templates t ON t.id = c.template_id ORDER BY c.created_at",
+           JOIN templates t ON t.id = c.template_id \
+           JOIN projects p ON p.id = c.project_id ORDER BY c.created_at",
     )
     .bind(delegate)
     .bind(session)
@@ -456,12 +458,13 @@ pub async fn claim(pool: &PgPool, delegate: Uuid, session: Uuid) -> ApiResult<Ve
     Ok(rows
         .into_iter()
         .map(
-            |(run_id, spec, template_name, template_version, dry_run)| Assignment {
+            |(run_id, spec, template_name, template_version, dry_run, project)| Assignment {
                 run_id,
                 spec: spec.0,
                 template_name,
                 template_version,
                 dry_run,
+                project,
             },
         )
         .collect())

@@ -42,6 +42,7 @@ fn request(run_id: &str, url: &str, target: &str) -> RunRequest {
         "apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata: {{name: allow}}\nhypothesis:\n  recoverWithin: 2s\n  probes:\n    - {{name: web, http: {{url: \"{url}\"}}, interval: 50ms}}\nsteps:\n  - {{fault: process-pause, target: {target}, duration: 300ms}}\n"
     );
     RunRequest {
+        project: String::new(),
         run_id: run_id.into(),
         template_name: "allow".into(),
         template_version: 1,

@@ -73,6 +73,7 @@ steps:
 fn request(run_id: &str, yaml: &str) -> RunRequest {
     let spec = faultline_experiment::parse_template(yaml).unwrap();
     RunRequest {
+        project: String::new(),
         run_id: run_id.into(),
         template_name: "it-experiment".into(),
         template_version: 3,
@@ -392,11 +393,13 @@ async fn abort_reverts_at_once_and_confirms() {
 async fn bad_assignments_are_rejected_with_a_reason() {
     let mut r = rig();
     r.exec.assign(pb::AssignRun {
+        project: String::new(),
         run_id: "run-bad".into(),
         spec_json: "{not json".into(),
         ..Default::default()
     });
     r.exec.assign(pb::AssignRun {
+        project: String::new(),
         run_id: "../../etc".into(),
         spec_json: "{}".into(),
         ..Default::default()

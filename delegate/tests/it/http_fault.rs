@@ -478,6 +478,7 @@ async fn a_run_with_an_http_fault_step_judges_the_probe_through_the_proxy() {
         let r = rig();
         r.exec
             .start(RunRequest {
+                project: String::new(),
                 run_id: run_id.into(),
                 template_name: "http-fault".into(),
                 template_version: 1,

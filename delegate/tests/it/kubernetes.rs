@@ -496,6 +496,7 @@ steps:
     );
     let spec = faultline_experiment::parse_template(&yaml).unwrap();
     pb::AssignRun {
+        project: String::new(),
         run_id: run_id.into(),
         spec_json: serde_json::to_string(&spec).unwrap(),
         template_name: "k8s-scale".into(),

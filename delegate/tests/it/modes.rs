@@ -13,6 +13,7 @@ use std::{sync::atomic::Ordering, time::Duration};
 fn request(run_id: &str, yaml: &str) -> RunRequest {
     let spec = faultline_experiment::parse_template(yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
     RunRequest {
+        project: String::new(),
         run_id: run_id.into(),
         template_name: "modes".into(),
         template_version: 1,

@@ -723,6 +723,7 @@ async fn a_run_partitions_a_host_interface_for_its_duration() {
         "apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata: {{name: net}}\nhypothesis:\n  recoverWithin: 3s\n  probes:\n    - {{name: b, tcp: {{address: \"{b_ip}:8080\"}}, mode: onChaos, interval: 100ms, timeout: 300ms}}\nsteps:\n  - {{fault: network-partition, target: {{interface: {host_if}}}, params: {{destinations: [{b_ip}]}}, duration: 1s}}\n"
     );
     exec.start(RunRequest {
+        project: String::new(),
         run_id: "run-net-host".into(),
         template_name: "net".into(),
         template_version: 1,
@@ -807,6 +808,7 @@ async fn a_dry_run_lists_the_targets_and_changes_nothing() {
         a = net.a
     );
     exec.start(RunRequest {
+        project: String::new(),
         run_id: "run-net-dry".into(),
         template_name: "dry".into(),
         template_version: 1,

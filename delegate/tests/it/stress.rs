@@ -380,6 +380,7 @@ fn run_request(run_id: &str, url: &str, steps: &str) -> RunRequest {
         "apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata: {{name: stress-run}}\nhypothesis:\n  probes:\n    - {{name: web, http: {{url: \"{url}\"}}, interval: 50ms}}\n  recoverWithin: 2s\nsteps:\n{steps}"
     );
     RunRequest {
+        project: String::new(),
         run_id: run_id.into(),
         template_name: "stress-run".into(),
         template_version: 1,

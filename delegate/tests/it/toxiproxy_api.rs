@@ -429,6 +429,7 @@ steps:
     let hub = FakeHub::start(
         Mode::Normal,
         Some(pb::AssignRun {
+            project: String::new(),
             run_id: "run-proxy".into(),
             spec_json: serde_json::to_string(&spec).unwrap(),
             template_name: "proxy-step".into(),

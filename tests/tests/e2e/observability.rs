@@ -396,6 +396,7 @@ async fn json_logs_carry_the_run_id_delegate_and_project() -> Result<()> {
     assert_eq!(applied.len(), 1, "{}", d.proc.log.display());
     let line = &applied[0];
     assert_eq!(line["span"]["run_id"], run.as_str(), "{line}");
+    assert_eq!(line["span"]["project"], "default", "{line}");
     let spans = line["spans"].as_array().unwrap();
     assert!(
         spans
