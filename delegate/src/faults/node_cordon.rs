@@ -198,24 +198,28 @@ impl Fault for NodeCordon {
 
     fn revert(&self, applied: &Applied) -> Result<String, FaultError> {
         let d = data(applied)?;
-        let kube = self.kube()?;
-        let (mut done, mut gone) = (Vec::new(), Vec::new());
-        for name in &d.nodes {
-            match set(kube, name, false) {
-                Ok(true) => done.push(name.clone()),
-                Ok(false) => {}
-                Err(e) if e.status() == Some(404) => gone.push(name.clone()),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let mut out = if done.is_empty() {
-            "no node left to uncordon".to_string()
-        } else {
-            format!("uncordoned {}", done.join(", "))
-        };
-        if !gone.is_empty() {
-            out.push_str(&format!("; gone: {}", gone.join(", ")));
-        }
-        Ok(out)
+        uncordon(self.kube()?, &d.nodes)
     }
+}
+
+/// Uncordons `nodes` (those a fault cordoned); says which it uncordoned and which are gone.
+pub(super) fn uncordon(kube: &Kube, nodes: &[String]) -> Result<String, FaultError> {
+    let (mut done, mut gone) = (Vec::new(), Vec::new());
+    for name in nodes {
+        match set(kube, name, false) {
+            Ok(true) => done.push(name.clone()),
+            Ok(false) => {}
+            Err(e) if e.status() == Some(404) => gone.push(name.clone()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut out = if done.is_empty() {
+        "no node left to uncordon".to_string()
+    } else {
+        format!("uncordoned {}", done.join(", "))
+    };
+    if !gone.is_empty() {
+        out.push_str(&format!("; gone: {}", gone.join(", ")));
+    }
+    Ok(out)
 }

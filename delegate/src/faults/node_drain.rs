@@ -307,24 +307,7 @@ impl Fault for NodeDrain {
             }
             None => "evictions unknown (the delegate restarted)".to_string(),
         };
-        let kube = self.kube()?;
-        let (mut done, mut gone) = (Vec::new(), Vec::new());
-        for name in &d.nodes {
-            match node_cordon::set(kube, name, false) {
-                Ok(true) => done.push(name.clone()),
-                Ok(false) => {}
-                Err(e) if e.status() == Some(404) => gone.push(name.clone()),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let mut out = if done.is_empty() {
-            "no node left to uncordon".to_string()
-        } else {
-            format!("uncordoned {}", done.join(", "))
-        };
-        if !gone.is_empty() {
-            out.push_str(&format!("; gone: {}", gone.join(", ")));
-        }
+        let out = node_cordon::uncordon(self.kube()?, &d.nodes)?;
         Ok(format!("{out}; {progress}"))
     }
 }
