@@ -158,11 +158,13 @@ async fn phases_latency_and_recovery_agree_with_the_fault_events() {
     .await;
     let checks = checks(&run);
     // Under the pause every check timed out, and each of them is `during`, counted for fault 0.
+    // `fault.reverted` is stamped once the revert is journalled (an fsync, slow under load), so
+    // the process runs again a little before r0: a check must have timed out 100 ms before it.
     let paused: Vec<&&Value> = checks
         .iter()
         .filter(|c| {
             let s = c["startedMs"].as_i64().unwrap();
-            c["probe"] == "web" && s > a0 + 5 && s + 500 < r0
+            c["probe"] == "web" && s > a0 + 5 && s + 600 < r0
         })
         .collect();
     assert!(paused.len() >= 2, "{paused:?}");
