@@ -43,7 +43,12 @@ impl Hub {
         // Mistakes in these stop the hub before it starts.
         args.metrics.token()?;
         args.grafana.settings()?;
-        let pool = db::connect(&url, args.db.db_max_connections).await?;
+        let pool = db::connect(
+            &url,
+            args.db.db_max_connections,
+            args.db.db_acquire_timeout.0,
+        )
+        .await?;
         db::migrate(&pool).await?;
         if secrets.enabled() {
             notifications::store::reseal(&pool, &secrets).await?;
@@ -104,6 +109,7 @@ impl Hub {
             pool,
             replica,
             hub: notify::Hub::new(),
+            liveness: Arc::default(),
             timing: Timing {
                 heartbeat: args.heartbeat_interval.0,
                 poll: args.poll_interval.0,
@@ -176,6 +182,11 @@ impl Hub {
         let poll = tokio::spawn(self.state.hub.clone().poll_loop(
             self.state.pool.clone(),
             self.state.timing.poll,
+            self.state.stop.clone(),
+        ));
+        let beats = tokio::spawn(self.state.liveness.clone().run(
+            self.state.pool.clone(),
+            crate::liveness::flush_interval(self.state.timing.heartbeat),
             self.state.stop.clone(),
         ));
         let timeouts = reaper::Timeouts {
@@ -261,7 +272,7 @@ impl Hub {
             self.args.shutdown_grace.0,
         )
         .await;
-        let _ = tokio::join!(listen, poll, reap, schedule, deliver, git, annotate);
+        let _ = tokio::join!(listen, poll, reap, schedule, deliver, git, annotate, beats);
         if let Some(m) = metrics {
             let _ = m.await;
         }

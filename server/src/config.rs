@@ -337,6 +337,10 @@ pub struct DbArgs {
     /// Database connections this process may open.
     #[arg(long, env = "FAULTLINE_DB_MAX_CONNECTIONS", default_value_t = 20)]
     pub db_max_connections: u32,
+    /// How long a request waits for a database connection before it is answered with an
+    /// UNAVAILABLE error (the database is down or every connection is busy).
+    #[arg(long, env = "FAULTLINE_DB_ACQUIRE_TIMEOUT", default_value = "5s")]
+    pub db_acquire_timeout: Dur,
 }
 
 /// The hub's own git sync (docs/gitops.md).

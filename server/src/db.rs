@@ -3,10 +3,11 @@ use anyhow::Context;
 use sqlx::{postgres::PgPoolOptions, PgPool};
 use std::time::Duration;
 
-pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+/// A pool of at most `max_connections`; a request waits up to `acquire` for one.
+pub async fn connect(url: &str, max_connections: u32, acquire: Duration) -> anyhow::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(acquire)
         .connect(url)
         .await
         .context("failed to connect to postgres")

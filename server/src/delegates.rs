@@ -288,19 +288,6 @@ pub async fn mark_connected(
     Ok(())
 }
 
-/// Refreshes liveness. `false` when this stream is no longer the delegate's live one (a newer
-/// stream took over, or the delegate was re-registered or revoked): the caller ends it.
-pub async fn heartbeat(pool: &PgPool, id: Uuid, session: Uuid) -> ApiResult<bool> {
-    let r = sqlx::query(
-        "UPDATE delegates SET last_heartbeat_at = now() WHERE id = $1 AND session_id = $2 AND revoked_at IS NULL",
-    )
-    .bind(id)
-    .bind(session)
-    .execute(pool)
-    .await?;
-    Ok(r.rows_affected() == 1)
-}
-
 /// Clears the stream only if no newer one has taken over.
 pub async fn mark_disconnected(pool: &PgPool, id: Uuid, session: Uuid) -> ApiResult<()> {
     sqlx::query(

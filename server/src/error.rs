@@ -29,6 +29,10 @@ pub enum ApiError {
     /// A single sign-on login was refused (bad state, token checks, provider errors).
     #[error("single sign-on failed: {0}")]
     Sso(String),
+    /// The database cannot be reached (down, restarting, or every connection busy): nothing
+    /// was done, and the same request can be sent again shortly.
+    #[error("the hub's database is unavailable ({0}); retry shortly")]
+    Unavailable(&'static str),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -48,7 +52,34 @@ impl From<crate::oidc::OidcError> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        ApiError::Internal(anyhow::Error::new(e))
+        match unavailable(&e) {
+            Some(why) => {
+                // Each caller logs the failure in its own words; this keeps the cause.
+                tracing::debug!(error = %e, "database unavailable");
+                ApiError::Unavailable(why)
+            }
+            None => ApiError::Internal(anyhow::Error::new(e)),
+        }
+    }
+}
+
+/// Why `e` means the database cannot be reached now (rather than that a statement failed), in
+/// words that name no host or address.
+pub fn unavailable(e: &sqlx::Error) -> Option<&'static str> {
+    match e {
+        sqlx::Error::PoolTimedOut => Some("no connection within the acquire timeout"),
+        sqlx::Error::PoolClosed => Some("the connection pool is closed"),
+        sqlx::Error::Io(_) => Some("the connection failed"),
+        sqlx::Error::Tls(_) => Some("the connection's TLS failed"),
+        sqlx::Error::Database(d) => match d.code().as_deref() {
+            // Class 08: connection exception; 57P01-57P03: the server is shutting down,
+            // crashed, or still starting; 53300: too many connections.
+            Some(c) if c.starts_with("08") => Some("the connection failed"),
+            Some("57P01" | "57P02" | "57P03") => Some("the database is restarting"),
+            Some("53300") => Some("the database has no free connection"),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -73,6 +104,7 @@ impl ApiError {
             ApiError::Halted(_) => "PROJECT_HALTED",
             ApiError::RateLimited(_) => "RATE_LIMITED",
             ApiError::Sso(_) => "SSO_FAILED",
+            ApiError::Unavailable(_) => "UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -85,6 +117,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -101,6 +134,7 @@ impl ApiError {
             ApiError::Conflict(_) => tonic::Code::AlreadyExists,
             ApiError::Halted(_) => tonic::Code::FailedPrecondition,
             ApiError::RateLimited(_) => tonic::Code::ResourceExhausted,
+            ApiError::Unavailable(_) => tonic::Code::Unavailable,
             ApiError::Internal(_) => tonic::Code::Internal,
         }
     }
@@ -166,9 +200,14 @@ impl ApiError {
         use axum::{http::header, response::IntoResponse};
         let body = serde_json::json!({"error": self.to_string(), "code": self.code()});
         let mut r = (self.http_status(), axum::Json(body)).into_response();
-        if matches!(self, ApiError::RateLimited(_)) {
+        let retry = match self {
+            ApiError::RateLimited(_) => Some("60"),
+            ApiError::Unavailable(_) => Some("5"),
+            _ => None,
+        };
+        if let Some(secs) = retry {
             r.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static(secs));
         }
         r
     }

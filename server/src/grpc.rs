@@ -249,6 +249,10 @@ impl Session {
                     tracing::Instrument::instrument(self.dispatch(), span).await
                 }
                 _ = tick.tick() => {
+                    if self.state.liveness.take_dead(self.session) {
+                        tracing::info!(delegate = %self.id, "this stream was replaced or its delegate revoked; closing it");
+                        break;
+                    }
                     if last_seen.elapsed() > silence {
                         tracing::warn!(delegate = %self.id, "delegate silent for three heartbeat intervals; closing its stream");
                         break;
@@ -278,6 +282,9 @@ impl Session {
                 Err(ApiError::Internal(e)) => {
                     tracing::error!(delegate = %self.id, error = ?e, "delegate session step failed");
                 }
+                Err(ApiError::Unavailable(why)) => {
+                    tracing::warn!(delegate = %self.id, why, "database unavailable; the stream stays open");
+                }
                 Err(other) => {
                     let _ = self.tx.send(Err(other.into())).await;
                     break;
@@ -285,6 +292,7 @@ impl Session {
             }
         }
         self.state.hub.unregister_delegate(self.id, &local);
+        self.state.liveness.forget(self.id, self.session);
         crate::metrics::get().stream(-1);
         if let Err(e) = delegates::mark_disconnected(&self.state.pool, self.id, self.session).await
         {
@@ -362,10 +370,13 @@ impl Session {
         };
         match m.msg {
             Some(DMsg::Heartbeat(h)) => {
-                let live = delegates::heartbeat(pool, self.id, self.session).await?;
+                // Stored with the replica's next batch (liveness.rs); a stream found replaced or
+                // revoked then ends on its next tick.
+                self.state.liveness.beat(self.id, self.session);
                 // Echo it: the delegate counts the hub's silence towards its dead-man timeout.
+                // The hub answers even while its database is away: the delegate keeps its
+                // faults and its events, which are stored when the database returns.
                 let _ = self.tx.send(Ok(hub(HMsg::Heartbeat(h)))).await;
-                return Ok(live);
             }
             Some(DMsg::Events(batch)) => {
                 if batch.events.len() > MAX_BATCH {
@@ -389,6 +400,10 @@ impl Session {
                     // Unstored events stay unacknowledged; reconnecting makes the delegate resend.
                     Err(ApiError::Internal(e)) => {
                         tracing::error!(delegate = %self.id, error = ?e, "failed to store events; closing the stream");
+                        return Ok(false);
+                    }
+                    Err(ApiError::Unavailable(why)) => {
+                        tracing::warn!(delegate = %self.id, why, "database unavailable: events not stored; closing the stream so the delegate resends them");
                         return Ok(false);
                     }
                     Err(e) => return Err(e),

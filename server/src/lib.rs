@@ -21,6 +21,7 @@ pub mod grpc;
 pub mod halt;
 pub mod http;
 pub mod identity;
+pub mod liveness;
 pub mod metrics;
 pub mod notifications;
 pub mod notify;

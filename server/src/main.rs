@@ -133,7 +133,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .database_url
                 .map(|u| u.0)
                 .ok_or_else(|| anyhow::anyhow!("set DATABASE_URL (or --database-url)"))?;
-            db::migrate(&db::connect(&url, 2).await?).await?;
+            db::migrate(&db::connect(&url, 2, std::time::Duration::from_secs(10)).await?).await?;
             println!("migrations applied");
             Ok(())
         }

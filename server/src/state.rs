@@ -9,6 +9,8 @@ pub struct AppState {
     /// This process's name in `delegates.connected_replica`.
     pub replica: String,
     pub hub: Arc<notify::Hub>,
+    /// This replica's delegate heartbeats, written to Postgres in batches.
+    pub liveness: Arc<crate::liveness::Liveness>,
     /// The configured OpenID Connect providers (`[[oidc]]`), with their cached keys.
     pub oidc: oidc::Oidc,
     pub timing: Timing,

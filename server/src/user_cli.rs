@@ -63,7 +63,7 @@ async fn connect(db: &DbArgs) -> anyhow::Result<sqlx::PgPool> {
         .ok_or_else(|| {
             anyhow::anyhow!("set DATABASE_URL (or --database-url) to the hub's database")
         })?;
-    let pool = db::connect(&url, 2).await?;
+    let pool = db::connect(&url, 2, std::time::Duration::from_secs(10)).await?;
     db::migrate(&pool).await?;
     Ok(pool)
 }

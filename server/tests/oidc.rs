@@ -2,6 +2,8 @@
 //! per test on a free loopback port, and the shared test Postgres (`FAULTLINE_TEST_PG`, one
 //! database per test). The browser is a cookie-jar HTTP client that logs in through the
 //! provider's interaction routes and stops at the redirect to the hub's callback.
+mod common;
+
 use base64::Engine;
 use faultline_hub::{
     config_file::FileConfig,
@@ -85,29 +87,6 @@ impl TestProvider {
     }
 }
 
-/// A fresh, migrated database on the shared test server.
-async fn fresh_pool() -> sqlx::PgPool {
-    use sqlx::Connection;
-    let admin = std::env::var("FAULTLINE_TEST_PG")
-        .expect("FAULTLINE_TEST_PG is not set: run the tests with ./scripts/test.sh");
-    let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut c)
-        .await
-        .unwrap();
-    let (head, query) = admin.split_once('?').unwrap_or((&admin, ""));
-    let base = head.rsplit_once('/').map(|(b, _)| b).unwrap_or(head);
-    let url = if query.is_empty() {
-        format!("{base}/{name}")
-    } else {
-        format!("{base}/{name}?{query}")
-    };
-    let pool = faultline_hub::db::connect(&url, 4).await.unwrap();
-    faultline_hub::db::migrate(&pool).await.unwrap();
-    pool
-}
-
 /// The hub's side: providers named after their client ids, read from a TOML file as in
 /// production (secrets in files).
 struct Hub {
@@ -140,7 +119,7 @@ roles = [
         ));
     }
     let file = FileConfig::parse(&toml, Path::new("hub.toml")).unwrap();
-    let pool = fresh_pool().await;
+    let (pool, _) = common::fresh_pool().await;
     let oidc = Oidc::new(file.oidc.clone(), pool.clone()).unwrap();
     Hub {
         oidc,

@@ -12,6 +12,7 @@ mod language;
 mod lifecycle;
 mod notifications;
 mod observability;
+mod outage;
 mod report;
 mod resilience;
 mod safety;
