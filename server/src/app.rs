@@ -223,6 +223,11 @@ impl Hub {
             self.args.grafana.settings()?,
             self.state.stop.clone(),
         ));
+        let retain = tokio::spawn(crate::retention::run(
+            self.state.pool.clone(),
+            self.args.retention.settings(),
+            self.state.stop.clone(),
+        ));
         let git = tokio::spawn(git_sync::run(
             self.state.pool.clone(),
             self.state.git.clone(),
@@ -272,7 +277,7 @@ impl Hub {
             self.args.shutdown_grace.0,
         )
         .await;
-        let _ = tokio::join!(listen, poll, reap, schedule, deliver, git, annotate, beats);
+        let _ = tokio::join!(listen, poll, reap, schedule, deliver, git, annotate, beats, retain);
         if let Some(m) = metrics {
             let _ = m.await;
         }

@@ -425,6 +425,8 @@ pub struct ServeArgs {
     /// missed (docs/schedules.md).
     #[arg(long, env = "FAULTLINE_SCHEDULE_CATCH_UP", default_value = "5m")]
     pub schedule_catch_up: Dur,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
     /// How long in-flight requests may take to finish on shutdown.
     #[arg(long, env = "FAULTLINE_SHUTDOWN_GRACE", default_value = "10s")]
     pub shutdown_grace: Dur,
@@ -708,5 +710,36 @@ impl GrafanaArgs {
             dashboard_uid: self.grafana_dashboard_uid.clone(),
             timeout: self.grafana_timeout.0,
         }))
+    }
+}
+
+/// Retention of run events (server/src/retention.rs).
+#[derive(Args, Clone, Debug)]
+pub struct RetentionArgs {
+    /// Delete the events and probe checks of runs that ended longer ago than this, e.g. `90d`;
+    /// the run's summary (verdict, score, tallies, recovery, latency verdict) stays. Default:
+    /// keep them forever.
+    #[arg(long, env = "FAULTLINE_RETAIN_EVENTS")]
+    pub retain_events: Option<Dur>,
+    /// A project's own retention, `PROJECT=DURATION` (repeatable, or comma-separated in the
+    /// environment); it overrides --retain-events for that project.
+    #[arg(long = "retain-events-project", env = "FAULTLINE_RETAIN_EVENTS_PROJECT", value_delimiter = ',', value_parser = crate::retention::parse_project)]
+    pub retain_events_project: Vec<(String, std::time::Duration)>,
+    /// How often retention looks for runs that are due.
+    #[arg(long, env = "FAULTLINE_RETAIN_INTERVAL", default_value = "10m")]
+    pub retain_interval: Dur,
+    /// Rows deleted per statement (a short one each, so ingest never waits long behind it).
+    #[arg(long, env = "FAULTLINE_RETAIN_BATCH", default_value_t = 5000, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub retain_batch: i64,
+}
+
+impl RetentionArgs {
+    pub fn settings(&self) -> crate::retention::Settings {
+        crate::retention::Settings {
+            keep: self.retain_events.map(|d| d.0),
+            projects: self.retain_events_project.clone(),
+            batch: self.retain_batch,
+            every: self.retain_interval.0,
+        }
     }
 }

@@ -246,18 +246,36 @@ impl Session {
                         break;
                     }
                     let span = tracing::info_span!("dispatch", delegate = %self.id);
-                    tracing::Instrument::instrument(self.dispatch(), span).await
+                    let began = Instant::now();
+                    let r = tracing::Instrument::instrument(self.dispatch(), span).await;
+                    // The stream was not read meanwhile: that time is not the delegate's silence.
+                    last_seen += began.elapsed();
+                    r
                 }
                 _ = tick.tick() => {
                     if self.state.liveness.take_dead(self.session) {
                         tracing::info!(delegate = %self.id, "this stream was replaced or its delegate revoked; closing it");
                         break;
                     }
-                    if last_seen.elapsed() > silence {
-                        tracing::warn!(delegate = %self.id, "delegate silent for three heartbeat intervals; closing its stream");
-                        break;
+                    if last_seen.elapsed() > silence && self.paused_until.is_none() {
+                        // A loaded replica can get here before reading what has already
+                        // arrived: look once more before calling the delegate silent.
+                        match tokio::time::timeout(Duration::from_millis(200), inbound.message()).await {
+                            Ok(Ok(Some(m))) => {
+                                let r = self.handle(m).await;
+                                last_seen = Instant::now();
+                                r
+                            }
+                            Ok(Ok(None)) => break,
+                            Ok(Err(status)) => { tracing::info!(delegate = %self.id, %status, "delegate stream ended"); break }
+                            Err(_) => {
+                                tracing::warn!(delegate = %self.id, "delegate silent for three heartbeat intervals; closing its stream");
+                                break;
+                            }
+                        }
+                    } else {
+                        Ok(true)
                     }
-                    Ok(true)
                 }
                 _ = sleep_until(self.paused_until), if self.paused_until.is_some() => {
                     self.paused_until = None;
@@ -266,7 +284,9 @@ impl Session {
                     Ok(true)
                 }
                 msg = inbound.message(), if self.paused_until.is_none() => match msg {
-                    Ok(Some(m)) => { last_seen = Instant::now(); self.handle(m).await }
+                    // Seen again once handled: a slow store (the hub's or its database's
+                    // doing) is not the delegate's silence.
+                    Ok(Some(m)) => { let r = self.handle(m).await; last_seen = Instant::now(); r }
                     Ok(None) => break,
                     Err(status) => { tracing::info!(delegate = %self.id, %status, "delegate stream ended"); break }
                 },
@@ -389,7 +409,7 @@ impl Session {
                 let started = std::time::Instant::now();
                 let span = tracing::info_span!("ingest", delegate = %self.id, events = count);
                 let stored = tracing::Instrument::instrument(
-                    runs::ingest(pool, self.id, batch.events),
+                    crate::ingest::ingest(pool, self.id, batch.events),
                     span,
                 );
                 let acks = match stored.await {

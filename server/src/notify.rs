@@ -175,6 +175,20 @@ impl Hub {
     }
 }
 
+/// `notify` for many ids in one statement.
+pub async fn notify_many<'e>(
+    exec: impl PgExecutor<'e>,
+    channel: &str,
+    ids: &[String],
+) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_notify($1, id) FROM unnest($2::text[]) AS id")
+        .bind(channel)
+        .bind(ids)
+        .execute(exec)
+        .await?;
+    Ok(())
+}
+
 pub async fn notify<'e>(exec: impl PgExecutor<'e>, channel: &str, id: Uuid) -> sqlx::Result<()> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(channel)

@@ -3,21 +3,15 @@
 //! every event is stored exactly once under its (run_id, seq) key.
 use crate::error::{ApiError, ApiResult};
 use crate::{delegates, halt, notify, templates};
-use chrono::{DateTime, TimeZone, Utc};
-use faultline_experiment::events::{self, ProbeCheck, RunFinished};
+use chrono::{DateTime, Utc};
+use faultline_experiment::events;
 use faultline_experiment::Experiment;
-use faultline_proto::v1 as pb;
 use sqlx::{types::Json, PgPool};
-use std::collections::BTreeMap;
 use uuid::Uuid;
 
 pub const TERMINAL: &[&str] = &["PASSED", "FAILED", "ABORTED", "ERROR"];
-/// Largest event payload stored as sent; bigger ones are replaced by a marker.
-const MAX_PAYLOAD: usize = 64 * 1024;
-const MAX_SEQ: u64 = i64::MAX as u64;
-
 /// Postgres text and jsonb cannot hold NUL.
-fn clean(s: &str, max_chars: usize) -> String {
+pub(crate) fn clean(s: &str, max_chars: usize) -> String {
     s.chars().filter(|c| *c != '\0').take(max_chars).collect()
 }
 
@@ -43,10 +37,16 @@ pub struct RunRow {
     pub ended_at: Option<DateTime<Utc>>,
     pub dry_run: bool,
     pub schedule_id: Option<Uuid>,
+    /// Probe checks stored, passed and failed (kept by ingest; they outlive retention).
+    pub checks_ok: i32,
+    pub checks_failed: i32,
+    /// When retention deleted the run's events and checks.
+    pub events_pruned_at: Option<DateTime<Utc>>,
 }
 
 const COLUMNS: &str = "id, project_id, template_id, template_version, delegate_id, state, planned_ms, abort_requested_at, \
-    score, delegate_score, recovery_ms, recovery_from, verdict_reason, latency, created_by, created_at, started_at, ended_at, dry_run, schedule_id";
+    score, delegate_score, recovery_ms, recovery_from, verdict_reason, latency, created_by, created_at, started_at, ended_at, dry_run, schedule_id, \
+    checks_ok, checks_failed, events_pruned_at";
 
 /// How long a dry run may take on its delegate (it only resolves targets).
 const DRY_RUN_PLANNED_MS: i64 = 30_000;
@@ -574,278 +574,4 @@ async fn end(pool: &PgPool, delegate: Uuid, run: Uuid, state: &str, reason: &str
     .await?;
     notify::notify(pool, notify::EVENTS, run).await?;
     Ok(())
-}
-
-/// Stores a batch of events from `delegate` exactly once each, applies the state changes of the
-/// newly stored ones, and returns for each run the highest seq up to which everything is stored.
-pub async fn ingest(
-    pool: &PgPool,
-    delegate: Uuid,
-    batch: Vec<pb::Event>,
-) -> ApiResult<Vec<(Uuid, u64)>> {
-    let mut by_run: BTreeMap<Uuid, Vec<pb::Event>> = BTreeMap::new();
-    for e in batch {
-        // A malformed event is dropped (and logged) rather than failing the batch: resending it
-        // would fail the same way forever and stall every run of the delegate.
-        match (e.run_id.parse::<Uuid>(), e.seq) {
-            (Ok(run), 1..=MAX_SEQ) => by_run.entry(run).or_default().push(e),
-            _ => {
-                tracing::warn!(%delegate, run = %e.run_id, seq = e.seq, "dropping a malformed event")
-            }
-        }
-    }
-    let mut acks = Vec::with_capacity(by_run.len());
-    for (run, mut evs) in by_run {
-        evs.sort_by_key(|e| e.seq);
-        // Each line about the run carries its id, its delegate and (once read) its project.
-        let span =
-            tracing::info_span!("run", run_id = %run, %delegate, project = tracing::field::Empty);
-        let stored =
-            tracing::Instrument::instrument(ingest_run(pool, delegate, run, evs), span).await?;
-        acks.push((run, stored));
-    }
-    Ok(acks)
-}
-
-async fn ingest_run(
-    pool: &PgPool,
-    delegate: Uuid,
-    run: Uuid,
-    evs: Vec<pb::Event>,
-) -> ApiResult<u64> {
-    let mut tx = pool.begin().await?;
-    let owner: Option<(Option<Uuid>, String)> = sqlx::query_as(
-        "SELECT r.delegate_id, p.name FROM runs r JOIN projects p ON p.id = r.project_id WHERE r.id = $1",
-    )
-    .bind(run)
-    .fetch_optional(&mut *tx)
-    .await?;
-    match owner {
-        Some((Some(d), project)) if d == delegate => {
-            tracing::Span::current().record("project", project.as_str());
-        }
-        _ => {
-            return Err(ApiError::Forbidden(format!(
-                "run {run} is not assigned to this delegate"
-            )))
-        }
-    }
-    let seqs: Vec<i64> = evs.iter().map(|e| e.seq as i64).collect();
-    // The delegate's clock is informational; one that is off by more than a day is replaced.
-    let now = Utc::now();
-    let ats: Vec<DateTime<Utc>> = evs
-        .iter()
-        .map(|e| {
-            Utc.timestamp_millis_opt(e.at_ms)
-                .single()
-                .filter(|t| (*t - now).num_hours().abs() < 24)
-                .unwrap_or(now)
-        })
-        .collect();
-    let kinds: Vec<String> = evs.iter().map(|e| clean(&e.kind, 64)).collect();
-    let payloads: Vec<serde_json::Value> = evs
-        .iter()
-        .map(|e| {
-            if e.payload_json.len() > MAX_PAYLOAD {
-                serde_json::json!({"truncated": true, "bytes": e.payload_json.len()})
-            } else {
-                let text = e.payload_json.replace("\\u0000", "");
-                serde_json::from_str(&text)
-                    .unwrap_or_else(|_| serde_json::json!({"raw": clean(&text, MAX_PAYLOAD)}))
-            }
-        })
-        .collect();
-    let fresh: Vec<(i64, DateTime<Utc>, String, Json<serde_json::Value>)> = sqlx::query_as(
-        "INSERT INTO run_events (run_id, seq, at, kind, payload) \
-         SELECT $1, * FROM UNNEST($2::bigint[], $3::timestamptz[], $4::text[], $5::jsonb[]) \
-         ON CONFLICT DO NOTHING RETURNING seq, at, kind, payload",
-    )
-    .bind(run)
-    .bind(&seqs)
-    .bind(&ats)
-    .bind(&kinds)
-    .bind(payloads.iter().map(Json).collect::<Vec<_>>())
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut fresh = fresh;
-    fresh.sort_by_key(|f| f.0);
-    let checked = apply_effects(&mut tx, run, &fresh).await?;
-    // Extend the contiguous prefix from where it stood; the row lock orders concurrent ingests.
-    let (mut acked,): (i64,) =
-        sqlx::query_as("SELECT acked_seq FROM runs WHERE id = $1 FOR UPDATE")
-            .bind(run)
-            .fetch_one(&mut *tx)
-            .await?;
-    let above: Vec<(i64,)> = sqlx::query_as(
-        "SELECT seq FROM run_events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT 100000",
-    )
-    .bind(run)
-    .bind(acked)
-    .fetch_all(&mut *tx)
-    .await?;
-    for (seq,) in above {
-        if seq != acked + 1 {
-            break;
-        }
-        acked = seq;
-    }
-    sqlx::query("UPDATE runs SET acked_seq = $2 WHERE id = $1")
-        .bind(run)
-        .bind(acked)
-        .execute(&mut *tx)
-        .await?;
-    if !fresh.is_empty() {
-        notify::notify(&mut *tx, notify::EVENTS, run).await?;
-    }
-    tx.commit().await?;
-    // Counted once stored: a replayed duplicate is not fresh.
-    let m = crate::metrics::get();
-    for f in &fresh {
-        m.event(&f.2);
-    }
-    m.checks(checked.0, checked.1);
-    Ok(acked as u64)
-}
-
-/// Applies what fresh events mean to the run; returns the probe checks stored as (ok, failed).
-async fn apply_effects(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    run: Uuid,
-    fresh: &[(i64, DateTime<Utc>, String, Json<serde_json::Value>)],
-) -> ApiResult<(u64, u64)> {
-    let mut checks: Vec<(i64, DateTime<Utc>, ProbeCheck)> = Vec::new();
-    let mut finished = None;
-    for (seq, at, kind, payload) in fresh {
-        match kind.as_str() {
-            events::RUN_STARTED => {
-                sqlx::query("UPDATE runs SET state = 'RUNNING', started_at = COALESCE(started_at, now()) WHERE id = $1 AND state IN ('PENDING', 'DISPATCHED')")
-                    .bind(run)
-                    .execute(&mut **tx)
-                    .await?;
-            }
-            events::PROBE_CHECK => match serde_json::from_value::<ProbeCheck>(payload.0.clone()) {
-                Ok(c) => checks.push((*seq, *at, c)),
-                Err(e) => tracing::warn!(%run, seq, error = %e, "malformed probe.check payload"),
-            },
-            events::RUN_RECOVERED => {
-                let ms = payload.0.get("recoveryMs").and_then(|v| v.as_i64());
-                let from = payload
-                    .0
-                    .get("from")
-                    .and_then(|f| serde_json::from_value::<events::RecoveryFrom>(f.clone()).ok());
-                sqlx::query("UPDATE runs SET recovery_ms = $2, recovery_from = $4 WHERE id = $1 AND state <> ALL($3)")
-                    .bind(run)
-                    .bind(ms)
-                    .bind(TERMINAL)
-                    .bind(from.map(Json))
-                    .execute(&mut **tx)
-                    .await?;
-            }
-            events::RUN_FINISHED => {
-                match serde_json::from_value::<RunFinished>(payload.0.clone()) {
-                    Ok(f) => finished = Some(f),
-                    Err(e) => {
-                        tracing::warn!(%run, seq, error = %e, "malformed run.finished payload");
-                        finished = Some(RunFinished {
-                            verdict: events::Verdict::Error,
-                            score: None,
-                            reason: format!("the delegate sent a malformed final event: {e}"),
-                            checks_passed: 0,
-                            checks_total: 0,
-                            recovery_ms: None,
-                            latency: Vec::new(),
-                            recovery_from: None,
-                        });
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    if !checks.is_empty() {
-        sqlx::query(
-            "INSERT INTO probe_checks (run_id, seq, probe, step, phase, at, ok, latency_ms, detail, counts_for, mode, attempts) \
-             SELECT $1, u.seq, u.probe, u.step, u.phase, u.at, u.ok, u.latency_ms, u.detail, \
-                    ARRAY(SELECT jsonb_array_elements_text(u.counts_for)::int), u.mode, u.attempts \
-             FROM UNNEST($2::bigint[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::bool[], $8::float8[], $9::text[], $10::jsonb[], $11::text[], $12::int[]) \
-               AS u(seq, probe, step, phase, at, ok, latency_ms, detail, counts_for, mode, attempts) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(run)
-        .bind(checks.iter().map(|c| c.0).collect::<Vec<_>>())
-        .bind(checks.iter().map(|c| clean(&c.2.probe, 256)).collect::<Vec<_>>())
-        .bind(checks.iter().map(|c| c.2.step as i32).collect::<Vec<_>>())
-        .bind(checks.iter().map(|c| c.2.phase.as_str().to_string()).collect::<Vec<_>>())
-        .bind(checks.iter().map(|c| c.1).collect::<Vec<_>>())
-        .bind(checks.iter().map(|c| c.2.ok).collect::<Vec<_>>())
-        .bind(checks.iter().map(|c| c.2.latency_ms).collect::<Vec<_>>())
-        .bind(checks.iter().map(|c| clean(&c.2.detail, 1024)).collect::<Vec<_>>())
-        .bind(
-            checks
-                .iter()
-                .map(|c| {
-                    let ordinals = c.2.ordinals().into_iter().take(64).collect::<Vec<_>>();
-                    Json(serde_json::json!(ordinals))
-                })
-                .collect::<Vec<_>>(),
-        )
-        .bind(checks.iter().map(|c| clean(&c.2.mode, 32)).collect::<Vec<_>>())
-        .bind(checks.iter().map(|c| c.2.attempts.min(1000) as i32).collect::<Vec<_>>())
-        .execute(&mut **tx)
-        .await?;
-    }
-    if let Some(f) = finished {
-        // Only a run that measured what it promised is scored (docs/template-reference.md).
-        let score = match f.verdict {
-            events::Verdict::Passed | events::Verdict::Failed => recompute_score(tx, run).await?,
-            events::Verdict::Aborted | events::Verdict::Error => None,
-        };
-        if score != f.score {
-            tracing::error!(%run, hub = ?score, delegate = ?f.score, "score mismatch between hub and delegate");
-        }
-        tracing::info!(verdict = f.verdict.as_str(), ?score, "run finished");
-        sqlx::query(
-            "UPDATE runs SET state = $2, score = $3, delegate_score = $4, verdict_reason = $5, \
-               recovery_ms = COALESCE($6, recovery_ms), latency = $8, recovery_from = COALESCE($9, recovery_from), \
-               ended_at = now() WHERE id = $1 AND state <> ALL($7)",
-        )
-        .bind(run)
-        .bind(f.verdict.as_str())
-        .bind(score)
-        .bind(f.score)
-        .bind(clean(&f.reason, 2048))
-        .bind(f.recovery_ms.map(|m| m as i64))
-        .bind(TERMINAL)
-        .bind((!f.latency.is_empty()).then(|| Json(f.latency.iter().take(64).collect::<Vec<_>>())))
-        .bind(f.recovery_from.as_ref().map(Json))
-        .execute(&mut **tx)
-        .await?;
-    }
-    let ok = checks.iter().filter(|c| c.2.ok).count() as u64;
-    Ok((ok, checks.len() as u64 - ok))
-}
-
-/// The hub's own score from the stored checks, by the same rules the delegate applies.
-async fn recompute_score(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    run: Uuid,
-) -> ApiResult<Option<f64>> {
-    let (spec,): (Json<Experiment>,) = sqlx::query_as(
-        "SELECT v.spec FROM runs r JOIN template_versions v ON v.template_id = r.template_id AND v.version = r.template_version WHERE r.id = $1",
-    )
-    .bind(run)
-    .fetch_one(&mut **tx)
-    .await?;
-    // One row per (fault ordinal, check): a check in a parallel group counts for each fault.
-    let checks: Vec<(i32, bool)> = sqlx::query_as(
-        "SELECT unnest(COALESCE(counts_for, ARRAY[step])), ok FROM probe_checks WHERE run_id = $1",
-    )
-    .bind(run)
-    .fetch_all(&mut **tx)
-    .await?;
-    let weights = spec.0.weights();
-    Ok(faultline_experiment::score::score(
-        &weights,
-        checks.into_iter().map(|(s, ok)| (s as usize, ok)),
-    ))
 }

@@ -670,3 +670,13 @@ pub fn pause_template(name: &str, target: &Target, duration: &str) -> String {
     let pf = format!("{{pidFile: {}}}", target.pid_file.display());
     template(name, &target.url(), "process-pause", &pf, "{}", duration)
 }
+
+/// For the benchmarks: the number after `name` on the command line, else `default`.
+pub fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

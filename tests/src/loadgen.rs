@@ -144,3 +144,70 @@ pub async fn open_advertising(
         opened,
     })
 }
+
+/// A delegate emulated by this process: registered, its stream open and heartbeating.
+pub struct Emulated {
+    pub tx: tokio::sync::mpsc::Sender<pb::DelegateMessage>,
+    pub inbound: tonic::Streaming<pb::HubMessage>,
+}
+
+/// Registers a delegate named `name` that can run `process-pause` (waiting for the hub's
+/// registration rate limit) and opens its stream, which heartbeats until dropped.
+pub async fn emulated(api: &Api, ch: Channel, name: &str) -> Result<Emulated> {
+    let mut client = pb::delegate_service_client::DelegateServiceClient::new(ch);
+    let caps = pb::Capabilities {
+        faults: vec!["process-pause".into()],
+        probes: vec!["http".into()],
+        allow: vec![],
+    };
+    let token = api.delegate_token().await?;
+    // The hub allows 5 registrations a second per address: wait for the next slot.
+    let reg = loop {
+        let r = client
+            .register(pb::RegisterRequest {
+                token: token.clone(),
+                name: name.into(),
+                version: "0.1.0".into(),
+                capabilities: Some(caps.clone()),
+                ..Default::default()
+            })
+            .await;
+        match r {
+            Err(s) if s.code() == tonic::Code::ResourceExhausted => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            r => break r?.into_inner(),
+        }
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tx.send(pb::DelegateMessage {
+        msg: Some(Msg::Hello(pb::Hello {
+            delegate_id: reg.delegate_id,
+            credential: reg.credential,
+            version: "0.1.0".into(),
+            capabilities: Some(caps),
+            ..Default::default()
+        })),
+    })
+    .await?;
+    let inbound = client
+        .session(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    // Heartbeats, as a real delegate sends them (the hub closes a silent stream), until the
+    // stream is dropped.
+    let beats = tx.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+        loop {
+            tick.tick().await;
+            let beat = pb::DelegateMessage {
+                msg: Some(Msg::Heartbeat(pb::Heartbeat { at_ms: 0 })),
+            };
+            if beats.send(beat).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(Emulated { tx, inbound })
+}

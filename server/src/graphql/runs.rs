@@ -249,6 +249,12 @@ impl Run {
     async fn ended_at(&self) -> Option<DateTime<Utc>> {
         self.0.ended_at
     }
+    /// When retention deleted this run's events and probe checks (`--retain-events`): its
+    /// summary (status, score, tally, recovery, latency verdict) stays; `events` and
+    /// `probeResults` are empty from then on.
+    async fn events_pruned_at(&self) -> Option<DateTime<Utc>> {
+        self.0.events_pruned_at
+    }
     async fn abort_requested_at(&self) -> Option<DateTime<Utc>> {
         self.0.abort_requested_at
     }
@@ -328,15 +334,12 @@ impl Run {
             })
             .collect())
     }
-    async fn probe_tally(&self, c: &Context<'_>) -> Result<ProbeTally> {
-        let (s, _) = ctx(c)?;
-        let checks = crate::runs::checks(&s.pool, self.0.id).await?;
-        let passed = checks.iter().filter(|c| c.ok).count() as i32;
-        Ok(ProbeTally {
-            passed,
-            failed: checks.len() as i32 - passed,
-            total: checks.len() as i32,
-        })
+    async fn probe_tally(&self) -> ProbeTally {
+        ProbeTally {
+            passed: self.0.checks_ok,
+            failed: self.0.checks_failed,
+            total: self.0.checks_ok + self.0.checks_failed,
+        }
     }
 }
 

@@ -9,17 +9,9 @@
 //! `target/release/faultline-bench`. Uses `FAULTLINE_TEST_PG` if set, else starts a private
 //! PostgreSQL itself.
 use anyhow::{Context, Result};
+use faultline_e2e::arg;
 use faultline_e2e::{loadgen, pause_template, proc_state, Target, World};
 use std::time::{Duration, Instant};
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn rss_kib(pid: i32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

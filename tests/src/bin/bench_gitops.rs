@@ -8,19 +8,11 @@
 //! `target/debug/faultline-bench-gitops --templates 500`. Uses `FAULTLINE_TEST_PG` if set,
 //! else starts a private PostgreSQL.
 use anyhow::{ensure, Context, Result};
+use faultline_e2e::arg;
 use faultline_e2e::{bin, HubOpts, World};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn template(i: usize, duration: &str) -> String {
     faultline_e2e::template(

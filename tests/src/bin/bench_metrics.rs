@@ -12,20 +12,12 @@
 //! `cargo build --release --workspace --bins`, then `target/release/faultline-bench-metrics`.
 //! Uses `FAULTLINE_TEST_PG` if set, else starts a private PostgreSQL.
 use anyhow::{Context, Result};
+use faultline_e2e::arg;
 use faultline_e2e::{loadgen, pause_template, proc_state, HubOpts, Target, World};
 use faultline_proto::v1::{self as pb, delegate_message::Msg, hub_message::Msg as HMsg};
 use futures::StreamExt;
 use sqlx::Connection;
 use std::time::{Duration, Instant};
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -75,37 +67,7 @@ async fn start_latency(w: &World, runs: usize) -> Result<Vec<f64>> {
 /// per second from the first batch sent to the last one acknowledged.
 async fn ingest(w: &World, events: usize) -> Result<f64> {
     let ch = loadgen::channel(&w.api.url, &w.hub.ca).await?;
-    let mut client = pb::delegate_service_client::DelegateServiceClient::new(ch);
-    let caps = pb::Capabilities {
-        faults: vec!["process-pause".into()],
-        probes: vec!["http".into()],
-        allow: vec![],
-    };
-    let reg = client
-        .register(pb::RegisterRequest {
-            token: w.api.delegate_token().await?,
-            name: "ingest".into(),
-            version: "0.1.0".into(),
-            capabilities: Some(caps.clone()),
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tx.send(pb::DelegateMessage {
-        msg: Some(Msg::Hello(pb::Hello {
-            delegate_id: reg.delegate_id,
-            credential: reg.credential,
-            version: "0.1.0".into(),
-            capabilities: Some(caps),
-            ..Default::default()
-        })),
-    })
-    .await?;
-    let mut inbound = client
-        .session(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await?
-        .into_inner();
+    let loadgen::Emulated { tx, mut inbound } = loadgen::emulated(&w.api, ch, "ingest").await?;
     let dir = w.dir.path().join("ingest-target");
     std::fs::create_dir_all(&dir)?;
     let target = Target::start(&dir).await?;

@@ -13,20 +13,12 @@
 //! PostgreSQL.
 use anyhow::{ensure, Context, Result};
 use chrono::{DateTime, Duration as Span, Utc};
+use faultline_e2e::arg;
 use faultline_e2e::World;
 use serde_json::{json, Value};
 use sqlx::Connection;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// `--save DIR`: where to keep the last report of each format, to look at.
 fn save_dir() -> Option<std::path::PathBuf> {

@@ -8,19 +8,11 @@
 //! `target/release/faultline-bench-schedules`. Uses `FAULTLINE_TEST_PG` if set, else starts a
 //! private PostgreSQL.
 use anyhow::{ensure, Result};
+use faultline_e2e::arg;
 use faultline_e2e::{Hub, HubOpts, Target, World};
 use serde_json::json;
 use sqlx::Connection;
 use std::time::Duration;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p).ceil() as usize)

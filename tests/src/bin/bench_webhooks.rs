@@ -9,6 +9,7 @@
 //! `target/debug/faultline-bench-webhooks`. Uses `FAULTLINE_TEST_PG` if set, else starts a
 //! private PostgreSQL.
 use anyhow::{ensure, Context, Result};
+use faultline_e2e::arg;
 use faultline_e2e::{receiver::Receiver, Hub, HubOpts};
 use serde_json::json;
 use sqlx::Connection;
@@ -16,15 +17,6 @@ use std::{
     collections::HashMap,
     time::{Duration, UNIX_EPOCH},
 };
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p).ceil() as usize)

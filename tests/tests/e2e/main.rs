@@ -15,6 +15,7 @@ mod observability;
 mod outage;
 mod report;
 mod resilience;
+mod retention;
 mod safety;
 mod schedules;
 mod sso;

@@ -1,0 +1,430 @@
+//! Event ingest: a delegate's batch of events, stored exactly once each under its (run_id, seq)
+//! key, with what the new ones mean for their runs, in **one transaction per batch** whatever
+//! the number of runs in it (a delegate's outbox interleaves its runs).
+//!
+//! The statements of a batch: lock and read its runs (owner, project, acknowledged prefix); one
+//! `INSERT … SELECT FROM UNNEST` of the events, returning only the keys that are new; the state
+//! changes (`run.started` in one UPDATE, every `probe.check` in one INSERT, `run.recovered` and
+//! `run.finished` per run, rare); the new contiguous prefix of every run in one SELECT and one
+//! UPDATE; one `pg_notify` per run that got events. The payload reaches Postgres as the text the
+//! delegate sent when it is plain JSON (checked by parsing it), so nothing is parsed and printed
+//! again on the hub.
+use crate::error::{ApiError, ApiResult};
+use crate::notify;
+use crate::runs::{clean, TERMINAL};
+use chrono::{DateTime, TimeZone, Utc};
+use faultline_experiment::events::{self, ProbeCheck, RunFinished};
+use faultline_experiment::Experiment;
+use faultline_proto::v1 as pb;
+use sqlx::{types::Json, PgPool, Postgres, Transaction};
+use std::collections::{BTreeMap, HashSet};
+use uuid::Uuid;
+
+/// Largest event payload stored as sent; bigger ones are replaced by a marker.
+const MAX_PAYLOAD: usize = 64 * 1024;
+const MAX_SEQ: u64 = i64::MAX as u64;
+
+/// One event of a batch, ready to store.
+struct Incoming {
+    run: Uuid,
+    seq: i64,
+    at: DateTime<Utc>,
+    kind: String,
+    /// JSON text Postgres accepts as jsonb.
+    payload: String,
+    /// The parsed check, for `probe.check`.
+    check: Option<ProbeCheck>,
+}
+
+/// A run of the batch, as its row said.
+struct Run {
+    project: String,
+    acked: i64,
+}
+
+/// Stores a batch of events from `delegate` exactly once each, applies the state changes of the
+/// newly stored ones, and returns for each run the highest seq up to which everything is stored.
+pub async fn ingest(
+    pool: &PgPool,
+    delegate: Uuid,
+    batch: Vec<pb::Event>,
+) -> ApiResult<Vec<(Uuid, u64)>> {
+    let now = Utc::now();
+    let mut evs: Vec<Incoming> = batch
+        .into_iter()
+        .filter_map(|e| incoming(delegate, e, now))
+        .collect();
+    if evs.is_empty() {
+        return Ok(Vec::new());
+    }
+    evs.sort_by_key(|e| (e.run, e.seq));
+    evs.dedup_by_key(|e| (e.run, e.seq));
+    let mut ids: Vec<Uuid> = evs.iter().map(|e| e.run).collect();
+    ids.dedup();
+
+    let mut tx = pool.begin().await?;
+    // Rows locked in id order: concurrent batches of a run serialise, and never deadlock.
+    let rows: Vec<(Uuid, Option<Uuid>, String, i64)> = sqlx::query_as(
+        "SELECT r.id, r.delegate_id, p.name, r.acked_seq FROM runs r JOIN projects p ON p.id = r.project_id \
+         WHERE r.id = ANY($1) ORDER BY r.id FOR UPDATE OF r",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut runs: BTreeMap<Uuid, Run> = BTreeMap::new();
+    for (id, owner, project, acked) in rows {
+        if owner == Some(delegate) {
+            runs.insert(id, Run { project, acked });
+        }
+    }
+    if let Some(run) = ids.iter().find(|id| !runs.contains_key(id)) {
+        return Err(ApiError::Forbidden(format!(
+            "run {run} is not assigned to this delegate"
+        )));
+    }
+
+    let fresh: Vec<(Uuid, i64)> = sqlx::query_as(
+        "INSERT INTO run_events (run_id, seq, at, kind, payload) \
+         SELECT u.run_id, u.seq, u.at, u.kind, u.payload::jsonb \
+         FROM UNNEST($1::uuid[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[]) AS u(run_id, seq, at, kind, payload) \
+         ON CONFLICT DO NOTHING RETURNING run_id, seq",
+    )
+    .bind(evs.iter().map(|e| e.run).collect::<Vec<_>>())
+    .bind(evs.iter().map(|e| e.seq).collect::<Vec<_>>())
+    .bind(evs.iter().map(|e| e.at).collect::<Vec<_>>())
+    .bind(evs.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
+    .bind(evs.iter().map(|e| e.payload.as_str()).collect::<Vec<_>>())
+    .fetch_all(&mut *tx)
+    .await?;
+    let fresh: HashSet<(Uuid, i64)> = fresh.into_iter().collect();
+    let new: Vec<&Incoming> = evs
+        .iter()
+        .filter(|e| fresh.contains(&(e.run, e.seq)))
+        .collect();
+    let checked = apply_effects(&mut tx, delegate, &runs, &new).await?;
+
+    // Extend each run's contiguous prefix: through this batch, then through anything stored
+    // earlier above it (a batch that arrived after a gap).
+    let mut prefix: BTreeMap<Uuid, i64> = runs.iter().map(|(id, r)| (*id, r.acked)).collect();
+    for e in &evs {
+        let p = prefix
+            .get_mut(&e.run)
+            .expect("every run of the batch is read");
+        if e.seq == *p + 1 {
+            *p = e.seq;
+        }
+    }
+    let above: Vec<(Uuid, i64)> = sqlx::query_as(
+        "SELECT u.id, s.seq FROM UNNEST($1::uuid[], $2::bigint[]) AS u(id, from_seq) \
+         CROSS JOIN LATERAL (SELECT seq FROM run_events WHERE run_id = u.id AND seq > u.from_seq ORDER BY seq LIMIT 100000) s \
+         ORDER BY u.id, s.seq",
+    )
+    .bind(prefix.keys().copied().collect::<Vec<_>>())
+    .bind(prefix.values().copied().collect::<Vec<_>>())
+    .fetch_all(&mut *tx)
+    .await?;
+    for (id, seq) in above {
+        let p = prefix.get_mut(&id).expect("asked for this run");
+        if seq == *p + 1 {
+            *p = seq;
+        }
+    }
+    // One UPDATE for every run whose prefix moved or that got checks: the prefix and the tally.
+    let moved: Vec<(Uuid, i64, i32, i32)> = prefix
+        .iter()
+        .map(|(id, p)| {
+            let (ok, failed) = checked.get(id).copied().unwrap_or_default();
+            (*id, *p, ok, failed)
+        })
+        .filter(|(id, p, ok, failed)| runs[id].acked != *p || *ok + *failed > 0)
+        .collect();
+    if !moved.is_empty() {
+        sqlx::query(
+            "UPDATE runs r SET acked_seq = u.acked, checks_ok = r.checks_ok + u.ok, checks_failed = r.checks_failed + u.failed \
+             FROM UNNEST($1::uuid[], $2::bigint[], $3::int[], $4::int[]) AS u(id, acked, ok, failed) WHERE r.id = u.id",
+        )
+        .bind(moved.iter().map(|m| m.0).collect::<Vec<_>>())
+        .bind(moved.iter().map(|m| m.1).collect::<Vec<_>>())
+        .bind(moved.iter().map(|m| m.2).collect::<Vec<_>>())
+        .bind(moved.iter().map(|m| m.3).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
+    let mut touched: Vec<String> = new.iter().map(|e| e.run.to_string()).collect();
+    touched.dedup();
+    if !touched.is_empty() {
+        notify::notify_many(&mut *tx, notify::EVENTS, &touched).await?;
+    }
+    tx.commit().await?;
+
+    // Counted once stored: a replayed duplicate is not fresh.
+    let m = crate::metrics::get();
+    for e in &new {
+        m.event(&e.kind);
+    }
+    let (ok, failed) = checked
+        .values()
+        .fold((0, 0), |a, c| (a.0 + c.0 as u64, a.1 + c.1 as u64));
+    m.checks(ok, failed);
+    Ok(prefix.into_iter().map(|(id, p)| (id, p as u64)).collect())
+}
+
+/// The event ready to store, or `None` (logged) when it is malformed: dropping it rather than
+/// failing the batch, since resending would fail the same way forever and stall every run of
+/// the delegate.
+fn incoming(delegate: Uuid, e: pb::Event, now: DateTime<Utc>) -> Option<Incoming> {
+    let (run, seq) = match (e.run_id.parse::<Uuid>(), e.seq) {
+        (Ok(run), 1..=MAX_SEQ) => (run, e.seq as i64),
+        _ => {
+            tracing::warn!(%delegate, run = %e.run_id, seq = e.seq, "dropping a malformed event");
+            return None;
+        }
+    };
+    // The delegate's clock is informational; one that is off by more than a day is replaced.
+    let at = Utc
+        .timestamp_millis_opt(e.at_ms)
+        .single()
+        .filter(|t| (*t - now).num_hours().abs() < 24)
+        .unwrap_or(now);
+    let kind = clean(&e.kind, 64);
+    let (payload, check) = payload(&kind, e.payload_json);
+    Some(Incoming {
+        run,
+        seq,
+        at,
+        kind,
+        payload,
+        check,
+    })
+}
+
+/// The payload as jsonb text, and the check it holds for `probe.check`. A check without any
+/// `\u` escape that parses is stored as sent (the common case, no copy); anything else goes
+/// through a full parse, which also drops what jsonb refuses (NUL, lone surrogates).
+fn payload(kind: &str, text: String) -> (String, Option<ProbeCheck>) {
+    if text.len() > MAX_PAYLOAD {
+        let marker = serde_json::json!({"truncated": true, "bytes": text.len()});
+        return (marker.to_string(), None);
+    }
+    if kind == events::PROBE_CHECK && !text.contains("\\u") {
+        if let Ok(c) = serde_json::from_str::<ProbeCheck>(&text) {
+            return (text, Some(c));
+        }
+    }
+    let text = text.replace("\\u0000", "");
+    let value = serde_json::from_str::<serde_json::Value>(&text)
+        .unwrap_or_else(|_| serde_json::json!({"raw": clean(&text, MAX_PAYLOAD)}));
+    let check = (kind == events::PROBE_CHECK)
+        .then(|| serde_json::from_value::<ProbeCheck>(value.clone()).ok())
+        .flatten();
+    (value.to_string(), check)
+}
+
+/// Applies what the batch's new events mean to their runs; returns the probe checks stored per
+/// run as (ok, failed).
+async fn apply_effects(
+    tx: &mut Transaction<'_, Postgres>,
+    delegate: Uuid,
+    runs: &BTreeMap<Uuid, Run>,
+    new: &[&Incoming],
+) -> ApiResult<BTreeMap<Uuid, (i32, i32)>> {
+    let started: Vec<Uuid> = new
+        .iter()
+        .filter(|e| e.kind == events::RUN_STARTED)
+        .map(|e| e.run)
+        .collect();
+    if !started.is_empty() {
+        sqlx::query("UPDATE runs SET state = 'RUNNING', started_at = COALESCE(started_at, now()) WHERE id = ANY($1) AND state IN ('PENDING', 'DISPATCHED')")
+            .bind(&started)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for e in new.iter().filter(|e| e.kind == events::RUN_RECOVERED) {
+        let payload: serde_json::Value = serde_json::from_str(&e.payload).unwrap_or_default();
+        let ms = payload.get("recoveryMs").and_then(|v| v.as_i64());
+        let from = payload
+            .get("from")
+            .and_then(|f| serde_json::from_value::<events::RecoveryFrom>(f.clone()).ok());
+        sqlx::query("UPDATE runs SET recovery_ms = $2, recovery_from = $4 WHERE id = $1 AND state <> ALL($3)")
+            .bind(e.run)
+            .bind(ms)
+            .bind(TERMINAL)
+            .bind(from.map(Json))
+            .execute(&mut **tx)
+            .await?;
+    }
+    let checks: Vec<(&Incoming, &ProbeCheck)> = new
+        .iter()
+        .filter(|e| e.kind == events::PROBE_CHECK)
+        .filter_map(|e| match &e.check {
+            Some(c) => Some((*e, c)),
+            None => {
+                tracing::warn!(run = %e.run, seq = e.seq, "malformed probe.check payload");
+                None
+            }
+        })
+        .collect();
+    if !checks.is_empty() {
+        store_checks(tx, &checks).await?;
+    }
+    for e in new.iter().filter(|e| e.kind == events::RUN_FINISHED) {
+        let project = runs.get(&e.run).map(|r| r.project.as_str()).unwrap_or("");
+        let span = tracing::info_span!("run", run_id = %e.run, %delegate, project);
+        tracing::Instrument::instrument(finish(tx, e), span).await?;
+    }
+    let mut tally: BTreeMap<Uuid, (i32, i32)> = BTreeMap::new();
+    for (e, c) in &checks {
+        let t = tally.entry(e.run).or_default();
+        if c.ok {
+            t.0 += 1;
+        } else {
+            t.1 += 1;
+        }
+    }
+    Ok(tally)
+}
+
+/// Every check of the batch in one INSERT.
+async fn store_checks(
+    tx: &mut Transaction<'_, Postgres>,
+    checks: &[(&Incoming, &ProbeCheck)],
+) -> ApiResult<()> {
+    // `counts_for` as int[] literals ("{0,2}"): UNNEST cannot take a ragged 2-D array.
+    let counts_for: Vec<String> = checks
+        .iter()
+        .map(|(_, c)| {
+            let ordinals: Vec<String> = c
+                .ordinals()
+                .iter()
+                .take(64)
+                .map(|o| o.to_string())
+                .collect();
+            format!("{{{}}}", ordinals.join(","))
+        })
+        .collect();
+    sqlx::query(
+        "INSERT INTO probe_checks (run_id, seq, probe, step, phase, at, ok, latency_ms, detail, counts_for, mode, attempts) \
+         SELECT u.run_id, u.seq, u.probe, u.step, u.phase, u.at, u.ok, u.latency_ms, u.detail, u.counts_for::int[], u.mode, u.attempts \
+         FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::bool[], $8::float8[], $9::text[], $10::text[], $11::text[], $12::int[]) \
+           AS u(run_id, seq, probe, step, phase, at, ok, latency_ms, detail, counts_for, mode, attempts) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(checks.iter().map(|c| c.0.run).collect::<Vec<_>>())
+    .bind(checks.iter().map(|c| c.0.seq).collect::<Vec<_>>())
+    .bind(checks.iter().map(|c| clean(&c.1.probe, 256)).collect::<Vec<_>>())
+    .bind(checks.iter().map(|c| c.1.step as i32).collect::<Vec<_>>())
+    .bind(checks.iter().map(|c| c.1.phase.as_str()).collect::<Vec<_>>())
+    .bind(checks.iter().map(|c| c.0.at).collect::<Vec<_>>())
+    .bind(checks.iter().map(|c| c.1.ok).collect::<Vec<_>>())
+    .bind(checks.iter().map(|c| c.1.latency_ms).collect::<Vec<_>>())
+    .bind(checks.iter().map(|c| clean(&c.1.detail, 1024)).collect::<Vec<_>>())
+    .bind(&counts_for)
+    .bind(checks.iter().map(|c| clean(&c.1.mode, 32)).collect::<Vec<_>>())
+    .bind(checks.iter().map(|c| c.1.attempts.min(1000) as i32).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The run's verdict, with the hub's own score from its stored checks.
+async fn finish(tx: &mut Transaction<'_, Postgres>, e: &Incoming) -> ApiResult<()> {
+    let run = e.run;
+    let f = match serde_json::from_str::<RunFinished>(&e.payload) {
+        Ok(f) => f,
+        Err(err) => {
+            tracing::warn!(%run, seq = e.seq, error = %err, "malformed run.finished payload");
+            RunFinished {
+                verdict: events::Verdict::Error,
+                score: None,
+                reason: format!("the delegate sent a malformed final event: {err}"),
+                checks_passed: 0,
+                checks_total: 0,
+                recovery_ms: None,
+                latency: Vec::new(),
+                recovery_from: None,
+            }
+        }
+    };
+    // Only a run that measured what it promised is scored (docs/template-reference.md).
+    let score = match f.verdict {
+        events::Verdict::Passed | events::Verdict::Failed => recompute_score(tx, run).await?,
+        events::Verdict::Aborted | events::Verdict::Error => None,
+    };
+    if score != f.score {
+        tracing::error!(%run, hub = ?score, delegate = ?f.score, "score mismatch between hub and delegate");
+    }
+    tracing::info!(verdict = f.verdict.as_str(), ?score, "run finished");
+    sqlx::query(
+        "UPDATE runs SET state = $2, score = $3, delegate_score = $4, verdict_reason = $5, \
+           recovery_ms = COALESCE($6, recovery_ms), latency = $8, recovery_from = COALESCE($9, recovery_from), \
+           ended_at = now() WHERE id = $1 AND state <> ALL($7)",
+    )
+    .bind(run)
+    .bind(f.verdict.as_str())
+    .bind(score)
+    .bind(f.score)
+    .bind(clean(&f.reason, 2048))
+    .bind(f.recovery_ms.map(|m| m as i64))
+    .bind(TERMINAL)
+    .bind((!f.latency.is_empty()).then(|| Json(f.latency.iter().take(64).collect::<Vec<_>>())))
+    .bind(f.recovery_from.as_ref().map(Json))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The hub's own score from the stored checks, by the same rules the delegate applies.
+async fn recompute_score(tx: &mut Transaction<'_, Postgres>, run: Uuid) -> ApiResult<Option<f64>> {
+    let (spec,): (Json<Experiment>,) = sqlx::query_as(
+        "SELECT v.spec FROM runs r JOIN template_versions v ON v.template_id = r.template_id AND v.version = r.template_version WHERE r.id = $1",
+    )
+    .bind(run)
+    .fetch_one(&mut **tx)
+    .await?;
+    // One row per (fault ordinal, check): a check in a parallel group counts for each fault.
+    let checks: Vec<(i32, bool)> = sqlx::query_as(
+        "SELECT unnest(COALESCE(counts_for, ARRAY[step])), ok FROM probe_checks WHERE run_id = $1",
+    )
+    .bind(run)
+    .fetch_all(&mut **tx)
+    .await?;
+    let weights = spec.0.weights();
+    Ok(faultline_experiment::score::score(
+        &weights,
+        checks.into_iter().map(|(s, ok)| (s as usize, ok)),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_check_is_stored_as_sent_and_anything_else_is_made_valid_jsonb() {
+        let sent = r#"{"probe":"web","phase":"before","step":0,"ok":true,"latencyMs":1.5,"detail":"200 OK"}"#;
+        let (text, check) = payload(events::PROBE_CHECK, sent.to_string());
+        assert_eq!(text, sent);
+        assert_eq!(check.unwrap().latency_ms, 1.5);
+
+        // NUL, which jsonb refuses, is dropped.
+        let (text, check) = payload(
+            events::PROBE_CHECK,
+            r#"{"probe":"w\u0000eb","phase":"before","step":0,"ok":true,"latencyMs":1,"detail":"x"}"#.into(),
+        );
+        assert!(!text.contains("u0000"), "{text}");
+        assert_eq!(check.unwrap().probe, "web");
+        // A lone surrogate (jsonb refuses it too) makes the payload text kept as a string.
+        let (text, check) = payload(
+            events::PROBE_CHECK,
+            r#"{"probe":"web","phase":"before","step":0,"ok":true,"latencyMs":1,"detail":"x\ud800"}"#.into(),
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(v["raw"].as_str().unwrap().contains("x\\ud800"), "{text}");
+        assert!(check.is_none());
+
+        let (text, _) = payload("fault.applied", "not json".into());
+        assert_eq!(text, r#"{"raw":"not json"}"#);
+        let (text, _) = payload("x", "a".repeat(MAX_PAYLOAD + 1));
+        assert!(text.contains("truncated"));
+    }
+}
