@@ -202,15 +202,13 @@ async fn phases_latency_and_recovery_agree_with_the_fault_events() {
     // check before the fault can time out (seen in CI: 1 of 11); it is censored at the top like
     // the paused ones, which can leave too few ranks apart for the latency test alone, while the
     // failure rates above still say it.
+    let summary = l["summary"].as_str().unwrap();
+    assert!(summary.contains("failed checks: "), "{summary}");
     if l["controlFailed"] == 0 {
         assert_eq!(l["significant"], true, "{l}");
         assert!(l["pValue"].as_f64().unwrap() < 0.05, "{l}");
+        assert!(summary.starts_with("latency rose"), "{summary}");
     }
-    let summary = l["summary"].as_str().unwrap();
-    assert!(
-        summary.starts_with("latency rose") && summary.contains("failed checks: "),
-        "{summary}"
-    );
 
     // Recovery counts from the kill, the method's last fault, and says so.
     let from = &run["recoveryFrom"];
