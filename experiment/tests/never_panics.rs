@@ -62,7 +62,7 @@ fn check(text: &str) {
                 assert!(!e.message.is_empty());
                 if let Some(l) = e.line {
                     assert!(
-                        l >= 1 && l <= text.lines().count() + 1,
+                        l >= 1 && l <= text.split('\n').count(),
                         "line {l} out of range: {e:?}"
                     );
                 }
