@@ -598,14 +598,25 @@ fn from_yaml_error(yaml: &str, e: &serde_norway::Error) -> SpecError {
 }
 
 /// serde_norway places the end of a text whose last line is a comment without a newline on the
-/// line after it, which an editor does not have: that place is the end of the last line.
+/// line after it, which an editor does not have: that place is the end of the last line. Lines
+/// are counted as YAML counts them (`\r\n`, `\r` or `\n` ends one; so do NEL, LS and PS).
 fn within(yaml: &str, line: usize, column: usize) -> (usize, usize) {
-    let lines = yaml.split('\n').count();
+    let mut lines = 1;
+    let mut last_start = 0;
+    let mut chars = yaml.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let end = match c {
+            '\r' if chars.peek().is_some_and(|&(_, n)| n == '\n') => continue,
+            '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}' => i + c.len_utf8(),
+            _ => continue,
+        };
+        lines += 1;
+        last_start = end;
+    }
     if line <= lines {
         return (line, column);
     }
-    let last = yaml.rsplit('\n').next().unwrap_or_default();
-    (lines, last.chars().count() + 1)
+    (lines, yaml[last_start..].chars().count() + 1)
 }
 
 impl Experiment {
@@ -1059,7 +1070,15 @@ steps:
     /// were located on a line after the text's last one.
     #[test]
     fn the_end_of_a_text_is_on_its_last_line() {
-        for (text, at) in [("# a\n# b", (2, 4)), ("#", (1, 2)), ("# a\n# b\n", (3, 1))] {
+        for (text, at) in [
+            ("# a\n# b", (2, 4)),
+            ("#", (1, 2)),
+            ("# a\n# b\n", (3, 1)),
+            // A lone CR ends a line in YAML (and in the dashboard's editor).
+            ("# a\r# bc", (2, 5)),
+            ("# a\r\n# bc", (2, 5)),
+            ("\r\r\r# a", (4, 4)),
+        ] {
             let e = &parse_template(text).unwrap_err().0[0];
             assert_eq!(
                 (e.line, e.column),
