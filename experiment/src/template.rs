@@ -564,7 +564,7 @@ fn from_yaml_error(yaml: &str, e: &serde_norway::Error) -> SpecError {
     let (line, column) = e
         .location()
         .map(|l| {
-            let (line, column) = within(yaml, l.line(), l.column());
+            let (line, column) = crate::locate::within(yaml, l.line(), l.column());
             (Some(line), Some(column))
         })
         .unwrap_or((None, None));
@@ -595,28 +595,6 @@ fn from_yaml_error(yaml: &str, e: &serde_norway::Error) -> SpecError {
         message,
         hint,
     }
-}
-
-/// serde_norway places the end of a text whose last line is a comment without a newline on the
-/// line after it, which an editor does not have: that place is the end of the last line. Lines
-/// are counted as YAML counts them (`\r\n`, `\r` or `\n` ends one; so do NEL, LS and PS).
-fn within(yaml: &str, line: usize, column: usize) -> (usize, usize) {
-    let mut lines = 1;
-    let mut last_start = 0;
-    let mut chars = yaml.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        let end = match c {
-            '\r' if chars.peek().is_some_and(|&(_, n)| n == '\n') => continue,
-            '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}' => i + c.len_utf8(),
-            _ => continue,
-        };
-        lines += 1;
-        last_start = end;
-    }
-    if line <= lines {
-        return (line, column);
-    }
-    (lines, yaml[last_start..].chars().count() + 1)
 }
 
 impl Experiment {
@@ -1086,6 +1064,21 @@ steps:
                 "{text:?}: {e:?}"
             );
         }
+    }
+
+    /// Found by the `template` fuzz target (fuzz/): an empty last item written without a newline
+    /// was located by its null value, on the line after the text's last one.
+    #[test]
+    fn a_meaning_error_at_the_end_is_on_the_last_line() {
+        let text = "apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata: {name: x}\n\
+            hypothesis: {probes: [{name: up, http: {url: \"http://127.0.0.1:8080/\"}}]}\n\
+            steps:\n  - # c";
+        let errs = parse_template(text).unwrap_err().0;
+        let e = errs
+            .iter()
+            .find(|e| e.field == "steps[0]")
+            .expect("steps[0]");
+        assert_eq!((e.line, e.column), (Some(6), Some(8)), "{errs:?}");
     }
 
     #[test]
