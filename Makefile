@@ -1,5 +1,5 @@
 # Developer shortcuts. The README's two commands are deploy/quickstart.sh and scripts/test.sh.
-.PHONY: fmt clippy test bench quickstart schema
+.PHONY: fmt clippy test bench fuzz quickstart schema
 
 fmt:
 	cargo fmt --all
@@ -14,6 +14,10 @@ bench:
 	cargo build --release --workspace --bins
 	target/release/faultline-bench --runs 200 --streams 1000
 	target/release/faultline-bench-gitops --templates 500
+
+# Every fuzz target for 60 s (nightly + cargo-fuzz; not part of CI).
+fuzz:
+	./scripts/fuzz.sh 60
 
 quickstart:
 	./deploy/quickstart.sh

@@ -7,12 +7,17 @@ use std::{
 
 fn main() {
     let web = Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap()).join("../web");
-    let dist = web.join("dist");
-    println!("cargo:rerun-if-changed={}", dist.display());
     println!("cargo:rerun-if-env-changed=FAULTLINE_WEB_DIST");
     let dist = env::var_os("FAULTLINE_WEB_DIST")
         .map(PathBuf::from)
-        .unwrap_or(dist);
+        .unwrap_or_else(|| web.join("dist"));
+    // Cargo takes a missing path as changed on every build, which would compile the hub again
+    // each time: until the dashboard is built, the directory it will appear in is watched.
+    let watched = match dist.parent() {
+        Some(parent) if !dist.exists() => parent,
+        _ => &dist,
+    };
+    println!("cargo:rerun-if-changed={}", watched.display());
     let mut files = Vec::new();
     let built = dist.join("index.html").is_file();
     if built {

@@ -89,7 +89,11 @@ impl Locations {
     pub fn of(yaml: &str) -> Locations {
         let mut w = Walker::default();
         let _ = Parser::new_from_str(yaml).load(&mut w, false);
-        Locations(w.at)
+        Locations(
+            w.at.into_iter()
+                .map(|(path, (line, column))| (path, within(yaml, line, column)))
+                .collect(),
+        )
     }
 
     /// Where `path` stands, or its nearest ancestor that exists in the text.
@@ -103,6 +107,29 @@ impl Locations {
             p.truncate(cut);
         }
     }
+}
+
+/// `(line, column)` inside `yaml`. The YAML parsers place the end of a text whose last line has
+/// no newline (a comment, an empty item) on the line after it, which an editor does not have:
+/// that place is the end of the last line. Lines are counted as YAML counts them (`\r\n`, `\r`
+/// or `\n` ends one; so do NEL, LS and PS).
+pub(crate) fn within(yaml: &str, line: usize, column: usize) -> (usize, usize) {
+    let mut lines = 1;
+    let mut last_start = 0;
+    let mut chars = yaml.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let end = match c {
+            '\r' if chars.peek().is_some_and(|&(_, n)| n == '\n') => continue,
+            '\r' | '\n' | '\u{85}' | '\u{2028}' | '\u{2029}' => i + c.len_utf8(),
+            _ => continue,
+        };
+        lines += 1;
+        last_start = end;
+    }
+    if line <= lines {
+        return (line, column);
+    }
+    (lines, yaml[last_start..].chars().count() + 1)
 }
 
 #[cfg(test)]

@@ -440,11 +440,7 @@ impl HttpProbe {
             );
         }
         for name in self.headers.keys() {
-            if name.is_empty()
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-            {
+            if !crate::faults::is_token(name) {
                 errs.push(SpecError::field(
                     format!("{at}.headers.{name}"),
                     "is not a valid header name",

@@ -540,7 +540,7 @@ pub fn parse_template(yaml: &str) -> Result<Experiment, SpecErrors> {
         )]));
     }
     let exp: Experiment =
-        serde_norway::from_str(yaml).map_err(|e| SpecErrors(vec![from_yaml_error(&e)]))?;
+        serde_norway::from_str(yaml).map_err(|e| SpecErrors(vec![from_yaml_error(yaml, &e)]))?;
     exp.validate().map_err(|SpecErrors(mut errs)| {
         locate_errors(yaml, &mut errs);
         SpecErrors(errs)
@@ -560,10 +560,13 @@ pub fn locate_errors(yaml: &str, errs: &mut [SpecError]) {
 
 /// Turns serde_norway's message ("steps[0]: unknown field `x`, expected ... at line 3 column 5")
 /// into a located error with the field path split out.
-fn from_yaml_error(e: &serde_norway::Error) -> SpecError {
+fn from_yaml_error(yaml: &str, e: &serde_norway::Error) -> SpecError {
     let (line, column) = e
         .location()
-        .map(|l| (Some(l.line()), Some(l.column())))
+        .map(|l| {
+            let (line, column) = crate::locate::within(yaml, l.line(), l.column());
+            (Some(line), Some(column))
+        })
         .unwrap_or((None, None));
     let mut text = e.to_string();
     if let Some(i) = text.rfind(" at line ") {
@@ -1039,6 +1042,43 @@ steps:
         assert_eq!(e.line, Some(6), "{e:?}");
         assert_eq!(e.column, Some(3), "{e:?}");
         assert!(e.message.contains("unknown field"), "{e:?}");
+    }
+
+    /// Found by the `template` fuzz target (fuzz/): comments only, the last without a newline,
+    /// were located on a line after the text's last one.
+    #[test]
+    fn the_end_of_a_text_is_on_its_last_line() {
+        for (text, at) in [
+            ("# a\n# b", (2, 4)),
+            ("#", (1, 2)),
+            ("# a\n# b\n", (3, 1)),
+            // A lone CR ends a line in YAML (and in the dashboard's editor).
+            ("# a\r# bc", (2, 5)),
+            ("# a\r\n# bc", (2, 5)),
+            ("\r\r\r# a", (4, 4)),
+        ] {
+            let e = &parse_template(text).unwrap_err().0[0];
+            assert_eq!(
+                (e.line, e.column),
+                (Some(at.0), Some(at.1)),
+                "{text:?}: {e:?}"
+            );
+        }
+    }
+
+    /// Found by the `template` fuzz target (fuzz/): an empty last item written without a newline
+    /// was located by its null value, on the line after the text's last one.
+    #[test]
+    fn a_meaning_error_at_the_end_is_on_the_last_line() {
+        let text = "apiVersion: faultline.dev/v1\nkind: Experiment\nmetadata: {name: x}\n\
+            hypothesis: {probes: [{name: up, http: {url: \"http://127.0.0.1:8080/\"}}]}\n\
+            steps:\n  - # c";
+        let errs = parse_template(text).unwrap_err().0;
+        let e = errs
+            .iter()
+            .find(|e| e.field == "steps[0]")
+            .expect("steps[0]");
+        assert_eq!((e.line, e.column), (Some(6), Some(8)), "{errs:?}");
     }
 
     #[test]

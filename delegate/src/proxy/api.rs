@@ -106,7 +106,8 @@ pub async fn serve(
 }
 
 /// An API error as Toxiproxy writes it: `{"error": "...", "status": N}`.
-struct ApiError(StatusCode, String);
+#[derive(Debug)]
+pub struct ApiError(pub StatusCode, pub String);
 
 impl From<ProxyError> for ApiError {
     fn from(e: ProxyError) -> Self {
@@ -173,9 +174,8 @@ async fn body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
     }
 }
 
-async fn json_body<T: for<'de> Deserialize<'de>>(req: Request<Incoming>) -> Result<T, ApiError> {
-    let b = body(req).await?;
-    serde_json::from_slice(&b).map_err(bad_request)
+fn json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(bad_request)
 }
 
 async fn handle(reg: &Registry, req: Request<Incoming>) -> Response<Body> {
@@ -269,16 +269,85 @@ async fn handle(reg: &Registry, req: Request<Incoming>) -> Response<Body> {
 }
 
 /// A proxy as clients send it; absent fields keep Toxiproxy's defaults.
-#[derive(Deserialize)]
-struct ProxyInput {
+#[derive(Debug, Deserialize)]
+pub struct ProxyInput {
     #[serde(default)]
-    name: String,
+    pub name: String,
     #[serde(default)]
-    listen: Option<String>,
+    pub listen: Option<String>,
     #[serde(default)]
-    upstream: Option<String>,
+    pub upstream: Option<String>,
     #[serde(default)]
-    enabled: Option<bool>,
+    pub enabled: Option<bool>,
+}
+
+// The request bodies, read without I/O: the handlers call these, and so does the fuzz target
+// `toxiproxy_json` (fuzz/).
+
+/// The body of `POST /proxies/{name}`: any field may be left out.
+pub fn proxy_update(body: &[u8]) -> Result<ProxyInput, ApiError> {
+    json(body)
+}
+
+/// The body of `POST /proxies`: `name` and `upstream` are required.
+pub fn new_proxy(body: &[u8]) -> Result<ProxyInput, ApiError> {
+    let p = json(body)?;
+    check_input(&p)?;
+    Ok(p)
+}
+
+/// The body of `POST /populate`: a list of proxies, each as `POST /proxies` takes it.
+pub fn populate_list(body: &[u8]) -> Result<Vec<ProxyInput>, ApiError> {
+    let list: Vec<ProxyInput> = json(body)?;
+    for p in &list {
+        check_input(p)?;
+    }
+    Ok(list)
+}
+
+/// The body of `POST /proxies/{name}/toxics`: a toxic with Toxiproxy's defaults.
+pub fn new_toxic(body: &[u8]) -> Result<ToxicSpec, ApiError> {
+    let v: Value = json(body)?;
+    if let Some(s) = v.get("stream").and_then(Value::as_str) {
+        if s != "upstream" && s != "downstream" {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                "stream was invalid, can be either upstream or downstream".into(),
+            ));
+        }
+    }
+    parse_toxic(&v, "toxic").map_err(|e| {
+        if e.field == "toxic.type" {
+            ApiError(StatusCode::BAD_REQUEST, "invalid toxic type".into())
+        } else {
+            bad_request(e)
+        }
+    })
+}
+
+/// `old` with the attributes (merged into its own) and toxicity of the body of `POST
+/// /proxies/{name}/toxics/{toxic}`, as Toxiproxy merges them; name, stream and type stay.
+pub fn updated_toxic(old: &ToxicSpec, body: &Value) -> Result<ToxicSpec, ApiError> {
+    let mut attrs = old.kind.attributes();
+    if let (Some(a), Some(new)) = (
+        attrs.as_object_mut(),
+        body.get("attributes").and_then(Value::as_object),
+    ) {
+        a.extend(new.clone());
+    }
+    let kind = ToxicKind::parse(old.kind.type_name(), &attrs, "toxic").map_err(bad_request)?;
+    let toxicity = match body.get("toxicity") {
+        None | Some(Value::Null) => old.toxicity,
+        Some(t) => match t.as_f64() {
+            Some(t) if (0.0..=1.0).contains(&t) => t,
+            _ => return Err(bad_request("toxicity must be a number between 0 and 1")),
+        },
+    };
+    Ok(ToxicSpec {
+        kind,
+        toxicity,
+        ..old.clone()
+    })
 }
 
 fn check_input(p: &ProxyInput) -> Result<(), ApiError> {
@@ -303,8 +372,7 @@ fn check_input(p: &ProxyInput) -> Result<(), ApiError> {
 }
 
 async fn create_proxy(reg: &Registry, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let input: ProxyInput = json_body(req).await?;
-    check_input(&input)?;
+    let input = new_proxy(&body(req).await?)?;
     let p = reg.create(
         &input.name,
         input.listen.as_deref().unwrap_or_default(),
@@ -321,7 +389,7 @@ async fn update_proxy(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let p = reg.get(name)?;
-    let input: ProxyInput = json_body(req).await?;
+    let input = proxy_update(&body(req).await?)?;
     let info = p.info();
     p.update(
         input.listen.as_deref().unwrap_or(&info.listen),
@@ -335,10 +403,7 @@ async fn update_proxy(
 /// Creates or replaces each proxy of the list (one whose listen and upstream are unchanged is
 /// kept, toxics and connections included); answers 201 with all of them.
 async fn populate(reg: &Registry, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-    let inputs: Vec<ProxyInput> = json_body(req).await?;
-    for i in &inputs {
-        check_input(i)?;
-    }
+    let inputs = populate_list(&body(req).await?)?;
     let mut done = Vec::new();
     for i in inputs {
         let listen = i.listen.clone().unwrap_or_default();
@@ -387,22 +452,7 @@ async fn create_toxic(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let p = reg.get(name)?;
-    let v: Value = json_body(req).await?;
-    if let Some(s) = v.get("stream").and_then(Value::as_str) {
-        if s != "upstream" && s != "downstream" {
-            return Err(ApiError(
-                StatusCode::BAD_REQUEST,
-                "stream was invalid, can be either upstream or downstream".into(),
-            ));
-        }
-    }
-    let toxic = parse_toxic(&v, "toxic").map_err(|e| {
-        if e.field == "toxic.type" {
-            ApiError(StatusCode::BAD_REQUEST, "invalid toxic type".into())
-        } else {
-            bad_request(e)
-        }
-    })?;
+    let toxic = new_toxic(&body(req).await?)?;
     p.add_toxics(std::slice::from_ref(&toxic))?;
     tracing::info!(proxy = name, toxic = %toxic, "toxiproxy api added a toxic");
     Ok(json_response(StatusCode::OK, &json!(toxic)))
@@ -419,34 +469,13 @@ async fn update_toxic(
     if p.toxic(toxic).is_none() {
         return Err(ProxyError::ToxicNotFound.into());
     }
-    let v: Value = json_body(req).await?;
+    let v: Value = json(&body(req).await?)?;
     let mut bad = None;
     let updated = p.update_toxic(toxic, |old| {
-        let mut attrs = old.kind.attributes();
-        if let (Some(a), Some(new)) = (
-            attrs.as_object_mut(),
-            v.get("attributes").and_then(Value::as_object),
-        ) {
-            a.extend(new.clone());
-        }
-        let kind = ToxicKind::parse(old.kind.type_name(), &attrs, "toxic").map_err(|e| {
-            bad = Some(bad_request(&e));
-            ProxyError::Invalid(e.to_string())
-        })?;
-        let toxicity = match v.get("toxicity") {
-            None | Some(Value::Null) => old.toxicity,
-            Some(t) => match t.as_f64() {
-                Some(t) if (0.0..=1.0).contains(&t) => t,
-                _ => {
-                    bad = Some(bad_request("toxicity must be a number between 0 and 1"));
-                    return Err(ProxyError::Invalid("toxicity".into()));
-                }
-            },
-        };
-        Ok(ToxicSpec {
-            kind,
-            toxicity,
-            ..old.clone()
+        updated_toxic(old, &v).map_err(|e| {
+            let invalid = ProxyError::Invalid(e.1.clone());
+            bad = Some(e);
+            invalid
         })
     });
     match (updated, bad) {

@@ -292,8 +292,8 @@ impl HttpRule {
     }
 }
 
-/// A header name as HTTP allows it (a token).
-fn is_token(s: &str) -> bool {
+/// A token as HTTP allows it: a header name or a method.
+pub fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))

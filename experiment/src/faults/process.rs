@@ -221,6 +221,15 @@ pub enum Signal {
     Usr2,
 }
 
+/// Whether `u` can be `target.user`: a user name or a numeric uid (1-32 characters of letters,
+/// digits, `.`, `_`, `-` and `$`).
+pub fn is_user(u: &str) -> bool {
+    !u.is_empty()
+        && u.len() <= 32
+        && u.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-$".contains(&b))
+}
+
 fn target(at: &Field<'_>, step: &FaultStep) -> Result<ProcessTarget, SpecError> {
     let target: ProcessTarget = typed(&step.target, &at.of("target"))?;
     let given = [
@@ -259,11 +268,7 @@ fn target(at: &Field<'_>, step: &FaultStep) -> Result<ProcessTarget, SpecError> 
                 "narrows a name or command target; a pid or pid file names one process already",
             ));
         }
-        let ok = !u.is_empty()
-            && u.len() <= 32
-            && u.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-$".contains(&b));
-        if !ok {
+        if !is_user(u) {
             return Err(SpecError::field(
                 at.of("target.user"),
                 "must be a user name or a numeric uid",

@@ -6,7 +6,7 @@
 //! NAME`, `pkill -x NAME`, or a pkill pattern with a note), a regular expression over the
 //! command line (`pkill -f PATTERN`), and `kill $(pgrep ...)` read as that pgrep; narrowed to a
 //! user (`-u USER`) and to the oldest or newest match (`pkill -o` / `-n`).
-use crate::faults::{PickOrder, Signal, MAX_COMMAND_REGEX};
+use crate::faults::{is_user, PickOrder, Signal, MAX_COMMAND_REGEX};
 use serde_json::{json, Value};
 
 /// What a kill command does.
@@ -199,6 +199,11 @@ fn parse(program: &str, words: &[String]) -> Result<Kill, String> {
                 if v.contains(',') {
                     return Err(format!(
                         "{program} -u {v} names several users; Faultline narrows to one"
+                    ));
+                }
+                if !is_user(&v) {
+                    return Err(format!(
+                        "{program} -u {v:?}: not a user name or a numeric uid"
                     ));
                 }
                 user = Some(v);
@@ -666,5 +671,19 @@ mod tests {
         );
         let e = from_argv("kill", &["$(cat /run/a.pid)".into()]).unwrap_err();
         assert!(e.starts_with("list arguments run without a shell"), "{e}");
+    }
+
+    /// Found by the `chaostoolkit` fuzz target (fuzz/): a `-u` value that is no user name was
+    /// taken, and only the last check of the converted template refused it, naming the
+    /// Faultline field instead of the source's.
+    #[test]
+    fn refuses_a_user_that_is_no_user_name() {
+        let e = from_argv("pkill", &["-u- app".into(), "-x".into(), "web".into()]).unwrap_err();
+        assert!(e.starts_with("pkill -u \"- app\": not a user name"), "{e}");
+        let k = from_argv(
+            "pkill",
+            &["-u".into(), "app".into(), "-x".into(), "web".into()],
+        );
+        assert_eq!(k.unwrap().target, json!({"name": "web", "user": "app"}));
     }
 }
