@@ -18,6 +18,8 @@ pub struct DelegateRow {
     pub last_heartbeat_at: Option<DateTime<Utc>>,
     /// Stream held somewhere and heartbeats fresh (within three intervals).
     pub connected: bool,
+    /// Its runs dispatched, running or aborting now (from the `runs_pending` index).
+    pub active_runs: i64,
 }
 
 /// What a delegate advertised (`{"faults": [...], "probes": [...], "allow": [...]}`).
@@ -71,7 +73,34 @@ impl DelegateRow {
 }
 
 const SELECT: &str = "SELECT id, project_id, name, labels, version, capabilities, connected_replica, last_heartbeat_at, \
-    (connected_replica IS NOT NULL AND last_heartbeat_at > now() - make_interval(secs => $1)) AS connected FROM delegates";
+    (connected_replica IS NOT NULL AND last_heartbeat_at > now() - make_interval(secs => $1)) AS connected, \
+    (SELECT count(*) FROM runs r WHERE r.delegate_id = delegates.id \
+       AND r.state IN ('DISPATCHED', 'RUNNING', 'ABORTING')) AS active_runs \
+    FROM delegates";
+
+/// How many delegates one page of [`list`] holds at most.
+pub const MAX_PAGE: i64 = 1000;
+
+/// A page of [`list`]: at most `first` delegates whose name (then id) sorts after `after`, with
+/// `search` in their name (case-insensitive) when given.
+#[derive(Clone, Debug, Default)]
+pub struct Page {
+    pub first: i64,
+    pub after: Option<(String, Uuid)>,
+    pub search: Option<String>,
+}
+
+/// The cursor of `d` in a page: `<id>:<name>` (ids have no `:`).
+pub fn cursor(d: &DelegateRow) -> String {
+    format!("{}:{}", d.id, d.name)
+}
+
+/// Reads a cursor made by [`cursor`]; anything else is an error naming `field`.
+pub fn parse_cursor(field: &str, s: &str) -> ApiResult<(String, Uuid)> {
+    s.split_once(':')
+        .and_then(|(id, name)| Some((name.to_string(), id.parse().ok()?)))
+        .ok_or_else(|| ApiError::bad(field, "not a cursor from a previous page (`<id>:<name>`)"))
+}
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct TokenRow {
@@ -300,17 +329,78 @@ pub async fn mark_disconnected(pool: &PgPool, id: Uuid, session: Uuid) -> ApiRes
     Ok(())
 }
 
-/// Delegates of the `scope` projects (`None`: every project).
+/// Delegates of the `scope` projects (`None`: every project), by name, one [`Page`] at a time
+/// (keyset paging on the `(project_id, name)` key, so a page costs the same at any depth).
 pub async fn list(
     pool: &PgPool,
     scope: Option<&[Uuid]>,
     fresh_secs: f64,
+    page: &Page,
 ) -> ApiResult<Vec<DelegateRow>> {
+    let (after_name, after_id) = page.after.clone().unzip();
+    let search = page
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            format!(
+                "%{}%",
+                s.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        });
     Ok(sqlx::query_as::<_, DelegateRow>(&format!(
-        "{SELECT} WHERE revoked_at IS NULL AND ($2::uuid[] IS NULL OR project_id = ANY($2)) ORDER BY name"
+        "{SELECT} WHERE revoked_at IS NULL AND ($2::uuid[] IS NULL OR project_id = ANY($2)) \
+           AND ($3::text IS NULL OR (name, id) > ($3, $4)) \
+           AND ($5::text IS NULL OR name ILIKE $5) \
+         ORDER BY name, id LIMIT $6"
     ))
     .bind(fresh_secs)
     .bind(scope)
+    .bind(after_name)
+    .bind(after_id)
+    .bind(search)
+    .bind(page.first.max(1))
+    .fetch_all(pool)
+    .await?)
+}
+
+/// How many delegates the `scope` projects have (not revoked), and how many are connected.
+pub async fn summary(
+    pool: &PgPool,
+    scope: Option<&[Uuid]>,
+    fresh_secs: f64,
+) -> ApiResult<(i64, i64)> {
+    Ok(sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE connected_replica IS NOT NULL \
+                AND last_heartbeat_at > now() - make_interval(secs => $1)) \
+         FROM delegates WHERE revoked_at IS NULL AND ($2::uuid[] IS NULL OR project_id = ANY($2))",
+    )
+    .bind(fresh_secs)
+    .bind(scope)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// The project's delegates whose labels include every `wanted` label, connected ones first,
+/// then the most recently seen; at most `limit`.
+pub async fn with_labels(
+    pool: &PgPool,
+    project: Uuid,
+    wanted: &BTreeMap<String, String>,
+    fresh_secs: f64,
+    limit: i64,
+) -> ApiResult<Vec<DelegateRow>> {
+    Ok(sqlx::query_as::<_, DelegateRow>(&format!(
+        "{SELECT} WHERE revoked_at IS NULL AND project_id = $2 AND labels @> $3 \
+         ORDER BY connected DESC, last_heartbeat_at DESC NULLS LAST, name LIMIT $4"
+    ))
+    .bind(fresh_secs)
+    .bind(project)
+    .bind(Json(wanted))
+    .bind(limit)
     .fetch_all(pool)
     .await?)
 }
@@ -332,29 +422,25 @@ pub async fn select(
     selector: &str,
     fresh_secs: f64,
 ) -> ApiResult<DelegateRow> {
-    let all = list(pool, Some(&[project]), fresh_secs).await?;
     if !selector.contains('=') {
-        return all
-            .into_iter()
-            .find(|d| d.name == selector)
-            .ok_or_else(|| ApiError::NotFound(format!("delegate {selector:?} in this project")));
+        return sqlx::query_as::<_, DelegateRow>(&format!(
+            "{SELECT} WHERE revoked_at IS NULL AND project_id = $2 AND name = $3"
+        ))
+        .bind(fresh_secs)
+        .bind(project)
+        .bind(selector)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("delegate {selector:?} in this project")));
     }
     let wanted = parse_selector(selector)?;
-    select_by_labels(all, &wanted).ok_or_else(|| {
-        ApiError::NotFound(format!("delegate matching {selector:?} in this project"))
-    })
-}
-
-pub fn select_by_labels(
-    all: Vec<DelegateRow>,
-    wanted: &BTreeMap<String, String>,
-) -> Option<DelegateRow> {
-    let mut matching: Vec<DelegateRow> = all
+    with_labels(pool, project, &wanted, fresh_secs, 1)
+        .await?
         .into_iter()
-        .filter(|d| wanted.iter().all(|(k, v)| d.labels.0.get(k) == Some(v)))
-        .collect();
-    matching.sort_by_key(|d| (!d.connected, std::cmp::Reverse(d.last_heartbeat_at)));
-    matching.into_iter().next()
+        .next()
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("delegate matching {selector:?} in this project"))
+        })
 }
 
 pub fn parse_selector(s: &str) -> ApiResult<BTreeMap<String, String>> {
@@ -375,30 +461,6 @@ pub fn parse_selector(s: &str) -> ApiResult<BTreeMap<String, String>> {
 mod tests {
     use super::*;
 
-    fn row(
-        name: &str,
-        labels: &[(&str, &str)],
-        connected: bool,
-        beat_secs_ago: i64,
-    ) -> DelegateRow {
-        DelegateRow {
-            id: Uuid::new_v4(),
-            project_id: Uuid::nil(),
-            name: name.into(),
-            labels: Json(
-                labels
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            ),
-            version: "0.1.0".into(),
-            capabilities: Json(serde_json::json!({})),
-            connected_replica: None,
-            last_heartbeat_at: Some(Utc::now() - chrono::Duration::seconds(beat_secs_ago)),
-            connected,
-        }
-    }
-
     #[test]
     fn selectors_parse_and_name_the_bad_part() {
         let s = parse_selector("env=prod, cluster = eu-1").unwrap();
@@ -406,18 +468,5 @@ mod tests {
         let e = parse_selector("env=prod,oops").unwrap_err().to_string();
         assert!(e.contains("\"oops\"") && e.starts_with("delegate:"), "{e}");
         assert!(parse_selector("=x").is_err());
-    }
-
-    #[test]
-    fn selection_prefers_connected_then_freshest() {
-        let want = parse_selector("env=prod").unwrap();
-        let all = vec![
-            row("stale", &[("env", "prod")], false, 1),
-            row("old", &[("env", "prod")], true, 30),
-            row("new", &[("env", "prod")], true, 2),
-            row("other", &[("env", "dev")], true, 0),
-        ];
-        assert_eq!(select_by_labels(all.clone(), &want).unwrap().name, "new");
-        assert!(select_by_labels(all, &parse_selector("env=qa").unwrap()).is_none());
     }
 }

@@ -139,13 +139,16 @@ pub async fn prepare(
     {
         Some(sel) => delegates::select(pool, tpl.project_id, sel, fresh_secs).await?,
         None if !spec.target.delegate.is_empty() => {
-            let all = delegates::list(pool, Some(&[tpl.project_id]), fresh_secs).await?;
-            delegates::select_by_labels(all, &spec.target.delegate).ok_or_else(|| {
-                ApiError::NotFound(format!(
-                    "delegate matching the template's target.delegate {:?}",
-                    spec.target.delegate
-                ))
-            })?
+            delegates::with_labels(pool, tpl.project_id, &spec.target.delegate, fresh_secs, 1)
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    ApiError::NotFound(format!(
+                        "delegate matching the template's target.delegate {:?}",
+                        spec.target.delegate
+                    ))
+                })?
         }
         None => {
             return Err(ApiError::bad(
@@ -313,9 +316,12 @@ pub struct RunFilter {
     pub until: Option<DateTime<Utc>>,
     /// Only runs this schedule started.
     pub schedule: Option<Uuid>,
+    /// Only runs listed after this one (keyset paging: the last run of the previous page).
+    pub before: Option<Uuid>,
 }
 
-/// Runs of the `scope` projects (`None`: every project) that match `f`, newest first.
+/// Runs of the `scope` projects (`None`: every project) that match `f`, newest first (ties by
+/// id, so [`RunFilter::before`] pages through them without gaps or repeats).
 pub async fn list(
     pool: &PgPool,
     scope: Option<&[Uuid]>,
@@ -331,7 +337,8 @@ pub async fn list(
            AND ($7::timestamptz IS NULL OR created_at >= $7) \
            AND ($8::timestamptz IS NULL OR created_at < $8) \
            AND ($9::uuid IS NULL OR schedule_id = $9) \
-         ORDER BY created_at DESC LIMIT $2"
+           AND ($10::uuid IS NULL OR (created_at, id) < (SELECT b.created_at, b.id FROM runs b WHERE b.id = $10)) \
+         ORDER BY created_at DESC, id DESC LIMIT $2"
     ))
     .bind(scope)
     .bind(limit.clamp(1, 1000))
@@ -342,17 +349,8 @@ pub async fn list(
     .bind(f.since)
     .bind(f.until)
     .bind(f.schedule)
+    .bind(f.before)
     .fetch_all(pool)
-    .await?)
-}
-
-/// How many of the delegate's runs are taken and not finished.
-pub async fn active_per_delegate(pool: &PgPool, delegate: Uuid) -> ApiResult<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT count(*) FROM runs WHERE delegate_id = $1 AND state IN ('DISPATCHED', 'RUNNING', 'ABORTING')",
-    )
-    .bind(delegate)
-    .fetch_one(pool)
     .await?)
 }
 

@@ -6,6 +6,15 @@ use chrono::{DateTime, Utc};
 
 pub struct Delegate(pub DelegateRow);
 
+/// The size of a fleet (`delegateSummary`).
+#[derive(async_graphql::SimpleObject)]
+pub struct DelegateSummary {
+    /// Registered and not revoked.
+    total: i64,
+    /// Holding a stream with fresh heartbeats.
+    connected: i64,
+}
+
 /// Whether one delegate would take a template (`delegateChecks`).
 #[derive(async_graphql::SimpleObject)]
 pub struct DelegateCheck {
@@ -50,9 +59,12 @@ impl Delegate {
         self.0.connected_replica.as_deref()
     }
     /// Its runs that are dispatched, running or aborting now.
-    async fn active_runs(&self, c: &Context<'_>) -> Result<i64> {
-        let (s, _) = ctx(c)?;
-        Ok(crate::runs::active_per_delegate(&s.pool, self.0.id).await?)
+    async fn active_runs(&self) -> i64 {
+        self.0.active_runs
+    }
+    /// Where it is in its list: pass as `delegates(after:)` for the next page.
+    async fn cursor(&self) -> String {
+        crate::delegates::cursor(&self.0)
     }
 }
 
@@ -98,17 +110,54 @@ pub struct DelegateQuery;
 
 #[Object]
 impl DelegateQuery {
-    /// Delegates of one project, or of every project the caller can read.
-    async fn delegates(&self, c: &Context<'_>, project: Option<String>) -> Result<Vec<Delegate>> {
+    /// Delegates of one project, or of every project the caller can read, by name: at most
+    /// `first` (default 100, at most 1000) after the delegate whose `cursor` is `after`, with
+    /// `search` in their name when given. A full page means there may be more.
+    async fn delegates(
+        &self,
+        c: &Context<'_>,
+        project: Option<String>,
+        #[graphql(default = 100)] first: i64,
+        after: Option<String>,
+        search: Option<String>,
+    ) -> Result<Vec<Delegate>> {
         let (s, p) = ctx(c)?;
+        if !(1..=crate::delegates::MAX_PAGE).contains(&first) {
+            return Err(ApiError::bad(
+                "first",
+                format!("must be 1 to {}", crate::delegates::MAX_PAGE),
+            )
+            .into());
+        }
+        let page = crate::delegates::Page {
+            first,
+            after: after
+                .map(|a| crate::delegates::parse_cursor("after", &a))
+                .transpose()?,
+            search,
+        };
         let scope = visible(s, p, project.as_deref()).await?;
         Ok(
-            crate::delegates::list(&s.pool, scope.as_deref(), s.fresh_secs())
+            crate::delegates::list(&s.pool, scope.as_deref(), s.fresh_secs(), &page)
                 .await?
                 .into_iter()
                 .map(Delegate)
                 .collect(),
         )
+    }
+
+    /// How many delegates one project (or every project the caller can read) has, and how many
+    /// are connected: the fleet's size whatever page of `delegates` is shown.
+    async fn delegate_summary(
+        &self,
+        c: &Context<'_>,
+        project: Option<String>,
+    ) -> Result<DelegateSummary> {
+        let (s, p) = ctx(c)?;
+        let scope = visible(s, p, project.as_deref()).await?;
+        let (total, connected) =
+            crate::delegates::summary(&s.pool, scope.as_deref(), s.fresh_secs()).await?;
+        Ok(DelegateSummary { total, connected })
     }
 
     /// Whether each delegate a template could run on would take it (before it is saved or run):
@@ -127,18 +176,17 @@ impl DelegateQuery {
         let Ok(spec) = faultline_experiment::parse_template(&yaml) else {
             return Ok(Vec::new());
         };
-        let all = crate::delegates::list(&s.pool, Some(&[pid]), s.fresh_secs()).await?;
+        // The first page of either: enough to show an editor what its selector reaches.
+        let max = crate::delegates::MAX_PAGE;
         let candidates: Vec<DelegateRow> = if spec.target.delegate.is_empty() {
-            all
+            let page = crate::delegates::Page {
+                first: max,
+                ..Default::default()
+            };
+            crate::delegates::list(&s.pool, Some(&[pid]), s.fresh_secs(), &page).await?
         } else {
-            all.into_iter()
-                .filter(|d| {
-                    spec.target
-                        .delegate
-                        .iter()
-                        .all(|(k, v)| d.labels.0.get(k) == Some(v))
-                })
-                .collect()
+            crate::delegates::with_labels(&s.pool, pid, &spec.target.delegate, s.fresh_secs(), max)
+                .await?
         };
         Ok(candidates
             .into_iter()

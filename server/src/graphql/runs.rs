@@ -420,7 +420,8 @@ impl RunQuery {
 
     /// Most recent runs first (at most 1,000), of one project or of every project the caller
     /// can read; optionally only those of one template, in some statuses, on one delegate (id
-    /// or name), started by one schedule, or created in `[since, until)`.
+    /// or name), started by one schedule, or created in `[since, until)`. `before` (the last
+    /// run's id of a page) gives the next page.
     #[graphql(complexity = "limit.clamp(1, 1000) as usize * child_complexity")]
     #[allow(clippy::too_many_arguments)]
     async fn runs(
@@ -434,6 +435,7 @@ impl RunQuery {
         since: Option<DateTime<Utc>>,
         until: Option<DateTime<Utc>>,
         schedule_id: Option<ID>,
+        before: Option<ID>,
     ) -> Result<Vec<Run>> {
         let (s, p) = ctx(c)?;
         let scope = visible(s, p, project.as_deref()).await?;
@@ -452,6 +454,7 @@ impl RunQuery {
             schedule: schedule_id
                 .map(|t| parse_id("scheduleId", &t))
                 .transpose()?,
+            before: before.map(|b| parse_id("before", &b)).transpose()?,
         };
         Ok(crate::runs::list(&s.pool, scope.as_deref(), &filter, limit)
             .await?

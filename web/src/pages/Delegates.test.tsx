@@ -1,6 +1,6 @@
 import { act, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { DelegatesPage } from './Delegates';
+import { DelegatesPage, PAGE_SIZE } from './Delegates';
 import { mockClient, Wrap } from './admin/testing';
 
 const DELEGATES = [
@@ -15,6 +15,7 @@ const DELEGATES = [
     lastHeartbeat: new Date().toISOString(),
     replica: 'hub-a',
     activeRuns: 2,
+    cursor: 'd1:web-1',
   },
   {
     __typename: 'Delegate',
@@ -27,6 +28,7 @@ const DELEGATES = [
     lastHeartbeat: null,
     replica: null,
     activeRuns: 0,
+    cursor: 'd2:db-1',
   },
 ];
 
@@ -45,9 +47,11 @@ const TOKENS = [
   },
 ];
 
+const SUMMARY = { __typename: 'DelegateSummary', total: 2, connected: 1 };
+
 function setup(role: 'OWNER' | 'EDITOR' | 'VIEWER') {
   const m = mockClient({
-    DelegatesList: () => ({ data: { delegates: DELEGATES } }),
+    DelegatesList: () => ({ data: { delegates: DELEGATES, delegateSummary: SUMMARY } }),
     DelegateTokensList: () => ({ data: { delegateTokens: TOKENS } }),
     DelegateTokensCreate: () => ({ data: { createDelegateToken: 'fl_reg_SECRET' } }),
   });
@@ -132,6 +136,35 @@ describe('DelegatesPage', () => {
     expect(calls.some((c) => c.name === 'DelegatesRevoke')).toBe(false);
     fireEvent.click(within(dialog).getByRole('button', { name: 'Revoke delegate' }));
     expect(calls.find((c) => c.name === 'DelegatesRevoke')?.variables).toEqual({ id: 'd1' });
+  });
+
+  it('pages through a large fleet with cursors and searches by name', () => {
+    const page = (from: number) =>
+      Array.from({ length: PAGE_SIZE }, (_, i) => ({ ...DELEGATES[1], id: `p${from + i}`, name: `host-${from + i}`, cursor: `p${from + i}:host-${from + i}` }));
+    const m = mockClient({
+      DelegatesList: (v) => ({
+        data: {
+          delegates: v.search ? [DELEGATES[0]] : page(v.after ? PAGE_SIZE : 0),
+          delegateSummary: { ...SUMMARY, total: 250, connected: 240 },
+        },
+      }),
+    });
+    render(
+      <Wrap client={m.client} role="VIEWER">
+        <DelegatesPage />
+      </Wrap>,
+    );
+    expect(screen.getByRole('status').textContent).toContain('240 of 250 connected');
+    expect(m.calls[0].variables).toMatchObject({ first: PAGE_SIZE, after: null, search: null });
+    expect(screen.getAllByTestId('delegate-row')).toHaveLength(PAGE_SIZE);
+    fireEvent.click(screen.getByRole('button', { name: 'Next page' }));
+    expect(m.calls[m.calls.length - 1].variables).toMatchObject({ after: `p${PAGE_SIZE - 1}:host-${PAGE_SIZE - 1}` });
+    expect(screen.getByRole('row', { name: new RegExp(`host-${PAGE_SIZE}\\b`) })).toBeTruthy();
+    fireEvent.click(screen.getByRole('button', { name: 'Previous page' }));
+    expect(m.calls[m.calls.length - 1].variables).toMatchObject({ after: null });
+    fireEvent.change(screen.getByLabelText('Search delegates'), { target: { value: ' web ' } });
+    expect(m.calls[m.calls.length - 1].variables).toMatchObject({ search: 'web', after: null });
+    expect(screen.getAllByTestId('delegate-row')).toHaveLength(1);
   });
 
   it('refreshes the list every 5 s', () => {

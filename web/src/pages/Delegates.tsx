@@ -11,8 +11,8 @@ import { Labels, When } from './admin/common';
 import './admin/admin.css';
 
 const DelegatesListDoc = graphql(`
-  query DelegatesList($project: String!) {
-    delegates(project: $project) {
+  query DelegatesList($project: String!, $first: Int!, $after: String, $search: String) {
+    delegates(project: $project, first: $first, after: $after, search: $search) {
       id
       name
       labels
@@ -22,6 +22,11 @@ const DelegatesListDoc = graphql(`
       lastHeartbeat
       replica
       activeRuns
+      cursor
+    }
+    delegateSummary(project: $project) {
+      total
+      connected
     }
   }
 `);
@@ -33,6 +38,8 @@ const DelegatesRevokeDoc = graphql(`
 `);
 
 export const REFRESH_MS = 5000;
+/** Delegates per page: a fleet of thousands is read a page at a time (keyset cursors). */
+export const PAGE_SIZE = 100;
 
 type Delegate = DelegatesListQuery['delegates'][number];
 
@@ -47,9 +54,13 @@ export function capabilitiesText(caps: unknown): string {
 export function DelegatesPage() {
   const project = useProject();
   const owner = project.can('OWNER');
+  const [search, setSearch] = useState('');
+  // Cursors of the pages before this one (the last is this page's `after`).
+  const [cursors, setCursors] = useState<string[]>([]);
+  const after = cursors.length > 0 ? cursors[cursors.length - 1] : null;
   const [{ data, fetching, error }, refetch] = useQuery({
     query: DelegatesListDoc,
-    variables: { project: project.name },
+    variables: { project: project.name, first: PAGE_SIZE, after, search: search.trim() || null },
   });
   useEffect(() => {
     const t = setInterval(() => refetch({ requestPolicy: 'network-only' }), REFRESH_MS);
@@ -62,7 +73,8 @@ export function DelegatesPage() {
   const [confirmError, setConfirmError] = useState<CombinedError | null>(null);
 
   const delegates = data?.delegates ?? [];
-  const connected = delegates.filter((d) => d.connected).length;
+  const summary = data?.delegateSummary;
+  const last = delegates.length === PAGE_SIZE ? delegates[delegates.length - 1] : null;
   return (
     <div className="page admin-page">
       <div className="row">
@@ -70,7 +82,7 @@ export function DelegatesPage() {
         <div className="spacer" />
         {data && (
           <span className="muted" role="status">
-            {delegates.length > 0 && `${connected} of ${delegates.length} connected · `}refreshes every {REFRESH_MS / 1000} s
+            {summary && summary.total > 0 && `${summary.connected} of ${summary.total} connected · `}refreshes every {REFRESH_MS / 1000} s
           </span>
         )}
       </div>
@@ -79,9 +91,32 @@ export function DelegatesPage() {
           {revoked}
         </div>
       )}
+      {summary && (summary.total > PAGE_SIZE || search) && (
+        <div className="row">
+          <input
+            type="search"
+            aria-label="Search delegates"
+            placeholder="Name contains…"
+            value={search}
+            onChange={(e) => {
+              setSearch(e.target.value);
+              setCursors([]);
+            }}
+          />
+          <div className="spacer" />
+          <button type="button" disabled={cursors.length === 0} onClick={() => setCursors(cursors.slice(0, -1))}>
+            Previous page
+          </button>
+          <button type="button" disabled={!last} onClick={() => last && setCursors([...cursors, last.cursor])}>
+            Next page
+          </button>
+        </div>
+      )}
       {error && <ErrorBox error={error} retry={() => refetch({ requestPolicy: 'network-only' })} />}
       {!data && fetching ? (
         <Loading what="delegates" />
+      ) : data && delegates.length === 0 && search ? (
+        <Empty>No delegate of {project.name} has {JSON.stringify(search.trim())} in its name.</Empty>
       ) : data && delegates.length === 0 ? (
         <Empty>
           No delegate of {project.name} is registered.{' '}
