@@ -4,11 +4,14 @@
 //!
 //! The statements of a batch: lock and read its runs (owner, project, acknowledged prefix); one
 //! `INSERT … SELECT FROM UNNEST` of the events, returning only the keys that are new; the state
-//! changes (`run.started` in one UPDATE, every `probe.check` in one INSERT, `run.recovered` and
-//! `run.finished` per run, rare); the new contiguous prefix of every run in one SELECT and one
-//! UPDATE; one `pg_notify` per run that got events. The payload reaches Postgres as the text the
-//! delegate sent when it is plain JSON (checked by parsing it), so nothing is parsed and printed
-//! again on the hub.
+//! changes (`run.started` in one UPDATE, `run.recovered` and `run.finished` per run, rare); the
+//! new contiguous prefix and probe tally of every run in one SELECT and one UPDATE; one
+//! `pg_notify` per run that got events.
+//!
+//! A probe check is stored once, as its event: the hub writes a readable check in canonical
+//! form (within the bounds below) and marks the row with `check_ok`; `probe_checks` is a view
+//! over those rows (migration 0013). An unreadable `probe.check` is kept as an event, unmarked,
+//! and counts for nothing.
 use crate::error::{ApiError, ApiResult};
 use crate::notify;
 use crate::runs::{clean, TERMINAL};
@@ -84,9 +87,10 @@ pub async fn ingest(
     }
 
     let fresh: Vec<(Uuid, i64)> = sqlx::query_as(
-        "INSERT INTO run_events (run_id, seq, at, kind, payload) \
-         SELECT u.run_id, u.seq, u.at, u.kind, u.payload::jsonb \
-         FROM UNNEST($1::uuid[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[]) AS u(run_id, seq, at, kind, payload) \
+        "INSERT INTO run_events (run_id, seq, at, kind, payload, check_ok) \
+         SELECT u.run_id, u.seq, u.at, u.kind, u.payload::jsonb, u.check_ok \
+         FROM UNNEST($1::uuid[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::bool[]) \
+           AS u(run_id, seq, at, kind, payload, check_ok) \
          ON CONFLICT DO NOTHING RETURNING run_id, seq",
     )
     .bind(evs.iter().map(|e| e.run).collect::<Vec<_>>())
@@ -94,6 +98,7 @@ pub async fn ingest(
     .bind(evs.iter().map(|e| e.at).collect::<Vec<_>>())
     .bind(evs.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
     .bind(evs.iter().map(|e| e.payload.as_str()).collect::<Vec<_>>())
+    .bind(evs.iter().map(|e| e.check.as_ref().map(|c| c.ok)).collect::<Vec<_>>())
     .fetch_all(&mut *tx)
     .await?;
     let fresh: HashSet<(Uuid, i64)> = fresh.into_iter().collect();
@@ -198,26 +203,49 @@ fn incoming(delegate: Uuid, e: pb::Event, now: DateTime<Utc>) -> Option<Incoming
     })
 }
 
-/// The payload as jsonb text, and the check it holds for `probe.check`. A check without any
-/// `\u` escape that parses is stored as sent (the common case, no copy); anything else goes
-/// through a full parse, which also drops what jsonb refuses (NUL, lone surrogates).
+/// The payload as jsonb text, and the check it holds for `probe.check`. A readable check is
+/// stored in canonical form, within [`bounded`]'s limits (what `probe_checks` reads back);
+/// anything else goes through a full parse, which also drops what jsonb refuses (NUL, lone
+/// surrogates).
 fn payload(kind: &str, text: String) -> (String, Option<ProbeCheck>) {
     if text.len() > MAX_PAYLOAD {
         let marker = serde_json::json!({"truncated": true, "bytes": text.len()});
         return (marker.to_string(), None);
     }
-    if kind == events::PROBE_CHECK && !text.contains("\\u") {
-        if let Ok(c) = serde_json::from_str::<ProbeCheck>(&text) {
-            return (text, Some(c));
+    let text = if text.contains("\\u") {
+        text.replace("\\u0000", "")
+    } else {
+        text
+    };
+    if kind == events::PROBE_CHECK {
+        if let Some(c) = serde_json::from_str::<ProbeCheck>(&text)
+            .ok()
+            .and_then(bounded)
+        {
+            if let Ok(canonical) = serde_json::to_string(&c) {
+                return (canonical, Some(c));
+            }
         }
     }
-    let text = text.replace("\\u0000", "");
     let value = serde_json::from_str::<serde_json::Value>(&text)
         .unwrap_or_else(|_| serde_json::json!({"raw": clean(&text, MAX_PAYLOAD)}));
-    let check = (kind == events::PROBE_CHECK)
-        .then(|| serde_json::from_value::<ProbeCheck>(value.clone()).ok())
-        .flatten();
-    (value.to_string(), check)
+    (value.to_string(), None)
+}
+
+/// The check within what is stored: names and texts capped and stripped of what jsonb refuses,
+/// ordinals and attempts within `int`; `None` when it holds a text jsonb would refuse even so.
+fn bounded(mut c: ProbeCheck) -> Option<ProbeCheck> {
+    const INT: usize = i32::MAX as usize;
+    c.probe = clean(&c.probe, 256);
+    c.detail = clean(&c.detail, 1024);
+    c.mode = clean(&c.mode, 32);
+    c.output = c.output.map(|o| clean(&o, 16 * 1024));
+    c.attempts = c.attempts.min(1000);
+    if c.step > INT || c.counts_for.iter().any(|o| *o > INT) {
+        return None;
+    }
+    c.counts_for.truncate(64);
+    Some(c)
 }
 
 /// Applies what the batch's new events mean to their runs; returns the probe checks stored per
@@ -264,9 +292,6 @@ async fn apply_effects(
             }
         })
         .collect();
-    if !checks.is_empty() {
-        store_checks(tx, &checks).await?;
-    }
     for e in new.iter().filter(|e| e.kind == events::RUN_FINISHED) {
         let project = runs.get(&e.run).map(|r| r.project.as_str()).unwrap_or("");
         let span = tracing::info_span!("run", run_id = %e.run, %delegate, project);
@@ -282,48 +307,6 @@ async fn apply_effects(
         }
     }
     Ok(tally)
-}
-
-/// Every check of the batch in one INSERT.
-async fn store_checks(
-    tx: &mut Transaction<'_, Postgres>,
-    checks: &[(&Incoming, &ProbeCheck)],
-) -> ApiResult<()> {
-    // `counts_for` as int[] literals ("{0,2}"): UNNEST cannot take a ragged 2-D array.
-    let counts_for: Vec<String> = checks
-        .iter()
-        .map(|(_, c)| {
-            let ordinals: Vec<String> = c
-                .ordinals()
-                .iter()
-                .take(64)
-                .map(|o| o.to_string())
-                .collect();
-            format!("{{{}}}", ordinals.join(","))
-        })
-        .collect();
-    sqlx::query(
-        "INSERT INTO probe_checks (run_id, seq, probe, step, phase, at, ok, latency_ms, detail, counts_for, mode, attempts) \
-         SELECT u.run_id, u.seq, u.probe, u.step, u.phase, u.at, u.ok, u.latency_ms, u.detail, u.counts_for::int[], u.mode, u.attempts \
-         FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::bool[], $8::float8[], $9::text[], $10::text[], $11::text[], $12::int[]) \
-           AS u(run_id, seq, probe, step, phase, at, ok, latency_ms, detail, counts_for, mode, attempts) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(checks.iter().map(|c| c.0.run).collect::<Vec<_>>())
-    .bind(checks.iter().map(|c| c.0.seq).collect::<Vec<_>>())
-    .bind(checks.iter().map(|c| clean(&c.1.probe, 256)).collect::<Vec<_>>())
-    .bind(checks.iter().map(|c| c.1.step as i32).collect::<Vec<_>>())
-    .bind(checks.iter().map(|c| c.1.phase.as_str()).collect::<Vec<_>>())
-    .bind(checks.iter().map(|c| c.0.at).collect::<Vec<_>>())
-    .bind(checks.iter().map(|c| c.1.ok).collect::<Vec<_>>())
-    .bind(checks.iter().map(|c| c.1.latency_ms).collect::<Vec<_>>())
-    .bind(checks.iter().map(|c| clean(&c.1.detail, 1024)).collect::<Vec<_>>())
-    .bind(&counts_for)
-    .bind(checks.iter().map(|c| clean(&c.1.mode, 32)).collect::<Vec<_>>())
-    .bind(checks.iter().map(|c| c.1.attempts.min(1000) as i32).collect::<Vec<_>>())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// The run's verdict, with the hub's own score from its stored checks.
@@ -400,11 +383,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_plain_check_is_stored_as_sent_and_anything_else_is_made_valid_jsonb() {
-        let sent = r#"{"probe":"web","phase":"before","step":0,"ok":true,"latencyMs":1.5,"detail":"200 OK"}"#;
+    fn a_check_is_stored_canonical_and_bounded_and_anything_else_is_made_valid_jsonb() {
+        let sent = r#"{"latencyMs":1.5,"probe":"web","phase":"before","step":0,"ok":true,"detail":"200 OK","extra":1}"#;
         let (text, check) = payload(events::PROBE_CHECK, sent.to_string());
-        assert_eq!(text, sent);
+        assert_eq!(
+            text,
+            r#"{"probe":"web","phase":"before","step":0,"mode":"","attempts":1,"ok":true,"latencyMs":1.5,"detail":"200 OK"}"#
+        );
         assert_eq!(check.unwrap().latency_ms, 1.5);
+
+        // Within the bounds probe_checks reads back: long texts capped, attempts at most 1000,
+        // at most 64 ordinals; an ordinal beyond `int` makes it no check.
+        let long = format!(
+            r#"{{"probe":"{}","phase":"during","step":1,"countsFor":[{}],"attempts":5000,"ok":false,"latencyMs":2,"detail":"{}"}}"#,
+            "p".repeat(300),
+            vec!["1"; 100].join(","),
+            "d".repeat(2000)
+        );
+        let (text, check) = payload(events::PROBE_CHECK, long);
+        let c = check.unwrap();
+        assert_eq!(
+            (
+                c.probe.len(),
+                c.detail.len(),
+                c.attempts,
+                c.counts_for.len()
+            ),
+            (256, 1024, 1000, 64)
+        );
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["countsFor"].as_array().unwrap().len(), 64);
+        let huge = r#"{"probe":"w","phase":"before","step":4294967296,"ok":true,"latencyMs":1,"detail":"x"}"#;
+        assert!(payload(events::PROBE_CHECK, huge.into()).1.is_none());
 
         // NUL, which jsonb refuses, is dropped.
         let (text, check) = payload(

@@ -67,8 +67,9 @@ pub async fn prune(pool: &PgPool, s: &Settings, max_runs: i64) -> sqlx::Result<P
     .fetch_all(&mut *lock)
     .await?;
     for (run,) in due {
-        done.events += delete_in_batches(pool, "run_events", run, s.batch).await?;
-        done.checks += delete_in_batches(pool, "probe_checks", run, s.batch).await?;
+        let (events, checks) = delete_in_batches(pool, run, s.batch).await?;
+        done.events += events;
+        done.checks += checks;
         sqlx::query("UPDATE runs SET events_pruned_at = now() WHERE id = $1")
             .bind(run)
             .execute(pool)
@@ -79,22 +80,24 @@ pub async fn prune(pool: &PgPool, s: &Settings, max_runs: i64) -> sqlx::Result<P
     Ok(done)
 }
 
-/// Deletes `table`'s rows of `run`, `batch` at a time; returns how many.
-async fn delete_in_batches(pool: &PgPool, table: &str, run: Uuid, batch: i64) -> sqlx::Result<u64> {
-    let sql = format!(
-        "DELETE FROM {table} WHERE run_id = $1 AND seq IN (SELECT seq FROM {table} WHERE run_id = $1 ORDER BY seq LIMIT $2)"
-    );
-    let mut total = 0;
+/// Deletes the events of `run` (its checks among them), `batch` at a time; returns how many
+/// events, and how many of them were checks.
+async fn delete_in_batches(pool: &PgPool, run: Uuid, batch: i64) -> sqlx::Result<(u64, u64)> {
+    let (mut events, mut checks) = (0, 0);
     loop {
-        let n = sqlx::query(&sql)
-            .bind(run)
-            .bind(batch)
-            .execute(pool)
-            .await?
-            .rows_affected();
-        total += n;
-        if n < batch as u64 {
-            return Ok(total);
+        let (n, c): (i64, i64) = sqlx::query_as(
+            "WITH d AS (DELETE FROM run_events WHERE run_id = $1 AND seq IN \
+               (SELECT seq FROM run_events WHERE run_id = $1 ORDER BY seq LIMIT $2) RETURNING check_ok) \
+             SELECT count(*), count(check_ok) FROM d",
+        )
+        .bind(run)
+        .bind(batch)
+        .fetch_one(pool)
+        .await?;
+        events += n as u64;
+        checks += c as u64;
+        if n < batch {
+            return Ok((events, checks));
         }
         tokio::task::yield_now().await;
     }

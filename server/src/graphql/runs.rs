@@ -190,10 +190,11 @@ impl Run {
         let (s, _) = ctx(c)?;
         let mut t =
             crate::templates::get(&s.pool, Some(self.0.project_id), self.0.template_id).await?;
-        let pinned = crate::templates::versions(&s.pool, Some(self.0.project_id), t.id)
-            .await?
-            .into_iter()
-            .find(|v| v.version == self.0.template_version);
+        let pinned = match crate::templates::version(&s.pool, t.id, self.0.template_version).await {
+            Ok(v) => Some(v),
+            Err(ApiError::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
         if let Some(v) = pinned {
             (t.version, t.yaml, t.created_at, t.git_commit) =
                 (v.version, v.yaml, v.created_at, v.git_commit);

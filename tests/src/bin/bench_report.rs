@@ -1,7 +1,7 @@
 //! `faultline-bench-report`: how long the run report (`GET /runs/{id}/report`,
 //! docs/run-report.md) takes for a big run. A run of `--checks` probe checks (default 10,000:
 //! two probes every 100 ms for about 8 minutes, two fault windows, failures while the first
-//! is applied) is inserted directly into a fresh database (its events, its `probe_checks` rows
+//! is applied) is inserted directly into a fresh database (its events, its checks marked
 //! and its verdict, as ingest would have stored them), then its report is fetched `--renders`
 //! times (default 20) as HTML and as PDF from a real hub over HTTPS. Prints, per format, p50
 //! and max of the request (as the client sees it) and of the hub's own split from
@@ -225,20 +225,11 @@ async fn insert_run(db: &str, template: Uuid, n: usize) -> Result<Uuid> {
     .bind(&payloads)
     .execute(&mut *tx)
     .await?;
+    // A check is its event, marked (migration 0013): the payloads above are complete.
     sqlx::query(
-        "INSERT INTO probe_checks (run_id, seq, probe, step, phase, at, ok, latency_ms, detail, counts_for, mode, attempts) \
-         SELECT $1, u.seq, u.probe, 0, u.phase, u.at, u.ok, u.latency_ms, u.detail, ARRAY[0], 'continuous', 1 \
-         FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::bool[], $7::float8[], $8::text[]) \
-           AS u(seq, probe, phase, at, ok, latency_ms, detail)",
+        "UPDATE run_events SET check_ok = (payload->>'ok')::bool WHERE run_id = $1 AND kind = 'probe.check'",
     )
     .bind(run)
-    .bind(checks.iter().map(|c| c.0).collect::<Vec<_>>())
-    .bind(checks.iter().map(|c| c.1.clone()).collect::<Vec<_>>())
-    .bind(checks.iter().map(|c| c.2.clone()).collect::<Vec<_>>())
-    .bind(checks.iter().map(|c| c.3).collect::<Vec<_>>())
-    .bind(checks.iter().map(|c| c.4).collect::<Vec<_>>())
-    .bind(checks.iter().map(|c| c.5).collect::<Vec<_>>())
-    .bind(checks.iter().map(|c| c.6.clone()).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
