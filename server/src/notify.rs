@@ -99,18 +99,20 @@ impl Hub {
         }
     }
 
-    /// One query for all local streams: wakes those whose delegate has work waiting (pending
-    /// runs, aborts to forward, runs the hub ended that the delegate may still be executing).
+    /// Wakes the local streams whose delegate has work waiting (pending runs, aborts to
+    /// forward, runs the hub ended that the delegate may still be executing). One query over
+    /// the few runs in those states (two partial indexes), whatever the number of delegates
+    /// connected here: a delegate held by another replica is not woken here.
     pub async fn poll(&self, pool: &PgPool) -> sqlx::Result<()> {
-        let local: Vec<Uuid> = self.streams.lock().unwrap().keys().copied().collect();
-        if local.is_empty() {
+        if self.streams.lock().unwrap().is_empty() {
             return Ok(());
         }
         let busy: Vec<(Uuid,)> = sqlx::query_as(
-            "SELECT DISTINCT delegate_id FROM runs WHERE delegate_id = ANY($1) AND (state IN ('PENDING', 'ABORTING') \
-               OR (state = 'ERROR' AND abort_requested_at IS NOT NULL AND ended_at > now() - interval '2 minutes'))",
+            "SELECT delegate_id FROM runs WHERE state IN ('PENDING', 'ABORTING') AND delegate_id IS NOT NULL \
+             UNION \
+             SELECT delegate_id FROM runs WHERE state = 'ERROR' AND abort_requested_at IS NOT NULL \
+               AND ended_at > now() - interval '2 minutes' AND delegate_id IS NOT NULL",
         )
-        .bind(&local)
         .fetch_all(pool)
         .await?;
         for (id,) in busy {

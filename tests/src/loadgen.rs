@@ -22,15 +22,44 @@ impl Streams {
     }
 }
 
-pub async fn channel(hub_url: &str, ca: &Path) -> Result<Channel> {
+fn endpoint(hub_url: &str, ca: &Path) -> Result<Endpoint> {
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(std::fs::read(ca)?))
         .domain_name("localhost");
     Ok(Endpoint::from_shared(hub_url.to_string())?
         .tls_config(tls)?
-        .connect_timeout(Duration::from_secs(5))
-        .connect()
-        .await?)
+        .connect_timeout(Duration::from_secs(5)))
+}
+
+pub async fn channel(hub_url: &str, ca: &Path) -> Result<Channel> {
+    Ok(endpoint(hub_url, ca)?.connect().await?)
+}
+
+/// The loopback address standing for host `n` of a fleet (127.2.0.1, 127.2.0.2, …): each
+/// emulated host connects from its own address, as delegates on separate machines do.
+pub fn host_address(n: usize) -> std::net::IpAddr {
+    std::net::Ipv4Addr::new(127, 2, (n / 250) as u8, (n % 250 + 1) as u8).into()
+}
+
+/// Registers `count` delegates named `{prefix}-N`, each on its own HTTP/2 connection from its
+/// own loopback address ([`host_address`]), and holds their streams, heartbeating at the hub's
+/// interval. Returns once every stream got its Welcome.
+pub async fn open_fleet(
+    api: &Api,
+    ca: &Path,
+    prefix: &str,
+    count: usize,
+    heartbeat: Duration,
+) -> Result<Streams> {
+    let ep = endpoint(&api.url, ca)?;
+    let channels = (0..count)
+        .map(|n| {
+            ep.clone()
+                .local_address(Some(host_address(n)))
+                .connect_lazy()
+        })
+        .collect();
+    open_on(api, channels, 1, prefix, count, heartbeat, None).await
 }
 
 /// Registers `count` delegates named `{prefix}-N` and holds one stream for each, multiplexing
@@ -57,12 +86,33 @@ pub async fn open_advertising(
     heartbeat: Duration,
     capabilities: Option<pb::Capabilities>,
 ) -> Result<Streams> {
-    let (stop, stop_rx) = tokio::sync::watch::channel(false);
-    let mut tasks = JoinSet::new();
     let mut channels = Vec::new();
     for _ in 0..count.div_ceil(per_channel.max(1)) {
         channels.push(channel(&api.url, ca).await?);
     }
+    open_on(
+        api,
+        channels,
+        per_channel,
+        prefix,
+        count,
+        heartbeat,
+        capabilities,
+    )
+    .await
+}
+
+async fn open_on(
+    api: &Api,
+    channels: Vec<Channel>,
+    per_channel: usize,
+    prefix: &str,
+    count: usize,
+    heartbeat: Duration,
+    capabilities: Option<pb::Capabilities>,
+) -> Result<Streams> {
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = JoinSet::new();
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<Result<()>>(count.max(1));
     let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
     for i in 0..count {
@@ -80,11 +130,7 @@ pub async fn open_advertising(
                 let _permit = sem.acquire().await?;
                 let token = api.delegate_token().await?;
                 let mut client = pb::delegate_service_client::DelegateServiceClient::new(ch);
-                let reg = client
-                    .register(pb::RegisterRequest { token, name, version: "0.1.0".into(), capabilities: capabilities.clone(), ..Default::default() })
-                    .await
-                    .context("register")?
-                    .into_inner();
+                let reg = register(&mut client, pb::RegisterRequest { token, name, version: "0.1.0".into(), capabilities: capabilities.clone(), ..Default::default() }).await?;
                 let (tx, rx) = tokio::sync::mpsc::channel(4);
                 tx.send(pb::DelegateMessage {
                     msg: Some(Msg::Hello(pb::Hello {
@@ -145,6 +191,21 @@ pub async fn open_advertising(
     })
 }
 
+/// Registers, waiting for the next slot while the hub's per-address limit (5 a second) refuses.
+async fn register(
+    client: &mut pb::delegate_service_client::DelegateServiceClient<Channel>,
+    req: pb::RegisterRequest,
+) -> Result<pb::RegisterResponse> {
+    loop {
+        match client.register(req.clone()).await {
+            Err(s) if s.code() == tonic::Code::ResourceExhausted => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            r => return Ok(r.context("register")?.into_inner()),
+        }
+    }
+}
+
 /// A delegate emulated by this process: registered, its stream open and heartbeating.
 pub struct Emulated {
     pub tx: tokio::sync::mpsc::Sender<pb::DelegateMessage>,
@@ -161,24 +222,17 @@ pub async fn emulated(api: &Api, ch: Channel, name: &str) -> Result<Emulated> {
         allow: vec![],
     };
     let token = api.delegate_token().await?;
-    // The hub allows 5 registrations a second per address: wait for the next slot.
-    let reg = loop {
-        let r = client
-            .register(pb::RegisterRequest {
-                token: token.clone(),
-                name: name.into(),
-                version: "0.1.0".into(),
-                capabilities: Some(caps.clone()),
-                ..Default::default()
-            })
-            .await;
-        match r {
-            Err(s) if s.code() == tonic::Code::ResourceExhausted => {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await
-            }
-            r => break r?.into_inner(),
-        }
-    };
+    let reg = register(
+        &mut client,
+        pb::RegisterRequest {
+            token,
+            name: name.into(),
+            version: "0.1.0".into(),
+            capabilities: Some(caps.clone()),
+            ..Default::default()
+        },
+    )
+    .await?;
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tx.send(pb::DelegateMessage {
         msg: Some(Msg::Hello(pb::Hello {

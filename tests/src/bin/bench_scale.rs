@@ -11,6 +11,14 @@
 //!   measures this Postgres's limit for the same shape, a server-side `INSERT … SELECT` of 1 M
 //!   events into a copy of `run_events`, and prints the ratio.
 //!
+//! - `fleet [--delegates 10000] [--in-flight 100] [--rounds 10] [--runs-in-db 1000000]
+//!   [--queries 200] [--steady-secs 30]`: `--delegates` streams, each on its own connection from
+//!   its own loopback address, heartbeating every second. Prints the hub's RSS and CPU at steady
+//!   state and the database writes liveness costs; then `startRun` → the run's assignment reaching
+//!   its delegate, p50/p99, with `--in-flight` runs started at once (`--rounds` times) while the
+//!   fleet stays connected; then seeds `--runs-in-db` finished runs and prints p50/p99 of the
+//!   dashboard's delegate and run list queries (first pages, deep pages, filters).
+//!
 //! Build first: `cargo build --release --workspace --bins`, then
 //! `target/release/faultline-bench-scale ingest`. Uses `FAULTLINE_TEST_PG` if set, else starts a
 //! private PostgreSQL.
@@ -46,6 +54,27 @@ fn peak_rss_mib(pid: i32) -> f64 {
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
+}
+
+/// One of issue 20's targets: what was asked, what was measured, and whether it was met.
+struct Goal {
+    target: &'static str,
+    goal: &'static str,
+    measured: String,
+    met: bool,
+}
+
+fn print_goals(goals: &[Goal]) {
+    println!("\n| target | goal | measured | met |\n|---|---|---|---|");
+    for g in goals {
+        println!(
+            "| {} | {} | {} | {} |",
+            g.target,
+            g.goal,
+            g.measured,
+            if g.met { "yes" } else { "**no**" }
+        );
+    }
 }
 
 struct Shape {
@@ -149,7 +178,7 @@ async fn emulate(
     Ok(())
 }
 
-async fn ingest() -> Result<()> {
+async fn ingest() -> Result<Vec<Goal>> {
     let delegates = arg("--delegates", 100);
     let runs = arg("--runs", 1000);
     let shape = Arc::new(Shape {
@@ -261,14 +290,470 @@ async fn ingest() -> Result<()> {
         "  limit: a server-side INSERT … SELECT of 1M events stores {limit:.0} rows/s; ingest reached {:.0} % of it",
         100.0 * rate / limit
     );
-    Ok(())
+    Ok(vec![
+        Goal {
+            target: "event ingest, 1,000 runs on 100 delegates",
+            goal: ">= 100,000 events/s, each stored once",
+            measured: format!(
+                "{rate:.0} events/s ({:.0} % of the {limit:.0} rows/s limit), stored once",
+                100.0 * rate / limit
+            ),
+            met: rate >= 100_000.0,
+        },
+        Goal {
+            target: "hub memory during ingest",
+            goal: "bounded",
+            measured: format!("peak RSS {:.0} MiB", peak_rss_mib(w.hub.proc.pid())),
+            met: peak_rss_mib(w.hub.proc.pid()) < 1024.0,
+        },
+    ])
+}
+
+/// Cumulative CPU seconds (user + system) of a process.
+fn cpu_secs(pid: i32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command's closing parenthesis: state is 3rd, utime 14th, stime 15th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    (ticks(11) + ticks(12)) / hz
+}
+
+fn rss_mib(pid: i32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p).ceil() as usize)
+        .saturating_sub(1)
+        .min(sorted.len() - 1)]
+}
+
+/// p50/p99/max of `samples` in ms, as printed, and the p99.
+fn summary(mut samples: Vec<f64>) -> (String, f64) {
+    samples.sort_by(f64::total_cmp);
+    let p99 = pct(&samples, 0.99);
+    let text = format!(
+        "p50 {:.1} ms  p99 {p99:.1} ms  max {:.1} ms  (n={})",
+        pct(&samples, 0.5),
+        samples[samples.len() - 1],
+        samples.len()
+    );
+    (text, p99)
+}
+
+/// A worker delegate: takes each run assigned to it, reports when the assignment arrived
+/// (`k`, instant), starts it and finishes it PASSED after `hold`.
+async fn worker(
+    mut d: loadgen::Emulated,
+    k: usize,
+    arrived: tokio::sync::mpsc::UnboundedSender<(usize, Instant)>,
+    hold: std::time::Duration,
+) -> Result<()> {
+    loop {
+        let Some(msg) = d.inbound.next().await else {
+            return Ok(());
+        };
+        let Some(HMsg::Assign(a)) = msg?.msg else {
+            continue;
+        };
+        let _ = arrived.send((k, Instant::now()));
+        let tx = d.tx.clone();
+        tokio::spawn(async move {
+            let ev = |seq: u64, kind: &str, payload: serde_json::Value| pb::Event {
+                run_id: a.run_id.clone(),
+                seq,
+                at_ms: now_ms(),
+                kind: kind.into(),
+                payload_json: payload.to_string(),
+            };
+            let send = |events: Vec<pb::Event>| pb::DelegateMessage {
+                msg: Some(Msg::Events(pb::EventBatch { events })),
+            };
+            let _ = tx
+                .send(pb::DelegateMessage {
+                    msg: Some(Msg::RunAccepted(pb::RunAccepted {
+                        run_id: a.run_id.clone(),
+                    })),
+                })
+                .await;
+            let started = ev(
+                1,
+                "run.started",
+                serde_json::json!({"template": "bench", "version": 1}),
+            );
+            let _ = tx.send(send(vec![started])).await;
+            tokio::time::sleep(hold).await;
+            let finished = ev(
+                2,
+                "run.finished",
+                serde_json::json!({"verdict": "PASSED", "score": 100.0, "reason": "bench",
+                    "checksPassed": 0, "checksTotal": 0}),
+            );
+            let _ = tx.send(send(vec![finished])).await;
+        });
+    }
+}
+
+/// Transactions committed in this database, and `delegates` rows updated, so far.
+async fn db_stats(c: &mut sqlx::PgConnection) -> Result<(i64, i64)> {
+    Ok(sqlx::query_as(
+        "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()), \
+                (SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'delegates')",
+    )
+    .fetch_one(c)
+    .await?)
+}
+
+/// Times `n` sequential runs of a GraphQL query.
+async fn time_query(
+    api: &faultline_e2e::Api,
+    n: usize,
+    query: &str,
+    vars: serde_json::Value,
+) -> Result<(Vec<f64>, serde_json::Value)> {
+    let mut samples = Vec::with_capacity(n);
+    let mut last = serde_json::Value::Null;
+    for _ in 0..n {
+        let t = Instant::now();
+        last = api.gql(query, vars.clone()).await?;
+        samples.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok((samples, last))
+}
+
+const DELEGATES_PAGE: &str =
+    "query($project: String!, $first: Int!, $after: String, $search: String) {
+  delegates(project: $project, first: $first, after: $after, search: $search) {
+    id name labels version capabilities connected lastHeartbeat replica activeRuns cursor }
+  delegateSummary(project: $project) { total connected } }";
+
+const RUNS_PAGE: &str = "query($project: String!, $limit: Int, $templateId: ID, $status: [RunStatus!], $delegate: String, $before: ID) {
+  runs(project: $project, limit: $limit, templateId: $templateId, status: $status, delegate: $delegate, before: $before) {
+    id status templateVersion createdBy createdAt startedAt endedAt resilienceScore dryRun
+    template { id name } delegate { id name } schedule { id name } probeTally { passed failed total } } }";
+
+async fn fleet() -> Result<Vec<Goal>> {
+    let delegates = arg("--delegates", 10_000);
+    let in_flight = arg("--in-flight", 100);
+    let rounds = arg("--rounds", 10);
+    let runs_in_db = arg("--runs-in-db", 1_000_000);
+    let queries = arg("--queries", 200);
+    let steady = arg("--steady-secs", 30) as u64;
+    println!(
+        "faultline-bench-scale fleet: {delegates} delegate streams (1 s heartbeats), {in_flight} runs in flight x {rounds}, {runs_in_db} runs in the database"
+    );
+    let w = World::with_hub(HubOpts {
+        // The harness's hub already asks for 1 s heartbeats.
+        extra: vec!["--db-max-connections".into(), "40".into()],
+        ..HubOpts::default()
+    })
+    .await?;
+    let hub = w.hub.proc.pid();
+    let me = std::process::id() as i32;
+    let mut c = sqlx::PgConnection::connect(&w.db).await?;
+    let idle_rss = rss_mib(hub);
+
+    // The fleet.
+    let t = Instant::now();
+    let fleet = loadgen::open_fleet(
+        &w.api,
+        &w.hub.ca,
+        "host",
+        delegates,
+        std::time::Duration::from_secs(1),
+    )
+    .await?;
+    println!(
+        "  {} streams open in {:.1} s (own connection and loopback address each)",
+        fleet.opened,
+        t.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+    let (x0, u0) = db_stats(&mut c).await?;
+    let (h0, b0, t0) = (cpu_secs(hub), cpu_secs(me), Instant::now());
+    tokio::time::sleep(std::time::Duration::from_secs(steady)).await;
+    let secs = t0.elapsed().as_secs_f64();
+    let (hub_cpu, bench_cpu) = (
+        (cpu_secs(hub) - h0) / secs * 100.0,
+        (cpu_secs(me) - b0) / secs * 100.0,
+    );
+    let (x1, u1) = db_stats(&mut c).await?;
+    let connected: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM delegates WHERE connected_replica IS NOT NULL AND last_heartbeat_at > now() - interval '3 seconds'",
+    )
+    .fetch_one(&mut c)
+    .await?;
+    let steady_rss = rss_mib(hub);
+    println!(
+        "  steady state over {secs:.0} s: hub RSS {steady_rss:.0} MiB (idle {idle_rss:.0} MiB), hub CPU {hub_cpu:.0} % of one core (bench process {bench_cpu:.0} %); {connected} delegates with a heartbeat in the last 3 s"
+    );
+    let (xacts, updates) = ((x1 - x0) as f64 / secs, (u1 - u0) as f64 / secs);
+    println!(
+        "  liveness: {xacts:.1} database transactions/s in all, {updates:.0} delegate rows updated/s (one statement per flush, not one per heartbeat)"
+    );
+    let mut goals = vec![
+        Goal {
+            target: "hub memory, delegates connected",
+            goal: "< 1 GiB",
+            measured: format!("{steady_rss:.0} MiB with {connected} of {delegates} beating"),
+            met: steady_rss < 1024.0 && connected as usize == delegates,
+        },
+        Goal {
+            target: "hub CPU at steady state",
+            goal: "< 50 % of one core",
+            measured: format!("{hub_cpu:.0} %"),
+            met: hub_cpu < 50.0,
+        },
+        Goal {
+            target: "liveness writes",
+            goal: "batched, not one UPDATE per heartbeat",
+            measured: format!("{xacts:.1} transactions/s for {updates:.0} heartbeats stored/s"),
+            met: xacts * 20.0 < updates,
+        },
+    ];
+
+    // startRun → assignment reaching its delegate, `in_flight` at once, with the fleet connected.
+    let target = Target::start(w.dir.path()).await?;
+    let tid = w
+        .api
+        .create_template(&pause_template("bench-fleet", &target, "1h"))
+        .await?;
+    let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel();
+    let ch = loadgen::channel(&w.api.url, &w.hub.ca).await?;
+    let mut workers = tokio::task::JoinSet::new();
+    for k in 0..in_flight {
+        let d = loadgen::emulated(&w.api, ch.clone(), &format!("worker-{k}")).await?;
+        workers.spawn(worker(
+            d,
+            k,
+            arrived_tx.clone(),
+            std::time::Duration::from_secs(1),
+        ));
+    }
+    let mut latencies = Vec::with_capacity(in_flight * rounds);
+    for round in 0..rounds {
+        let mut calls = tokio::task::JoinSet::new();
+        let mut t_start = vec![Instant::now(); in_flight];
+        for (k, start) in t_start.iter_mut().enumerate() {
+            *start = Instant::now();
+            let (api, tid) = (w.api.clone(), tid.clone());
+            calls.spawn(async move { api.start_run(&tid, &format!("worker-{k}")).await });
+        }
+        let mut got = 0;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        while got < in_flight {
+            let (k, at) = tokio::time::timeout_at(deadline, arrived.recv())
+                .await
+                .with_context(|| {
+                    format!("round {round}: {got} of {in_flight} runs reached their delegate")
+                })?
+                .context("workers ended")?;
+            latencies.push(at.duration_since(t_start[k]).as_secs_f64() * 1000.0);
+            got += 1;
+        }
+        while let Some(r) = calls.join_next().await {
+            r??;
+        }
+        // The round's runs finish (after their 1 s hold) before the next round starts.
+        let want = ((round + 1) * in_flight) as i64;
+        let deadline = Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let passed: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM runs WHERE state = 'PASSED'")
+                    .fetch_one(&mut c)
+                    .await?;
+            if passed >= want {
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "round {round}: {passed} of {want} runs PASSED"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    let (text, p99) = summary(latencies);
+    println!(
+        "  startRun -> assignment at its delegate, {in_flight} at once, {delegates} connected: {text}"
+    );
+    goals.push(Goal {
+        target: "startRun -> fault applied, 100 in flight",
+        goal: "p99 < 100 ms",
+        measured: format!("p99 {p99:.1} ms (to the assignment at the delegate)"),
+        met: p99 < 100.0,
+    });
+
+    // The fleet view over a large history: finished runs spread over the fleet and two years.
+    let t = Instant::now();
+    let seed: String = sqlx::query_scalar(
+        "SELECT id::text FROM runs WHERE state = 'PASSED' ORDER BY created_at LIMIT 1",
+    )
+    .fetch_one(&mut c)
+    .await?;
+    let chunk = 100_000usize;
+    let mut done = 0usize;
+    while done < runs_in_db {
+        let n = chunk.min(runs_in_db - done);
+        sqlx::query(
+            "WITH fleet AS (SELECT array_agg(id ORDER BY name) AS ids FROM delegates WHERE name LIKE 'host-%') \
+             INSERT INTO runs (id, project_id, template_id, template_version, delegate_id, state, planned_ms, \
+                               score, acked_seq, verdict_reason, created_by, created_at, dispatched_at, started_at, ended_at, \
+                               checks_ok, checks_failed) \
+             SELECT gen_random_uuid(), s.project_id, s.template_id, s.template_version, \
+                    fleet.ids[1 + (g % cardinality(fleet.ids))], \
+                    CASE WHEN g % 10 = 0 THEN 'FAILED' ELSE 'PASSED' END, s.planned_ms, \
+                    CASE WHEN g % 10 = 0 THEN 40 ELSE 100 END, 2, 'seeded', 'bench', \
+                    at, at, at + interval '1 second', at + interval '61 seconds', 60, g % 10 \
+             FROM runs s, fleet, generate_series($2::bigint, $3::bigint) g, \
+                  LATERAL (SELECT now() - interval '1 hour' - g * interval '60 seconds' AS at) a \
+             WHERE s.id = $1::uuid",
+        )
+        .bind(&seed)
+        .bind(done as i64)
+        .bind((done + n - 1) as i64)
+        .execute(&mut c)
+        .await?;
+        done += n;
+    }
+    sqlx::query("ANALYZE runs").execute(&mut c).await?;
+    sqlx::query("ANALYZE delegates").execute(&mut c).await?;
+    println!(
+        "  seeded {runs_in_db} finished runs over {delegates} delegates in {:.0} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    let (d1, first) = time_query(
+        &w.api,
+        queries,
+        DELEGATES_PAGE,
+        serde_json::json!({"project": "default", "first": 100}),
+    )
+    .await?;
+    anyhow::ensure!(
+        first["delegates"].as_array().map(Vec::len) == Some(100)
+            && first["delegateSummary"]["total"].as_i64() >= Some(delegates as i64),
+        "the first page of delegates: {}",
+        first["delegateSummary"]
+    );
+    let deep_cursor: String = sqlx::query_scalar(
+        "SELECT id::text || ':' || name FROM delegates ORDER BY name, id OFFSET $1 LIMIT 1",
+    )
+    .bind((delegates / 2) as i64)
+    .fetch_one(&mut c)
+    .await?;
+    let (d2, _) = time_query(
+        &w.api,
+        queries,
+        DELEGATES_PAGE,
+        serde_json::json!({"project": "default", "first": 100, "after": deep_cursor}),
+    )
+    .await?;
+    let (d3, _) = time_query(
+        &w.api,
+        queries,
+        DELEGATES_PAGE,
+        serde_json::json!({"project": "default", "first": 100, "search": "host-77"}),
+    )
+    .await?;
+    let list_goal = |what: &str, samples: Vec<f64>| {
+        let (text, p99) = summary(samples);
+        println!("  {what:<42} {text}");
+        p99
+    };
+    let worst = [
+        list_goal("delegates(project), first page of 100:", d1),
+        list_goal("delegates(project), page at the middle:", d2),
+        list_goal("delegates(project, search: \"host-77\"):", d3),
+    ];
+    let d_worst = worst.iter().cloned().fold(0.0, f64::max);
+    let (r1, first) = time_query(
+        &w.api,
+        queries,
+        RUNS_PAGE,
+        serde_json::json!({"project": "default", "limit": 50}),
+    )
+    .await?;
+    anyhow::ensure!(
+        first["runs"].as_array().map(Vec::len) == Some(50),
+        "the first page of runs"
+    );
+    let deep: String = sqlx::query_scalar(
+        "SELECT id::text FROM runs ORDER BY created_at DESC, id DESC OFFSET $1 LIMIT 1",
+    )
+    .bind((runs_in_db / 2) as i64)
+    .fetch_one(&mut c)
+    .await?;
+    let (r2, _) = time_query(
+        &w.api,
+        queries,
+        RUNS_PAGE,
+        serde_json::json!({"project": "default", "limit": 50, "before": deep}),
+    )
+    .await?;
+    let (r3, _) = time_query(
+        &w.api,
+        queries,
+        RUNS_PAGE,
+        serde_json::json!({"project": "default", "limit": 50, "delegate": "host-4242"}),
+    )
+    .await?;
+    let (r4, _) = time_query(
+        &w.api,
+        queries,
+        RUNS_PAGE,
+        serde_json::json!({"project": "default", "limit": 50, "status": ["FAILED"], "templateId": tid}),
+    )
+    .await?;
+    let worst = [
+        list_goal("runs(project), first page of 50:", r1),
+        list_goal("runs(project, before:), at the middle:", r2),
+        list_goal("runs(project, delegate: one of the fleet):", r3),
+        list_goal("runs(project, template, status FAILED):", r4),
+    ];
+    let r_worst = worst.iter().cloned().fold(0.0, f64::max);
+    goals.push(Goal {
+        target: "fleet view: delegates(project)",
+        goal: "p99 < 100 ms",
+        measured: format!("worst p99 {d_worst:.1} ms ({delegates} delegates)"),
+        met: d_worst < 100.0,
+    });
+    goals.push(Goal {
+        target: "fleet view: runs(...)",
+        goal: "p99 < 100 ms",
+        measured: format!("worst p99 {r_worst:.1} ms ({runs_in_db} runs)"),
+        met: r_worst < 100.0,
+    });
+    fleet.close().await;
+    workers.abort_all();
+    Ok(goals)
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let _pg = faultline_e2e::private_pg_unless_set().await?;
     match std::env::args().nth(1).as_deref() {
-        Some("ingest") => ingest().await,
-        _ => bail!("usage: faultline-bench-scale ingest [--delegates N] [--runs N] [--events-per-run N] [--batch N] [--window N]"),
+        Some("ingest") => print_goals(&ingest().await?),
+        Some("fleet") => print_goals(&fleet().await?),
+        Some("all") => {
+            let mut goals = ingest().await?;
+            goals.extend(fleet().await?);
+            print_goals(&goals);
+        }
+        _ => bail!("usage: faultline-bench-scale ingest [--delegates N] [--runs N] [--events-per-run N] [--batch N] [--window N]\n       faultline-bench-scale fleet [--delegates N] [--in-flight N] [--rounds N] [--runs-in-db N] [--queries N] [--steady-secs N]\n       faultline-bench-scale all   (both, default sizes, and one table of every target)"),
     }
+    Ok(())
 }
