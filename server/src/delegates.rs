@@ -337,34 +337,43 @@ pub async fn list(
     fresh_secs: f64,
     page: &Page,
 ) -> ApiResult<Vec<DelegateRow>> {
-    let (after_name, after_id) = page.after.clone().unzip();
-    let search = page
+    // Only the filters given are in the statement, so each shape keeps a plan that uses the
+    // `(project_id, name)` index (see runs::list).
+    let (head, tail) = SELECT
+        .split_once("$1")
+        .expect("SELECT takes the freshness as $1");
+    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(head);
+    q.push_bind(fresh_secs)
+        .push(tail)
+        .push(" WHERE revoked_at IS NULL");
+    if let Some(scope) = scope {
+        q.push(" AND project_id = ANY(").push_bind(scope).push(")");
+    }
+    if let Some((name, id)) = &page.after {
+        q.push(" AND (name, id) > (")
+            .push_bind(name)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    if let Some(search) = page
         .search
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| {
-            format!(
-                "%{}%",
-                s.replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            )
-        });
-    Ok(sqlx::query_as::<_, DelegateRow>(&format!(
-        "{SELECT} WHERE revoked_at IS NULL AND ($2::uuid[] IS NULL OR project_id = ANY($2)) \
-           AND ($3::text IS NULL OR (name, id) > ($3, $4)) \
-           AND ($5::text IS NULL OR name ILIKE $5) \
-         ORDER BY name, id LIMIT $6"
-    ))
-    .bind(fresh_secs)
-    .bind(scope)
-    .bind(after_name)
-    .bind(after_id)
-    .bind(search)
-    .bind(page.first.max(1))
-    .fetch_all(pool)
-    .await?)
+    {
+        let pattern = format!(
+            "%{}%",
+            search
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        q.push(" AND name ILIKE ").push_bind(pattern);
+    }
+    q.push(" ORDER BY name, id LIMIT ")
+        .push_bind(page.first.max(1));
+    Ok(q.build_query_as::<DelegateRow>().fetch_all(pool).await?)
 }
 
 /// How many delegates the `scope` projects have (not revoked), and how many are connected.

@@ -328,30 +328,47 @@ pub async fn list(
     f: &RunFilter,
     limit: i64,
 ) -> ApiResult<Vec<RunRow>> {
-    let delegate_id = f.delegate.as_deref().and_then(|d| d.parse::<Uuid>().ok());
-    Ok(sqlx::query_as::<_, RunRow>(&format!(
-        "SELECT {COLUMNS} FROM runs r WHERE ($1::uuid[] IS NULL OR project_id = ANY($1)) \
-           AND ($3::uuid IS NULL OR template_id = $3) \
-           AND (cardinality($4::text[]) = 0 OR state = ANY($4)) \
-           AND ($5::text IS NULL OR delegate_id = $6 OR delegate_id IN (SELECT id FROM delegates d WHERE d.name = $5 AND d.project_id = r.project_id)) \
-           AND ($7::timestamptz IS NULL OR created_at >= $7) \
-           AND ($8::timestamptz IS NULL OR created_at < $8) \
-           AND ($9::uuid IS NULL OR schedule_id = $9) \
-           AND ($10::uuid IS NULL OR (created_at, id) < (SELECT b.created_at, b.id FROM runs b WHERE b.id = $10)) \
-         ORDER BY created_at DESC, id DESC LIMIT $2"
-    ))
-    .bind(scope)
-    .bind(limit.clamp(1, 1000))
-    .bind(f.template)
-    .bind(&f.states)
-    .bind(f.delegate.as_deref())
-    .bind(delegate_id)
-    .bind(f.since)
-    .bind(f.until)
-    .bind(f.schedule)
-    .bind(f.before)
-    .fetch_all(pool)
-    .await?)
+    // Only the filters given are in the statement: with `$n IS NULL OR …` for each, Postgres
+    // switches to a generic plan after a few calls that cannot use the indexes (a scan and sort
+    // of every run, seconds with a million).
+    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
+        "SELECT {COLUMNS} FROM runs r WHERE true"
+    ));
+    if let Some(scope) = scope {
+        q.push(" AND project_id = ANY(").push_bind(scope).push(")");
+    }
+    if let Some(t) = f.template {
+        q.push(" AND template_id = ").push_bind(t);
+    }
+    if !f.states.is_empty() {
+        q.push(" AND state = ANY(").push_bind(&f.states).push(")");
+    }
+    if let Some(d) = f.delegate.as_deref() {
+        match d.parse::<Uuid>() {
+            Ok(id) => q.push(" AND delegate_id = ").push_bind(id),
+            Err(_) => q
+                .push(" AND delegate_id IN (SELECT id FROM delegates d WHERE d.name = ")
+                .push_bind(d)
+                .push(" AND d.project_id = r.project_id)"),
+        };
+    }
+    if let Some(t) = f.since {
+        q.push(" AND created_at >= ").push_bind(t);
+    }
+    if let Some(t) = f.until {
+        q.push(" AND created_at < ").push_bind(t);
+    }
+    if let Some(s) = f.schedule {
+        q.push(" AND schedule_id = ").push_bind(s);
+    }
+    if let Some(b) = f.before {
+        q.push(" AND (created_at, id) < (SELECT b.created_at, b.id FROM runs b WHERE b.id = ")
+            .push_bind(b)
+            .push(")");
+    }
+    q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(limit.clamp(1, 1000));
+    Ok(q.build_query_as::<RunRow>().fetch_all(pool).await?)
 }
 
 pub async fn events(
