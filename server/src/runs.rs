@@ -346,10 +346,16 @@ pub async fn list(
     if let Some(d) = f.delegate.as_deref() {
         match d.parse::<Uuid>() {
             Ok(id) => q.push(" AND delegate_id = ").push_bind(id),
-            Err(_) => q
-                .push(" AND delegate_id IN (SELECT id FROM delegates d WHERE d.name = ")
-                .push_bind(d)
-                .push(" AND d.project_id = r.project_id)"),
+            // The names' ids first (not correlated with each run), so the runs come from the
+            // `runs_delegate` index; a run's delegate is always of the run's project.
+            Err(_) => {
+                q.push(" AND delegate_id IN (SELECT id FROM delegates d WHERE d.name = ")
+                    .push_bind(d);
+                if let Some(scope) = scope {
+                    q.push(" AND d.project_id = ANY(").push_bind(scope).push(")");
+                }
+                q.push(")")
+            }
         };
     }
     if let Some(t) = f.since {
