@@ -25,7 +25,10 @@ use std::{
     io::Write,
     os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
-    sync::{Mutex, MutexGuard},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Mutex, MutexGuard,
+    },
 };
 use tokio::sync::Notify;
 
@@ -54,7 +57,9 @@ pub struct Outbox {
     /// Wakes the link when there is something new to send.
     changed: Notify,
     /// Some events wait in memory because the last write failed; logged once per episode.
-    behind: std::sync::atomic::AtomicBool,
+    behind: AtomicBool,
+    /// The last `.acked` write failed; logged once per episode.
+    acked_failing: AtomicBool,
 }
 
 struct RunLog {
@@ -88,7 +93,8 @@ impl Outbox {
             dir: dir.to_path_buf(),
             runs: Mutex::new(BTreeMap::new()),
             changed: Notify::new(),
-            behind: std::sync::atomic::AtomicBool::new(false),
+            behind: AtomicBool::new(false),
+            acked_failing: AtomicBool::new(false),
         };
         let ids = run_ids_with_suffix(dir, ".jsonl")?;
         for id in ids {
@@ -258,7 +264,6 @@ impl Outbox {
 
     /// Logs the start and the end of a stretch of failed writes (not every failure).
     fn note_write(&self, run_id: &str, wrote: Result<bool>) {
-        use std::sync::atomic::Ordering;
         match wrote {
             Err(e) => {
                 if !self.behind.swap(true, Ordering::Relaxed) {
@@ -284,7 +289,7 @@ impl Outbox {
 
     /// Tries again to write the events a full disk held back; wakes the link if it could.
     pub fn retry_unwritten(&self) {
-        if !self.behind.load(std::sync::atomic::Ordering::Relaxed) {
+        if !self.behind.load(Ordering::Relaxed) {
             return;
         }
         let mut any = false;
@@ -326,10 +331,13 @@ impl Outbox {
             let settled = log.finished && log.pending.is_empty();
             if !settled {
                 // Losing this file only means resending a few events, which the hub ignores.
-                if let Err(e) =
-                    write_durable(&self.acked_path(run_id), seq.to_string().as_bytes(), 0o600)
-                {
-                    tracing::warn!(run = %run_id, error = %e, "failed to record the acked seq");
+                match write_durable(&self.acked_path(run_id), seq.to_string().as_bytes(), 0o600) {
+                    // Once per stretch of failures (a full disk fails every ack).
+                    Err(e) if !self.acked_failing.swap(true, Ordering::Relaxed) => {
+                        tracing::warn!(run = %run_id, error = format!("{e:#}"), "failed to record the acked seq");
+                    }
+                    Err(_) => {}
+                    Ok(()) => self.acked_failing.store(false, Ordering::Relaxed),
                 }
             }
             settled
