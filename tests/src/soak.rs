@@ -430,8 +430,9 @@ pub async fn run(opts: Opts) -> Result<Report> {
         "startRun calls retried (hub or database away)",
         start_errors.load(Ordering::Relaxed).to_string(),
     );
-    soak.finish(&samples.lock().unwrap(), &conns.lock().unwrap())
-        .await?;
+    let samples = std::mem::take(&mut *samples.lock().unwrap());
+    let conns = std::mem::take(&mut *conns.lock().unwrap());
+    soak.finish(&samples, &conns).await?;
     soak.teardown().await
 }
 
