@@ -36,6 +36,8 @@ const BACKOFF_MIN: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// A stream that lived this long was healthy: the next reconnect starts from the shortest delay.
 const HEALTHY_STREAM: Duration = Duration::from_secs(10);
+/// Upper bound of the random delay before reconnecting after the hub's `GoingAway`.
+const MOVE_JITTER_MS: u64 = 100;
 /// Heartbeat intervals without any message from a hub that echoes heartbeats before the stream
 /// counts as lost (a frozen hub keeps its connection open).
 const SILENT_BEATS: u32 = 3;
@@ -80,6 +82,8 @@ enum End {
     Retry(String),
     /// The stream was up and broke.
     Lost(String),
+    /// The hub replica is shutting down and said so: reconnect at once.
+    Moved(String),
 }
 
 pub struct Link {
@@ -134,6 +138,7 @@ impl Link {
                 return Ok(());
             }
             let began = Instant::now();
+            let mut moved = false;
             match self.session(&mut stop).await? {
                 End::Stopped => return Ok(()),
                 End::Retry(why) => {
@@ -144,6 +149,11 @@ impl Link {
                     if began.elapsed() >= HEALTHY_STREAM {
                         backoff.reset();
                     }
+                }
+                End::Moved(why) => {
+                    tracing::info!(hub = %self.cfg.hub, reason = %why, "the hub replica is going away; reconnecting now");
+                    backoff.reset();
+                    moved = true;
                 }
             }
             // The hub is unreachable since it was last heard from, when the stream ended for
@@ -156,7 +166,13 @@ impl Link {
                 }
                 was_up
             });
-            let delay = backoff.next();
+            // After a replica's `GoingAway` no backoff (it asked), only a little jitter that
+            // spreads a fleet's reconnects.
+            let delay = if moved {
+                Duration::from_millis(rand::rng().random_range(0..=MOVE_JITTER_MS))
+            } else {
+                backoff.next()
+            };
             tokio::select! {
                 _ = sleep(delay) => {}
                 _ = stopped(&mut stop) => return Ok(()),
@@ -311,6 +327,7 @@ impl Link {
                         last_heard = Instant::now();
                         match m.msg {
                             Some(HMsg::Heartbeat(_)) => echoes = true,
+                            Some(HMsg::GoingAway(g)) => return Ok(End::Moved(g.reason)),
                             Some(HMsg::Welcome(w)) => {
                                 echoes |= w.heartbeat_echo;
                                 self.handle(HMsg::Welcome(w), &mut heartbeat).await?
@@ -338,7 +355,11 @@ impl Link {
                     }
                 }
                 Some(m) = self.from_exec.recv() => self.queued.push_back(m),
-                _ = heartbeat.tick() => heartbeat_due = true,
+                _ = heartbeat.tick() => {
+                    heartbeat_due = true;
+                    // Events a full disk held back are written (then sent) once it has room.
+                    self.outbox.retry_unwritten();
+                }
                 _ = sleep_until(silent_at), if echoes => {
                     self.silent_since = Some(last_heard);
                     return Ok(End::Lost(format!(
@@ -379,7 +400,7 @@ impl Link {
                 self.exec.stop_all(Stop::Abort(reason)).await;
             }
             HMsg::Ack(a) => self.outbox.ack(&a.run_id, a.seq),
-            HMsg::Heartbeat(_) => {}
+            HMsg::Heartbeat(_) | HMsg::GoingAway(_) => {}
             HMsg::Revoked(r) => return Err(Fatal::Revoked(r.reason)),
         }
         Ok(())

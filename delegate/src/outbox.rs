@@ -7,6 +7,12 @@
 //! run has been sent. A run's files (including the `<run_id>.spec.json` the executor saves beside
 //! them) are deleted once the run has finished and the hub has acknowledged all its events.
 //!
+//! When an event cannot be written (the state disk is full), it keeps its seq and waits in memory;
+//! it is written, and only then sent, on a later push or [`Outbox::retry_unwritten`]. The hub
+//! therefore never acknowledges an event that is not on disk, and a full disk delays events
+//! instead of losing them (a crash while the disk is still full loses those few, but the fault
+//! journal reverts the run's faults on restart either way).
+//!
 //! The outbox does not talk to the hub: the link pulls batches and feeds acks back.
 use crate::state::{run_ids_with_suffix, sync_dir, valid_run_id, write_durable};
 use anyhow::{Context, Result};
@@ -19,7 +25,10 @@ use std::{
     io::Write,
     os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
-    sync::{Mutex, MutexGuard},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Mutex, MutexGuard,
+    },
 };
 use tokio::sync::Notify;
 
@@ -47,6 +56,10 @@ pub struct Outbox {
     runs: Mutex<BTreeMap<String, RunLog>>,
     /// Wakes the link when there is something new to send.
     changed: Notify,
+    /// Some events wait in memory because the last write failed; logged once per episode.
+    behind: AtomicBool,
+    /// The last `.acked` write failed; logged once per episode.
+    acked_failing: AtomicBool,
 }
 
 struct RunLog {
@@ -55,9 +68,13 @@ struct RunLog {
     /// Highest seq handed to the current stream; rewound to `acked` on reconnect.
     sent: u64,
     pending: VecDeque<StoredEvent>,
+    /// Highest seq written to the file; later ones wait in `pending` for the disk (and are not
+    /// sent before they are written).
+    written: u64,
     /// `run.finished` is among the events: the files can go once everything is acked.
     finished: bool,
-    file: File,
+    /// Opened (created) with the first event that can be written.
+    file: Option<File>,
     /// Bytes in the file, to cut off a torn write.
     len: u64,
     /// Written since the last fsync.
@@ -76,6 +93,8 @@ impl Outbox {
             dir: dir.to_path_buf(),
             runs: Mutex::new(BTreeMap::new()),
             changed: Notify::new(),
+            behind: AtomicBool::new(false),
+            acked_failing: AtomicBool::new(false),
         };
         let ids = run_ids_with_suffix(dir, ".jsonl")?;
         for id in ids {
@@ -134,8 +153,9 @@ impl Outbox {
             acked,
             sent: acked,
             pending: VecDeque::new(),
+            written: 0,
             finished: false,
-            file,
+            file: Some(file),
             len: complete as u64,
             dirty: false,
         };
@@ -146,6 +166,7 @@ impl Outbox {
             match serde_json::from_slice::<StoredEvent>(line) {
                 Ok(ev) => {
                     log.next_seq = log.next_seq.max(ev.seq + 1);
+                    log.written = log.written.max(ev.seq);
                     log.finished |= ev.kind == events::RUN_FINISHED;
                     if ev.seq > acked {
                         log.pending.push_back(ev);
@@ -159,7 +180,8 @@ impl Outbox {
         Ok(log)
     }
 
-    /// Numbers, persists and queues one event. Returns its seq.
+    /// Numbers, persists and queues one event. Returns its seq. An event that cannot be written
+    /// now (disk full) still gets its seq and waits in memory until a later write succeeds.
     pub fn push<P: Serialize + ?Sized>(
         &self,
         run_id: &str,
@@ -169,9 +191,45 @@ impl Outbox {
         anyhow::ensure!(valid_run_id(run_id), "invalid run id {run_id:?}");
         let payload_json =
             serde_json::to_string(payload).context("failed to encode an event payload")?;
-        let seq = {
+        let (seq, wrote) = {
             let mut runs = lock(&self.runs);
-            if !runs.contains_key(run_id) {
+            let log = runs.entry(run_id.to_string()).or_insert_with(|| RunLog {
+                next_seq: 1,
+                acked: 0,
+                sent: 0,
+                pending: VecDeque::new(),
+                written: 0,
+                finished: false,
+                file: None,
+                len: 0,
+                dirty: false,
+            });
+            let ev = StoredEvent {
+                seq: log.next_seq,
+                at_ms: crate::now_ms(),
+                kind: kind.to_string(),
+                payload_json,
+            };
+            log.next_seq += 1;
+            log.finished |= kind == events::RUN_FINISHED;
+            log.pending.push_back(ev);
+            let seq = log.next_seq - 1;
+            (seq, self.write_tail(run_id, log))
+        };
+        let notify = matches!(wrote, Ok(true));
+        self.note_write(run_id, wrote);
+        if notify {
+            self.changed.notify_one();
+        }
+        Ok(seq)
+    }
+
+    /// Appends the run's events not yet on disk, in order; `Ok(true)` if any was written. Stops
+    /// at the first failure, cutting off what it wrote of that line.
+    fn write_tail(&self, run_id: &str, log: &mut RunLog) -> Result<bool> {
+        let mut wrote = false;
+        while log.pending.back().is_some_and(|e| e.seq > log.written) {
+            if log.file.is_none() {
                 let path = self.events_path(run_id);
                 let file = OpenOptions::new()
                     .create(true)
@@ -180,43 +238,78 @@ impl Outbox {
                     .open(&path)
                     .with_context(|| format!("failed to create {}", path.display()))?;
                 sync_dir(&self.dir)?;
-                let log = RunLog {
-                    next_seq: 1,
-                    acked: 0,
-                    sent: 0,
-                    pending: VecDeque::new(),
-                    finished: false,
-                    file,
-                    len: 0,
-                    dirty: false,
-                };
-                runs.insert(run_id.to_string(), log);
+                log.file = Some(file);
             }
-            let Some(log) = runs.get_mut(run_id) else {
-                anyhow::bail!("run {run_id} vanished from the outbox");
-            };
-            let ev = StoredEvent {
-                seq: log.next_seq,
-                at_ms: crate::now_ms(),
-                kind: kind.to_string(),
-                payload_json,
-            };
-            let mut line = serde_json::to_vec(&ev).context("failed to encode an event")?;
+            let file = log.file.as_mut().expect("opened above");
+            let written = log.written;
+            let ev = log
+                .pending
+                .iter()
+                .find(|e| e.seq > written)
+                .expect("an unwritten event");
+            let mut line = serde_json::to_vec(ev).context("failed to encode an event")?;
             line.push(b'\n');
-            if let Err(e) = log.file.write_all(&line) {
+            if let Err(e) = file.write_all(&line) {
                 // Never leave half a line for the next event to be glued to.
-                let _ = log.file.set_len(log.len);
+                let _ = file.set_len(log.len);
                 return Err(e).context("failed to append to the outbox");
             }
             log.len += line.len() as u64;
             log.dirty = true;
-            log.next_seq += 1;
-            log.finished |= kind == events::RUN_FINISHED;
-            log.pending.push_back(ev.clone());
-            ev.seq
-        };
-        self.changed.notify_one();
-        Ok(seq)
+            log.written = ev.seq;
+            wrote = true;
+        }
+        Ok(wrote)
+    }
+
+    /// Logs the start and the end of a stretch of failed writes (not every failure).
+    fn note_write(&self, run_id: &str, wrote: Result<bool>) {
+        match wrote {
+            Err(e) => {
+                if !self.behind.swap(true, Ordering::Relaxed) {
+                    tracing::error!(run = %run_id, error = format!("{e:#}"), "cannot write run events to the state directory (disk full?); keeping them in memory and retrying");
+                }
+            }
+            Ok(_) => {
+                if self.behind.load(Ordering::Relaxed) && self.unwritten() == 0 {
+                    self.behind.store(false, Ordering::Relaxed);
+                    tracing::info!("run events are written to the state directory again");
+                }
+            }
+        }
+    }
+
+    /// Events waiting in memory for the disk.
+    pub fn unwritten(&self) -> usize {
+        lock(&self.runs)
+            .values()
+            .map(|l| l.pending.iter().filter(|e| e.seq > l.written).count())
+            .sum()
+    }
+
+    /// Tries again to write the events a full disk held back; wakes the link if it could.
+    pub fn retry_unwritten(&self) {
+        if !self.behind.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut any = false;
+        let mut last = Ok(false);
+        {
+            let mut runs = lock(&self.runs);
+            for (run_id, log) in runs.iter_mut() {
+                match self.write_tail(run_id, log) {
+                    Ok(w) => any |= w,
+                    Err(e) => {
+                        last = Err(e);
+                        break;
+                    }
+                }
+            }
+        }
+        self.note_write("-", last.map(|_| any));
+        if any {
+            self.changed.notify_one();
+        }
     }
 
     /// The hub has stored everything of `run_id` up to `seq`.
@@ -238,10 +331,13 @@ impl Outbox {
             let settled = log.finished && log.pending.is_empty();
             if !settled {
                 // Losing this file only means resending a few events, which the hub ignores.
-                if let Err(e) =
-                    write_durable(&self.acked_path(run_id), seq.to_string().as_bytes(), 0o600)
-                {
-                    tracing::warn!(run = %run_id, error = %e, "failed to record the acked seq");
+                match write_durable(&self.acked_path(run_id), seq.to_string().as_bytes(), 0o600) {
+                    // Once per stretch of failures (a full disk fails every ack).
+                    Err(e) if !self.acked_failing.swap(true, Ordering::Relaxed) => {
+                        tracing::warn!(run = %run_id, error = format!("{e:#}"), "failed to record the acked seq");
+                    }
+                    Err(_) => {}
+                    Ok(()) => self.acked_failing.store(false, Ordering::Relaxed),
                 }
             }
             settled
@@ -292,10 +388,11 @@ impl Outbox {
             if out.len() >= max {
                 break;
             }
+            // Only what is on disk: the hub must never acknowledge an event a crash could lose.
             let unsent = log
                 .pending
                 .iter()
-                .filter(|e| e.seq > log.sent)
+                .filter(|e| e.seq > log.sent && e.seq <= log.written)
                 .take(max - out.len());
             let before = out.len();
             out.extend(unsent.map(|e| pb::Event {
@@ -306,8 +403,8 @@ impl Outbox {
                 payload_json: e.payload_json.clone(),
             }));
             if out.len() > before {
-                if log.dirty {
-                    match log.file.sync_data() {
+                if let (true, Some(file)) = (log.dirty, &log.file) {
+                    match file.sync_data() {
                         Ok(()) => log.dirty = false,
                         Err(e) => {
                             tracing::warn!(run = %run_id, error = %e, "failed to fsync the outbox")
@@ -331,7 +428,7 @@ impl Outbox {
     pub fn has_unsent(&self) -> bool {
         lock(&self.runs)
             .values()
-            .any(|l| l.pending.back().is_some_and(|e| e.seq > l.sent))
+            .any(|l| l.written > l.sent && l.pending.back().is_some_and(|e| e.seq > l.sent))
     }
 
     /// Runs with events the hub has not acknowledged, or that have not finished.
@@ -442,6 +539,45 @@ mod tests {
         assert!(!ob.knows(RUN));
         assert!(!dir.path().join(format!("{RUN}.jsonl")).exists());
         assert!(!dir.path().join(format!("{RUN}.acked")).exists());
+    }
+
+    #[test]
+    fn events_that_cannot_be_written_wait_in_memory_and_are_sent_only_once_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let ob = Outbox::open(dir.path()).unwrap();
+        ob.push(RUN, "run.started", &json!({})).unwrap();
+        assert_eq!(ob.next_batch(MAX_BATCH).len(), 1);
+        // The disk refuses writes: a handle that cannot write stands in for ENOSPC.
+        let path = dir.path().join(format!("{RUN}.jsonl"));
+        let good = lock(&ob.runs).get_mut(RUN).unwrap().file.take();
+        lock(&ob.runs).get_mut(RUN).unwrap().file = Some(File::open(&path).unwrap());
+        assert_eq!(
+            ob.push(RUN, "probe.check", &json!({"ok": true})).unwrap(),
+            2
+        );
+        assert_eq!(ob.push(RUN, events::RUN_FINISHED, &json!({})).unwrap(), 3);
+        assert_eq!(ob.unwritten(), 2);
+        assert!(!ob.has_unsent(), "nothing unwritten is offered to the hub");
+        assert!(ob.next_batch(MAX_BATCH).is_empty());
+        ob.retry_unwritten();
+        assert_eq!(ob.unwritten(), 2, "still refused");
+        // The disk has room again.
+        lock(&ob.runs).get_mut(RUN).unwrap().file = good;
+        ob.retry_unwritten();
+        assert_eq!(ob.unwritten(), 0);
+        let batch = ob.next_batch(MAX_BATCH);
+        assert_eq!(batch.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(
+            ob.history(RUN)
+                .unwrap()
+                .iter()
+                .map(|e| e.seq)
+                .collect::<Vec<_>>(),
+            vec![1, 2, 3],
+            "written in order, no gap, nothing twice"
+        );
+        ob.ack(RUN, 3);
+        assert!(!ob.knows(RUN), "settled once everything is acknowledged");
     }
 
     #[test]

@@ -123,9 +123,11 @@ pub(crate) fn write_durable(path: &Path, bytes: &[u8], mode: u32) -> Result<()> 
         .mode(mode)
         .open(&tmp)
         .with_context(|| format!("failed to create {}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("failed to write {}", tmp.display()))?;
+    if let Err(e) = f.write_all(bytes).and_then(|_| f.sync_all()) {
+        // A full disk: give back what was written.
+        let _ = fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("failed to write {}", tmp.display()));
+    }
     fs::rename(&tmp, path)
         .with_context(|| format!("failed to rename {} into place", tmp.display()))?;
     match path.parent() {

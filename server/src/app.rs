@@ -265,19 +265,28 @@ impl Hub {
             None => None,
         };
         let stop_tx = self.stop_tx;
-        let shutdown = async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        };
+        // The listener closes first, then every task and delegate stream is told to stop: a
+        // delegate told to go away cannot reconnect to this replica.
         http::serve(
             self.listener,
             self.tls.map(|t| t.config),
             router,
             shutdown,
+            move || {
+                tracing::info!("listener closed; ending delegate streams and background tasks");
+                let _ = stop_tx.send(true);
+            },
             self.args.shutdown_grace.0,
         )
         .await;
         let _ = tokio::join!(listen, poll, reap, schedule, deliver, git, annotate, beats, retain);
+        // Each delegate stream marks itself disconnected before the pool closes.
+        if tokio::time::timeout(self.args.shutdown_grace.0, self.state.hub.sessions_ended())
+            .await
+            .is_err()
+        {
+            tracing::warn!("delegate sessions still ending after the grace period");
+        }
         if let Some(m) = metrics {
             let _ = m.await;
         }

@@ -179,6 +179,7 @@ impl pb::delegate_service_server::DelegateService for DelegateSvc {
         tracing::info!(delegate = %id, replica = %self.state.replica, inflight = inflight.len(), "delegate connected");
         tokio::spawn(
             Session {
+                _task: self.state.hub.session_task(),
                 state: self.state.clone(),
                 id,
                 session,
@@ -206,11 +207,18 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
+/// Resolves once the replica is shutting down (at once if it already is).
+async fn stopping(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
 fn hub(msg: HMsg) -> pb::HubMessage {
     pb::HubMessage { msg: Some(msg) }
 }
 
 struct Session {
+    /// Counts this task until it ends (after its stream is marked disconnected).
+    _task: crate::notify::SessionTask,
     state: AppState,
     id: Uuid,
     /// This stream's id in `delegates.session_id`; a newer stream replaces it.
@@ -239,7 +247,15 @@ impl Session {
         local.wake.notify_one();
         loop {
             let step = tokio::select! {
-                _ = stop.changed() => break,
+                _ = stopping(&mut stop) => {
+                    // This replica is shutting down (its listener is already closed). Every batch
+                    // read so far is stored and acknowledged; the delegate reconnects at once and
+                    // lands on another replica, where it resends what is unacknowledged.
+                    let bye = pb::GoingAway { reason: "this hub replica is shutting down".into() };
+                    let _ = self.tx.try_send(Ok(hub(HMsg::GoingAway(bye))));
+                    tracing::info!(delegate = %self.id, "replica shutting down: told the delegate to reconnect");
+                    break;
+                }
                 _ = local.wake.notified() => {
                     if local.superseded() {
                         tracing::info!(delegate = %self.id, "a newer stream of this delegate connected; closing this one");

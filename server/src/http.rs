@@ -323,13 +323,16 @@ async fn readyz(State(h): State<Http>) -> impl IntoResponse {
     }
 }
 
-/// Accepts connections until `shutdown` resolves, then lets in-flight requests finish for up to
-/// `grace`. TLS handshakes must complete within 10 s; idle HTTP/1 header reads within 30 s.
+/// Accepts connections until `shutdown` resolves, closes the listener, calls `closed` (which
+/// tells long-lived streams to end: a client reconnecting then finds this port refusing and goes
+/// to another replica), then lets in-flight requests finish for up to `grace`. TLS handshakes
+/// must complete within 10 s; idle HTTP/1 header reads within 30 s.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     router: Router,
     shutdown: impl Future<Output = ()>,
+    closed: impl FnOnce(),
     grace: Duration,
 ) {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
@@ -387,6 +390,7 @@ pub async fn serve(
         });
     }
     drop(listener);
+    closed();
     if tokio::time::timeout(grace, graceful.shutdown())
         .await
         .is_err()

@@ -34,8 +34,20 @@ impl LocalStream {
     }
 }
 
+/// One running delegate session task; see [`Hub::session_task`].
+pub struct SessionTask(Arc<watch::Sender<usize>>);
+
+impl Drop for SessionTask {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
+}
+
 pub struct Hub {
     streams: Mutex<HashMap<Uuid, Arc<LocalStream>>>,
+    /// Delegate session tasks still running (counted until their stream is marked
+    /// disconnected), so a shutdown closes the pool only after they let go.
+    sessions: Arc<watch::Sender<usize>>,
     events: broadcast::Sender<Uuid>,
     /// Wakes this replica's scheduler: a schedule was created or changed (`faultline_schedules`).
     pub schedules: Arc<Notify>,
@@ -47,6 +59,7 @@ impl Hub {
     pub fn new() -> Arc<Self> {
         Arc::new(Hub {
             streams: Mutex::default(),
+            sessions: Arc::new(watch::channel(0).0),
             events: broadcast::channel(1024).0,
             schedules: Arc::new(Notify::new()),
             webhooks: Arc::new(Notify::new()),
@@ -68,6 +81,17 @@ impl Hub {
         if map.get(&id).is_some_and(|cur| Arc::ptr_eq(cur, s)) {
             map.remove(&id);
         }
+    }
+
+    /// Counts one delegate session task until the returned guard drops.
+    pub fn session_task(&self) -> SessionTask {
+        self.sessions.send_modify(|n| *n += 1);
+        SessionTask(self.sessions.clone())
+    }
+
+    /// Resolves once no delegate session task is left.
+    pub async fn sessions_ended(&self) {
+        let _ = self.sessions.subscribe().wait_for(|n| *n == 0).await;
     }
 
     pub fn connected_here(&self) -> usize {

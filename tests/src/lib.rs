@@ -18,8 +18,10 @@ use tokio::{
     sync::watch,
 };
 
+pub mod lb;
 pub mod loadgen;
 pub mod receiver;
+pub mod soak;
 
 /// `target/<profile>/<name>`, beside this binary (or one level up, for test binaries in deps/).
 pub fn bin(name: &str) -> PathBuf {
@@ -293,6 +295,45 @@ impl Hub {
 
     pub fn client(&self, token: &str) -> Result<Api> {
         Api::new(&self.url, &self.ca, token)
+    }
+
+    /// Another replica on the same database, presenting this hub's certificate (its generated
+    /// CA and server certificate are copied into the new data directory first), so clients that
+    /// trust one trust both behind one address.
+    pub async fn replica(&self, data_dir: &Path, opts: HubOpts) -> Result<Hub> {
+        let tls = data_dir.join("tls");
+        std::fs::create_dir_all(&tls)?;
+        for f in ["ca.pem", "server.pem", "server.key"] {
+            std::fs::copy(self.data_dir.join("tls").join(f), tls.join(f))
+                .with_context(|| format!("copy tls/{f}"))?;
+        }
+        Hub::start(&self.database_url, data_dir, opts).await
+    }
+
+    /// SIGTERM, then wait up to `within` for a clean exit (true when it exited 0).
+    pub async fn stop(&mut self, within: Duration) -> Result<bool> {
+        self.proc.stop(within).await
+    }
+
+    /// Starts this hub again on its data directory and address with `extra` flags (after
+    /// it exited).
+    pub async fn restart(&mut self, extra: Vec<String>) -> Result<()> {
+        let again = Hub::start(
+            &self.database_url,
+            &self.data_dir,
+            HubOpts {
+                listen: self.addr.clone(),
+                extra,
+            },
+        )
+        .await?;
+        let (token, login) = (self.admin_token.take(), self.admin_login.take());
+        *self = Hub {
+            admin_token: token,
+            admin_login: login,
+            ..again
+        };
+        Ok(())
     }
 }
 

@@ -33,7 +33,13 @@ pub enum Mode {
     DropFirstStream,
     /// Revoke the delegate right after Welcome.
     Revoke,
+    /// The first [`GOING_AWAY_STREAMS`] streams: `GoingAway` right after Welcome, then the end,
+    /// as a replica shutting down does.
+    GoingAway,
 }
+
+/// Streams [`Mode::GoingAway`] ends at once.
+pub const GOING_AWAY_STREAMS: usize = 5;
 
 #[derive(Default)]
 pub struct Seen {
@@ -222,6 +228,13 @@ impl DelegateService for Svc {
                     reason: "revoked by a test".into(),
                 })))
                 .await;
+        }
+        if self.mode == Mode::GoingAway && stream_no < GOING_AWAY_STREAMS {
+            let bye = pb::GoingAway {
+                reason: "this fake replica is shutting down".into(),
+            };
+            let _ = tx.send(hub(HMsg::GoingAway(bye))).await;
+            return Ok(Response::new(Box::pin(ReceiverStream::new(rx))));
         }
         if let Some(a) = self.assign.lock().unwrap().take() {
             let _ = tx.try_send(hub(HMsg::Assign(a)));

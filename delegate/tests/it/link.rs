@@ -1,6 +1,6 @@
 //! The link against FakeHub: registration, Hello, runs over the stream, acks, replay after a
-//! dropped stream, revocation; and the real binary's stdout line, exit codes and SIGTERM.
-use crate::fake_hub::{FakeHub, Mode, CREDENTIAL, DELEGATE_ID, TOKEN};
+//! dropped stream, revocation, reconnecting at once after `GoingAway`; and the real binary's stdout line, exit codes and SIGTERM.
+use crate::fake_hub::{FakeHub, Mode, CREDENTIAL, DELEGATE_ID, GOING_AWAY_STREAMS, TOKEN};
 use crate::helpers::{
     assert_well_formed, eventually, proc_state, wait_until, HttpServer, TargetProc,
 };
@@ -213,6 +213,30 @@ async fn unacknowledged_events_are_replayed_after_the_stream_drops() {
     );
     let replay: Vec<u64> = seen.events[n..].iter().map(|e| e.seq).collect();
     assert_eq!(replay, (1..=n as u64).collect::<Vec<_>>());
+}
+
+/// A replica shutting down says `GoingAway`: the delegate reconnects at once, however often,
+/// instead of backing off (five short-lived streams in a row would otherwise wait
+/// 0.1 + 0.2 + 0.4 + 0.8 + 1.6 s at the least).
+#[tokio::test]
+async fn going_away_reconnects_at_once_without_backoff() {
+    let hub = FakeHub::start(Mode::GoingAway, None).await;
+    let state = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let d = spawn_delegate(config(&hub, state.path(), Some(TOKEN)));
+    hub.wait_for(
+        Duration::from_secs(10),
+        "a stream after the going-aways",
+        |s| s.hellos.len() > GOING_AWAY_STREAMS,
+    )
+    .await;
+    let took = started.elapsed();
+    d.shutdown().await.unwrap();
+    assert!(
+        took < Duration::from_millis(1500),
+        "{} streams took {took:?}",
+        GOING_AWAY_STREAMS + 1
+    );
 }
 
 #[tokio::test]
