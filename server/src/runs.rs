@@ -352,7 +352,9 @@ pub async fn list(
                 q.push(" AND delegate_id IN (SELECT id FROM delegates d WHERE d.name = ")
                     .push_bind(d);
                 if let Some(scope) = scope {
-                    q.push(" AND d.project_id = ANY(").push_bind(scope).push(")");
+                    q.push(" AND d.project_id = ANY(")
+                        .push_bind(scope)
+                        .push(")");
                 }
                 q.push(")")
             }
