@@ -1,5 +1,5 @@
 # Developer shortcuts. The README's two commands are deploy/quickstart.sh and scripts/test.sh.
-.PHONY: fmt clippy test bench fuzz quickstart schema
+.PHONY: fmt clippy test bench bench-scale fuzz quickstart schema
 
 fmt:
 	cargo fmt --all
@@ -9,6 +9,9 @@ clippy:
 
 test:
 	./scripts/test.sh
+
+bench-scale:
+	scripts/bench-scale.sh
 
 bench:
 	cargo build --release --workspace --bins
