@@ -1363,7 +1363,7 @@ mod tests {
 
     #[test]
     fn growth_compares_the_first_and_last_quarters() {
-        assert_eq!(growth(&[10, 12, 11, 10, 11, 10, 12, 11]), Some(-2));
+        assert_eq!(growth(&[10, 12, 11, 10, 11, 10, 12, 11]), Some(-1));
         assert_eq!(growth(&[10, 10, 10, 10, 20, 20, 20, 20]), Some(10));
         assert_eq!(growth(&[1, 2]), None);
     }
