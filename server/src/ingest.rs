@@ -232,8 +232,9 @@ fn payload(kind: &str, text: String) -> (String, Option<ProbeCheck>) {
     (value.to_string(), None)
 }
 
-/// The check within what is stored: names and texts capped and stripped of what jsonb refuses,
-/// ordinals and attempts within `int`; `None` when it holds a text jsonb would refuse even so.
+/// The check within what is stored: names and texts capped and stripped of NUL (which jsonb
+/// refuses), attempts at most 1000, at most 64 ordinals; `None` when its step or an ordinal does
+/// not fit an `int` (it is then kept as an event that counts for nothing).
 fn bounded(mut c: ProbeCheck) -> Option<ProbeCheck> {
     const INT: usize = i32::MAX as usize;
     c.probe = clean(&c.probe, 256);
