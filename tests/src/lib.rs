@@ -721,3 +721,41 @@ pub fn arg(name: &str, default: usize) -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// The `p` quantile (0..=1) of `sorted` samples, nearest rank.
+pub fn pct(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p).ceil() as usize)
+        .saturating_sub(1)
+        .min(sorted.len() - 1)]
+}
+
+/// A `/proc/PID/status` field in KiB (`VmRSS`, `VmHWM`, …); `None` once the process is gone.
+pub fn proc_kib(pid: i32, field: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quantiles_and_proc_fields() {
+        let s: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(
+            (
+                super::pct(&s, 0.5),
+                super::pct(&s, 0.99),
+                super::pct(&s, 1.0)
+            ),
+            (50.0, 99.0, 100.0)
+        );
+        let me = std::process::id() as i32;
+        assert!(super::proc_kib(me, "VmRSS").is_some_and(|kib| kib > 0));
+        assert_eq!(super::proc_kib(me, "NoSuchField"), None);
+    }
+}

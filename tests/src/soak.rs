@@ -296,14 +296,7 @@ struct Sample {
 }
 
 fn rss_kib(pid: i32) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    crate::proc_kib(pid, "VmRSS")
 }
 
 fn fd_count(pid: i32) -> Option<u64> {

@@ -9,25 +9,12 @@
 //! `target/release/faultline-bench`. Uses `FAULTLINE_TEST_PG` if set, else starts a private
 //! PostgreSQL itself.
 use anyhow::{Context, Result};
-use faultline_e2e::arg;
+use faultline_e2e::{arg, pct};
 use faultline_e2e::{loadgen, pause_template, proc_state, Target, World};
 use std::time::{Duration, Instant};
 
 fn rss_kib(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 * p).ceil() as usize)
-        .saturating_sub(1)
-        .min(sorted.len() - 1)]
+    faultline_e2e::proc_kib(pid, "VmRSS").unwrap_or(0)
 }
 
 async fn wait_proc(pid: i32, stopped: bool, within: Duration) -> Result<()> {

@@ -12,7 +12,7 @@
 //! `cargo build --release --workspace --bins`, then `target/release/faultline-bench-metrics`.
 //! Uses `FAULTLINE_TEST_PG` if set, else starts a private PostgreSQL.
 use anyhow::{Context, Result};
-use faultline_e2e::arg;
+use faultline_e2e::{arg, pct};
 use faultline_e2e::{loadgen, pause_template, proc_state, HubOpts, Target, World};
 use faultline_proto::v1::{self as pb, delegate_message::Msg, hub_message::Msg as HMsg};
 use futures::StreamExt;
@@ -22,12 +22,6 @@ use std::time::{Duration, Instant};
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 * p).ceil() as usize)
-        .saturating_sub(1)
-        .min(sorted.len() - 1)]
 }
 
 /// startRun → the target process stopped, `runs` times; returns the sorted latencies in ms.

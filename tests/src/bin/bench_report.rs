@@ -13,8 +13,8 @@
 //! PostgreSQL.
 use anyhow::{ensure, Context, Result};
 use chrono::{DateTime, Duration as Span, Utc};
-use faultline_e2e::arg;
 use faultline_e2e::World;
+use faultline_e2e::{arg, pct};
 use serde_json::{json, Value};
 use sqlx::Connection;
 use std::time::{Duration, Instant};
@@ -25,12 +25,6 @@ fn save_dir() -> Option<std::path::PathBuf> {
     let args: Vec<String> = std::env::args().collect();
     let i = args.iter().position(|a| a == "--save")?;
     args.get(i + 1).map(Into::into)
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 * p).ceil() as usize)
-        .saturating_sub(1)
-        .min(sorted.len() - 1)]
 }
 
 /// A small deterministic generator (xorshift64*): the same run every time.

@@ -24,7 +24,7 @@
 //! `target/release/faultline-bench-scale ingest`. Uses `FAULTLINE_TEST_PG` if set, else starts a
 //! private PostgreSQL.
 use anyhow::{bail, Context, Result};
-use faultline_e2e::arg;
+use faultline_e2e::{arg, pct};
 use faultline_e2e::{loadgen, pause_template, HubOpts, Target, World};
 use faultline_proto::v1::{self as pb, delegate_message::Msg, hub_message::Msg as HMsg};
 use futures::StreamExt;
@@ -45,16 +45,7 @@ fn latency(seq: u64) -> f64 {
 
 /// The hub's peak resident memory (VmHWM), in MiB.
 fn peak_rss_mib(pid: i32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
+    faultline_e2e::proc_kib(pid, "VmHWM").unwrap_or(0) as f64 / 1024.0
 }
 
 /// One of issue 20's targets: what was asked, what was measured, and whether it was met.
@@ -325,22 +316,7 @@ fn cpu_secs(pid: i32) -> f64 {
 }
 
 fn rss_mib(pid: i32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 * p).ceil() as usize)
-        .saturating_sub(1)
-        .min(sorted.len() - 1)]
+    faultline_e2e::proc_kib(pid, "VmRSS").unwrap_or(0) as f64 / 1024.0
 }
 
 /// p50/p99/max of `samples` in ms, as printed, and the p99.

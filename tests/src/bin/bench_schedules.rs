@@ -8,17 +8,11 @@
 //! `target/release/faultline-bench-schedules`. Uses `FAULTLINE_TEST_PG` if set, else starts a
 //! private PostgreSQL.
 use anyhow::{ensure, Result};
-use faultline_e2e::arg;
+use faultline_e2e::{arg, pct};
 use faultline_e2e::{Hub, HubOpts, Target, World};
 use serde_json::json;
 use sqlx::Connection;
 use std::time::Duration;
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 * p).ceil() as usize)
-        .saturating_sub(1)
-        .min(sorted.len() - 1)]
-}
 
 #[tokio::main]
 async fn main() -> Result<()> {

@@ -9,7 +9,7 @@
 //! `target/debug/faultline-bench-webhooks`. Uses `FAULTLINE_TEST_PG` if set, else starts a
 //! private PostgreSQL.
 use anyhow::{ensure, Context, Result};
-use faultline_e2e::arg;
+use faultline_e2e::{arg, pct};
 use faultline_e2e::{receiver::Receiver, Hub, HubOpts};
 use serde_json::json;
 use sqlx::Connection;
@@ -17,12 +17,6 @@ use std::{
     collections::HashMap,
     time::{Duration, UNIX_EPOCH},
 };
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 * p).ceil() as usize)
-        .saturating_sub(1)
-        .min(sorted.len() - 1)]
-}
 
 #[tokio::main]
 async fn main() -> Result<()> {
