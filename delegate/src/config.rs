@@ -95,8 +95,11 @@ pub struct ToxiproxyConfig {
 )]
 pub struct Config {
     /// The hub's delegate endpoint. `https://` connects with TLS, `http://` in plain text.
-    #[arg(long, env = "FAULTLINE_DELEGATE_HUB")]
-    pub hub: String,
+    /// Several replicas' addresses may be given, comma-separated or by repeating the flag: the
+    /// delegate starts at a random one and moves to the next whenever a connection fails, its
+    /// stream is lost or the replica goes away, so it needs no load balancer in front.
+    #[arg(long = "hub", env = "FAULTLINE_DELEGATE_HUB", value_delimiter = ',', required = true, value_name = "URL")]
+    pub hubs: Vec<String>,
 
     /// Log lines as `text` (for people) or `json` (one object per line, with the fields of the
     /// spans they belong to: a run's lines carry `run_id`, the delegate's name and project).
@@ -342,6 +345,23 @@ mod tests {
         assert_eq!(c.proxy_busy_poll.0, std::time::Duration::from_micros(100));
     }
 
+    #[test]
+    fn takes_several_hub_addresses_by_comma_or_repeated_flag() {
+        let c = Config::try_parse_from([
+            "faultline-delegate",
+            "--hub",
+            "https://a:8443,https://b:8443",
+            "--hub",
+            "https://c:8443",
+        ])
+        .unwrap();
+        assert_eq!(c.hubs, ["https://a:8443", "https://b:8443", "https://c:8443"]);
+        let e = Config::try_parse_from(["faultline-delegate"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--hub"), "{e}");
+    }
+
     fn toxiproxy(args: &[&str]) -> Result<ToxiproxyConfig, clap::Error> {
         let argv = [&["faultline-delegate", "toxiproxy"][..], args].concat();
         match Invocation::parse_from(argv)? {
@@ -376,7 +396,7 @@ mod tests {
     #[test]
     fn without_the_subcommand_it_is_the_delegate() {
         let i = Invocation::parse_from(["faultline-delegate", "--hub", "http://x"]).unwrap();
-        assert!(matches!(i, Invocation::Delegate(c) if c.hub == "http://x"));
+        assert!(matches!(i, Invocation::Delegate(c) if c.hubs == ["http://x"]));
         // The delegate still needs its hub; a later "toxiproxy" is not the subcommand.
         assert!(Invocation::parse_from(["faultline-delegate"]).is_err());
         assert!(Invocation::parse_from(["faultline-delegate", "--name", "toxiproxy"]).is_err());

@@ -161,7 +161,7 @@ async fn run_delegate(
         .context("failed to finish runs interrupted by a restart")?;
 
     let link_cfg = LinkConfig {
-        hub: cfg.hub.clone(),
+        hubs: cfg.hubs.clone(),
         hub_ca,
         token,
         name: cfg.delegate_name(),

@@ -2,6 +2,11 @@
 //! from the outbox, executor messages), routing what the hub sends, and reconnecting with
 //! exponential backoff. It publishes whether the hub is reachable, which the dead-man watches.
 //!
+//! Given several replicas' addresses, the link starts at a random one (a fleet spreads over the
+//! replicas) and moves to the next after every ended connection: a failed connect, a lost
+//! stream or a replica's `GoingAway`. It tries the next address at once and backs off only once
+//! every address has failed in a row.
+//!
 //! The link decides nothing about runs: assignments, aborts and halts go to the executor, acks to
 //! the outbox.
 use crate::{
@@ -45,7 +50,8 @@ const SILENT_BEATS: u32 = 3;
 /// What the link needs from the configuration.
 #[derive(Clone, Debug)]
 pub struct LinkConfig {
-    pub hub: String,
+    /// The hub replicas' addresses, tried in turn; at least one.
+    pub hubs: Vec<String>,
     /// PEM of the CA that signed the hub's certificate; `None` trusts the webpki roots.
     pub hub_ca: Option<Vec<u8>>,
     pub token: Option<Secret>,
@@ -88,7 +94,10 @@ enum End {
 
 pub struct Link {
     cfg: LinkConfig,
-    endpoint: Endpoint,
+    /// One endpoint per address of `cfg.hubs`, in that order.
+    endpoints: Vec<Endpoint>,
+    /// The address the next connection goes to.
+    at: usize,
     state: Arc<StateDir>,
     exec: Executor,
     outbox: Arc<Outbox>,
@@ -114,10 +123,22 @@ impl Link {
         from_exec: mpsc::UnboundedReceiver<DMsg>,
         down_since: watch::Sender<Option<Instant>>,
     ) -> Result<Self, Fatal> {
-        let endpoint = endpoint(&cfg)?;
+        if cfg.hubs.is_empty() {
+            return Err(Fatal::BadHub {
+                url: String::new(),
+                reason: "no hub address given".into(),
+            });
+        }
+        let endpoints = cfg
+            .hubs
+            .iter()
+            .map(|url| endpoint(url, cfg.hub_ca.as_deref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let at = rand::rng().random_range(0..endpoints.len());
         Ok(Link {
             cfg,
-            endpoint,
+            endpoints,
+            at,
             state,
             exec,
             outbox,
@@ -133,29 +154,38 @@ impl Link {
     /// fatal happens (Err). Running runs are left to the caller.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) -> Result<(), Fatal> {
         let mut backoff = Backoff::default();
+        // Connections in a row that ended without a stream staying up, since the last one that
+        // did: the link backs off only after trying every address once.
+        let mut failures = 0usize;
         loop {
             if *stop.borrow() {
                 return Ok(());
             }
             let began = Instant::now();
             let mut moved = false;
+            let hub = self.hub().to_string();
             match self.session(&mut stop).await? {
                 End::Stopped => return Ok(()),
                 End::Retry(why) => {
-                    tracing::warn!(hub = %self.cfg.hub, error = %why, "cannot reach the hub")
+                    failures += 1;
+                    tracing::warn!(hub = %hub, error = %why, "cannot reach the hub")
                 }
                 End::Lost(why) => {
-                    tracing::warn!(hub = %self.cfg.hub, reason = %why, "lost the hub; reconnecting");
+                    failures = 1;
+                    tracing::warn!(hub = %hub, reason = %why, "lost the hub; reconnecting");
                     if began.elapsed() >= HEALTHY_STREAM {
                         backoff.reset();
                     }
                 }
                 End::Moved(why) => {
-                    tracing::info!(hub = %self.cfg.hub, reason = %why, "the hub replica is going away; reconnecting now");
+                    failures = 0;
+                    tracing::info!(hub = %hub, reason = %why, "the hub replica is going away; reconnecting now");
                     backoff.reset();
                     moved = true;
                 }
             }
+            // Whatever ended, the next connection goes to the next address.
+            self.at = (self.at + 1) % self.endpoints.len();
             // The hub is unreachable since it was last heard from, when the stream ended for
             // its silence; otherwise since now.
             let since = self.silent_since.take().unwrap_or_else(Instant::now);
@@ -168,7 +198,9 @@ impl Link {
             });
             // After a replica's `GoingAway` no backoff (it asked), only a little jitter that
             // spreads a fleet's reconnects.
-            let delay = if moved {
+            // The same for the next address while some have not been tried since the last
+            // stream; once all have failed in a row, the backoff.
+            let delay = if moved || failures % self.endpoints.len() != 0 {
                 Duration::from_millis(rand::rng().random_range(0..=MOVE_JITTER_MS))
             } else {
                 backoff.next()
@@ -199,7 +231,7 @@ impl Link {
             );
             let _ = std::io::stdout().flush();
         }
-        tracing::info!(hub = %self.cfg.hub, delegate = %cred.delegate_id, "connected to the hub");
+        tracing::info!(hub = %self.hub(), delegate = %cred.delegate_id, "connected to the hub");
         self.outbox.rewind();
         self.serve(stop, tx, inbound).await
     }
@@ -220,7 +252,7 @@ impl Link {
         >,
         Fatal,
     > {
-        let channel = match self.endpoint.connect().await {
+        let channel = match self.endpoints[self.at].connect().await {
             Ok(c) => c,
             Err(e) => return Ok(Err(error_chain(&e))),
         };
@@ -378,6 +410,11 @@ impl Link {
         }
     }
 
+    /// The address the current (or next) connection goes to.
+    fn hub(&self) -> &str {
+        &self.cfg.hubs[self.at]
+    }
+
     async fn handle(&mut self, msg: HMsg, heartbeat: &mut Interval) -> Result<(), Fatal> {
         match msg {
             HMsg::Welcome(w) => {
@@ -424,19 +461,20 @@ impl Link {
     }
 }
 
-fn endpoint(cfg: &LinkConfig) -> Result<Endpoint, Fatal> {
+/// The endpoint of one hub address; `hub_ca` is the PEM of the CA that signed its certificate.
+fn endpoint(url: &str, hub_ca: Option<&[u8]>) -> Result<Endpoint, Fatal> {
     let bad = |reason: String| Fatal::BadHub {
-        url: cfg.hub.clone(),
+        url: url.to_string(),
         reason,
     };
-    let tls = if cfg.hub.starts_with("https://") {
+    let tls = if url.starts_with("https://") {
         true
-    } else if cfg.hub.starts_with("http://") {
+    } else if url.starts_with("http://") {
         false
     } else {
         return Err(bad("must start with https:// or http://".into()));
     };
-    let mut ep = Endpoint::from_shared(cfg.hub.clone())
+    let mut ep = Endpoint::from_shared(url.to_string())
         .map_err(|e| bad(e.to_string()))?
         .user_agent(concat!("faultline-delegate/", env!("CARGO_PKG_VERSION")))
         .map_err(|e| bad(e.to_string()))?
@@ -447,7 +485,7 @@ fn endpoint(cfg: &LinkConfig) -> Result<Endpoint, Fatal> {
         .keep_alive_timeout(Duration::from_secs(10))
         .keep_alive_while_idle(true);
     if tls {
-        let config = match &cfg.hub_ca {
+        let config = match hub_ca {
             Some(pem) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)),
             None => ClientTlsConfig::new().with_enabled_roots(),
         };

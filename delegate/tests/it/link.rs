@@ -239,6 +239,48 @@ async fn going_away_reconnects_at_once_without_backoff() {
     );
 }
 
+/// Several replicas' addresses and no balancer: whichever address the delegate starts at, a
+/// refused one and a replica going away each send it on to the next address at once, and it
+/// settles on the replica that keeps it.
+#[tokio::test]
+async fn with_several_hub_addresses_it_moves_on_to_the_next_at_once() {
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let leaving = FakeHub::start(Mode::GoingAway, None).await;
+    let staying = FakeHub::start(Mode::Normal, None).await;
+    for round in 0..3 {
+        let state = tempfile::tempdir().unwrap();
+        let mut cfg = config(&staying, state.path(), Some(TOKEN));
+        cfg.hubs = vec![dead.clone(), leaving.url(), staying.url()];
+        let before = staying.seen.lock().unwrap().hellos.len();
+        let started = std::time::Instant::now();
+        let d = spawn_delegate(cfg);
+        staying
+            .wait_for(Duration::from_secs(10), "a stream on the staying replica", |s| {
+                s.hellos.len() > before
+            })
+            .await;
+        let took = started.elapsed();
+        // Held there: no further Hello anywhere for two heartbeats.
+        let (on_leaving, on_staying) = (
+            leaving.seen.lock().unwrap().hellos.len(),
+            staying.seen.lock().unwrap().hellos.len(),
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(leaving.seen.lock().unwrap().hellos.len(), on_leaving);
+        assert_eq!(staying.seen.lock().unwrap().hellos.len(), on_staying);
+        d.shutdown().await.unwrap();
+        // The slowest start (the refused address, then the leaving replica) takes two moves
+        // of at most 100 ms jitter each, with no backoff.
+        assert!(
+            took < Duration::from_millis(1500),
+            "round {round}: on the staying replica after {took:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn connects_over_tls_with_the_hub_ca_and_refuses_an_unknown_certificate() {
     let (hub, ca_pem) = FakeHub::start_tls(Mode::Normal).await;
