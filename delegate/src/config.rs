@@ -98,7 +98,13 @@ pub struct Config {
     /// Several replicas' addresses may be given, comma-separated or by repeating the flag: the
     /// delegate starts at a random one and moves to the next whenever a connection fails, its
     /// stream is lost or the replica goes away, so it needs no load balancer in front.
-    #[arg(long = "hub", env = "FAULTLINE_DELEGATE_HUB", value_delimiter = ',', required = true, value_name = "URL")]
+    #[arg(
+        long = "hub",
+        env = "FAULTLINE_DELEGATE_HUB",
+        value_delimiter = ',',
+        required = true,
+        value_name = "URL"
+    )]
     pub hubs: Vec<String>,
 
     /// Log lines as `text` (for people) or `json` (one object per line, with the fields of the
@@ -355,7 +361,10 @@ mod tests {
             "https://c:8443",
         ])
         .unwrap();
-        assert_eq!(c.hubs, ["https://a:8443", "https://b:8443", "https://c:8443"]);
+        assert_eq!(
+            c.hubs,
+            ["https://a:8443", "https://b:8443", "https://c:8443"]
+        );
         let e = Config::try_parse_from(["faultline-delegate"])
             .unwrap_err()
             .to_string();

@@ -258,9 +258,11 @@ async fn with_several_hub_addresses_it_moves_on_to_the_next_at_once() {
         let started = std::time::Instant::now();
         let d = spawn_delegate(cfg);
         staying
-            .wait_for(Duration::from_secs(10), "a stream on the staying replica", |s| {
-                s.hellos.len() > before
-            })
+            .wait_for(
+                Duration::from_secs(10),
+                "a stream on the staying replica",
+                |s| s.hellos.len() > before,
+            )
             .await;
         let took = started.elapsed();
         // Held there: no further Hello anywhere for two heartbeats.

@@ -3,6 +3,9 @@
 //! delegates running real pause faults all along. Each replica in turn gets SIGTERM and is
 //! started again on its port and data directory. No run and no event may be lost, and every
 //! delegate must stream to the other replica within the heartbeat timeout.
+//!
+//! Without a balancer: delegates given every replica's address (`--hub A,B`) survive a replica
+//! killed outright (SIGKILL, no `GoingAway`) in the middle of their runs.
 use anyhow::{Context, Result};
 use faultline_e2e::{
     lb::Balancer,
@@ -199,5 +202,127 @@ async fn restarting_each_replica_in_turn_drops_no_run_and_no_event() -> Result<(
         rows.len(),
         retried.load(Ordering::Relaxed)
     );
+    Ok(())
+}
+
+/// No balancer: each delegate knows both replicas' addresses. The replica holding the streams is
+/// SIGKILLed while every delegate is in the middle of a pause fault; the delegates reach the other
+/// replica on their own within the heartbeat timeout, and every run ends on its verdict with all
+/// its events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delegates_that_know_every_replica_survive_one_killed_without_a_balancer() -> Result<()> {
+    let dir = tempfile::Builder::new()
+        .prefix("faultline-multihub-")
+        .tempdir()?;
+    let db = faultline_e2e::fresh_database().await?;
+    let a = Hub::start(&db, &dir.path().join("hub-a"), replica("multi-a")).await?;
+    let b = a
+        .replica(&dir.path().join("hub-b"), replica("multi-b"))
+        .await?;
+    let token = a.admin_token.clone().context("admin token")?;
+    let apis = [
+        Api::new(&a.url, &a.ca, &token)?,
+        Api::new(&b.url, &b.ca, &token)?,
+    ];
+    let pool = sqlx::PgPool::connect(&db).await?;
+    let both = format!("{},{}", a.url, b.url);
+
+    let mut targets = Vec::new();
+    let mut delegates = Vec::new();
+    let mut templates = Vec::new();
+    for i in 0..DELEGATES {
+        let name = format!("multi-{i}");
+        let target = Target::start(dir.path()).await?;
+        let t = apis[0].delegate_token().await?;
+        let state = dir.path().join(format!("d-{i}"));
+        delegates.push(Delegate::start(&a, &both, &t, &name, &[], &state, &[]).await?);
+        templates.push(
+            apis[0]
+                .create_template(&pause_template(&name, &target, "6s"))
+                .await?,
+        );
+        targets.push(target);
+    }
+    let hubs = [a, b];
+    let ids = ["multi-a", "multi-b"];
+    // The delegates start at a random address: kill the replica holding more streams.
+    let k = if streams_on(&pool, ids[0]).await? >= streams_on(&pool, ids[1]).await? {
+        0
+    } else {
+        1
+    };
+    let (killed, other) = (ids[k], ids[1 - k]);
+    let api = &apis[1 - k];
+    let mut runs = Vec::new();
+    for (i, t) in templates.iter().enumerate() {
+        runs.push(api.start_run(t, &format!("multi-{i}")).await?);
+    }
+    // Every fault applied (the targets are stopped) before the kill.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !targets.iter().all(|t| proc_state(t.pid()) == Some('T')) {
+        assert!(
+            Instant::now() < deadline,
+            "the pause faults were not all applied"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let held = streams_on(&pool, killed).await?;
+    assert!(held >= 1, "{killed} holds {held} of {DELEGATES} streams");
+    let kill = Instant::now();
+    hubs[k].proc.signal(nix::sys::signal::Signal::SIGKILL);
+    let moved = loop {
+        // A killed replica cannot clear its rows: count the streams opened on the other one
+        // since the kill.
+        let on_other: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM delegates WHERE connected_replica = $1 AND session_id IS NOT NULL",
+        )
+        .bind(other)
+        .fetch_one(&pool)
+        .await?;
+        if on_other == DELEGATES as i64 {
+            break kill.elapsed();
+        }
+        assert!(
+            kill.elapsed() < HEARTBEAT_TIMEOUT * 3,
+            "delegates still not on {other} after {:?}",
+            kill.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    eprintln!(
+        "{killed} SIGKILLed → all {DELEGATES} delegates on {other} in {moved:?} ({held} moved)"
+    );
+    assert!(
+        moved < HEARTBEAT_TIMEOUT,
+        "{held} delegates took {moved:?} to reach {other}; the heartbeat timeout is {HEARTBEAT_TIMEOUT:?}"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let rows = loop {
+        let rows = run_rows(&pool).await?;
+        let settled = rows
+            .iter()
+            .all(|r| TERMINAL.contains(&r.state.as_str()) && r.complete());
+        if (settled && rows.len() == runs.len()) || Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(rows.len(), runs.len());
+    for r in &rows {
+        assert!(
+            matches!(r.state.as_str(), "PASSED" | "FAILED"),
+            "the run ends on its verdict, not lost or stuck: {r:?}"
+        );
+        assert!(
+            r.complete(),
+            "seqs 1..N, all acknowledged, ending run.finished: {r:?}"
+        );
+        assert_eq!((r.applied, r.reverted, r.finished), (1, 1, 1), "{r:?}");
+    }
+    for t in &targets {
+        assert_ne!(proc_state(t.pid()), Some('T'), "no fault left applied");
+    }
+    drop(delegates);
     Ok(())
 }
