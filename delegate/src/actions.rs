@@ -129,15 +129,15 @@ pub async fn undo(sandbox: &Sandbox, journal: &Journal, entry: &Applied) -> Opti
     let record: UndoRecord = match serde_json::from_value(entry.data.clone()) {
         Ok(r) => r,
         Err(e) => {
-            tracing::error!(run = %entry.run_id, step = entry.step, error = %e, "unreadable undo in the journal; run it by hand");
+            tracing::error!(run_id = %entry.run_id, step = entry.step, error = %e, "unreadable undo in the journal; run it by hand");
             return None;
         }
     };
     let done = run(sandbox, &record.undo).await;
     if let Err(e) = journal.remove(&entry.run_id, entry.step) {
-        tracing::error!(run = %entry.run_id, step = entry.step, error = format!("{e:#}"), "failed to remove a journalled undo");
+        tracing::error!(run_id = %entry.run_id, step = entry.step, error = format!("{e:#}"), "failed to remove a journalled undo");
     }
-    tracing::info!(run = %entry.run_id, step = record.step, path = %record.path, ok = done.ok, detail = %done.detail, "action undone");
+    tracing::info!(run_id = %entry.run_id, step = record.step, path = %record.path, ok = done.ok, detail = %done.detail, "action undone");
     Some(ActionEvent {
         step: record.step,
         path: record.path,
@@ -173,7 +173,7 @@ pub async fn recover(sandbox: &Sandbox, journal: &Journal) -> anyhow::Result<usi
     for e in &entries {
         if let Some(ev) = undo(sandbox, journal, e).await {
             ran += 1;
-            tracing::warn!(run = %e.run_id, path = %ev.path, ok = ev.ok, detail = %ev.detail, "ran an undo left journalled by a previous run of the delegate");
+            tracing::warn!(run_id = %e.run_id, path = %ev.path, ok = ev.ok, detail = %ev.detail, "ran an undo left journalled by a previous run of the delegate");
         }
     }
     Ok(ran)

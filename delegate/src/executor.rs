@@ -121,13 +121,13 @@ impl Executor {
         match started {
             Ok(()) => {}
             Err(StartError::Duplicate) => {
-                tracing::info!(run = %run_id, "ignoring a repeated assignment")
+                tracing::info!(%run_id, "ignoring a repeated assignment")
             }
             Err(StartError::Closed) => {
-                tracing::info!(run = %run_id, "ignoring an assignment during shutdown")
+                tracing::info!(%run_id, "ignoring an assignment during shutdown")
             }
             Err(StartError::Rejected(reason)) => {
-                tracing::warn!(run = %run_id, %reason, "rejecting run");
+                tracing::warn!(%run_id, %reason, "rejecting run");
                 let _ = self
                     .inner
                     .to_hub
@@ -182,7 +182,6 @@ impl Executor {
         let _ = inner.to_hub.send(Msg::RunAccepted(pb::RunAccepted {
             run_id: req.run_id.clone(),
         }));
-        tracing::info!(run = %req.run_id, template = %req.template_name, version = req.template_version, "run accepted");
         // Every line the run logs carries its id (and, through the delegate's span, the
         // delegate's name and project).
         let span = tracing::info_span!(
@@ -191,6 +190,7 @@ impl Executor {
             template = %req.template_name,
             project = %req.project
         );
+        span.in_scope(|| tracing::info!(version = req.template_version, "run accepted"));
         tokio::spawn(tracing::Instrument::instrument(
             run_task(inner.clone(), req, stop_rx, done_tx),
             span,
@@ -236,7 +236,7 @@ impl Executor {
         let Some(handle) = lock(&self.inner.running).remove(run_id) else {
             return;
         };
-        tracing::info!(run = %run_id, reason = %stop.reason(), "stopping run");
+        tracing::info!(%run_id, reason = %stop.reason(), "stopping run");
         // If the run is already finishing on its own, the send fails and it just completes.
         let _ = handle.stop.send(stop);
         let mut done = handle.done;
@@ -305,7 +305,7 @@ impl Executor {
             );
             outbox.push(&run_id, events::RUN_FINISHED, &fin)?;
             self.remember_finished(&run_id);
-            tracing::warn!(run = %run_id, "finished a run interrupted by a restart (ERROR)");
+            tracing::warn!(%run_id, "finished a run interrupted by a restart (ERROR)");
             n += 1;
         }
         Ok(n)

@@ -96,10 +96,10 @@ impl Journal {
             match faults.revert(self, &a) {
                 Ok(detail) => {
                     reverted += 1;
-                    tracing::warn!(run = %a.run_id, step = a.step, kind = %a.kind, applied = %a.detail, %detail, "reverted a fault left applied by a previous run of the delegate");
+                    tracing::warn!(run_id = %a.run_id, step = a.step, kind = %a.kind, applied = %a.detail, %detail, "reverted a fault left applied by a previous run of the delegate");
                 }
                 Err(e) => {
-                    tracing::error!(run = %a.run_id, step = a.step, kind = %a.kind, error = %e, "failed to revert a fault left applied by a previous run of the delegate")
+                    tracing::error!(run_id = %a.run_id, step = a.step, kind = %a.kind, error = %e, "failed to revert a fault left applied by a previous run of the delegate")
                 }
             }
         }

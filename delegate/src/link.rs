@@ -200,7 +200,7 @@ impl Link {
             // spreads a fleet's reconnects.
             // The same for the next address while some have not been tried since the last
             // stream; once all have failed in a row, the backoff.
-            let delay = if moved || failures % self.endpoints.len() != 0 {
+            let delay = if moved || !failures.is_multiple_of(self.endpoints.len()) {
                 Duration::from_millis(rand::rng().random_range(0..=MOVE_JITTER_MS))
             } else {
                 backoff.next()

@@ -105,7 +105,7 @@ impl Outbox {
             if settled {
                 outbox.purge(&id);
             } else {
-                tracing::info!(run = %id, unacked, "loaded undelivered run events");
+                tracing::info!(run_id = %id, unacked, "loaded undelivered run events");
             }
         }
         Ok(outbox)
@@ -140,7 +140,7 @@ impl Outbox {
             .open(&path)
             .with_context(|| format!("failed to open {}", path.display()))?;
         if complete < bytes.len() {
-            tracing::warn!(run = %run_id, "dropping a torn event line at the end of the outbox file");
+            tracing::warn!(%run_id, "dropping a torn event line at the end of the outbox file");
             file.set_len(complete as u64)
                 .with_context(|| format!("failed to truncate {}", path.display()))?;
         }
@@ -173,7 +173,7 @@ impl Outbox {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(run = %run_id, error = %e, "skipping an unreadable outbox line")
+                    tracing::warn!(%run_id, error = %e, "skipping an unreadable outbox line")
                 }
             }
         }
@@ -267,7 +267,7 @@ impl Outbox {
         match wrote {
             Err(e) => {
                 if !self.behind.swap(true, Ordering::Relaxed) {
-                    tracing::error!(run = %run_id, error = format!("{e:#}"), "cannot write run events to the state directory (disk full?); keeping them in memory and retrying");
+                    tracing::error!(%run_id, error = format!("{e:#}"), "cannot write run events to the state directory (disk full?); keeping them in memory and retrying");
                 }
             }
             Ok(_) => {
@@ -334,7 +334,7 @@ impl Outbox {
                 match write_durable(&self.acked_path(run_id), seq.to_string().as_bytes(), 0o600) {
                     // Once per stretch of failures (a full disk fails every ack).
                     Err(e) if !self.acked_failing.swap(true, Ordering::Relaxed) => {
-                        tracing::warn!(run = %run_id, error = format!("{e:#}"), "failed to record the acked seq");
+                        tracing::warn!(%run_id, error = format!("{e:#}"), "failed to record the acked seq");
                     }
                     Err(_) => {}
                     Ok(()) => self.acked_failing.store(false, Ordering::Relaxed),
@@ -369,13 +369,13 @@ impl Outbox {
                 }
             }
         }
-        tracing::debug!(run = %run_id, "run settled; its files are deleted");
+        tracing::debug!(%run_id, "run settled; its files are deleted");
     }
 
     /// The hub refuses this run's events (e.g. it belongs to another delegate): drop them, or they
     /// would break every stream.
     pub fn discard(&self, run_id: &str) {
-        tracing::warn!(run = %run_id, "the hub refused this run's events; discarding them");
+        tracing::warn!(%run_id, "the hub refused this run's events; discarding them");
         self.purge(run_id);
     }
 
@@ -407,7 +407,7 @@ impl Outbox {
                     match file.sync_data() {
                         Ok(()) => log.dirty = false,
                         Err(e) => {
-                            tracing::warn!(run = %run_id, error = %e, "failed to fsync the outbox")
+                            tracing::warn!(%run_id, error = %e, "failed to fsync the outbox")
                         }
                     }
                 }

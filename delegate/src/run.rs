@@ -249,7 +249,7 @@ impl Run {
 
     fn emit<P: Serialize + ?Sized>(&self, kind: &str, payload: &P) {
         if let Err(e) = self.deps.outbox.push(self.id(), kind, payload) {
-            tracing::error!(run = %self.id(), kind, error = format!("{e:#}"), "failed to record an event");
+            tracing::error!(run_id = %self.id(), kind, error = format!("{e:#}"), "failed to record an event");
         }
     }
 
@@ -344,7 +344,7 @@ impl Run {
             }
             h.consecutive_failures
         };
-        tracing::debug!(run = %self.id(), probe = %probe.name, phase = phase.as_str(), ok = c.ok, detail = %c.detail, "probe check");
+        tracing::debug!(run_id = %self.id(), probe = %probe.name, phase = phase.as_str(), ok = c.ok, detail = %c.detail, "probe check");
         self.emit(
             events::PROBE_CHECK,
             &ProbeCheck {
@@ -412,7 +412,7 @@ impl Run {
             };
             match self.deps.faults.plan(&f.spec, ctx) {
                 Ok(a) => {
-                    tracing::info!(run = %self.id(), fault = f.ordinal, path = %f.path, kind, detail = %a.detail, "fault planned (dry run)");
+                    tracing::info!(run_id = %self.id(), fault = f.ordinal, path = %f.path, kind, detail = %a.detail, "fault planned (dry run)");
                     self.emit(
                         events::FAULT_PLANNED,
                         &FaultEvent {
@@ -695,7 +695,7 @@ impl Run {
             &event(None, actions::describe(&a.action), None),
         );
         let done = actions::run(sandbox, &a.action).await;
-        tracing::info!(run = %self.id(), path = %a.path, ok = done.ok, detail = %done.detail, "action done");
+        tracing::info!(run_id = %self.id(), path = %a.path, ok = done.ok, detail = %done.detail, "action done");
         self.emit(
             events::ACTION_DONE,
             &event(Some(done.ok), done.detail.clone(), done.output),
@@ -759,7 +759,7 @@ impl Run {
                     Outcome::Error(format!("{} ({kind}) could not be applied: {e}", f.path))
                 })?;
             let revertible = fault.revertible(&a);
-            tracing::info!(run = %self.id(), fault = f.ordinal, path = %f.path, kind, detail = %a.detail, "fault applied");
+            tracing::info!(run_id = %self.id(), fault = f.ordinal, path = %f.path, kind, detail = %a.detail, "fault applied");
             self.emit(
                 events::FAULT_APPLIED,
                 &FaultEvent {
@@ -786,7 +786,7 @@ impl Run {
             }
             match reverted {
                 Ok(detail) if revertible => {
-                    tracing::info!(run = %self.id(), fault = f.ordinal, kind, %detail, "fault reverted");
+                    tracing::info!(run_id = %self.id(), fault = f.ordinal, kind, %detail, "fault reverted");
                     self.emit(
                         events::FAULT_REVERTED,
                         &FaultEvent {
@@ -960,7 +960,7 @@ impl Run {
                 .unwrap_or(false);
             match faults.revert(journal, &a) {
                 Ok(detail) => {
-                    tracing::info!(run = %self.id(), fault = a.step, kind = %a.kind, %detail, "fault reverted");
+                    tracing::info!(run_id = %self.id(), fault = a.step, kind = %a.kind, %detail, "fault reverted");
                     if revertible {
                         self.emit(
                             events::FAULT_REVERTED,
@@ -974,14 +974,14 @@ impl Run {
                     }
                 }
                 Err(e) => {
-                    tracing::error!(run = %self.id(), fault = a.step, kind = %a.kind, error = %e, "failed to revert a fault; the journal keeps it for the next start")
+                    tracing::error!(run_id = %self.id(), fault = a.step, kind = %a.kind, error = %e, "failed to revert a fault; the journal keeps it for the next start")
                 }
             }
         }
         self.active_tx.send_replace(false);
         // What the method's end did not undo (the run was stopped, or an action failed).
         if let Err(Outcome::Error(e)) = self.undo_actions().await {
-            tracing::error!(run = %self.id(), error = %e, "an undo failed");
+            tracing::error!(run_id = %self.id(), error = %e, "an undo failed");
         }
         let rollbacks = if self.dry_run {
             &[][..]
@@ -990,7 +990,7 @@ impl Run {
         };
         for (i, r) in rollbacks.iter().enumerate() {
             let done = actions::rollback(self.deps.probes.sandbox(), i, r).await;
-            tracing::info!(run = %self.id(), rollback = i, ok = done.ok, detail = %done.detail, "rollback");
+            tracing::info!(run_id = %self.id(), rollback = i, ok = done.ok, detail = %done.detail, "rollback");
             self.emit(events::ROLLBACK_DONE, &done);
         }
         let (verdict, reason) = match outcome {
@@ -1009,7 +1009,7 @@ impl Run {
             Outcome::Stopped(s) => (s.verdict(), s.reason()),
         };
         let fin = lock(&self.tally).finished(&self.spec.weights(), verdict, reason);
-        tracing::info!(run = %self.id(), verdict = verdict.as_str(), score = ?fin.score, reason = %fin.reason, "run finished");
+        tracing::info!(run_id = %self.id(), verdict = verdict.as_str(), score = ?fin.score, reason = %fin.reason, "run finished");
         self.emit(events::RUN_FINISHED, &fin);
     }
 }

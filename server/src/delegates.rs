@@ -281,12 +281,16 @@ fn validate_name(name: &str) -> ApiResult<()> {
 }
 
 /// Checks a delegate's credential when its stream opens.
-pub async fn authenticate(pool: &PgPool, id: Uuid, credential: &str) -> ApiResult<Uuid> {
-    let row: Option<(Uuid,)> = sqlx::query_as("SELECT project_id FROM delegates WHERE id = $1 AND credential_hash = $2 AND revoked_at IS NULL")
-        .bind(id)
-        .bind(hash_secret(credential))
-        .fetch_optional(pool)
-        .await?;
+/// Checks a delegate's credential; returns the name of its project.
+pub async fn authenticate(pool: &PgPool, id: Uuid, credential: &str) -> ApiResult<String> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT p.name FROM delegates d JOIN projects p ON p.id = d.project_id \
+         WHERE d.id = $1 AND d.credential_hash = $2 AND d.revoked_at IS NULL",
+    )
+    .bind(id)
+    .bind(hash_secret(credential))
+    .fetch_optional(pool)
+    .await?;
     row.map(|r| r.0)
         .ok_or_else(|| ApiError::Unauthenticated("unknown delegate or bad credential".into()))
 }

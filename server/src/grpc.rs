@@ -133,7 +133,7 @@ impl pb::delegate_service_server::DelegateService for DelegateSvc {
             .delegate_id
             .parse()
             .map_err(|_| Status::unauthenticated("delegate_id: not a UUID"))?;
-        delegates::authenticate(&self.state.pool, id, &hello.credential).await?;
+        let project = delegates::authenticate(&self.state.pool, id, &hello.credential).await?;
         if !version_ok(&hello.version) {
             return Err(Status::failed_precondition(format!(
                 "delegate version {:?} is older than the minimum {}",
@@ -160,7 +160,7 @@ impl pb::delegate_service_server::DelegateService for DelegateSvc {
             .filter_map(|r| r.parse().ok())
             .collect();
         // Runs the delegate still executes but the hub has already ended get stopped now.
-        let stale = runs::reconcile(&self.state.pool, id, &inflight).await?;
+        let stale = runs::reconcile(&self.state.pool, id, &project, &inflight).await?;
         let (tx, rx) = mpsc::channel(256);
         let welcome = pb::Welcome {
             replica_id: self.state.replica.clone(),
@@ -176,12 +176,13 @@ impl pb::delegate_service_server::DelegateService for DelegateSvc {
             };
             let _ = tx.send(Ok(hub(HMsg::Abort(abort)))).await;
         }
-        tracing::info!(delegate = %id, replica = %self.state.replica, inflight = inflight.len(), "delegate connected");
+        tracing::info!(delegate = %id, %project, replica = %self.state.replica, inflight = inflight.len(), "delegate connected");
         tokio::spawn(
             Session {
                 _task: self.state.hub.session_task(),
                 state: self.state.clone(),
                 id,
+                project,
                 session,
                 tx,
                 sent_aborts: stale.into_iter().collect(),
@@ -221,6 +222,8 @@ struct Session {
     _task: crate::notify::SessionTask,
     state: AppState,
     id: Uuid,
+    /// The delegate's project, for log lines.
+    project: String,
     /// This stream's id in `delegates.session_id`; a newer stream replaces it.
     session: Uuid,
     tx: mpsc::Sender<Result<pb::HubMessage, Status>>,
@@ -381,7 +384,7 @@ impl Session {
                 }
                 return Ok(false);
             }
-            tracing::info!(delegate = %self.id, run = %a.run_id, "run dispatched");
+            tracing::info!(run_id = %a.run_id, delegate = %self.id, project = %self.project, "run dispatched");
         }
         for (run, reason) in runs::aborting(&self.state.pool, self.id).await? {
             if self.sent_aborts.insert(run) {
@@ -469,7 +472,7 @@ impl Session {
             Some(DMsg::Aborted(a)) => {
                 let run = parse(&a.run_id)?;
                 runs::aborted(pool, self.id, run).await?;
-                tracing::info!(delegate = %self.id, %run, "abort confirmed");
+                tracing::info!(run_id = %run, delegate = %self.id, project = %self.project, "abort confirmed");
             }
             Some(DMsg::Hello(_)) | None => {}
         }

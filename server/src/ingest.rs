@@ -181,7 +181,7 @@ fn incoming(delegate: Uuid, e: pb::Event, now: DateTime<Utc>) -> Option<Incoming
     let (run, seq) = match (e.run_id.parse::<Uuid>(), e.seq) {
         (Ok(run), 1..=MAX_SEQ) => (run, e.seq as i64),
         _ => {
-            tracing::warn!(%delegate, run = %e.run_id, seq = e.seq, "dropping a malformed event");
+            tracing::warn!(%delegate, run_id = %e.run_id, seq = e.seq, "dropping a malformed event");
             return None;
         }
     };
@@ -288,7 +288,8 @@ async fn apply_effects(
         .filter_map(|e| match &e.check {
             Some(c) => Some((*e, c)),
             None => {
-                tracing::warn!(run = %e.run, seq = e.seq, "malformed probe.check payload");
+                let project = runs.get(&e.run).map(|r| r.project.as_str()).unwrap_or("");
+                tracing::warn!(run_id = %e.run, %delegate, project, seq = e.seq, "malformed probe.check payload");
                 None
             }
         })
@@ -316,7 +317,7 @@ async fn finish(tx: &mut Transaction<'_, Postgres>, e: &Incoming) -> ApiResult<(
     let f = match serde_json::from_str::<RunFinished>(&e.payload) {
         Ok(f) => f,
         Err(err) => {
-            tracing::warn!(%run, seq = e.seq, error = %err, "malformed run.finished payload");
+            tracing::warn!(run_id = %run, seq = e.seq, error = %err, "malformed run.finished payload");
             RunFinished {
                 verdict: events::Verdict::Error,
                 score: None,
@@ -335,7 +336,7 @@ async fn finish(tx: &mut Transaction<'_, Postgres>, e: &Incoming) -> ApiResult<(
         events::Verdict::Aborted | events::Verdict::Error => None,
     };
     if score != f.score {
-        tracing::error!(%run, hub = ?score, delegate = ?f.score, "score mismatch between hub and delegate");
+        tracing::error!(run_id = %run, hub = ?score, delegate = ?f.score, "score mismatch between hub and delegate");
     }
     tracing::info!(verdict = f.verdict.as_str(), ?score, "run finished");
     sqlx::query(

@@ -26,34 +26,36 @@ pub async fn sweep(pool: &PgPool, t: &Timeouts) -> sqlx::Result<usize> {
         (
             "UPDATE runs SET state = 'ERROR', ended_at = now(), verdict_reason = \
                format('no delegate took the run within %s s (is the delegate connected?)', $1::float8::text) \
-             WHERE state = 'PENDING' AND COALESCE(dispatched_at, created_at) < now() - make_interval(secs => $1) RETURNING id",
+             WHERE state = 'PENDING' AND COALESCE(dispatched_at, created_at) < now() - make_interval(secs => $1) RETURNING id, delegate_id, (SELECT name FROM projects WHERE projects.id = runs.project_id)",
             secs(t.pending),
         ),
         (
             "UPDATE runs r SET state = 'ERROR', ended_at = now(), abort_requested_at = COALESCE(r.abort_requested_at, now()), verdict_reason = \
                format('delegate lost: no heartbeat for %s s; it reverts its faults on its own dead-man timeout', $1::float8::text) \
              FROM delegates d WHERE d.id = r.delegate_id AND r.state IN ('DISPATCHED', 'RUNNING', 'ABORTING') \
-               AND COALESCE(d.last_heartbeat_at, r.created_at) < now() - make_interval(secs => $1) RETURNING r.id",
+               AND COALESCE(d.last_heartbeat_at, r.created_at) < now() - make_interval(secs => $1) RETURNING r.id, r.delegate_id, (SELECT name FROM projects WHERE projects.id = r.project_id)",
             secs(t.dead_man),
         ),
         (
             "UPDATE runs SET state = 'ERROR', ended_at = now(), verdict_reason = \
                format('abort not confirmed by the delegate within %s s', $1::float8::text) \
-             WHERE state = 'ABORTING' AND abort_requested_at < now() - make_interval(secs => $1) RETURNING id",
+             WHERE state = 'ABORTING' AND abort_requested_at < now() - make_interval(secs => $1) RETURNING id, delegate_id, (SELECT name FROM projects WHERE projects.id = runs.project_id)",
             secs(t.abort),
         ),
         (
             "UPDATE runs SET state = 'ERROR', ended_at = now(), abort_requested_at = COALESCE(abort_requested_at, now()), \
                verdict_reason = 'run overdue: it took far longer than planned' \
-             WHERE state = 'RUNNING' AND started_at < now() - make_interval(secs => planned_ms / 1000.0 + $1) RETURNING id",
+             WHERE state = 'RUNNING' AND started_at < now() - make_interval(secs => planned_ms / 1000.0 + $1) RETURNING id, delegate_id, (SELECT name FROM projects WHERE projects.id = runs.project_id)",
             secs(t.overdue_grace),
         ),
     ];
     let mut n = 0;
     for (sql, arg) in rules {
-        let ids: Vec<(Uuid,)> = sqlx::query_as(sql).bind(arg).fetch_all(pool).await?;
-        for (id,) in &ids {
-            tracing::warn!(run = %id, "run resolved by the reaper");
+        let ids: Vec<(Uuid, Option<Uuid>, String)> =
+            sqlx::query_as(sql).bind(arg).fetch_all(pool).await?;
+        for (id, delegate, project) in &ids {
+            let delegate = delegate.map(|d| d.to_string()).unwrap_or_default();
+            tracing::warn!(run_id = %id, %delegate, %project, "run resolved by the reaper");
             notify::notify(pool, notify::EVENTS, *id).await?;
         }
         n += ids.len();

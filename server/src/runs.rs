@@ -92,6 +92,7 @@ pub struct StartRequest {
 #[derive(Clone, Debug)]
 pub struct Prepared {
     pub project_id: Uuid,
+    pub project_name: String,
     pub template_id: Uuid,
     pub template_name: String,
     pub version: i32,
@@ -175,6 +176,7 @@ pub async fn prepare(
     };
     Ok(Prepared {
         project_id: tpl.project_id,
+        project_name: tpl.project_name,
         template_id: tpl.id,
         template_name: tpl.name,
         version,
@@ -257,7 +259,7 @@ pub async fn start(
     let mut tx = pool.begin().await?;
     let run = insert(&mut tx, &p, req).await?;
     tx.commit().await?;
-    tracing::info!(run = %run.id, delegate = %p.delegate_name, template = %p.template_name, version = p.version, "run started");
+    tracing::info!(run_id = %run.id, delegate = %p.delegate_id, project = %p.project_name, template = %p.template_name, version = p.version, "run started");
     Ok(run)
 }
 
@@ -513,7 +515,12 @@ pub async fn aborting(pool: &PgPool, delegate: Uuid) -> ApiResult<Vec<(Uuid, Str
 
 /// Reconciles after a delegate (re)connects: assignments it never got are re-queued, and runs the
 /// hub thinks are running but the delegate no longer knows end in ERROR.
-pub async fn reconcile(pool: &PgPool, delegate: Uuid, inflight: &[Uuid]) -> ApiResult<Vec<Uuid>> {
+pub async fn reconcile(
+    pool: &PgPool,
+    delegate: Uuid,
+    project: &str,
+    inflight: &[Uuid],
+) -> ApiResult<Vec<Uuid>> {
     sqlx::query("UPDATE runs SET state = 'PENDING' WHERE delegate_id = $1 AND state = 'DISPATCHED' AND id <> ALL($2)")
         .bind(delegate)
         .bind(inflight)
@@ -537,7 +544,7 @@ pub async fn reconcile(pool: &PgPool, delegate: Uuid, inflight: &[Uuid]) -> ApiR
     .fetch_all(pool)
     .await?;
     for (id,) in never_started.iter().chain(&lost) {
-        tracing::warn!(run = %id, "run resolved on reconnect");
+        tracing::warn!(run_id = %id, %delegate, project, "run resolved on reconnect");
         notify::notify(pool, notify::EVENTS, *id).await?;
     }
     // Runs the delegate still has but the hub ended on its own (lost delegate, overdue, abort

@@ -13,6 +13,8 @@ use uuid::Uuid;
 pub struct TemplateRow {
     pub id: Uuid,
     pub project_id: Uuid,
+    /// The project's name (for log lines).
+    pub project_name: String,
     pub name: String,
     pub version: i32,
     pub yaml: String,
@@ -28,7 +30,7 @@ pub struct TemplateRow {
     pub archived_at: Option<DateTime<Utc>>,
 }
 
-pub(crate) const SELECT_LATEST: &str = "SELECT t.id, t.project_id, t.name, v.version, v.yaml, v.created_at, \
+pub(crate) const SELECT_LATEST: &str = "SELECT t.id, t.project_id, (SELECT name FROM projects WHERE id = t.project_id) AS project_name, t.name, v.version, v.yaml, v.created_at, \
      t.source, t.git_path, v.git_commit, t.archived_at \
      FROM templates t JOIN LATERAL (SELECT version, yaml, created_at, git_commit FROM template_versions \
        WHERE template_id = t.id ORDER BY version DESC LIMIT 1) v ON true";

@@ -109,7 +109,7 @@ impl Fault for HttpFault {
             .map_err(HttpFaultError::Record)?;
         let running =
             http_proxy::start(listen, upstream, &d.params).map_err(HttpFaultError::from)?;
-        tracing::info!(run = %plan.run_id, step = plan.step, listen = %running.addr, upstream = %d.target.upstream, "http-fault proxy started");
+        tracing::info!(run_id = %plan.run_id, step = plan.step, listen = %running.addr, upstream = %d.target.upstream, "http-fault proxy started");
         // The same step applied twice replaces (and so stops) the earlier proxy.
         self.running()
             .insert((plan.run_id.clone(), plan.step), running);

@@ -398,10 +398,21 @@ struct ResetSignal {
 }
 
 /// The client socket; when dropped after a reset, it closes with SO_LINGER 0, which sends RST
-/// instead of FIN.
+/// instead of FIN. Bytes read from and written to the client count in
+/// `faultline_delegate_proxy_bytes_total{proxy="http"}`.
 struct ClientIo {
     sock: TcpStream,
     rst: Arc<AtomicBool>,
+    bytes: prometheus_client::metrics::counter::Counter,
+}
+
+impl ClientIo {
+    fn counted(&self, r: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+        if let Poll::Ready(Ok(n)) = &r {
+            self.bytes.inc_by(*n as u64);
+        }
+        r
+    }
 }
 
 impl Drop for ClientIo {
@@ -420,7 +431,12 @@ impl AsyncRead for ClientIo {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.sock).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.sock).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = r {
+            self.bytes.inc_by((buf.filled().len() - before) as u64);
+        }
+        r
     }
 }
 
@@ -430,7 +446,8 @@ impl AsyncWrite for ClientIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.sock).poll_write(cx, buf)
+        let r = Pin::new(&mut self.sock).poll_write(cx, buf);
+        self.counted(r)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -446,7 +463,8 @@ impl AsyncWrite for ClientIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.sock).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut self.sock).poll_write_vectored(cx, bufs);
+        self.counted(r)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -461,6 +479,12 @@ async fn connection(sock: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let io = TokioIo::new(ClientIo {
         sock,
         rst: reset.armed.clone(),
+        bytes: crate::metrics::get()
+            .proxy_bytes
+            .get_or_create(&crate::metrics::ProxyLabel {
+                proxy: "http".into(),
+            })
+            .clone(),
     });
     let svc = {
         let (shared, reset) = (shared.clone(), reset.clone());

@@ -388,11 +388,11 @@ impl Faults {
             match fault.revert(&plan) {
                 Ok(_) => {
                     if let Err(je) = journal.remove(&plan.run_id, plan.step) {
-                        tracing::warn!(run = %plan.run_id, step = plan.step, error = %je, "failed to remove journal entry");
+                        tracing::warn!(run_id = %plan.run_id, step = plan.step, error = %je, "failed to remove journal entry");
                     }
                 }
                 Err(re) => {
-                    tracing::error!(run = %plan.run_id, step = plan.step, error = %re, "revert after a failed apply failed; the journal keeps the entry")
+                    tracing::error!(run_id = %plan.run_id, step = plan.step, error = %re, "revert after a failed apply failed; the journal keeps the entry")
                 }
             }
             return Err(e);

@@ -279,7 +279,7 @@ impl Fault for NodeDrain {
         let task = kube.spawn(move |c| async move {
             tokio::select! {
                 _ = drain(c, &d, &p, timeout) => {
-                    tracing::info!(run = %run, progress = %lock(&p).summary(), "node drain done");
+                    tracing::info!(run_id = %run, progress = %lock(&p).summary(), "node drain done");
                 }
                 _ = stopped => {}
             }

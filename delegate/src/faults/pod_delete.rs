@@ -235,7 +235,7 @@ impl Fault for PodDelete {
                             dc.fetch_add(n, Ordering::Relaxed);
                         }
                         Err(e) => {
-                            tracing::warn!(run = %run, error = %e, "repeated pod delete failed")
+                            tracing::warn!(run_id = %run, error = %e, "repeated pod delete failed")
                         }
                     }
                 }

@@ -143,7 +143,7 @@ impl Fault for ProcessKill {
                             let comm = std::fs::read_to_string(format!("/proc/{}/comm", p.pid))
                                 .unwrap_or_default();
                             if !allow.process_name(comm.trim_end()) {
-                                tracing::warn!(run = %run, pid = p.pid, comm = comm.trim_end(), "repeated kill skips a process the allow-list does not allow");
+                                tracing::warn!(run_id = %run, pid = p.pid, comm = comm.trim_end(), "repeated kill skips a process the allow-list does not allow");
                                 continue;
                             }
                             match process::signal(&p, sig) {
@@ -152,7 +152,7 @@ impl Fault for ProcessKill {
                                 }
                                 Ok(false) => {}
                                 Err(e) => {
-                                    tracing::warn!(run = %run, pid = p.pid, error = %e, "repeated kill failed")
+                                    tracing::warn!(run_id = %run, pid = p.pid, error = %e, "repeated kill failed")
                                 }
                             }
                         }

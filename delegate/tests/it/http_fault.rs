@@ -544,3 +544,39 @@ async fn bodies_stream_and_limits_are_enforced() {
     );
     assert_eq!(t.requests().len(), 2);
 }
+
+/// The proxy's traffic counts in `faultline_delegate_proxy_bytes_total{proxy="http"}`: both the
+/// request a client sends and the answer it gets (other tests in this process may add more).
+#[tokio::test]
+async fn client_bytes_count_in_the_proxy_bytes_metric() {
+    let bytes = || {
+        faultline_delegate::metrics::get()
+            .proxy_bytes
+            .get_or_create(&faultline_delegate::metrics::ProxyLabel {
+                proxy: "http".into(),
+            })
+            .get()
+    };
+    let t = HttpServer::start(200).await;
+    let p = Proxy::start(
+        &upstream_of(&t),
+        "{rules: [{match: {path: /big}, abort: {status: 503, body: \"down for chaos\"}}]}",
+    )
+    .await;
+    let before = bytes();
+    let body = "x".repeat(10_000);
+    let r = client()
+        .post(format!("{}/api", p.url))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let answered = r.bytes().await.unwrap().len();
+    let counted = bytes() - before;
+    assert!(
+        counted >= (body.len() + answered) as u64,
+        "{counted} bytes counted for a {}-byte request body and a {answered}-byte answer",
+        body.len()
+    );
+}

@@ -585,7 +585,7 @@ impl RunSubscription {
                     match p.recheck(&pool, project, Role::Viewer).await {
                         Ok(now) => p = now,
                         Err(e) => {
-                            tracing::info!(run = %id, actor = %p.actor(), error = %e, "run events subscription ended: caller no longer allowed");
+                            tracing::info!(run_id = %id, actor = %p.actor(), error = %e, "run events subscription ended: caller no longer allowed");
                             yield Err(e.into());
                             break;
                         }

@@ -97,7 +97,7 @@ async fn report(
 }
 
 /// The report of the run `id` (an id or a prefix) as `p` may read it.
-#[tracing::instrument(skip_all, fields(run = %id, ?format, actor = %p.actor()))]
+#[tracing::instrument(skip_all, fields(run_id = %id, ?format, actor = %p.actor()))]
 pub async fn make(s: &AppState, p: &Principal, id: &str, format: Format) -> ApiResult<Rendered> {
     let t = Instant::now();
     let run = crate::run_ids::readable(&s.pool, p, id, "id").await?;
@@ -134,7 +134,7 @@ pub async fn load(s: &AppState, run: crate::runs::RunRow) -> ApiResult<Input> {
     let spec = match faultline_experiment::parse_template(&version.yaml) {
         Ok(spec) => Some(spec),
         Err(e) => {
-            tracing::warn!(run = %run.id, error = %e, "run report without its template's hypothesis");
+            tracing::warn!(run_id = %run.id, error = %e, "run report without its template's hypothesis");
             None
         }
     };

@@ -19,9 +19,16 @@ use futures::StreamExt;
 use sqlx::Connection;
 use std::time::{Duration, Instant};
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// The median (the mean of the middle two for an even count), the lowest and the highest.
+fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    (median, v[0], v[n - 1])
 }
 
 /// startRun → the target process stopped, `runs` times; returns the sorted latencies in ms.
@@ -146,7 +153,7 @@ async fn ingest(w: &World, events: usize) -> Result<f64> {
 async fn main() -> Result<()> {
     let runs = arg("--runs", 50);
     let events = arg("--events", 50_000);
-    let rounds = arg("--rounds", 2);
+    let rounds = arg("--rounds", 5).max(1);
     let _pg = faultline_e2e::private_pg_unless_set().await?;
     let mut by_mode: [(Vec<f64>, Vec<f64>, Vec<f64>); 2] = Default::default();
     println!("faultline-bench-metrics ({runs} runs, {events} events, {rounds} rounds per mode)");
@@ -179,11 +186,10 @@ async fn main() -> Result<()> {
     }
     for (i, label) in ["metrics on", "metrics off"].iter().enumerate() {
         let m = by_mode[i].clone();
+        let (rate, p50, p99) = (spread(m.0), spread(m.1), spread(m.2));
         println!(
-            "median {label:<12} ingest {:>8.0} events/s   startRun -> applied p50 {:.1} ms p99 {:.1} ms",
-            median(m.0),
-            median(m.1),
-            median(m.2)
+            "median {label:<12} ingest {:>8.0} events/s ({:.0}-{:.0})   startRun -> applied p50 {:.1} ms ({:.1}-{:.1}) p99 {:.1} ms ({:.1}-{:.1})",
+            rate.0, rate.1, rate.2, p50.0, p50.1, p50.2, p99.0, p99.1, p99.2
         );
     }
     Ok(())

@@ -368,6 +368,46 @@ fn json_lines(log: &std::path::Path, message: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A field of a JSON log line: the event's own, else the innermost span's that has it.
+fn log_field<'a>(line: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    let spans = line["spans"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    std::iter::once(&line["fields"])
+        .chain(std::iter::once(&line["span"]))
+        .chain(spans.iter().rev())
+        .find_map(|o| o.get(name).filter(|v| !v.is_null()))
+}
+
+/// Every JSON line of `log` that mentions `run` names it as `run_id` and carries the delegate
+/// and the project; returns how many lines that was.
+fn every_run_line_is_labelled(log: &std::path::Path, run: &str, delegate: Option<&str>) -> usize {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut n = 0;
+    for raw in text.lines().filter(|l| l.contains(run)) {
+        let line: serde_json::Value =
+            serde_json::from_str(raw).unwrap_or_else(|e| panic!("not a JSON line ({e}): {raw}"));
+        assert_eq!(
+            log_field(&line, "run_id").and_then(|v| v.as_str()),
+            Some(run),
+            "run_id: {raw}"
+        );
+        assert_eq!(
+            log_field(&line, "project").and_then(|v| v.as_str()),
+            Some("default"),
+            "project: {raw}"
+        );
+        let d = log_field(&line, "delegate").and_then(|v| v.as_str());
+        match delegate {
+            Some(name) => assert_eq!(d, Some(name), "delegate: {raw}"),
+            None => assert!(d.is_some_and(|d| !d.is_empty()), "delegate: {raw}"),
+        }
+        n += 1;
+    }
+    n
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_carry_the_run_id_delegate_and_project() -> Result<()> {
     if std::env::var_os("TEST_LOG").is_some() {
@@ -411,6 +451,15 @@ async fn json_logs_carry_the_run_id_delegate_and_project() -> Result<()> {
     assert_eq!(span["run_id"], run.as_str(), "{}", finished[0]);
     assert_eq!(span["project"], "default");
     assert!(span["delegate"].as_str().is_some_and(|d| !d.is_empty()));
+    // Not only those: every line of either log that mentions the run (started, dispatched,
+    // accepted, applied, reverted, finished...) carries the three.
+    let hub_lines = every_run_line_is_labelled(&w.hub.proc.log, &run, None);
+    let delegate_lines = every_run_line_is_labelled(&d.proc.log, &run, Some("logs"));
+    assert!(hub_lines >= 3, "hub: {hub_lines} lines of the run");
+    assert!(
+        delegate_lines >= 4,
+        "delegate: {delegate_lines} lines of the run"
+    );
     Ok(())
 }
 
