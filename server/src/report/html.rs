@@ -680,6 +680,37 @@ mod tests {
     }
 
     #[test]
+    fn recovery_and_the_git_commit_are_shown_when_there_are_some() {
+        let mut r = sample();
+        let page = render(&r);
+        // 1.3 s after the pause was reverted.
+        let recovery = page
+            .split("data-testid=\"recovery\">")
+            .nth(1)
+            .and_then(|s| s.split("</div>").next())
+            .unwrap();
+        assert!(recovery.starts_with("1.3 s"), "{recovery}");
+        assert!(recovery.contains("process-pause"), "{recovery}");
+        assert!(
+            !page.contains("data-testid=\"git-commit\""),
+            "no commit, no row"
+        );
+
+        r.version.git_commit = Some("4f2a9c1d0e".into());
+        r.version.git_path = Some("chaos/pause-web.yaml".into());
+        r.run.recovery_ms = None;
+        r.run.recovery_from = None;
+        let page = render(&r);
+        assert!(page.contains(
+            "data-testid=\"git-commit\"><code>4f2a9c1d0e</code> <span class=\"muted\">file chaos/pause-web.yaml</span>"
+        ));
+        assert!(
+            page.contains("data-testid=\"recovery\">–<"),
+            "no recovery: a dash"
+        );
+    }
+
+    #[test]
     fn text_from_the_run_is_escaped() {
         let mut r = sample();
         r.template = "<script>x</script>".into();

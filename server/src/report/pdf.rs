@@ -1044,5 +1044,17 @@ mod tests {
         assert!(text.contains("(FAILED)"));
         assert!(text.contains("(87.5)"));
         assert!(text.contains("/WinAnsiEncoding"));
+        assert!(!text.contains("(Git commit)"), "no commit, no row");
+    }
+
+    #[test]
+    fn the_git_commit_is_among_the_facts_when_there_is_one() {
+        let mut r = sample();
+        r.version.git_commit = Some("4f2a9c1d0e".into());
+        r.version.git_path = Some("chaos/pause-web.yaml".into());
+        let text = String::from_utf8_lossy(&render(&r)).into_owned();
+        assert!(text.contains("(Git commit)"), "the label");
+        assert!(text.contains("4f2a9c1d0e"), "the commit");
+        assert!(text.contains("chaos/pause-web.yaml"), "the file");
     }
 }

@@ -1,4 +1,4 @@
-import { fireEvent, render, screen, within } from '@testing-library/react';
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
 import { CombinedError } from 'urql';
 import { RunsPage } from './Runs';
@@ -73,15 +73,17 @@ const options = {
     { id: 't1', name: 'checkout-survives-db-loss' },
     { id: 't2', name: 'web-survives-kill' },
   ],
-  delegates: [
-    { id: 'd1', name: 'edge-1' },
-    { id: 'd2', name: 'edge-2' },
-  ],
 };
+
+// A fleet larger than one page: the hub answers the delegate filter's search.
+const fleet = Array.from({ length: 250 }, (_, i) => ({ id: `d${i + 1}`, name: `edge-${i + 1}` }));
+const suggest = (v: Record<string, unknown>) => ({
+  delegates: fleet.filter((d) => !v.search || d.name.includes(v.search as string)).slice(0, 20),
+});
 
 describe('RunsPage', () => {
   it('lists runs with status, template link, delegate, score, tally and dry-run marker', () => {
-    const { client } = mockClient({ RunsList: { runs }, RunsFilterOptions: options });
+    const { client } = mockClient({ RunsList: { runs }, RunsFilterOptions: options, RunsDelegateSuggest: suggest });
     render(renderWith(<RunsPage />, { client, path: '/runs' }).tree);
     const rows = screen.getAllByTestId('run-row');
     expect(rows).toHaveLength(3);
@@ -109,7 +111,7 @@ describe('RunsPage', () => {
   });
 
   it('links a scheduled run to its schedule, and shows "none" for a run with no delegate', () => {
-    const { client } = mockClient({ RunsList: { runs: [scheduled] }, RunsFilterOptions: options });
+    const { client } = mockClient({ RunsList: { runs: [scheduled] }, RunsFilterOptions: options, RunsDelegateSuggest: suggest });
     render(renderWith(<RunsPage />, { client, path: '/runs' }).tree);
     const row = within(screen.getByTestId('run-row'));
     expect(row.getByRole('link', { name: 'schedule: nightly' }).getAttribute('href')).toBe('/schedules/s1');
@@ -118,7 +120,7 @@ describe('RunsPage', () => {
   });
 
   it('lists only a schedule’s runs from ?schedule=, and clears that filter', () => {
-    const { client, ops } = mockClient({ RunsList: { runs: [scheduled] }, RunsFilterOptions: options });
+    const { client, ops } = mockClient({ RunsList: { runs: [scheduled] }, RunsFilterOptions: options, RunsDelegateSuggest: suggest });
     const { tree, location } = renderWith(<RunsPage />, { client, path: '/runs?schedule=s1' });
     render(tree);
     expect(ops.find((o) => opName(o) === 'RunsList')!.variables).toMatchObject({ scheduleId: 's1' });
@@ -130,7 +132,7 @@ describe('RunsPage', () => {
   });
 
   it('queries with the filters in the URL', () => {
-    const { client, ops } = mockClient({ RunsList: { runs: [] }, RunsFilterOptions: options });
+    const { client, ops } = mockClient({ RunsList: { runs: [] }, RunsFilterOptions: options, RunsDelegateSuggest: suggest });
     render(renderWith(<RunsPage />, { client, path: '/runs?template=t2&status=FAILED,ERROR&delegate=edge-2&window=24h' }).tree);
     const q = ops.find((o) => opName(o) === 'RunsList')!;
     expect(q.variables).toMatchObject({ project: 'default', templateId: 't2', status: ['FAILED', 'ERROR'], delegate: 'edge-2', limit: 50 });
@@ -138,13 +140,13 @@ describe('RunsPage', () => {
     expect(Math.abs(Date.now() - 86_400_000 - since)).toBeLessThan(60_000);
     expect((screen.getByLabelText('Template') as HTMLSelectElement).value).toBe('t2');
     expect((screen.getByLabelText('Status') as HTMLSelectElement).value).toBe('FAILED,ERROR');
-    expect((screen.getByLabelText('Delegate') as HTMLSelectElement).value).toBe('edge-2');
+    expect((screen.getByLabelText('Delegate') as HTMLInputElement).value).toBe('edge-2');
     expect((screen.getByLabelText('Time window') as HTMLSelectElement).value).toBe('24h');
     expect(screen.getByText(/No run matches these filters/)).toBeTruthy();
   });
 
   it('writes chosen filters into the URL and clears them', () => {
-    const { client, ops } = mockClient({ RunsList: { runs: [] }, RunsFilterOptions: options });
+    const { client, ops } = mockClient({ RunsList: { runs: [] }, RunsFilterOptions: options, RunsDelegateSuggest: suggest });
     const { tree, location } = renderWith(<RunsPage />, { client, path: '/runs' });
     render(tree);
     fireEvent.change(screen.getByLabelText('Status'), { target: { value: 'PENDING,DISPATCHED,RUNNING,ABORTING' } });
@@ -156,14 +158,43 @@ describe('RunsPage', () => {
     expect(location.history!.at(-1)).toBe('/runs');
   });
 
+  it('finds delegates beyond the first page by asking the hub, and applies a typed name', async () => {
+    const { client, ops } = mockClient({ RunsList: { runs: [] }, RunsFilterOptions: options, RunsDelegateSuggest: suggest });
+    const { tree, location } = renderWith(<RunsPage />, { client, path: '/runs' });
+    render(tree);
+    const box = screen.getByLabelText('Delegate') as HTMLInputElement;
+    const suggested = () =>
+      Array.from(screen.getByTestId('delegate-suggestions').querySelectorAll('option')).map((o) => o.value);
+    await waitFor(() => expect(suggested()).toHaveLength(20));
+    expect(suggested()).not.toContain('edge-240');
+    // Typing is not yet a filter: the hub is asked for names containing it.
+    fireEvent.change(box, { target: { value: 'edge-24' } });
+    expect(location.history!.at(-1)).toBe('/runs');
+    await waitFor(() => expect(suggested()).toContain('edge-240'));
+    const asked = ops.filter((o) => opName(o) === 'RunsDelegateSuggest').at(-1)!;
+    expect(asked.variables).toMatchObject({ project: 'default', search: 'edge-24' });
+    expect(suggested().every((n) => n.includes('edge-24'))).toBe(true);
+    // A suggested name applies as soon as it is picked.
+    fireEvent.change(box, { target: { value: 'edge-245' } });
+    expect(location.history!.at(-1)).toBe('/runs?delegate=edge-245');
+    expect(ops.filter((o) => opName(o) === 'RunsList').at(-1)!.variables).toMatchObject({ delegate: 'edge-245' });
+    // Any name typed applies on Enter (a delegate gone from the fleet still has runs).
+    fireEvent.change(box, { target: { value: 'retired-7' } });
+    fireEvent.keyDown(box, { key: 'Enter' });
+    expect(location.history!.at(-1)).toBe('/runs?delegate=retired-7');
+    // An emptied box is every delegate again.
+    fireEvent.change(box, { target: { value: '' } });
+    expect(location.history!.at(-1)).toBe('/runs');
+  });
+
   it('shows an empty state without runs, and the error when the query fails', () => {
-    const ok = mockClient({ RunsList: { runs: [] }, RunsFilterOptions: options });
+    const ok = mockClient({ RunsList: { runs: [] }, RunsFilterOptions: options, RunsDelegateSuggest: suggest });
     const first = render(renderWith(<RunsPage />, { client: ok.client, path: '/runs' }).tree);
     expect(screen.getByText(/No runs yet/)).toBeTruthy();
     first.unmount();
     const bad = mockClient({
       RunsList: new CombinedError({ graphQLErrors: [{ message: 'no such project', extensions: { code: 'NOT_FOUND' } }] }),
-      RunsFilterOptions: options,
+      RunsFilterOptions: options, RunsDelegateSuggest: suggest,
     });
     render(renderWith(<RunsPage />, { client: bad.client, path: '/runs' }).tree);
     expect(screen.getByRole('alert').textContent).toContain('no such project (NOT_FOUND)');
@@ -171,7 +202,7 @@ describe('RunsPage', () => {
   it('compares two ticked runs, the older as the baseline A', () => {
     // Same template: the failed run (an hour ago) and a newer one of t2.
     const newer = { ...runs[1], id: 'ffffffff-6666-4666-8666-666666666666', status: 'PASSED', createdAt: iso(60_000), resilienceScore: 90 };
-    const { client } = mockClient({ RunsList: { runs: [newer, ...runs] }, RunsFilterOptions: options });
+    const { client } = mockClient({ RunsList: { runs: [newer, ...runs] }, RunsFilterOptions: options, RunsDelegateSuggest: suggest });
     const { tree, location } = renderWith(<RunsPage />, { client, path: '/runs' });
     render(tree);
     const compare = screen.getByRole('button', { name: 'Compare' });
@@ -191,7 +222,7 @@ describe('RunsPage', () => {
   });
 
   it('warns when the ticked runs are of different templates, and clears the ticks', () => {
-    const { client } = mockClient({ RunsList: { runs }, RunsFilterOptions: options });
+    const { client } = mockClient({ RunsList: { runs }, RunsFilterOptions: options, RunsDelegateSuggest: suggest });
     render(renderWith(<RunsPage />, { client, path: '/runs' }).tree);
     fireEvent.click(screen.getByRole('checkbox', { name: 'Compare run aaaaaaaa' }));
     fireEvent.click(screen.getByRole('checkbox', { name: 'Compare run bbbbbbbb' }));

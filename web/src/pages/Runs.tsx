@@ -77,12 +77,21 @@ const RunsFilterOptionsDoc = graphql(`
       id
       name
     }
-    delegates(project: $project) {
+  }
+`);
+
+/** Delegates whose name contains what is typed into the filter (any fleet size: the hub searches). */
+const RunsDelegateSuggestDoc = graphql(`
+  query RunsDelegateSuggest($project: String!, $search: String) {
+    delegates(project: $project, first: 20, search: $search) {
       id
       name
     }
   }
 `);
+
+/** How long typing in the delegate filter pauses before the hub is asked for names. */
+const SUGGEST_MS = 200;
 
 /** How often the list refreshes while a listed run is unfinished. */
 const POLL_MS = 3000;
@@ -188,7 +197,7 @@ export function RunsPage() {
   );
 }
 
-type Options = { templates: { id: string; name: string }[]; delegates: { id: string; name: string }[] } | undefined;
+type Options = { templates: { id: string; name: string }[] } | undefined;
 
 function RunFiltersBar({
   filters,
@@ -207,7 +216,6 @@ function RunFiltersBar({
     ? STATUS_PRESETS
     : [...STATUS_PRESETS, { value: statusValue, label: filters.status.join(', ').toLowerCase(), statuses: filters.status }];
   const templates = options?.templates ?? [];
-  const delegates = options?.delegates ?? [];
   return (
     <div className="filters" role="search" aria-label="Filter runs">
       {filters.scheduleId && (
@@ -256,21 +264,7 @@ function RunFiltersBar({
       </label>
       <label>
         Delegate
-        <select
-          aria-label="Delegate"
-          value={filters.delegate ?? ''}
-          onChange={(e) => onChange({ ...filters, delegate: e.target.value || null })}
-        >
-          <option value="">All delegates</option>
-          {filters.delegate && !delegates.some((d) => d.name === filters.delegate) && (
-            <option value={filters.delegate}>{filters.delegate}</option>
-          )}
-          {delegates.map((d) => (
-            <option key={d.id} value={d.name}>
-              {d.name}
-            </option>
-          ))}
-        </select>
+        <DelegateFilter value={filters.delegate} onChange={(delegate) => onChange({ ...filters, delegate })} />
       </label>
       <label>
         Created
@@ -422,5 +416,57 @@ export function RunsTable({ runs, picked, onPick }: { runs: RunRow[]; picked?: P
         ))}
       </tbody>
     </table>
+  );
+}
+
+/**
+ * The delegate filter: a search box whose suggestions the hub finds among the whole fleet (the
+ * first 20 names containing what is typed). A suggested name applies at once; anything else typed
+ * applies on Enter or when the box loses focus; an empty box means every delegate.
+ */
+function DelegateFilter({ value, onChange }: { value: string | null; onChange(delegate: string | null): void }) {
+  const project = useProject();
+  const [text, setText] = useState(value ?? '');
+  const [search, setSearch] = useState('');
+  // The URL changed (Clear filters, back): show what it says.
+  useEffect(() => setText(value ?? ''), [value]);
+  useEffect(() => {
+    const t = setTimeout(() => setSearch(text.trim()), SUGGEST_MS);
+    return () => clearTimeout(t);
+  }, [text]);
+  const [{ data }] = useQuery({
+    query: RunsDelegateSuggestDoc,
+    variables: { project: project.name, search: search || null },
+  });
+  const names = data?.delegates.map((d) => d.name) ?? [];
+  const apply = (v: string) => {
+    const next = v.trim() || null;
+    if (next !== value) onChange(next);
+  };
+  return (
+    <>
+      <input
+        type="search"
+        aria-label="Delegate"
+        list="run-delegate-options"
+        placeholder="All delegates"
+        autoComplete="off"
+        value={text}
+        onChange={(e) => {
+          const v = e.target.value;
+          setText(v);
+          if (v === '' || names.includes(v)) apply(v);
+        }}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter') apply(text);
+        }}
+        onBlur={() => apply(text)}
+      />
+      <datalist id="run-delegate-options" data-testid="delegate-suggestions">
+        {names.map((n) => (
+          <option key={n} value={n} />
+        ))}
+      </datalist>
+    </>
   );
 }
