@@ -2,11 +2,12 @@
 //! key, with what the new ones mean for their runs, in **one transaction per batch** whatever
 //! the number of runs in it (a delegate's outbox interleaves its runs).
 //!
-//! The statements of a batch: lock and read its runs (owner, project, acknowledged prefix); one
-//! `INSERT … SELECT FROM UNNEST` of the events, returning only the keys that are new; the state
-//! changes (`run.started` in one UPDATE, `run.recovered` and `run.finished` per run, rare); the
-//! new contiguous prefix and probe tally of every run in one SELECT and one UPDATE; one
-//! `pg_notify` per run that got events.
+//! The statements of a batch: lock and read its runs (owner, project, acknowledged prefix); read
+//! which of the batch's seqs above each prefix are stored already (normally none); one plain
+//! `INSERT … SELECT FROM UNNEST` of the new events (no `ON CONFLICT`: the row locks make the read
+//! exact); the state changes (`run.started` in one UPDATE, `run.recovered` and `run.finished` per
+//! run, rare); what is stored above a prefix that reached the top of its batch; the new contiguous
+//! prefix and probe tally of every run in one UPDATE; one `pg_notify` per run that got events.
 //!
 //! A probe check is stored once, as its event: the hub writes a readable check in canonical
 //! form (within the bounds below) and marks the row with `check_ok`; `probe_checks` is a view
@@ -86,52 +87,97 @@ pub async fn ingest(
         )));
     }
 
-    let fresh: Vec<(Uuid, i64)> = sqlx::query_as(
-        "INSERT INTO run_events (run_id, seq, at, kind, payload, check_ok) \
-         SELECT u.run_id, u.seq, u.at, u.kind, u.payload::jsonb, u.check_ok \
-         FROM UNNEST($1::uuid[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::bool[]) \
-           AS u(run_id, seq, at, kind, payload, check_ok) \
-         ON CONFLICT DO NOTHING RETURNING run_id, seq",
-    )
-    .bind(evs.iter().map(|e| e.run).collect::<Vec<_>>())
-    .bind(evs.iter().map(|e| e.seq).collect::<Vec<_>>())
-    .bind(evs.iter().map(|e| e.at).collect::<Vec<_>>())
-    .bind(evs.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
-    .bind(evs.iter().map(|e| e.payload.as_str()).collect::<Vec<_>>())
-    .bind(evs.iter().map(|e| e.check.as_ref().map(|c| c.ok)).collect::<Vec<_>>())
-    .fetch_all(&mut *tx)
-    .await?;
-    let fresh: HashSet<(Uuid, i64)> = fresh.into_iter().collect();
+    // Which events are stored already: everything up to a run's acknowledged prefix, and what
+    // is stored above it up to the batch's highest seq of that run (events that arrived after a
+    // gap, or a replay). Exact, because the batch holds its runs' row locks: no other batch of
+    // these runs can store anything before this one commits. So the INSERT needs no ON CONFLICT
+    // (a speculative insertion per row cost about half as much again as a plain one).
+    let mut top: BTreeMap<Uuid, i64> = BTreeMap::new();
+    for e in &evs {
+        let t = top.entry(e.run).or_insert(e.seq);
+        *t = (*t).max(e.seq);
+    }
+    let unsure: Vec<(Uuid, i64, i64)> = top
+        .iter()
+        .map(|(id, t)| (*id, runs[id].acked, *t))
+        .filter(|(_, acked, t)| t > acked)
+        .collect();
+    let stored: HashSet<(Uuid, i64)> = if unsure.is_empty() {
+        HashSet::new()
+    } else {
+        sqlx::query_as::<_, (Uuid, i64)>(
+            "SELECT e.run_id, e.seq FROM UNNEST($1::uuid[], $2::bigint[], $3::bigint[]) AS u(id, above, upto) \
+             JOIN run_events e ON e.run_id = u.id AND e.seq > u.above AND e.seq <= u.upto",
+        )
+        .bind(unsure.iter().map(|u| u.0).collect::<Vec<_>>())
+        .bind(unsure.iter().map(|u| u.1).collect::<Vec<_>>())
+        .bind(unsure.iter().map(|u| u.2).collect::<Vec<_>>())
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect()
+    };
     let new: Vec<&Incoming> = evs
         .iter()
-        .filter(|e| fresh.contains(&(e.run, e.seq)))
+        .filter(|e| e.seq > runs[&e.run].acked && !stored.contains(&(e.run, e.seq)))
         .collect();
+    if !new.is_empty() {
+        sqlx::query(
+            "INSERT INTO run_events (run_id, seq, at, kind, payload, check_ok) \
+             SELECT u.run_id, u.seq, u.at, u.kind, u.payload::jsonb, u.check_ok \
+             FROM UNNEST($1::uuid[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::bool[]) \
+               AS u(run_id, seq, at, kind, payload, check_ok)",
+        )
+        .bind(new.iter().map(|e| e.run).collect::<Vec<_>>())
+        .bind(new.iter().map(|e| e.seq).collect::<Vec<_>>())
+        .bind(new.iter().map(|e| e.at).collect::<Vec<_>>())
+        .bind(new.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
+        .bind(new.iter().map(|e| e.payload.as_str()).collect::<Vec<_>>())
+        .bind(new.iter().map(|e| e.check.as_ref().map(|c| c.ok)).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
     let checked = apply_effects(&mut tx, delegate, &runs, &new).await?;
 
-    // Extend each run's contiguous prefix: through this batch, then through anything stored
-    // earlier above it (a batch that arrived after a gap).
+    // Extend each run's contiguous prefix: through this batch and what was stored within its
+    // range (`evs` and `stored` are in seq order per run), then through anything stored earlier
+    // above it (a batch that arrived after a gap).
     let mut prefix: BTreeMap<Uuid, i64> = runs.iter().map(|(id, r)| (*id, r.acked)).collect();
-    for e in &evs {
+    let mut within: Vec<(Uuid, i64)> = evs
+        .iter()
+        .map(|e| (e.run, e.seq))
+        .chain(stored.iter().copied())
+        .collect();
+    within.sort_unstable();
+    for (run, seq) in within {
         let p = prefix
-            .get_mut(&e.run)
+            .get_mut(&run)
             .expect("every run of the batch is read");
-        if e.seq == *p + 1 {
-            *p = e.seq;
-        }
-    }
-    let above: Vec<(Uuid, i64)> = sqlx::query_as(
-        "SELECT u.id, s.seq FROM UNNEST($1::uuid[], $2::bigint[]) AS u(id, from_seq) \
-         CROSS JOIN LATERAL (SELECT seq FROM run_events WHERE run_id = u.id AND seq > u.from_seq ORDER BY seq LIMIT 100000) s \
-         ORDER BY u.id, s.seq",
-    )
-    .bind(prefix.keys().copied().collect::<Vec<_>>())
-    .bind(prefix.values().copied().collect::<Vec<_>>())
-    .fetch_all(&mut *tx)
-    .await?;
-    for (id, seq) in above {
-        let p = prefix.get_mut(&id).expect("asked for this run");
         if seq == *p + 1 {
             *p = seq;
+        }
+    }
+    // Only a run whose prefix reached the top of its batch can go on above it.
+    let reached: Vec<(Uuid, i64)> = prefix
+        .iter()
+        .filter(|(id, p)| top.get(id) == Some(p))
+        .map(|(id, p)| (*id, *p))
+        .collect();
+    if !reached.is_empty() {
+        let above: Vec<(Uuid, i64)> = sqlx::query_as(
+            "SELECT u.id, s.seq FROM UNNEST($1::uuid[], $2::bigint[]) AS u(id, from_seq) \
+             CROSS JOIN LATERAL (SELECT seq FROM run_events WHERE run_id = u.id AND seq > u.from_seq ORDER BY seq LIMIT 100000) s \
+             ORDER BY u.id, s.seq",
+        )
+        .bind(reached.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(reached.iter().map(|r| r.1).collect::<Vec<_>>())
+        .fetch_all(&mut *tx)
+        .await?;
+        for (id, seq) in above {
+            let p = prefix.get_mut(&id).expect("asked for this run");
+            if seq == *p + 1 {
+                *p = seq;
+            }
         }
     }
     // One UPDATE for every run whose prefix moved or that got checks: the prefix and the tally.

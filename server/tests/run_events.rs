@@ -71,8 +71,16 @@ async fn deleting_runs_deletes_their_events_and_only_theirs() {
         .execute(&pool)
         .await
         .unwrap();
-    assert_eq!(events_of(&pool, &ids[..2]).await, 0, "the deleted runs' events");
-    assert_eq!(events_of(&pool, &ids[2..]).await, 9, "the other runs keep theirs");
+    assert_eq!(
+        events_of(&pool, &ids[..2]).await,
+        0,
+        "the deleted runs' events"
+    );
+    assert_eq!(
+        events_of(&pool, &ids[2..]).await,
+        9,
+        "the other runs keep theirs"
+    );
 }
 
 #[tokio::test]
