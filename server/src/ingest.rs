@@ -210,8 +210,13 @@ pub async fn ingest(
 
     // Counted once stored: a replayed duplicate is not fresh.
     let m = crate::metrics::get();
+    // One increment per kind in the batch, not per event.
+    let mut by_kind: BTreeMap<&str, u64> = BTreeMap::new();
     for e in &new {
-        m.event(&e.kind);
+        *by_kind.entry(e.kind.as_str()).or_default() += 1;
+    }
+    for (kind, n) in by_kind {
+        m.events(kind, n);
     }
     let (ok, failed) = checked
         .values()

@@ -7,6 +7,11 @@ use faultline_hub::{
     db, embedded_pg, graphql, shutdown, telemetry, template_cli, user_cli,
 };
 
+/// mimalloc, not glibc's malloc: with 100 delegates streaming events, a third of the hub's CPU
+/// went to glibc's allocator (its free-list consolidation above all); BENCHMARKS.md, ingest.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Sends the spans still batched when the hub exits, then drops the exporter off the async
 /// runtime (its blocking client may not be dropped on it).
 struct Flush(Option<opentelemetry_sdk::trace::SdkTracerProvider>);

@@ -214,8 +214,9 @@ impl Metrics {
     }
 
     /// Counts a stored event of `kind`, as `other` when it is not one of the known kinds.
-    pub fn event(&self, kind: &str) {
-        if !self.enabled {
+    /// Counts `n` stored events of `kind` (a known kind, else `other`).
+    pub fn events(&self, kind: &str, n: u64) {
+        if !self.enabled || n == 0 {
             return;
         }
         let kind = if faultline_experiment::events::KINDS.contains(&kind) {
@@ -225,7 +226,7 @@ impl Metrics {
         };
         self.events_ingested
             .get_or_create(&KindLabel { kind: kind.into() })
-            .inc();
+            .inc_by(n);
     }
 
     pub fn outcome(family: &Family<OutcomeLabel, Counter>, outcome: &str) {
