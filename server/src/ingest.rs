@@ -140,8 +140,8 @@ pub async fn ingest(
     let checked = apply_effects(&mut tx, delegate, &runs, &new).await?;
 
     // Extend each run's contiguous prefix: through this batch and what was stored within its
-    // range (`evs` and `stored` are in seq order per run), then through anything stored earlier
-    // above it (a batch that arrived after a gap).
+    // range (walked together in seq order), then through anything stored earlier above it (a
+    // batch that arrived after a gap).
     let mut prefix: BTreeMap<Uuid, i64> = runs.iter().map(|(id, r)| (*id, r.acked)).collect();
     let mut within: Vec<(Uuid, i64)> = evs
         .iter()
