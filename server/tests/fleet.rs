@@ -149,20 +149,7 @@ async fn a_selector_prefers_connected_then_freshest() {
 async fn runs_page_newest_first_without_gaps_or_repeats() {
     let (pool, _) = common::fresh_pool().await;
     let d = delegate(&pool, "d", serde_json::json!({}), true, 0.0).await;
-    let t = Uuid::new_v4();
-    sqlx::query("INSERT INTO templates (id, project_id, name) VALUES ($1, $2, 't')")
-        .bind(t)
-        .bind(DEFAULT_PROJECT)
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO template_versions (template_id, version, yaml, spec, created_by) VALUES ($1, 1, '', '{}', 'test')",
-    )
-    .bind(t)
-    .execute(&pool)
-    .await
-    .unwrap();
+    let t = common::template(&pool, DEFAULT_PROJECT, "t").await;
     // 300 runs over 30 distinct creation times: ten share each.
     sqlx::query(
         "INSERT INTO runs (id, project_id, template_id, template_version, delegate_id, state, planned_ms, created_by, created_at) \

@@ -26,20 +26,7 @@ async fn fixture() -> Fixture {
     .execute(&pool)
     .await
     .unwrap();
-    let t = Uuid::new_v4();
-    sqlx::query("INSERT INTO templates (id, project_id, name) VALUES ($1, $2, 't')")
-        .bind(t)
-        .bind(DEFAULT_PROJECT)
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO template_versions (template_id, version, yaml, spec, created_by) VALUES ($1, 1, '', '{}', 'test')",
-    )
-    .bind(t)
-    .execute(&pool)
-    .await
-    .unwrap();
+    let t = common::template(&pool, DEFAULT_PROJECT, "t").await;
     let run = Uuid::new_v4();
     sqlx::query(
         "INSERT INTO runs (id, project_id, template_id, template_version, delegate_id, state, planned_ms, created_by) \

@@ -7,21 +7,7 @@ use uuid::Uuid;
 
 /// A project with one template and `runs` runs of 3 events each; returns the runs' ids.
 async fn runs_with_events(pool: &sqlx::PgPool, project: Uuid, runs: usize) -> Vec<Uuid> {
-    let t = Uuid::new_v4();
-    sqlx::query("INSERT INTO templates (id, project_id, name) VALUES ($1, $2, $3)")
-        .bind(t)
-        .bind(project)
-        .bind(format!("t-{t}"))
-        .execute(pool)
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO template_versions (template_id, version, yaml, spec, created_by) VALUES ($1, 1, '', '{}', 'test')",
-    )
-    .bind(t)
-    .execute(pool)
-    .await
-    .unwrap();
+    let t = common::template(pool, project, &format!("t-{}", Uuid::new_v4())).await;
     let ids: Vec<Uuid> = (0..runs).map(|_| Uuid::new_v4()).collect();
     sqlx::query(
         "INSERT INTO runs (id, project_id, template_id, template_version, state, planned_ms, created_by) \

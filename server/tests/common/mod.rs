@@ -25,3 +25,24 @@ pub async fn fresh_pool() -> (sqlx::PgPool, String) {
     faultline_hub::db::migrate(&pool).await.unwrap();
     (pool, url)
 }
+
+/// A template named `name` in `project` with one empty version 1; its id.
+#[allow(dead_code)] // each test binary compiles this module; not all of them make templates
+pub async fn template(pool: &sqlx::PgPool, project: uuid::Uuid, name: &str) -> uuid::Uuid {
+    let t = uuid::Uuid::new_v4();
+    sqlx::query("INSERT INTO templates (id, project_id, name) VALUES ($1, $2, $3)")
+        .bind(t)
+        .bind(project)
+        .bind(name)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO template_versions (template_id, version, yaml, spec, created_by) VALUES ($1, 1, '', '{}', 'test')",
+    )
+    .bind(t)
+    .execute(pool)
+    .await
+    .unwrap();
+    t
+}

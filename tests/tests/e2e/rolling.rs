@@ -43,6 +43,44 @@ async fn streams_on(pool: &sqlx::PgPool, replica: &str) -> Result<i64> {
     .await?)
 }
 
+/// Which of the two replicas holds more streams (the first on a tie).
+async fn busier(pool: &sqlx::PgPool, ids: [&str; 2]) -> Result<usize> {
+    Ok(usize::from(
+        streams_on(pool, ids[0]).await? < streams_on(pool, ids[1]).await?,
+    ))
+}
+
+/// How long after `since` every delegate streamed to `replica`; fails past three heartbeat
+/// timeouts.
+async fn all_on(pool: &sqlx::PgPool, replica: &str, since: Instant) -> Result<Duration> {
+    loop {
+        if streams_on(pool, replica).await? == DELEGATES as i64 {
+            return Ok(since.elapsed());
+        }
+        assert!(
+            since.elapsed() < HEARTBEAT_TIMEOUT * 3,
+            "delegates still not on {replica} after {:?}",
+            since.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The runs once every one has ended with all its events, or as they are after 45 s.
+async fn settled_runs(pool: &sqlx::PgPool) -> Result<Vec<faultline_e2e::soak::RunRow>> {
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let rows = run_rows(pool).await?;
+        let settled = rows
+            .iter()
+            .all(|r| TERMINAL.contains(&r.state.as_str()) && r.complete());
+        if settled || Instant::now() > deadline {
+            return Ok(rows);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarting_each_replica_in_turn_drops_no_run_and_no_event() -> Result<()> {
     let dir = tempfile::Builder::new()
@@ -97,11 +135,7 @@ async fn restarting_each_replica_in_turn_drops_no_run_and_no_event() -> Result<(
     tokio::time::sleep(Duration::from_secs(4)).await;
 
     // The replica holding more streams goes first; afterwards the other holds them all.
-    let first = if streams_on(&pool, ids[0]).await? >= streams_on(&pool, ids[1]).await? {
-        0
-    } else {
-        1
-    };
+    let first = busier(&pool, ids).await?;
     for i in [first, 1 - first] {
         let (this, other) = (ids[i], ids[1 - i]);
         let held = streams_on(&pool, this).await?;
@@ -113,17 +147,7 @@ async fn restarting_each_replica_in_turn_drops_no_run_and_no_event() -> Result<(
         hubs[i].proc.signal(nix::sys::signal::Signal::SIGTERM);
         // Every delegate streams to the other replica, well within the heartbeat timeout: the
         // stopping replica tells each one to go away, and the balancer sends it to the other.
-        let moved = loop {
-            if streams_on(&pool, other).await? == DELEGATES as i64 {
-                break sigterm.elapsed();
-            }
-            assert!(
-                sigterm.elapsed() < HEARTBEAT_TIMEOUT * 3,
-                "delegates still not on {other} after {:?}",
-                sigterm.elapsed()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        let moved = all_on(&pool, other, sigterm).await?;
         eprintln!(
             "{this}: SIGTERM → all {DELEGATES} delegates on {other} in {moved:?} ({held} moved)"
         );
@@ -148,17 +172,7 @@ async fn restarting_each_replica_in_turn_drops_no_run_and_no_event() -> Result<(
     for l in loops {
         l.await?;
     }
-    let deadline = Instant::now() + Duration::from_secs(45);
-    let rows = loop {
-        let rows = run_rows(&pool).await?;
-        let settled = rows
-            .iter()
-            .all(|r| TERMINAL.contains(&r.state.as_str()) && r.complete());
-        if settled || Instant::now() > deadline {
-            break rows;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let rows = settled_runs(&pool).await?;
     assert!(
         rows.len() >= DELEGATES * 3,
         "runs kept flowing: {} runs",
@@ -246,11 +260,7 @@ async fn delegates_that_know_every_replica_survive_one_killed_without_a_balancer
     let hubs = [a, b];
     let ids = ["multi-a", "multi-b"];
     // The delegates start at a random address: kill the replica holding more streams.
-    let k = if streams_on(&pool, ids[0]).await? >= streams_on(&pool, ids[1]).await? {
-        0
-    } else {
-        1
-    };
+    let k = busier(&pool, ids).await?;
     let (killed, other) = (ids[k], ids[1 - k]);
     let api = &apis[1 - k];
     let mut runs = Vec::new();
@@ -270,25 +280,8 @@ async fn delegates_that_know_every_replica_survive_one_killed_without_a_balancer
     assert!(held >= 1, "{killed} holds {held} of {DELEGATES} streams");
     let kill = Instant::now();
     hubs[k].proc.signal(nix::sys::signal::Signal::SIGKILL);
-    let moved = loop {
-        // A killed replica cannot clear its rows: count the streams opened on the other one
-        // since the kill.
-        let on_other: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM delegates WHERE connected_replica = $1 AND session_id IS NOT NULL",
-        )
-        .bind(other)
-        .fetch_one(&pool)
-        .await?;
-        if on_other == DELEGATES as i64 {
-            break kill.elapsed();
-        }
-        assert!(
-            kill.elapsed() < HEARTBEAT_TIMEOUT * 3,
-            "delegates still not on {other} after {:?}",
-            kill.elapsed()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    // A killed replica cannot clear its rows, but the other replica's count is what matters.
+    let moved = all_on(&pool, other, kill).await?;
     eprintln!(
         "{killed} SIGKILLed → all {DELEGATES} delegates on {other} in {moved:?} ({held} moved)"
     );
@@ -297,17 +290,7 @@ async fn delegates_that_know_every_replica_survive_one_killed_without_a_balancer
         "{held} delegates took {moved:?} to reach {other}; the heartbeat timeout is {HEARTBEAT_TIMEOUT:?}"
     );
 
-    let deadline = Instant::now() + Duration::from_secs(45);
-    let rows = loop {
-        let rows = run_rows(&pool).await?;
-        let settled = rows
-            .iter()
-            .all(|r| TERMINAL.contains(&r.state.as_str()) && r.complete());
-        if (settled && rows.len() == runs.len()) || Instant::now() > deadline {
-            break rows;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let rows = settled_runs(&pool).await?;
     assert_eq!(rows.len(), runs.len());
     for r in &rows {
         assert!(
